@@ -1,0 +1,232 @@
+"""Reads from Temporal that a queue console needs (see docs/temporal-notes.md).
+
+Queue depth, backlog age and rates from DescribeTaskQueue (one call per task type), outcomes
+from CountWorkflowExecutions grouped by status, and live workers from ListWorkers. Used by
+the local control plane's metrics endpoint and by the console's collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    CountWorkflowExecutionsRequest,
+    DescribeTaskQueueRequest,
+    ListWorkersRequest,
+)
+from temporalio.client import Client
+
+TASK_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One task queue as Temporal sees it, summed over workflow and activity task types."""
+
+    backlog: int = 0
+    backlog_age_seconds: float = 0.0
+    add_rate_per_second: float = 0.0
+    dispatch_rate_per_second: float = 0.0
+    pollers: int = 0
+    poller_identities: tuple[str, ...] = ()
+    backlog_by_priority: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Closed executions of a queue per status over a window."""
+
+    window_seconds: float
+    by_status: dict[str, int]
+
+    @property
+    def closed(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def failed(self) -> int:
+        return self.by_status.get("Failed", 0) + self.by_status.get("TimedOut", 0)
+
+    @property
+    def error_rate(self) -> float:
+        return self.failed / self.closed if self.closed else 0.0
+
+
+class TemporalUnavailable(Exception):
+    """Temporal could not be reached or refused the call; the message names the address."""
+
+
+class TemporalReader:
+    """A lazily connected Temporal client that reconnects on its own after a failure."""
+
+    def __init__(
+        self,
+        address: str,
+        namespace: str = "default",
+        api_key: str | None = None,
+        tls: bool = False,
+        connect_timeout: float = 3.0,
+        retry_after: float = 2.0,
+    ) -> None:
+        self.address = address
+        self.namespace = namespace
+        self._api_key = api_key
+        self._tls = tls or bool(api_key)
+        self._connect_timeout = connect_timeout
+        self._retry_after = retry_after
+        self._client: Client | None = None
+        self._last_failure = 0.0
+        self._last_error: str | None = None
+        self._connecting = asyncio.Lock()
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    async def client(self) -> Client:
+        if self._client is not None:
+            return self._client
+        async with self._connecting:
+            if self._client is not None:
+                return self._client
+            if time.monotonic() - self._last_failure < self._retry_after and self._last_error:
+                raise TemporalUnavailable(self._last_error)
+            try:
+                self._client = await asyncio.wait_for(
+                    Client.connect(
+                        self.address,
+                        namespace=self.namespace,
+                        api_key=self._api_key,
+                        tls=self._tls,
+                    ),
+                    self._connect_timeout,
+                )
+            except Exception as exc:  # any connect failure means "unavailable" to callers
+                self._last_failure = time.monotonic()
+                self._last_error = f"Temporal unreachable at {self.address}: {_short(exc)}"
+                raise TemporalUnavailable(self._last_error) from None
+            self._last_error = None
+            return self._client
+
+    def _failed(self, exc: BaseException) -> TemporalUnavailable:
+        self._last_failure = time.monotonic()
+        self._last_error = f"Temporal call to {self.address} failed: {_short(exc)}"
+        return TemporalUnavailable(self._last_error)
+
+    async def queue_stats(self, task_queue: str, timeout: float = 3.0) -> QueueStats:
+        """Depth, age and rates of a task queue. Describing an unknown name creates it."""
+        client = await self.client()
+        try:
+            answers = await asyncio.gather(
+                *(
+                    client.workflow_service.describe_task_queue(
+                        DescribeTaskQueueRequest(
+                            namespace=self.namespace,
+                            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                            task_queue_type=task_type,
+                            report_stats=True,
+                        ),
+                        retry=True,
+                        timeout=timedelta(seconds=timeout),
+                    )
+                    for task_type in TASK_TYPES
+                )
+            )
+        except Exception as exc:
+            raise self._failed(exc) from None
+        backlog = 0
+        age = 0.0
+        add = dispatch = 0.0
+        identities: set[str] = set()
+        by_priority: dict[int, int] = {}
+        for answer in answers:
+            stats = answer.stats
+            backlog += stats.approximate_backlog_count
+            age = max(age, stats.approximate_backlog_age.ToTimedelta().total_seconds())
+            add += stats.tasks_add_rate
+            dispatch += stats.tasks_dispatch_rate
+            for key, pstats in answer.stats_by_priority_key.items():
+                by_priority[key] = by_priority.get(key, 0) + pstats.approximate_backlog_count
+            identities.update(p.identity for p in answer.pollers)
+        return QueueStats(
+            backlog=backlog,
+            backlog_age_seconds=age,
+            add_rate_per_second=add,
+            dispatch_rate_per_second=dispatch,
+            pollers=len(identities),
+            poller_identities=tuple(sorted(identities)),
+            backlog_by_priority=by_priority,
+        )
+
+    async def outcomes(self, task_queue: str, window_seconds: float = 300.0, timeout: float = 3.0) -> Outcomes:
+        """Closed workflow executions per status within the window."""
+        client = await self.client()
+        since = (datetime.now(timezone.utc) - timedelta(seconds=window_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        query = f'TaskQueue="{_quote(task_queue)}" AND CloseTime > "{since}" GROUP BY ExecutionStatus'
+        try:
+            answer = await client.workflow_service.count_workflow_executions(
+                CountWorkflowExecutionsRequest(namespace=self.namespace, query=query),
+                retry=True,
+                timeout=timedelta(seconds=timeout),
+            )
+        except Exception as exc:
+            raise self._failed(exc) from None
+        by_status: dict[str, int] = {}
+        for group in answer.groups:
+            status = group.group_values[0].data.decode().strip('"') if group.group_values else "Unknown"
+            by_status[status] = by_status.get(status, 0) + group.count
+        return Outcomes(window_seconds=window_seconds, by_status=by_status)
+
+    async def workers(self, task_queue: str, timeout: float = 3.0) -> list[dict]:
+        """Workers that heartbeat to Temporal for this task queue (SDK worker heartbeats)."""
+        client = await self.client()
+        out: list[dict] = []
+        token = b""
+        try:
+            while True:
+                answer = await client.workflow_service.list_workers(
+                    ListWorkersRequest(
+                        namespace=self.namespace,
+                        page_size=200,
+                        next_page_token=token,
+                        query=f"TaskQueue = '{_quote(task_queue)}'",
+                    ),
+                    retry=True,
+                    timeout=timedelta(seconds=timeout),
+                )
+                for info in answer.workers_info:
+                    hb = info.worker_heartbeat
+                    out.append(
+                        {
+                            "identity": hb.worker_identity,
+                            "instance_key": hb.worker_instance_key,
+                            "task_queue": hb.task_queue,
+                            "host_name": hb.host_info.host_name,
+                            "process_id": hb.host_info.process_id,
+                            "status": hb.status,
+                            "heartbeat_age_seconds": hb.elapsed_since_last_heartbeat.ToTimedelta().total_seconds(),
+                            "activity_slots_used": hb.activity_task_slots_info.current_used_slots,
+                            "activity_slots_available": hb.activity_task_slots_info.current_available_slots,
+                            "activity_processed": hb.activity_task_slots_info.total_processed_tasks,
+                            "activity_failed": hb.activity_task_slots_info.total_failed_tasks,
+                        }
+                    )
+                token = answer.next_page_token
+                if not token:
+                    return out
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]

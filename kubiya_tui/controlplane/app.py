@@ -1,0 +1,147 @@
+"""The local control plane: a FastAPI app speaking Kubiya's worker-queue API contract."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from kubiya_tui import __version__
+from kubiya_tui.client.temporal import TemporalReader
+from kubiya_tui.controlplane.store import Conflict, NotFound, Store
+
+log = logging.getLogger("kubiya_tui.controlplane")
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class Settings:
+    """What one control-plane process serves."""
+
+    data_dir: Path
+    temporal_address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    temporal_api_key: str | None = None
+    public_url: str | None = None
+    """The URL workers should use to reach this control plane; default: the URL of the request."""
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a request body over the limit gets 413 before any handler reads it."""
+
+    def __init__(self, app: Callable, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await _too_large(send, self.limit)
+                    return
+        received = 0
+        started = False
+
+        async def counting_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge()
+            return message
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(send, self.limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Callable, limit: int) -> None:
+    body = json.dumps({"detail": f"request body is larger than {limit} bytes"}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    from kubiya_tui.controlplane import routes
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = FastAPI(
+        title="kubiya-tui local control plane",
+        version=__version__,
+        description="Kubiya's worker-queue API, served locally for kubiya-tui, its tests and its demo.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.store = store or Store(settings.data_dir / "control-plane.sqlite")
+    app.state.temporal = TemporalReader(
+        settings.temporal_address, settings.namespace, api_key=settings.temporal_api_key
+    )
+    app.state.started_at = time.time()
+    app.add_middleware(BodyLimit)
+    _install_error_handlers(app)
+    app.include_router(routes.router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Field errors without echoing the input back: a 10 kB name need not come back twice.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"), "type": e.get("type", "value_error")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the server log, never into a response body.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error; see the control plane's log"}, status_code=500)
+
+
+Handler = Callable[..., Awaitable[Any]]

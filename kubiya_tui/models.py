@@ -1,0 +1,421 @@
+"""Pydantic models of the worker-queue API contract, shared by the client and the server.
+
+Request models (``*Create``, ``*Update``, ``*Request``) are strict: the local control plane
+validates every body with them. Response models tolerate extra fields, because Kubiya's own
+control plane sends more than the contract names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+QUEUE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+# Largest integer SQLite stores; larger values are refused at validation, not at insert.
+MAX_INT = 2**31 - 1
+
+
+class Response(BaseModel):
+    """Base of every model read from a control plane: unknown fields are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Request(BaseModel):
+    """Base of every request body: unknown fields are ignored, wrong types are refused."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+# ---------------------------------------------------------------------------- enums
+
+
+class EnvironmentStatus(str, Enum):
+    pending = "pending"
+    provisioning = "provisioning"
+    ready = "ready"
+    active = "active"
+    inactive = "inactive"
+    error = "error"
+    archived = "archived"
+
+
+class QueueStatus(str, Enum):
+    active = "active"
+    inactive = "inactive"
+    maintenance = "maintenance"
+
+
+class WorkerStatus(str, Enum):
+    active = "active"
+    idle = "idle"
+    busy = "busy"
+    draining = "draining"
+    offline = "offline"
+    disconnected = "disconnected"
+
+
+class WorkerHealth(str, Enum):
+    """What an operator needs to know about a worker, derived from heartbeat age and state."""
+
+    healthy = "healthy"
+    stale = "stale"
+    draining = "draining"
+    gone = "gone"
+
+
+class Platform(str, Enum):
+    local = "local"
+    docker = "docker"
+    kubernetes = "kubernetes"
+
+
+# ---------------------------------------------------------------------------- environments
+
+Tags = list[str]
+
+
+def _check_tags(tags: list[str]) -> list[str]:
+    if len(tags) > 50:
+        raise ValueError("at most 50 tags")
+    for tag in tags:
+        if not tag or len(tag) > 100:
+            raise ValueError("each tag must be 1-100 characters")
+    return tags
+
+
+class EnvironmentCreate(Request):
+    name: str = Field(min_length=2, max_length=100)
+    display_name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    tags: Tags = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    _tags = field_validator("tags")(_check_tags)
+
+
+class EnvironmentUpdate(Request):
+    name: str | None = Field(default=None, min_length=2, max_length=100)
+    display_name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    tags: Tags | None = None
+    settings: dict[str, Any] | None = None
+    status: EnvironmentStatus | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else _check_tags(tags)
+
+
+class Environment(Response):
+    id: str
+    organization_id: str
+    name: str
+    display_name: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    status: str = "ready"
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+# ---------------------------------------------------------------------------- worker queues
+
+
+class AutoscalePolicy(Request):
+    """Scale a queue's workers between min and max to keep the oldest backlog task young."""
+
+    min_workers: int = Field(ge=0, le=1000)
+    max_workers: int = Field(ge=1, le=1000)
+    target_backlog_age_seconds: float = Field(gt=0, le=86400)
+    cooldown_seconds: float = Field(default=30, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "AutoscalePolicy":
+        if self.min_workers > self.max_workers:
+            raise ValueError("min_workers must not exceed max_workers")
+        return self
+
+
+class WorkerQueueCreate(Request):
+    name: str = Field(min_length=2, max_length=50, pattern=QUEUE_NAME_PATTERN)
+    display_name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    max_workers: int | None = Field(default=None, ge=1, le=10000)
+    heartbeat_interval: int = Field(default=60, ge=10, le=300)
+    tags: Tags = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    _tags = field_validator("tags")(_check_tags)
+
+
+class WorkerQueueUpdate(Request):
+    name: str | None = Field(default=None, min_length=2, max_length=50, pattern=QUEUE_NAME_PATTERN)
+    display_name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    max_workers: int | None = Field(default=None, ge=1, le=10000)
+    heartbeat_interval: int | None = Field(default=None, ge=10, le=300)
+    tags: Tags | None = None
+    settings: dict[str, Any] | None = None
+    status: QueueStatus | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else _check_tags(tags)
+
+
+class WorkerQueue(Response):
+    id: str
+    organization_id: str
+    environment_id: str
+    name: str
+    display_name: str | None = None
+    description: str | None = None
+    status: str = "active"
+    max_workers: int | None = None
+    heartbeat_interval: int = 60
+    tags: list[str] = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    created_by: str | None = None
+    active_workers: int = 0
+    task_queue_name: str | None = None
+    # Extensions of the local control plane (absent upstream).
+    environment_name: str | None = None
+    desired_workers: int | None = None
+    autoscale: dict[str, Any] | None = None
+
+
+class WorkerCommand(Response):
+    queue_id: str
+    command: str
+    command_parts: list[str] = Field(default_factory=list)
+    can_register: bool = True
+    queue_status: str = "active"
+    active_workers: int = 0
+    max_workers: int | None = None
+
+
+class QueueConfig(Response):
+    queue_id: str | None = None
+    config_version: str | None = None
+
+
+class ScaleRequest(Request):
+    workers: int = Field(ge=0, le=10000)
+
+
+class ScaleResult(Response):
+    queue_id: str
+    desired_workers: int
+    active_workers: int = 0
+    max_workers: int | None = None
+
+
+# ---------------------------------------------------------------------------- workers
+
+
+class SystemInfo(Response):
+    hostname: str | None = None
+    platform: str | None = None
+    os_name: str | None = None
+    os_version: str | None = None
+    python_version: str | None = None
+    sdk_version: str | None = None
+    pid: int | None = None
+    cpu_count: int | None = None
+    cpu_percent: float | None = None
+    memory_total: int | None = None
+    memory_used: int | None = None
+    memory_percent: float | None = None
+    uptime_seconds: float | None = None
+
+
+class SystemInfoIn(Request):
+    """System info as a worker reports it; numbers are bounded so they fit the store."""
+
+    hostname: str | None = Field(default=None, max_length=255)
+    platform: str | None = Field(default=None, max_length=255)
+    os_name: str | None = Field(default=None, max_length=255)
+    os_version: str | None = Field(default=None, max_length=255)
+    python_version: str | None = Field(default=None, max_length=255)
+    sdk_version: str | None = Field(default=None, max_length=255)
+    pid: int | None = Field(default=None, ge=0, le=MAX_INT)
+    cpu_count: int | None = Field(default=None, ge=0, le=100000)
+    cpu_percent: float | None = Field(default=None, ge=0, le=100000)
+    memory_total: int | None = Field(default=None, ge=0, le=2**62)
+    memory_used: int | None = Field(default=None, ge=0, le=2**62)
+    memory_percent: float | None = Field(default=None, ge=0, le=100)
+    uptime_seconds: float | None = Field(default=None, ge=0, le=1e10)
+
+
+class WorkerStartRequest(Request):
+    worker_sdk_version: str | None = Field(default=None, max_length=100)
+    system_info: SystemInfoIn | None = None
+    control_plane_url: str | None = Field(default=None, max_length=2000)
+    # Extension: what the worker can run (runtime, tools), shown on the Work Queues page.
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+    worker_metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkerRegistration(Response):
+    worker_id: str
+    task_queue_name: str
+    temporal_namespace: str
+    temporal_host: str
+    temporal_api_key: str | None = None
+    organization_id: str
+    control_plane_url: str | None = None
+    heartbeat_interval: int = 60
+    queue_id: str | None = None
+    queue_name: str | None = None
+    environment_name: str | None = None
+
+
+class LegacyRegisterRequest(Request):
+    """Either the Work Queues page's form or the upstream server's form."""
+
+    worker_id: str | None = Field(default=None, min_length=1, max_length=200)
+    queue_name: str | None = Field(default=None, min_length=1, max_length=300)
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+    environment_name: str | None = Field(default=None, min_length=1, max_length=100)
+    hostname: str | None = Field(default=None, max_length=255)
+    worker_metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "LegacyRegisterRequest":
+        if not self.queue_name and not self.environment_name:
+            raise ValueError("either queue_name or environment_name is required")
+        return self
+
+
+class HeartbeatRequest(Request):
+    status: WorkerStatus = WorkerStatus.active
+    tasks_processed: int = Field(default=0, ge=0, le=2**62)
+    current_task_id: str | None = Field(default=None, max_length=300)
+    worker_metadata: dict[str, Any] = Field(default_factory=dict)
+    system_info: SystemInfoIn | None = None
+    logs: list[str] | None = Field(default=None, max_length=1000)
+    queue_name: str | None = Field(default=None, max_length=300)
+    # Extensions sent by this project's worker.
+    tasks_failed: int | None = Field(default=None, ge=0, le=2**62)
+    current_task_ids: list[str] | None = Field(default=None, max_length=10000)
+    slots_used: int | None = Field(default=None, ge=0, le=100000)
+    slots_available: int | None = Field(default=None, ge=0, le=100000)
+    capabilities: dict[str, Any] | None = None
+
+
+class SimpleHeartbeatRequest(HeartbeatRequest):
+    worker_id: str = Field(min_length=1, max_length=200)
+
+
+class HeartbeatAnswer(Response):
+    worker_id: str | None = None
+    desired_state: Literal["running", "draining"] | str = "running"
+    config_version: str | None = None
+
+
+class DisconnectRequest(Request):
+    reason: str = Field(default="shutdown", max_length=500)
+    exit_code: int | None = Field(default=None, ge=-MAX_INT, le=MAX_INT)
+    error_message: str | None = Field(default=None, max_length=10000)
+
+
+class WorkerDetail(Response):
+    id: str
+    worker_id: str
+    queue_id: str | None = None
+    status: str = "active"
+    tasks_processed: int = 0
+    tasks_failed: int = 0
+    current_task_id: str | None = None
+    last_heartbeat: datetime | None = None
+    registered_at: datetime | None = None
+    system_info: dict[str, Any] | None = None
+    worker_metadata: dict[str, Any] = Field(default_factory=dict)
+    # Extensions of the local control plane.
+    queue_name: str | None = None
+    environment_id: str | None = None
+    task_queue_name: str | None = None
+    hostname: str | None = None
+    desired_state: str | None = None
+    health: WorkerHealth | None = None
+    heartbeat_age_seconds: float | None = None
+    heartbeat_interval: int | None = None
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+    current_task_ids: list[str] = Field(default_factory=list)
+    slots_used: int | None = None
+    slots_available: int | None = None
+    disconnected_at: datetime | None = None
+    disconnect_reason: str | None = None
+
+
+# ---------------------------------------------------------------------------- metrics and audit
+
+
+class WorkerQueueMetrics(Response):
+    queue_id: str
+    active_workers: int = 0
+    idle_workers: int = 0
+    busy_workers: int = 0
+    total_workers: int = 0
+    tasks_processed_24h: int = 0
+    tasks_failed_24h: int = 0
+    tasks_pending: int = 0
+    avg_task_duration_ms: float | None = None
+    error_rate_percent: float = 0.0
+    last_error_at: datetime | None = None
+    task_queue_backlog: int = 0
+    task_queue_pollers: int = 0
+    last_activity_at: datetime | None = None
+    updated_at: datetime | None = None
+    # Extensions of the local control plane.
+    stale_workers: int | None = None
+    draining_workers: int | None = None
+    task_queue_backlog_age_seconds: float | None = None
+    tasks_add_rate_per_min: float | None = None
+    tasks_dispatch_rate_per_min: float | None = None
+    temporal_available: bool | None = None
+    temporal_error: str | None = None
+
+
+class AuditEntry(Response):
+    id: int | str
+    organization_id: str
+    actor: str | None = None
+    action: str
+    target_type: str | None = None
+    target_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+class Health(Response):
+    status: str
+    version: str | None = None
+    temporal: str | None = None
+
+
+# ---------------------------------------------------------------------------- derived state
+
+STALE_AFTER_INTERVALS = 2.5
+
+
+def derive_health(
+    status: str | None, desired_state: str | None, heartbeat_age: float | None, interval: float
+) -> WorkerHealth:
+    """Health from heartbeat age, not reported status: a killed worker never says it died."""
+    if status in ("disconnected", "offline"):
+        return WorkerHealth.gone
+    if heartbeat_age is None or heartbeat_age > STALE_AFTER_INTERVALS * interval:
+        return WorkerHealth.stale
+    if status == "draining" or desired_state == "draining":
+        return WorkerHealth.draining
+    return WorkerHealth.healthy

