@@ -126,3 +126,8 @@ def create_key(
     except OSError as exc:
         raise UserError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
     typer.echo(key)
+
+
+# Command groups live in their own modules; importing them registers their commands on `app`.
+from kubiya_tui.cli import resources as _resources  # noqa: E402,F401
+from kubiya_tui.cli import runtime as _runtime  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Headless commands over the control-plane API: envs, queues, workers, worker-command, install-script."""

@@ -1,0 +1,1 @@
+"""Commands that run things: the worker process and task submission."""

@@ -1,0 +1,119 @@
+"""Shared fixtures: a real Temporal dev server and real control-plane processes on 127.0.0.1.
+
+Every test gets its own XDG folders, so a developer's own config never leaks into a test.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import httpx
+import pytest
+
+from kubiya_tui.stack.processes import ManagedProcess, start_control_plane, start_temporal
+
+
+@dataclass
+class TemporalServer:
+    address: str
+    namespace: str
+    process: ManagedProcess
+
+
+@dataclass
+class ControlPlane:
+    url: str
+    api_key: str
+    data_dir: Path
+    temporal_address: str
+    process: ManagedProcess
+    extra_keys: dict[str, str] = field(default_factory=dict)
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {key or self.api_key}"}, timeout=30
+        )
+
+    def key_for(self, org: str) -> str:
+        """An API key of another organization, made with `kubiya-tui admin create-key`."""
+        if org not in self.extra_keys:
+            out = subprocess.run(
+                [sys.executable, "-m", "kubiya_tui", "admin", "create-key", "--org", org, "--data-dir", str(self.data_dir)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            self.extra_keys[org] = out.stdout.strip()
+        return self.extra_keys[org]
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+@pytest.fixture(autouse=True)
+def isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(var, str(tmp_path / "xdg" / var.lower()))
+    for var in (
+        "KUBIYA_API_KEY",
+        "KUBIYA_CONTROL_PLANE_BASE_URL",
+        "CONTROL_PLANE_URL",
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_NAMESPACE",
+        "TEMPORAL_API_KEY",
+        "KUBIYA_TUI_PROFILE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
+    proc, address = start_temporal(tmp_path_factory.mktemp("temporal"))
+    try:
+        yield TemporalServer(address=address, namespace="default", process=proc)
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane_factory(
+    temporal_server: TemporalServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., ControlPlane]]:
+    """Start control planes; each is stopped at the end of the session if a test did not."""
+    started: list[ControlPlane] = []
+
+    def start(data_dir: Path | None = None, api_key: str | None = None, temporal_address: str | None = None) -> ControlPlane:
+        data_dir = data_dir or tmp_path_factory.mktemp("control-plane")
+        api_key = api_key or "kty_test_" + secrets.token_urlsafe(16)
+        address = temporal_address or temporal_server.address
+        proc, url = start_control_plane(data_dir, address, api_key=api_key)
+        cp = ControlPlane(url=url, api_key=api_key, data_dir=data_dir, temporal_address=address, process=proc)
+        started.append(cp)
+        return cp
+
+    yield start
+    for cp in started:
+        cp.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane(control_plane_factory: Callable[..., ControlPlane]) -> ControlPlane:
+    """The shared control plane of the session (tests make their own queues with unique names)."""
+    return control_plane_factory()
+
+
+@pytest.fixture
+def api(control_plane: ControlPlane) -> Iterator[httpx.Client]:
+    with control_plane.client() as client:
+        yield client
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """A queue or environment name no other test uses."""
+    return lambda prefix="q": f"{prefix}-{secrets.token_hex(4)}"
