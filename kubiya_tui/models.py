@@ -7,6 +7,7 @@ control plane sends more than the contract names.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 QUEUE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 # Largest integer SQLite stores; larger values are refused at validation, not at insert.
 MAX_INT = 2**31 - 1
+# Deepest nesting of objects and lists accepted in a request body.
+MAX_JSON_DEPTH = 32
 
 
 class Response(BaseModel):
@@ -28,6 +31,37 @@ class Request(BaseModel):
     """Base of every request body: unknown fields are ignored, wrong types are refused."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_json(cls, data: Any) -> Any:
+        # Python's JSON parser accepts NaN, Infinity and lone UTF-16 surrogates ("\ud800"), none of
+        # which can be answered back as JSON: refuse them anywhere in a body. Refuse deep nesting
+        # too. Stored, any of these would break every later read that includes the object.
+        stack = [(data, 0)]
+        while stack:
+            value, depth = stack.pop()
+            if isinstance(value, str):
+                _check_text(value)
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("NaN and Infinity are not valid JSON numbers")
+            elif isinstance(value, (dict, list)):
+                if depth >= MAX_JSON_DEPTH:
+                    raise ValueError(f"JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+                if isinstance(value, dict):
+                    stack.extend((key, depth) for key in value)
+                    items = value.values()
+                else:
+                    items = value
+                stack.extend((item, depth + 1) for item in items)
+        return data
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (a lone surrogate such as \\ud800 is not)") from None
 
 
 # ---------------------------------------------------------------------------- enums
@@ -419,3 +453,55 @@ def derive_health(
     if status == "draining" or desired_state == "draining":
         return WorkerHealth.draining
     return WorkerHealth.healthy
+
+
+# ---------------------------------------------------------------------------- tasks
+
+PRIORITY_NAMES = {"high": 1, "normal": 3, "low": 5}
+MAX_TASK_TIMEOUT_SECONDS = 3600
+
+
+class TaskSubmit(Request):
+    """A task for a queue: a Temporal workflow on the queue's task queue."""
+
+    kind: str = Field(min_length=1, max_length=100)
+    input: dict[str, Any] = Field(default_factory=dict)
+    priority: int | Literal["high", "normal", "low"] = "normal"
+    timeout_seconds: float = Field(default=300, gt=0, le=MAX_TASK_TIMEOUT_SECONDS)
+    max_attempts: int = Field(default=1, ge=1, le=20)
+    count: int = Field(default=1, ge=1, le=1000)
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= 5:
+            raise ValueError("priority must be high, normal, low or 1-5 (1 runs first)")
+        return value
+
+    @property
+    def priority_key(self) -> int:
+        return PRIORITY_NAMES[self.priority] if isinstance(self.priority, str) else self.priority
+
+
+class TaskInfo(Response):
+    id: str
+    queue_id: str | None = None
+    kind: str | None = None
+    status: str
+    priority: int | None = None
+    attempts: int | None = None
+    worker: str | None = None
+    result: Any = None
+    error: str | None = None
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class TaskSubmitted(Response):
+    id: str
+    ids: list[str]
+    queue_id: str
+    kind: str
+    priority: int
+    status: str = "queued"

@@ -117,3 +117,28 @@ def api(control_plane: ControlPlane) -> Iterator[httpx.Client]:
 def unique() -> Callable[[str], str]:
     """A queue or environment name no other test uses."""
     return lambda prefix="q": f"{prefix}-{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def start_worker(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Callable[..., ManagedProcess]]:
+    """Start `kubiya-tui worker start` processes exactly as worker-command says; stopped by pid after the test."""
+    import os
+
+    from kubiya_tui.stack.processes import spawn
+
+    started: list[ManagedProcess] = []
+
+    def start(queue_id: str, concurrency: int = 10, api_key: str | None = None, extra: list[str] | None = None) -> ManagedProcess:
+        env = {**os.environ, "KUBIYA_API_KEY": api_key or control_plane.api_key}
+        argv = [
+            sys.executable, "-m", "kubiya_tui", "worker", "start",
+            "--queue-id", queue_id, "--control-plane-url", control_plane.url,
+            "--concurrency", str(concurrency), *(extra or []),
+        ]  # fmt: skip
+        proc = spawn("worker", argv, tmp_path / f"worker-{len(started)}.log", env)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop(grace=5)

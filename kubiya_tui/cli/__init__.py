@@ -8,10 +8,22 @@ from kubiya_tui.cli.app import app
 from kubiya_tui.errors import UserError
 
 
+def _click_exceptions():  # type: ignore[no-untyped-def]
+    """The exceptions module of the click that typer uses (typer >= 0.20 vendors its own)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer on top of click
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
+
+
 def main() -> None:
     """Entry point: a user error is one line on stderr and a non-zero exit, never a traceback."""
+    import typer
+
+    errors = _click_exceptions()
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False, prog_name="kubiya-tui")
     except UserError as exc:
         print(f"kubiya-tui: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -20,14 +32,22 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click's own usage errors, and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            print("kubiya-tui: aborted", file=sys.stderr)
-            sys.exit(1)
+    except errors.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except errors.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
+        print(f"kubiya-tui: error: {exc.format_message()}{hint}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except errors.ClickException as exc:
+        print(f"kubiya-tui: error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("kubiya-tui: aborted", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # anything unexpected: still one line
         print(f"kubiya-tui: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(1)
+    # Without standalone mode, `raise typer.Exit(code)` comes back as its exit code.
+    if isinstance(result, int) and not isinstance(result, bool) and result:
+        sys.exit(result)

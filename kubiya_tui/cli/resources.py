@@ -1,1 +1,364 @@
-"""Headless commands over the control-plane API: envs, queues, workers, worker-command, install-script."""
+"""Headless commands over the control-plane API: envs, queues, workers, worker-command, install-script.
+
+Every command takes ``-o table|json``; JSON is the API's objects as they came. A queue
+argument is an id, a name, or ``environment/name``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any, List, Optional
+
+import typer
+
+from kubiya_tui.cli.app import app
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, key_values, require_writable, table
+from kubiya_tui.client.api import ApiClient
+from kubiya_tui.errors import UserError
+from kubiya_tui.models import Environment, Platform, QueueStatus, WorkerDetail, WorkerQueue
+
+envs_app = typer.Typer(help="Environments of the organization.", no_args_is_help=True)
+queues_app = typer.Typer(help="Worker queues: list, show, create, update, delete.", no_args_is_help=True)
+workers_app = typer.Typer(help="Workers registered with the control plane.", no_args_is_help=True)
+app.add_typer(envs_app, name="envs")
+app.add_typer(queues_app, name="queues")
+app.add_typer(workers_app, name="workers")
+
+QUEUE_ARG = typer.Argument(..., metavar="QUEUE", help="Queue id (or its first 8+ characters), name, or ENV/NAME.")
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def _env_names(envs: list[Environment]) -> dict[str, str]:
+    return {e.id: e.name for e in envs}
+
+
+def _queue_label(q: WorkerQueue, env_names: dict[str, str]) -> str:
+    return f"{q.environment_name or env_names.get(q.environment_id) or q.environment_id}/{q.name}"
+
+
+def _workers_cell(q: WorkerQueue) -> str:
+    return f"{q.active_workers}/{q.max_workers if q.max_workers is not None else 'any'}"
+
+
+SHORT_ID = 8
+
+
+def _queue_table(queues: list[WorkerQueue], env_names: dict[str, str]):  # type: ignore[no-untyped-def]
+    # Ids are shortened like docker's so names fit 80 columns; any command takes the short form.
+    return table(
+        ["QUEUE", ("STATUS", {"no_wrap": True}), ("WORKERS", {"no_wrap": True}), ("ID", {"no_wrap": True})],
+        ([_queue_label(q, env_names), q.status, _workers_cell(q), q.id[:SHORT_ID]] for q in queues),
+    )
+
+
+def _queue_detail(q: WorkerQueue, env_names: dict[str, str]):  # type: ignore[no-untyped-def]
+    return key_values(
+        [
+            ("id", q.id),
+            ("name", q.name),
+            ("environment", q.environment_name or env_names.get(q.environment_id) or q.environment_id),
+            ("display name", q.display_name),
+            ("description", q.description),
+            ("status", q.status),
+            ("live workers", q.active_workers),
+            ("max workers", q.max_workers if q.max_workers is not None else "unlimited"),
+            ("wanted workers", q.desired_workers),
+            ("heartbeat", f"{q.heartbeat_interval}s"),
+            ("task queue", q.task_queue_name),
+            ("tags", q.tags),
+            ("settings", q.settings),
+            ("created", q.created_at.isoformat(timespec="seconds") if q.created_at else None),
+            ("created by", q.created_by),
+        ]
+    )
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+def _worker_table(workers: list[WorkerDetail], queue_names: dict[str, str]):  # type: ignore[no-untyped-def]
+    def host(w: WorkerDetail) -> str | None:
+        return w.hostname or (w.system_info or {}).get("hostname")
+
+    def queue(w: WorkerDetail) -> str | None:
+        return w.queue_name or (queue_names.get(w.queue_id) if w.queue_id else None) or w.queue_id
+
+    return table(
+        [
+            ("WORKER", {"no_wrap": True}),
+            "QUEUE",
+            ("HEALTH", {"no_wrap": True}),
+            ("STATUS", {"no_wrap": True}),
+            ("TASKS", {"justify": "right", "no_wrap": True}),
+            ("BEAT", {"justify": "right", "no_wrap": True}),
+            "HOST",
+        ],
+        (
+            [
+                w.worker_id[:SHORT_ID],
+                queue(w),
+                w.health.value if w.health else None,
+                w.status,
+                w.tasks_processed,
+                _age(w.heartbeat_age_seconds),
+                host(w),
+            ]
+            for w in workers
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------- parsing options
+
+
+def _parse_settings(pairs: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a VALUE that is JSON (a number, true, a list) is kept as such, else text."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--setting {pair!r} is not KEY=VALUE")
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        out[key.strip()] = parsed
+    return out
+
+
+async def _queue_with_envs(api: ApiClient, queue: str) -> tuple[WorkerQueue, dict[str, str]]:
+    found, envs = await asyncio.gather(api.resolve_queue(queue), api.list_environments())
+    return found, _env_names(envs)
+
+
+# ---------------------------------------------------------------------------- envs
+
+
+@envs_app.command("list")
+def envs_list(ctx: typer.Context, output: OutputFormat = OUTPUT) -> None:
+    """List the environments, with how many worker queues each holds."""
+
+    async def work(api: ApiClient) -> tuple[list[Environment], list[WorkerQueue]]:
+        return await asyncio.gather(api.list_environments(), api.list_queues())
+
+    envs, queues = call(ctx, work)
+    counts: dict[str, int] = {}
+    for q in queues:
+        counts[q.environment_id] = counts.get(q.environment_id, 0) + 1
+    emit(
+        envs,
+        output,
+        lambda: table(
+            ["NAME", ("STATUS", {"no_wrap": True}), ("QUEUES", {"justify": "right"}), ("ID", {"no_wrap": True})],
+            ([e.name, e.status, counts.get(e.id, 0), e.id] for e in envs),
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------- queues
+
+
+@queues_app.command("list")
+def queues_list(
+    ctx: typer.Context,
+    env: Optional[str] = typer.Option(None, "--env", "-e", help="Only this environment (id or name)."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """List worker queues, oldest first."""
+
+    async def work(api: ApiClient) -> tuple[list[WorkerQueue], list[Environment]]:
+        envs = await api.list_environments()
+        if env is None:
+            return await api.list_queues(), envs
+        chosen = await api.resolve_environment(env)
+        return await api.list_queues(chosen.id), envs
+
+    queues, envs = call(ctx, work)
+    emit(queues, output, lambda: _queue_table(queues, _env_names(envs)))
+
+
+@queues_app.command("show")
+def queues_show(ctx: typer.Context, queue: str = QUEUE_ARG, output: OutputFormat = OUTPUT) -> None:
+    """Show one worker queue."""
+    found, env_names = call(ctx, lambda api: _queue_with_envs(api, queue))
+    emit(found, output, lambda: _queue_detail(found, env_names))
+
+
+@queues_app.command("create")
+def queues_create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Queue name: 2-50 of a-z, 0-9 and '-'."),
+    env: str = typer.Option("default", "--env", "-e", help="Environment (id or name)."),
+    display_name: Optional[str] = typer.Option(None, "--display-name", help="Human-friendly name."),
+    description: Optional[str] = typer.Option(None, "--description", help="What the queue is for."),
+    max_workers: Optional[int] = typer.Option(None, "--max-workers", min=1, help="Most live workers (default: no limit)."),
+    heartbeat_interval: Optional[int] = typer.Option(
+        None, "--heartbeat-interval", min=10, max=300, help="Seconds between worker heartbeats (default 60)."
+    ),
+    tag: Optional[List[str]] = typer.Option(None, "--tag", help="A tag; repeat for more."),
+    setting: Optional[List[str]] = typer.Option(None, "--setting", help="KEY=VALUE; repeat for more."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """Create a worker queue in an environment."""
+    require_writable(ctx, "create a worker queue")
+    body: dict[str, Any] = {"name": name}
+    for field, value in (
+        ("display_name", display_name),
+        ("description", description),
+        ("max_workers", max_workers),
+        ("heartbeat_interval", heartbeat_interval),
+    ):
+        if value is not None:
+            body[field] = value
+    if tag:
+        body["tags"] = list(tag)
+    if setting:
+        body["settings"] = _parse_settings(setting)
+
+    async def work(api: ApiClient) -> tuple[WorkerQueue, dict[str, str]]:
+        chosen = await api.resolve_environment(env)
+        return await api.create_queue(chosen.id, body), {chosen.id: chosen.name}
+
+    created, env_names = call(ctx, work)
+    emit(created, output, lambda: _queue_detail(created, env_names))
+
+
+@queues_app.command("update")
+def queues_update(
+    ctx: typer.Context,
+    queue: str = QUEUE_ARG,
+    name: Optional[str] = typer.Option(None, "--name", help="Rename the queue."),
+    display_name: Optional[str] = typer.Option(None, "--display-name", help="Human-friendly name."),
+    description: Optional[str] = typer.Option(None, "--description", help="What the queue is for."),
+    max_workers: Optional[int] = typer.Option(None, "--max-workers", min=0, help="Most live workers; 0 = no limit."),
+    heartbeat_interval: Optional[int] = typer.Option(
+        None, "--heartbeat-interval", min=10, max=300, help="Seconds between worker heartbeats."
+    ),
+    status: Optional[QueueStatus] = typer.Option(None, "--status", help="active, inactive or maintenance."),
+    tag: Optional[List[str]] = typer.Option(None, "--tag", help="Replace the tags; repeat for more."),
+    setting: Optional[List[str]] = typer.Option(
+        None, "--setting", help="KEY=VALUE merged into the queue's settings; repeat for more."
+    ),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """Change a worker queue; only the options given change."""
+    changes: dict[str, Any] = {}
+    for field, value in (
+        ("name", name),
+        ("display_name", display_name),
+        ("description", description),
+        ("heartbeat_interval", heartbeat_interval),
+    ):
+        if value is not None:
+            changes[field] = value
+    if max_workers is not None:
+        changes["max_workers"] = max_workers or None
+    if status is not None:
+        changes["status"] = status.value
+    if tag:
+        changes["tags"] = list(tag)
+    new_settings = _parse_settings(setting)
+    if not changes and not new_settings:
+        raise UserError("nothing to change: give at least one option (see 'kubiya-tui queues update -h')")
+    require_writable(ctx, "update a worker queue")
+
+    async def work(api: ApiClient) -> tuple[WorkerQueue, dict[str, str]]:
+        found, env_names = await _queue_with_envs(api, queue)
+        if new_settings:
+            changes["settings"] = {**found.settings, **new_settings}
+        return await api.update_queue(found.id, **changes), env_names
+
+    updated, env_names = call(ctx, work)
+    emit(updated, output, lambda: _queue_detail(updated, env_names))
+
+
+@queues_app.command("delete")
+def queues_delete(
+    ctx: typer.Context,
+    queue: str = QUEUE_ARG,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """Delete a worker queue (refused while it has live workers)."""
+    require_writable(ctx, "delete a worker queue")
+    found, env_names = call(ctx, lambda api: _queue_with_envs(api, queue))
+    label = _queue_label(found, env_names)
+    confirm(
+        f"Delete worker queue {label} ({found.id})?",
+        yes=yes,
+        refuse=f"refusing to delete worker queue {label} without confirmation: no terminal to ask on; pass --yes",
+    )
+    call(ctx, lambda api: api.delete_queue(found.id))
+    result = {"deleted": True, "id": found.id, "name": found.name, "environment": label.rsplit("/", 1)[0]}
+    emit(result, output, lambda: f"deleted worker queue {label} ({found.id})")
+
+
+# ---------------------------------------------------------------------------- workers
+
+
+@workers_app.command("list")
+def workers_list(
+    ctx: typer.Context,
+    queue: Optional[str] = typer.Option(None, "--queue", "-q", help="Only this queue (id, name or ENV/NAME)."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """List workers, with their health from heartbeat age."""
+
+    async def work(api: ApiClient) -> tuple[list[WorkerDetail], dict[str, str]]:
+        if queue is None:
+            workers, queues = await asyncio.gather(api.list_workers(), api.list_queues())
+            return workers, {q.id: q.name for q in queues}
+        found = await api.resolve_queue(queue)
+        return await api.queue_workers(found.id), {found.id: found.name}
+
+    workers, queue_names = call(ctx, work)
+    emit(workers, output, lambda: _worker_table(workers, queue_names))
+
+
+@app.command("worker-command")
+def worker_command(ctx: typer.Context, queue: str = QUEUE_ARG, output: OutputFormat = OUTPUT) -> None:
+    """Print the shell command that starts a worker for a queue."""
+
+    async def work(api: ApiClient):  # type: ignore[no-untyped-def]
+        found = await api.resolve_queue(queue)
+        return await api.worker_command(found.id), found
+
+    command, found = call(ctx, work)
+    if output == OutputFormat.table and not command.can_register:
+        reason = (
+            f"it is {command.queue_status}"
+            if command.queue_status != "active"
+            else f"it has its maximum of {command.max_workers} live workers"
+        )
+        print(f"kubiya-tui: note: queue {found.name!r} accepts no new worker now: {reason}", file=sys.stderr)
+    emit(command, output, lambda: command.command)
+
+
+@app.command("install-script")
+def install_script(
+    ctx: typer.Context,
+    queue: str = QUEUE_ARG,
+    platform: Platform = typer.Option(Platform.local, "--platform", "-p", help="local, docker or kubernetes."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """Print a script that installs and starts a worker for a queue."""
+
+    async def work(api: ApiClient) -> tuple[str, WorkerQueue]:
+        found = await api.resolve_queue(queue)
+        return await api.install_script(found.id, platform), found
+
+    script, found = call(ctx, work)
+    emit({"queue_id": found.id, "platform": platform.value, "script": script}, output, lambda: script)

@@ -1,1 +1,163 @@
 """Commands that run things: the worker process and task submission."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import typer
+
+from kubiya_tui.cli.app import app
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, emit, key_values, table
+from kubiya_tui.errors import UserError
+
+worker_app = typer.Typer(help="Run a worker that polls a queue on Temporal.", no_args_is_help=True)
+app.add_typer(worker_app, name="worker")
+
+
+@worker_app.command("start")
+def worker_start(
+    ctx: typer.Context,
+    queue_id: Optional[str] = typer.Option(None, "--queue-id", help="The worker queue to serve (its id)."),
+    task_queue: Optional[str] = typer.Option(
+        None, "--task-queue", help="Legacy mode: register on a legacy task queue by its Temporal name."
+    ),
+    concurrency: int = typer.Option(10, "--concurrency", min=1, max=1000, help="Tasks run at once, at most."),
+    control_plane_url: Optional[str] = typer.Option(
+        None,
+        "--control-plane-url",
+        envvar=["KUBIYA_CONTROL_PLANE_BASE_URL", "CONTROL_PLANE_URL"],
+        help="Control-plane base URL (env: KUBIYA_CONTROL_PLANE_BASE_URL or CONTROL_PLANE_URL).",
+    ),
+    temporal_connect_timeout: float = typer.Option(
+        30.0, "--temporal-connect-timeout", min=1, max=3600, help="How long to keep retrying Temporal at start."
+    ),
+) -> None:
+    """Start a worker: exactly the command that `worker-command` returns.
+
+    The API key comes from KUBIYA_API_KEY (or the global --api-key).
+    """
+    from kubiya_tui.worker.runtime import WorkerOptions, run_worker
+
+    if bool(queue_id) == bool(task_queue):
+        raise UserError("give exactly one of --queue-id (a worker queue) or --task-queue (a legacy task queue)")
+    api_key = (ctx.obj or {}).get("api_key") or os.environ.get("KUBIYA_API_KEY")
+    if not api_key:
+        raise UserError("no API key: set KUBIYA_API_KEY to a key of the queue's organization")
+    if not control_plane_url:
+        raise UserError("no control-plane URL: pass --control-plane-url or set KUBIYA_CONTROL_PLANE_BASE_URL")
+    options = WorkerOptions(
+        control_plane_url=control_plane_url.rstrip("/"),
+        api_key=api_key,
+        queue_id=queue_id,
+        legacy_task_queue=task_queue,
+        concurrency=concurrency,
+        temporal_connect_timeout=temporal_connect_timeout,
+    )
+    sys.exit(run_worker(options))
+
+
+# ---------------------------------------------------------------------------- tasks
+
+tasks_app = typer.Typer(help="Submit tasks to a queue and look them up.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+
+
+def _parse_input(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--input is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    if not isinstance(value, dict):
+        raise UserError("--input must be a JSON object, such as '{\"seconds\": 1}'")
+    return value
+
+
+def _parse_priority(text: str) -> int | str:
+    if text in ("high", "normal", "low"):
+        return text
+    if text.isdigit() and 1 <= int(text) <= 5:
+        return int(text)
+    raise UserError(f"--priority {text!r} is not high, normal, low or 1-5")
+
+
+@tasks_app.command("submit")
+def tasks_submit(
+    ctx: typer.Context,
+    queue: str = typer.Argument(..., help="Queue id or name (env/name when names repeat)."),
+    kind: str = typer.Option(..., "--kind", help="Task kind: sleep, http, shell, or a plugin's."),
+    input_json: str = typer.Option("{}", "--input", help="Task input as a JSON object."),
+    priority: str = typer.Option("normal", "--priority", help="high, normal, low, or 1 (first) to 5 (last)."),
+    timeout_seconds: float = typer.Option(300, "--timeout", min=0.001, max=3600, help="Task timeout in seconds."),
+    max_attempts: int = typer.Option(1, "--max-attempts", min=1, max=20, help="Attempts before the task fails."),
+    count: int = typer.Option(1, "--count", min=1, max=100000, help="Submit this many identical tasks."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """Submit tasks to a worker queue; prints their ids."""
+    body = {
+        "kind": kind,
+        "input": _parse_input(input_json),
+        "priority": _parse_priority(priority),
+        "timeout_seconds": timeout_seconds,
+        "max_attempts": max_attempts,
+    }
+
+    async def work(api):  # type: ignore[no-untyped-def]
+        found = await api.resolve_queue(queue)
+        ids: list[str] = []
+        left = count
+        while left:
+            batch = min(left, 1000)
+            answer = await api.submit_task(found.id, {**body, "count": batch})
+            ids.extend(answer["ids"])
+            left -= batch
+        return found, ids
+
+    found, ids = call(ctx, work)
+    data = {"queue_id": found.id, "queue": found.name, "kind": kind, "count": len(ids), "ids": ids}
+    emit(data, output, lambda: "\n".join(ids) if len(ids) <= 20 else f"submitted {len(ids)} {kind} tasks to {found.name}")
+
+
+def _task_rows(tasks: list[dict]) -> list[tuple]:
+    return [
+        (t["id"], t.get("kind"), t.get("status"), t.get("priority"), _when(t.get("submitted_at")), _when(t.get("closed_at")))
+        for t in tasks
+    ]
+
+
+def _when(value: str | None) -> str | None:
+    return value[11:19] if value else None
+
+
+@tasks_app.command("list")
+def tasks_list(
+    ctx: typer.Context,
+    queue: str = typer.Argument(..., help="Queue id or name."),
+    status: Optional[str] = typer.Option(
+        None, "--status", help="queued, running, completed, failed, timed_out, canceled, terminated."
+    ),
+    limit: int = typer.Option(50, "--limit", min=1, max=500, help="How many, newest first."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """Recent tasks of a queue, from Temporal visibility."""
+
+    async def work(api):  # type: ignore[no-untyped-def]
+        found = await api.resolve_queue(queue)
+        return await api.list_tasks(found.id, status=status, limit=limit)
+
+    tasks = call(ctx, work)
+    emit(tasks, output, lambda: table([("task", {"no_wrap": True}), "kind", "status", "prio", "submitted", "closed"], _task_rows(tasks)))
+
+
+@tasks_app.command("show")
+def tasks_show(
+    ctx: typer.Context,
+    task_id: str = typer.Argument(..., help="Task id (task-...)."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """One task: status, attempts, worker, result or error."""
+    task = call(ctx, lambda api: api.get_task(task_id))
+    emit(task, output, lambda: key_values(task.items()))

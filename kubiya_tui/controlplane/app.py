@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from kubiya_tui import __version__
 from kubiya_tui.client.temporal import TemporalReader
@@ -63,7 +65,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _BodyTooLarge()
+                    raise _BodyTooLarge(self.limit)
             return message
 
         async def tracking_send(message: dict) -> None:
@@ -79,8 +81,11 @@ class BodyLimit:
                 await _too_large(send, self.limit)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised from inside the app's body read: an HTTPException, so FastAPI answers 413, not 400."""
+
+    def __init__(self, limit: int = MAX_BODY_BYTES) -> None:
+        super().__init__(413, f"request body is larger than {limit} bytes")
 
 
 async def _too_large(send: Callable, limit: int) -> None:
@@ -96,7 +101,8 @@ async def _too_large(send: Callable, limit: int) -> None:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    from kubiya_tui.controlplane import routes
+    from kubiya_tui.controlplane import routes, tasks
+    from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(
@@ -113,9 +119,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         settings.temporal_address, settings.namespace, api_key=settings.temporal_api_key
     )
     app.state.started_at = time.time()
+    # Added first, so it runs inside the body limit: heartbeats skip FastAPI's routing (fastpath.py).
+    app.add_middleware(HeartbeatFastPath)
     app.add_middleware(BodyLimit)
     _install_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(tasks.router)
     return app
 
 
@@ -127,6 +136,21 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Any:
+        # FastAPI answers 400 "error parsing the body" when JSON decoding fails other than with a
+        # JSONDecodeError (bytes that are not UTF-8, nesting deeper than the parser's recursion limit).
+        # Those are bodies that are not usable JSON: 422 with a field error, like any other bad JSON.
+        if exc.status_code == 400 and exc.__cause__ is not None and exc.detail == "There was an error parsing the body":
+            cause = exc.__cause__
+            msg = (
+                "JSON is nested too deeply"
+                if isinstance(cause, RecursionError)
+                else "body is not valid JSON" + (" (not UTF-8 text)" if isinstance(cause, UnicodeDecodeError) else "")
+            )
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]}, status_code=422)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

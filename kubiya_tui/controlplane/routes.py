@@ -507,6 +507,10 @@ async def legacy_register(body: LegacyRegisterRequest, request: Request, who: Ca
     queue: dict[str, Any] | None = None
     if body.queue_name:
         queue = next((q for q in store.list_queues(who.org) if q["task_queue_name"] == body.queue_name), None)
+        prefix = body.queue_name.partition(".")[0]
+        if queue is None and prefix != who.org and store.org_exists(prefix):
+            # Task queue names start with their organization: another org's queue is not found.
+            raise HTTPException(404, f"worker queue {body.queue_name!r} not found")
         task_queue = body.queue_name
         env = store.get_environment(who.org, queue["environment_id"]) if queue else None
     else:

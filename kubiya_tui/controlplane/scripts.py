@@ -59,11 +59,11 @@ def install_script(platform: str, queue: dict, control_plane_url: str) -> str:
             f"CONTAINER=${{KUBIYA_WORKER_CONTAINER:-kubiya-worker-{name}}}\n"
             "IMAGE=${KUBIYA_WORKER_IMAGE:-python:3.11-slim}\n"
             "command -v docker >/dev/null || { echo 'docker is required' >&2; exit 1; }\n"
-            "NETWORK=()\n"
+            "NETWORK=()  # expanded below as ${NETWORK[@]+...}: bash 3.2 with set -u calls an empty array unbound\n"
             "# A control plane on this host's loopback is reachable from the container only on the host network.\n"
             'case "$KUBIYA_CONTROL_PLANE_BASE_URL" in *://127.*|*://localhost*) NETWORK=(--network host) ;; esac\n'
             'docker rm -f "$CONTAINER" >/dev/null 2>&1 || true\n'
-            'exec docker run -d --name "$CONTAINER" --restart unless-stopped "${NETWORK[@]}" \\\n'
+            'exec docker run -d --name "$CONTAINER" --restart unless-stopped ${NETWORK[@]+"${NETWORK[@]}"} \\\n'
             f"  --stop-timeout {DRAIN_GRACE_SECONDS} \\\n"
             "  -e KUBIYA_API_KEY -e KUBIYA_CONTROL_PLANE_BASE_URL=\"$KUBIYA_CONTROL_PLANE_BASE_URL\" \\\n"
             '  "$IMAGE" sh -c "pip install -q \'$PACKAGE\' && exec kubiya-tui worker start --queue-id \'$QUEUE_ID\'"\n'
@@ -76,8 +76,9 @@ def install_script(platform: str, queue: dict, control_plane_url: str) -> str:
             f"NAME=kubiya-worker-{name}\n"
             "command -v kubectl >/dev/null || { echo 'kubectl is required' >&2; exit 1; }\n"
             "# The key goes into a Secret straight from the environment, and the pods read it from there.\n"
-            'kubectl -n "$NAMESPACE" create secret generic "$NAME-key" \\\n'
-            '  --from-literal=api-key="$KUBIYA_API_KEY" --dry-run=client -o yaml | kubectl apply -f -\n'
+            "# Through stdin, not a flag: a key in kubectl's arguments would show in the process list.\n"
+            "printf '%s' \"$KUBIYA_API_KEY\" | kubectl -n \"$NAMESPACE\" create secret generic \"$NAME-key\" \\\n"
+            '  --from-file=api-key=/dev/stdin --dry-run=client -o yaml | kubectl apply -f -\n'
             'kubectl -n "$NAMESPACE" apply -f - <<MANIFEST\n'
             "apiVersion: apps/v1\n"
             "kind: Deployment\n"

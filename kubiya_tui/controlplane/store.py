@@ -222,6 +222,9 @@ class Store:
             )
             return True
 
+    def org_exists(self, org_id: str) -> bool:
+        return self._one("SELECT 1 AS found FROM organizations WHERE id=?", (org_id,)) is not None
+
     def count_keys(self) -> int:
         return self._one("SELECT COUNT(*) AS n FROM api_keys")["n"]  # type: ignore[index]
 
@@ -341,6 +344,11 @@ class Store:
         try:
             with self.transaction() as db:
                 seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM worker_queues").fetchone()[0]
+                # A renamed queue (or environment) keeps its task queue, which its workers poll: a new
+                # queue that takes the old name gets a distinct one, never a shared backlog.
+                task_queue = f"{org}.{env['name']}.{fields['name']}"
+                if db.execute("SELECT 1 FROM worker_queues WHERE task_queue_name=?", (task_queue,)).fetchone():
+                    task_queue = f"{task_queue}.{queue_id[:8]}"
                 db.execute(
                     "INSERT INTO worker_queues (id, organization_id, environment_id, name, display_name,"
                     " description, status, max_workers, heartbeat_interval, tags, settings, task_queue_name,"
@@ -357,7 +365,7 @@ class Store:
                         fields.get("heartbeat_interval", 60),
                         _dump(fields.get("tags") or []),
                         _dump(fields.get("settings") or {}),
-                        f"{org}.{env['name']}.{fields['name']}",
+                        task_queue,
                         actor,
                         now,
                         now,

@@ -141,6 +141,13 @@ def start_temporal(
         namespace,
         "--log-level",
         "warn",
+        # One partition per task queue: on one machine partitions buy no throughput, and with
+        # several a poll can take a low-priority task from one partition while another holds
+        # high-priority ones.
+        "--dynamic-config-value",
+        "matching.numTaskqueueReadPartitions=1",
+        "--dynamic-config-value",
+        "matching.numTaskqueueWritePartitions=1",
     ]
     proc = spawn("temporal", argv, data_dir / "temporal.log")
     try:

@@ -1,0 +1,150 @@
+"""What every headless command shares: settings, an API client, running it, printing output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from enum import Enum
+from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+
+import typer
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from kubiya_tui.client.api import ApiClient, ApiError
+from kubiya_tui.config import Settings, resolve_settings
+from kubiya_tui.errors import UserError
+
+T = TypeVar("T")
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+OUTPUT = typer.Option(OutputFormat.table, "--output", "-o", help="Output format: table or json.")
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """Settings from the root options (--profile, --api-url, --api-key), environment and config."""
+    obj = ctx.find_root().obj or {}
+    return resolve_settings(obj.get("profile"), obj.get("api_url"), obj.get("api_key"))
+
+
+def api_client(found: Settings) -> ApiClient:
+    """An ApiClient for the settings; no key configured is a UserError saying where to put one."""
+    key = found.api_key_value()
+    if not key:
+        from kubiya_tui.locations import config_file
+
+        raise UserError(
+            f"no API key configured for {found.api_url}: set KUBIYA_API_KEY, pass --api-key, "
+            f"or set api_key_env/api_key_file in a profile in {config_file()}"
+        )
+    try:
+        return ApiClient(found.api_url, key)
+    except ApiError as exc:
+        raise UserError(str(exc)) from None
+
+
+def call(ctx: typer.Context, work: Callable[[ApiClient], Awaitable[T]]) -> T:
+    """Run ``work(api)`` to completion; an ApiError becomes a one-line UserError."""
+    found = settings(ctx)
+    api = api_client(found)
+
+    async def runner() -> T:
+        async with api:
+            return await work(api)
+
+    try:
+        return asyncio.run(runner())
+    except ApiError as exc:
+        raise UserError(explain(exc, found)) from None
+
+
+def explain(exc: ApiError, found: Settings) -> str:
+    """The error's line, with what to check for an authentication failure."""
+    if exc.status == 401:
+        return f"{exc} (check the API key from {found.api_key_source or 'the configuration'} for {found.api_url})"
+    return str(exc)
+
+
+def require_writable(ctx: typer.Context, action: str) -> None:
+    """Refuse a change when the profile is read-only."""
+    found = settings(ctx)
+    if found.read_only:
+        raise UserError(f"profile {found.profile!r} is read-only; refusing to {action}")
+
+
+def to_json(data: Any) -> str:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    elif isinstance(data, list):
+        data = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in data]
+    return json.dumps(to_jsonable_python(data), indent=2, ensure_ascii=False)
+
+
+def console():  # type: ignore[no-untyped-def]
+    """A rich console on stdout that never interprets names as markup."""
+    from rich.console import Console
+
+    return Console(markup=False, highlight=False, emoji=False, soft_wrap=False)
+
+
+def table(columns: Sequence[str | tuple[str, dict[str, Any]]], rows: Iterable[Sequence[Any]]):  # type: ignore[no-untyped-def]
+    """A compact rich table; a column is a header or ``(header, column options)``."""
+    from rich import box
+    from rich.table import Table
+
+    out = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, header_style="bold")
+    for column in columns:
+        header, options = (column, {}) if isinstance(column, str) else column
+        out.add_column(header, **{"overflow": "fold", **options})
+    for row in rows:
+        out.add_row(*("-" if v is None or v == "" else str(v) for v in row))
+    return out
+
+
+def emit(data: Any, fmt: OutputFormat, render: Callable[[], Any]) -> None:
+    """Print ``data`` as pretty JSON, or what ``render()`` returns (a rich renderable or text)."""
+    if fmt == OutputFormat.json:
+        sys.stdout.write(to_json(data) + "\n")
+        return
+    shown = render()
+    if isinstance(shown, str):
+        sys.stdout.write(shown if shown.endswith("\n") else shown + "\n")
+    else:
+        out = console()
+        with out.capture() as captured:
+            out.print(shown)
+        # Rich pads every cell to its column width; trailing blanks only get in a script's way.
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def key_values(pairs: Iterable[tuple[str, Any]]):  # type: ignore[no-untyped-def]
+    """A two-column table of field and value, for one object."""
+    from rich import box
+    from rich.table import Table
+
+    out = Table(box=box.SIMPLE, show_header=False, pad_edge=False, show_edge=False)
+    out.add_column("field", style="bold", no_wrap=True)
+    out.add_column("value", overflow="fold")
+    for name, value in pairs:
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, ensure_ascii=False) if value else "-"
+        out.add_row(name, "-" if value is None or value == "" else str(value))
+    return out
+
+
+def confirm(question: str, *, yes: bool, refuse: str) -> None:
+    """Ask on a terminal unless ``yes``; with no terminal and no ``yes``, refuse with ``refuse``."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError(refuse)
+    sys.stdout.write(f"{question} [y/N]: ")
+    sys.stdout.flush()
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise UserError("cancelled; nothing was changed")

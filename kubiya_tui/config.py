@@ -1,0 +1,380 @@
+"""Profiles in ``$XDG_CONFIG_HOME/kubiya-tui/config.toml`` and the settings a command runs with.
+
+The file::
+
+    default_profile = "local"
+    theme = "textual-dark"
+
+    [profiles.local]
+    api_url = "http://127.0.0.1:8787"
+    api_key_file = "~/.local/share/kubiya-tui/control-plane/admin.key"
+    temporal_address = "127.0.0.1:7233"
+
+Settings are merged as: command-line flags > environment variables > the profile >
+defaults. Keys are held as ``SecretStr``: they never show in a repr, a log or an error.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from kubiya_tui import locations
+from kubiya_tui.errors import UserError
+
+DEFAULT_API_URL = "https://control-plane.kubiya.ai"
+DEFAULT_TEMPORAL_NAMESPACE = "default"
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+class Profile(BaseModel):
+    """One named way to reach a control plane and a Temporal cluster."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_url: str | None = None
+    """Control-plane base URL, e.g. ``https://control-plane.kubiya.ai`` or ``http://127.0.0.1:8787``."""
+
+    api_key: SecretStr | None = None
+    """The control-plane API key itself (prefer ``api_key_env`` or ``api_key_file``)."""
+
+    api_key_env: str | None = None
+    """Name of an environment variable that holds the API key."""
+
+    api_key_file: str | None = None
+    """Path of a file that holds the API key (``~`` is expanded; surrounding whitespace is ignored)."""
+
+    temporal_address: str | None = None
+    """Temporal frontend ``HOST:PORT``; without it the console reads metrics from the control plane only."""
+
+    temporal_namespace: str | None = None
+    """Temporal namespace (default ``default``)."""
+
+    temporal_api_key: SecretStr | None = None
+    """Temporal Cloud API key itself (prefer ``temporal_api_key_env`` or ``temporal_api_key_file``)."""
+
+    temporal_api_key_env: str | None = None
+    """Name of an environment variable that holds the Temporal API key."""
+
+    temporal_api_key_file: str | None = None
+    """Path of a file that holds the Temporal API key."""
+
+    temporal_tls: bool = False
+    """Connect to Temporal with TLS (always on when a Temporal API key is used)."""
+
+    task_queues: list[str] = Field(default_factory=list)
+    """Temporal task queues to watch when there is no control plane (a Temporal-only console)."""
+
+    refresh_interval: float = Field(default=2.0, gt=0, le=3600)
+    """Seconds between two refreshes of the console."""
+
+    theme: str | None = None
+    """Console theme name; overrides the file's top-level ``theme``."""
+
+    read_only: bool = False
+    """Refuse every change (create, delete, drain, scale) from the console and the CLI."""
+
+
+class Config(BaseModel):
+    """The whole ``config.toml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_profile: str | None = None
+    """Profile used when neither ``--profile`` nor ``KUBIYA_TUI_PROFILE`` names one."""
+
+    theme: str | None = None
+    """Console theme for every profile that does not name its own."""
+
+    profiles: dict[str, Profile] = Field(default_factory=dict)
+    """Profiles by name: ``[profiles.NAME]`` tables."""
+
+
+class Settings(BaseModel):
+    """What one command runs with, after flags, environment, profile and defaults are merged."""
+
+    profile: str | None = None
+    """Name of the profile in use, if any."""
+
+    api_url: str = DEFAULT_API_URL
+    """Control-plane base URL."""
+
+    api_key: SecretStr | None = None
+    """Control-plane API key; ``None`` when none is configured."""
+
+    api_key_source: str | None = None
+    """Where the key came from (``--api-key``, ``KUBIYA_API_KEY``, ``profile 'x'``...), never the key."""
+
+    temporal_address: str | None = None
+    """Temporal frontend ``HOST:PORT``, if Temporal is reachable directly."""
+
+    temporal_namespace: str = DEFAULT_TEMPORAL_NAMESPACE
+    """Temporal namespace."""
+
+    temporal_api_key: SecretStr | None = None
+    """Temporal API key, if any."""
+
+    temporal_tls: bool = False
+    """Whether to use TLS with Temporal."""
+
+    task_queues: list[str] = Field(default_factory=list)
+    """Temporal task queues for a Temporal-only console."""
+
+    refresh_interval: float = 2.0
+    """Seconds between refreshes."""
+
+    theme: str | None = None
+    """Console theme name."""
+
+    read_only: bool = False
+    """Whether changes are refused."""
+
+    def api_key_value(self) -> str | None:
+        """The API key in clear, for the Authorization header only."""
+        return self.api_key.get_secret_value() if self.api_key else None
+
+    def temporal_api_key_value(self) -> str | None:
+        return self.temporal_api_key.get_secret_value() if self.temporal_api_key else None
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def load_config(path: Path | None = None) -> Config:
+    """The parsed config file; an empty config when there is none.
+
+    A malformed file is a UserError of one line naming the file and the field; the error
+    never repeats a value from the file (it may be a key).
+    """
+    path = path or locations.config_file()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise UserError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"config file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config file {path} is not valid TOML: {exc}") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"config file {path}: {_field_errors(exc)}") from None
+    bad = [name for name in config.profiles if not PROFILE_NAME.match(name)]
+    if bad:
+        raise UserError(f"config file {path}: profile name {bad[0]!r} may use only letters, digits, '_', '.' and '-'")
+    return config
+
+
+def _field_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{loc}: {msg}")
+    more = f" (and {len(parts) - 2} more)" if len(parts) > 2 else ""
+    return "; ".join(parts[:2]) + more
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value and value.strip() else None
+
+
+def _secret_from(profile_name: str, value: SecretStr | None, env: str | None, file: str | None, what: str) -> SecretStr | None:
+    """A key from a profile: the value itself, else the named env var, else the named file."""
+    if value is not None and value.get_secret_value():
+        return value
+    if env:
+        found = _env(env)
+        if found is None:
+            raise UserError(f"profile {profile_name!r} takes its {what} from ${env}, which is not set")
+        return SecretStr(found.strip())
+    if file:
+        path = Path(file).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UserError(f"profile {profile_name!r}: cannot read {what} file {path}: {exc.strerror or exc}") from None
+        if not text:
+            raise UserError(f"profile {profile_name!r}: {what} file {path} is empty")
+        return SecretStr(text)
+    return None
+
+
+def resolve_settings(
+    profile_name: str | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    *,
+    temporal_address: str | None = None,
+    temporal_namespace: str | None = None,
+    config: Config | None = None,
+) -> Settings:
+    """Merge flags > environment > profile > defaults into the settings of one command.
+
+    The profile is ``profile_name`` (the ``--profile`` flag), else ``$KUBIYA_TUI_PROFILE``,
+    else the file's ``default_profile``; an unknown name is a UserError listing the known ones.
+    """
+    config = config if config is not None else load_config()
+    chosen = profile_name or _env("KUBIYA_TUI_PROFILE") or config.default_profile
+    if chosen is not None and chosen not in config.profiles:
+        known = ", ".join(sorted(config.profiles)) or "none; add [profiles.NAME] to " + str(locations.config_file())
+        origin = (
+            "--profile" if profile_name else "KUBIYA_TUI_PROFILE" if _env("KUBIYA_TUI_PROFILE") else "default_profile"
+        )
+        raise UserError(f"unknown profile {chosen!r} (from {origin}); known profiles: {known}")
+    profile = config.profiles[chosen] if chosen else Profile()
+
+    url = (
+        api_url
+        or _env("KUBIYA_CONTROL_PLANE_BASE_URL")
+        or _env("CONTROL_PLANE_URL")
+        or profile.api_url
+        or DEFAULT_API_URL
+    )
+    key: SecretStr | None
+    if api_key:
+        key, source = SecretStr(api_key), "--api-key"
+    elif _env("KUBIYA_API_KEY"):
+        key, source = SecretStr(_env("KUBIYA_API_KEY").strip()), "KUBIYA_API_KEY"  # type: ignore[union-attr]
+    else:
+        key = _secret_from(chosen or "", profile.api_key, profile.api_key_env, profile.api_key_file, "API key")
+        source = f"profile {chosen!r}" if key else None
+
+    if _env("TEMPORAL_API_KEY"):
+        temporal_key: SecretStr | None = SecretStr(_env("TEMPORAL_API_KEY").strip())  # type: ignore[union-attr]
+    else:
+        temporal_key = _secret_from(
+            chosen or "",
+            profile.temporal_api_key,
+            profile.temporal_api_key_env,
+            profile.temporal_api_key_file,
+            "Temporal API key",
+        )
+
+    return Settings(
+        profile=chosen,
+        api_url=url.strip(),
+        api_key=key,
+        api_key_source=source,
+        temporal_address=temporal_address or _env("TEMPORAL_ADDRESS") or profile.temporal_address,
+        temporal_namespace=temporal_namespace
+        or _env("TEMPORAL_NAMESPACE")
+        or profile.temporal_namespace
+        or DEFAULT_TEMPORAL_NAMESPACE,
+        temporal_api_key=temporal_key,
+        temporal_tls=profile.temporal_tls or temporal_key is not None,
+        task_queues=list(profile.task_queues),
+        refresh_interval=profile.refresh_interval,
+        theme=profile.theme or config.theme,
+        read_only=profile.read_only,
+    )
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def save_profile(name: str, profile: Profile, make_default: bool = False, path: Path | None = None) -> Path:
+    """Add or replace profile ``name`` and write the file atomically, mode 0600.
+
+    The rest of the file is kept (its comments are not: the file is written anew).
+    A malformed existing file is an error and is left as it is.
+    """
+    if not PROFILE_NAME.match(name):
+        raise UserError(f"profile name {name!r} may use only letters, digits, '_', '.' and '-'")
+    path = path or locations.config_file()
+    config = load_config(path)
+    config.profiles[name] = profile
+    if make_default or config.default_profile is None:
+        config.default_profile = name
+    write_config(config, path)
+    return path
+
+
+def write_config(config: Config, path: Path | None = None) -> None:
+    """Write ``config`` to ``path`` through a temporary file and a rename, mode 0600."""
+    path = path or locations.config_file()
+    text = dumps_config(config)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)  # created 0600
+    except OSError as exc:
+        raise UserError(f"cannot write config file {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"cannot write config file {path}: {exc.strerror or exc}") from None
+
+
+def dumps_config(config: Config) -> str:
+    """The config as TOML text."""
+    lines = []
+    for key in ("default_profile", "theme"):
+        value = getattr(config, key)
+        if value is not None:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for name, profile in config.profiles.items():
+        lines.append("")
+        lines.append(f"[profiles.{_toml_key(name)}]")
+        defaults = Profile()
+        for field in Profile.model_fields:
+            value = getattr(profile, field)
+            if value is None or (field not in profile.model_fields_set and value == getattr(defaults, field)):
+                continue
+            lines.append(f"{_toml_key(field)} = {_toml_value(value)}")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_string(key)
+
+
+def _toml_string(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return _toml_string(value.get_secret_value())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("TOML floats must be finite here")
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")

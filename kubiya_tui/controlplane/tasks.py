@@ -1,0 +1,217 @@
+"""Task submission and lookup: each task is a Temporal workflow on its queue's task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timezone
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import ValidationError
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import Priority
+
+from kubiya_tui.client.temporal import TemporalUnavailable
+from kubiya_tui.controlplane.routes import V1, Auth, Caller, _iso, _store, _temporal
+from kubiya_tui.models import TaskInfo, TaskSubmit, TaskSubmitted
+from kubiya_tui.tasks import WORKFLOW_NAME, get_kind
+
+router = APIRouter(tags=["tasks"])
+
+STATUS_OF = {
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+    WorkflowExecutionStatus.CANCELED: "canceled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "completed",
+}
+STATUS_QUERY = {
+    "queued": "Running",
+    "running": "Running",
+    "open": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "timed_out": "TimedOut",
+    "canceled": "Canceled",
+    "terminated": "Terminated",
+}
+
+
+def _validation_error(loc: list[str], msg: str) -> HTTPException:
+    return HTTPException(422, [{"loc": ["body", *loc], "msg": msg, "type": "value_error"}])
+
+
+async def _temporal_client(request: Request):
+    try:
+        return await _temporal(request).client()
+    except TemporalUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+
+
+@router.post(f"{V1}/worker-queues/{{queue_id}}/tasks", status_code=201)
+async def submit_task(queue_id: str, body: TaskSubmit, request: Request, who: Caller = Auth) -> TaskSubmitted:
+    store = _store(request)
+    queue = store.get_queue(who.org, queue_id)
+    try:
+        kind = get_kind(body.kind)
+    except KeyError as exc:
+        raise _validation_error(["kind"], str(exc.args[0])) from None
+    try:
+        data = kind.input_model.model_validate(body.input)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise _validation_error(["input", *map(str, first["loc"])], first["msg"]) from None
+    if kind.requires_setting and queue["settings"].get(kind.requires_setting) is not True:
+        raise _validation_error(
+            ["kind"], f"{kind.name} tasks need settings.{kind.requires_setting}: true on queue {queue['name']!r}"
+        )
+    if queue["status"] != "active":
+        raise HTTPException(400, f"worker queue {queue['name']!r} is {queue['status']}; it takes no tasks")
+    client = await _temporal_client(request)
+    priority = body.priority_key
+    ids = [f"task-{uuid.uuid4()}" for _ in range(body.count)]
+    payload = {
+        "kind": kind.name,
+        "input": data.model_dump(mode="json"),
+        "timeout_seconds": body.timeout_seconds,
+        "max_attempts": body.max_attempts,
+        "queue_id": queue_id,
+    }
+
+    async def start(task_id: str) -> None:
+        await client.start_workflow(
+            WORKFLOW_NAME,
+            {**payload, "task_id": task_id},
+            id=task_id,
+            task_queue=queue["task_queue_name"],
+            priority=Priority(priority_key=priority),
+            memo={"kind": kind.name, "queue_id": queue_id, "priority": priority},
+        )
+
+    try:
+        await asyncio.gather(*(start(task_id) for task_id in ids))
+    except Exception as exc:
+        raise HTTPException(503, f"Temporal did not accept the task: {str(exc).splitlines()[0][:200]}") from None
+    for task_id in ids:
+        store.add_task(
+            who.org,
+            {
+                "id": task_id,
+                "queue_id": queue_id,
+                "kind": kind.name,
+                "priority": priority,
+                "timeout_seconds": body.timeout_seconds,
+                "max_attempts": body.max_attempts,
+            },
+        )
+    return TaskSubmitted(id=ids[0], ids=ids, queue_id=queue_id, kind=kind.name, priority=priority)
+
+
+@router.get(f"{V1}/tasks/{{task_id}}")
+async def get_task(task_id: str, request: Request, who: Caller = Auth) -> TaskInfo:
+    row = _store(request).get_task(who.org, task_id)
+    client = await _temporal_client(request)
+    handle = client.get_workflow_handle(task_id)
+    try:
+        desc = await handle.describe()
+    except Exception as exc:
+        raise HTTPException(503, f"Temporal could not describe task {task_id}: {str(exc).splitlines()[0][:200]}") from None
+    info: dict[str, Any] = {
+        "id": task_id,
+        "queue_id": row["queue_id"],
+        "kind": row["kind"],
+        "priority": row["priority"],
+        "submitted_at": desc.start_time,
+        "closed_at": desc.close_time,
+    }
+    raw = desc.raw_description
+    pending = list(raw.pending_activities)
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        started = [p for p in pending if p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED]
+        info["status"] = "running" if started else "queued"
+        if pending:
+            info["attempts"] = pending[0].attempt
+            info["worker"] = pending[0].last_worker_identity or None
+            if pending[0].HasField("last_started_time"):
+                info["started_at"] = pending[0].last_started_time.ToDatetime(timezone.utc)
+            if pending[0].HasField("last_failure"):
+                info["error"] = pending[0].last_failure.message
+    else:
+        info["status"] = STATUS_OF.get(desc.status, str(desc.status))
+        if desc.status == WorkflowExecutionStatus.COMPLETED:
+            try:
+                info["result"] = await asyncio.wait_for(handle.result(), 5)
+            except Exception:
+                info["result"] = None
+        else:
+            info["error"] = await _failure_message(handle)
+        info.update(await _attempt_summary(handle))
+    return TaskInfo(**info)
+
+
+async def _failure_message(handle: Any) -> str | None:
+    try:
+        await asyncio.wait_for(handle.result(), 5)
+    except Exception as exc:
+        cause = exc.__cause__ or exc
+        return getattr(cause, "message", None) or str(cause) or type(cause).__name__
+    return None
+
+
+async def _attempt_summary(handle: Any) -> dict[str, Any]:
+    """Attempts, the last worker and when work first started, read from the closed workflow's history."""
+    attempts = 0
+    worker = None
+    started = None
+    try:
+        async for event in handle.fetch_history_events():
+            if event.HasField("activity_task_started_event_attributes"):
+                attrs = event.activity_task_started_event_attributes
+                attempts += attrs.attempt
+                worker = attrs.identity or worker
+                started = started or event.event_time.ToDatetime(timezone.utc)
+    except Exception:
+        return {}
+    return {"attempts": attempts, "worker": worker, "started_at": started}
+
+
+@router.get(f"{V1}/worker-queues/{{queue_id}}/tasks")
+async def list_tasks(
+    queue_id: str,
+    request: Request,
+    status: str | None = Query(default=None, description="queued, running, completed, failed, timed_out, canceled, terminated"),
+    limit: int = Query(default=50, ge=1, le=500),
+    who: Caller = Auth,
+) -> list[TaskInfo]:
+    queue = _store(request).get_queue(who.org, queue_id)
+    if status is not None and status not in STATUS_QUERY:
+        raise HTTPException(
+            422, [{"loc": ["query", "status"], "msg": f"must be one of {', '.join(STATUS_QUERY)}", "type": "enum"}]
+        )
+    client = await _temporal_client(request)
+    query = f'TaskQueue="{queue["task_queue_name"]}"'
+    if status:
+        query += f' AND ExecutionStatus="{STATUS_QUERY[status]}"'
+    out: list[TaskInfo] = []
+    try:
+        async for wf in client.list_workflows(query, limit=limit, page_size=min(limit, 100)):
+            memo = await wf.memo()
+            state = STATUS_OF.get(wf.status, "running") if wf.status != WorkflowExecutionStatus.RUNNING else "open"
+            out.append(
+                TaskInfo(
+                    id=wf.id,
+                    queue_id=queue_id,
+                    kind=memo.get("kind"),
+                    priority=memo.get("priority"),
+                    status=state,
+                    attempts=None,
+                    submitted_at=wf.start_time,
+                    closed_at=wf.close_time,
+                )
+            )
+    except Exception as exc:
+        raise HTTPException(503, f"Temporal visibility failed: {str(exc).splitlines()[0][:200]}") from None
+    return out

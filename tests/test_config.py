@@ -1,0 +1,177 @@
+"""Profiles in config.toml and the precedence flags > environment > profile > defaults."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from kubiya_tui import locations
+from kubiya_tui.config import (
+    DEFAULT_API_URL,
+    Profile,
+    load_config,
+    resolve_settings,
+    save_profile,
+)
+from kubiya_tui.errors import UserError
+
+SECRET = "kty_secret_never_shown_123"
+
+
+def write(text: str):
+    path = locations.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_no_file_gives_defaults():
+    found = resolve_settings()
+    assert found.api_url == DEFAULT_API_URL
+    assert found.api_key is None and found.profile is None
+    assert (found.temporal_namespace, found.refresh_interval, found.read_only) == ("default", 2.0, False)
+
+
+def test_precedence_flags_over_environment_over_profile(monkeypatch):
+    write(
+        f"""
+default_profile = "prod"
+theme = "nord"
+
+[profiles.prod]
+api_url = "https://prod.example.com"
+api_key = "{SECRET}"
+temporal_address = "temporal.prod:7233"
+temporal_namespace = "prod-ns"
+refresh_interval = 5
+read_only = true
+
+[profiles.dev]
+api_url = "http://127.0.0.1:8787"
+theme = "gruvbox"
+"""
+    )
+    found = resolve_settings()
+    assert (found.profile, found.api_url, found.api_key_value()) == ("prod", "https://prod.example.com", SECRET)
+    assert (found.temporal_address, found.temporal_namespace, found.refresh_interval) == ("temporal.prod:7233", "prod-ns", 5.0)
+    assert found.read_only and found.theme == "nord" and found.api_key_source == "profile 'prod'"
+
+    monkeypatch.setenv("CONTROL_PLANE_URL", "https://second.example.com")
+    assert resolve_settings().api_url == "https://second.example.com"
+    monkeypatch.setenv("KUBIYA_CONTROL_PLANE_BASE_URL", "https://env.example.com")
+    monkeypatch.setenv("KUBIYA_API_KEY", "env-key")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "env-temporal:7233")
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", "env-ns")
+    found = resolve_settings()
+    assert (found.api_url, found.api_key_value(), found.api_key_source) == ("https://env.example.com", "env-key", "KUBIYA_API_KEY")
+    assert (found.temporal_address, found.temporal_namespace) == ("env-temporal:7233", "env-ns")
+
+    found = resolve_settings(api_url="https://flag.example.com", api_key="flag-key")
+    assert (found.api_url, found.api_key_value(), found.api_key_source) == ("https://flag.example.com", "flag-key", "--api-key")
+
+    # KUBIYA_TUI_PROFILE picks a profile; --profile wins over it.
+    monkeypatch.setenv("KUBIYA_TUI_PROFILE", "dev")
+    assert resolve_settings().profile == "dev"
+    assert resolve_settings().theme == "gruvbox"
+    assert resolve_settings("prod").profile == "prod"
+
+
+def test_key_from_named_env_var_or_file(tmp_path, monkeypatch):
+    key_file = tmp_path / "key"
+    key_file.write_text(f"  {SECRET}\n")
+    write(
+        f"""
+[profiles.byenv]
+api_key_env = "MY_CP_KEY"
+temporal_api_key_file = "{key_file}"
+
+[profiles.byfile]
+api_key_file = "{key_file}"
+
+[profiles.missing]
+api_key_file = "{tmp_path / 'nope'}"
+"""
+    )
+    monkeypatch.setenv("MY_CP_KEY", "from-env-var")
+    found = resolve_settings("byenv")
+    assert found.api_key_value() == "from-env-var"
+    assert found.temporal_api_key_value() == SECRET and found.temporal_tls
+    assert resolve_settings("byfile").api_key_value() == SECRET
+    monkeypatch.delenv("MY_CP_KEY")
+    with pytest.raises(UserError, match=r"\$MY_CP_KEY, which is not set"):
+        resolve_settings("byenv")
+    with pytest.raises(UserError, match="cannot read API key file .*nope"):
+        resolve_settings("missing")
+
+
+def test_unknown_profile_lists_known_ones(monkeypatch):
+    write('[profiles.alpha]\napi_url = "http://a"\n[profiles.beta]\napi_url = "http://b"\n')
+    with pytest.raises(UserError) as err:
+        resolve_settings("gamma")
+    assert str(err.value) == "unknown profile 'gamma' (from --profile); known profiles: alpha, beta"
+    monkeypatch.setenv("KUBIYA_TUI_PROFILE", "delta")
+    with pytest.raises(UserError, match="'delta' .from KUBIYA_TUI_PROFILE.*alpha, beta"):
+        resolve_settings()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('default_profile = "x"\n[profiles.x\napi_url = 1', "is not valid TOML"),
+        (f'[profiles.p]\napi_key = "{SECRET}"\nrefresh_interval = "{SECRET}"\n', "profiles.p.refresh_interval: Input should be a valid number"),
+        ("[profiles.p]\nrefresh_interval = 0\n", "profiles.p.refresh_interval: Input should be greater than 0"),
+        ('[profiles.p]\napi_ur = "http://x"\n', "profiles.p.api_ur: unknown field"),
+        ("[profiles.p]\ntask_queues = 3\n", "profiles.p.task_queues: Input should be a valid list"),
+        ('theme = ["a"]\n', "theme: Input should be a valid string"),
+    ],
+)
+def test_malformed_file_is_one_line_naming_file_and_field(text, expected):
+    path = write(text)
+    with pytest.raises(UserError) as err:
+        load_config()
+    message = str(err.value)
+    assert str(path) in message and expected in message
+    assert "\n" not in message and SECRET not in message
+    # A malformed file is never rewritten.
+    with pytest.raises(UserError):
+        save_profile("new", Profile(api_url="http://x"))
+    assert path.read_text() == text
+
+
+def test_save_profile_round_trip_atomic_and_private():
+    tricky = 'quote " backslash \\ newline \n tab \t unicode é \x01'
+    save_profile("first", Profile(api_url="http://127.0.0.1:8787", api_key=SECRET, task_queues=["a", "b"]))
+    path = save_profile("prod.eu", Profile(api_url="http://x", theme=tricky, refresh_interval=0.5, read_only=True), make_default=True)
+    assert path == locations.config_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["config.toml"]  # no temporary file left
+    raw = tomllib.loads(path.read_text())
+    assert raw["default_profile"] == "prod.eu"
+    config = load_config()
+    assert config.profiles["prod.eu"].theme == tricky
+    assert config.profiles["prod.eu"].refresh_interval == 0.5 and config.profiles["prod.eu"].read_only
+    first = config.profiles["first"]
+    assert first.api_key.get_secret_value() == SECRET and first.task_queues == ["a", "b"]
+    assert "refresh_interval" not in raw["profiles"]["first"]  # defaults are not written
+    assert resolve_settings().profile == "prod.eu"
+
+
+def test_keys_never_shown_in_reprs_or_errors(tmp_path):
+    save_profile("p", Profile(api_key=SECRET, temporal_api_key=SECRET), make_default=True)
+    found = resolve_settings()
+    for text in (repr(found), str(found), repr(load_config()), found.model_dump_json()):
+        assert SECRET not in text
+    # The CLI's error for a bad key names where the key came from, never the key.
+    out = subprocess.run(
+        [sys.executable, "-m", "kubiya_tui", "--api-url", "http://127.0.0.1:9", "queues", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert SECRET not in out.stdout + out.stderr
+    assert out.stderr.startswith("kubiya-tui: error: cannot reach control plane at http://127.0.0.1:9")

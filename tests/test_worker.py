@@ -1,0 +1,310 @@
+"""The worker runtime with real parts: Temporal dev server, control plane, worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from datetime import datetime
+from typing import Any, Callable
+
+import httpx
+import pytest
+
+from kubiya_tui.client.temporal import TemporalReader
+
+pytestmark = pytest.mark.slow
+
+
+def make_queue(api: httpx.Client, name: str, **fields: Any) -> dict:
+    env = next(e for e in api.get("/api/v1/environments").json() if e["name"] == "default")
+    body = {"name": name, "heartbeat_interval": 10, **fields}
+    answer = api.post(f"/api/v1/environments/{env['id']}/worker-queues", json=body)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def submit(api: httpx.Client, queue_id: str, count: int = 1, **body: Any) -> list[str]:
+    answer = api.post(f"/api/v1/worker-queues/{queue_id}/tasks", json={"kind": "sleep", "count": count, **body})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["ids"]
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def outcomes(temporal_address: str, task_queue: str) -> dict[str, int]:
+    async def read() -> dict[str, int]:
+        return (await TemporalReader(temporal_address).outcomes(task_queue, window_seconds=3600)).by_status
+
+    return asyncio.run(read())
+
+
+def live_workers(api: httpx.Client, queue_id: str) -> list[dict]:
+    return [w for w in api.get(f"/api/v1/worker-queues/{queue_id}/workers").json() if w["health"] == "healthy"]
+
+
+def activity_spans(temporal_address: str, task_ids: list[str]) -> list[tuple[datetime, datetime]]:
+    """When each task's activity started and finished on a worker, from Temporal's history."""
+    from temporalio.client import Client
+
+    async def read() -> list[tuple[datetime, datetime]]:
+        client = await Client.connect(temporal_address)
+        spans = []
+        for task_id in task_ids:
+            began = ended = None
+            async for event in client.get_workflow_handle(task_id).fetch_history_events():
+                if event.HasField("activity_task_started_event_attributes"):
+                    began = event.event_time.ToDatetime()
+                if event.HasField("activity_task_completed_event_attributes"):
+                    ended = event.event_time.ToDatetime()
+            assert began and ended, task_id
+            spans.append((began, ended))
+        return spans
+
+    return asyncio.run(read())
+
+
+def task(api: httpx.Client, task_id: str) -> dict:
+    answer = api.get(f"/api/v1/tasks/{task_id}")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_200_tasks_over_two_workers_all_complete_and_counts_match(api, control_plane, start_worker, unique):
+    queue = make_queue(api, unique("bulk"))
+    workers = [start_worker(queue["id"]), start_worker(queue["id"])]
+    wait_for(lambda: len(live_workers(api, queue["id"])) == 2, 30, "two workers registered")
+    ids = submit(api, queue["id"], count=200, input={"seconds": 0})
+    assert len(set(ids)) == 200
+    done = wait_for(
+        lambda: (o := outcomes(control_plane.temporal_address, queue["task_queue_name"])).get("Completed", 0) == 200 and o,
+        90,
+        "200 completed tasks",
+    )
+    assert done == {"Completed": 200}
+    for proc in workers:
+        proc.proc.send_signal(signal.SIGTERM)
+    for proc in workers:
+        assert proc.proc.wait(30) == 0
+    rows = api.get(f"/api/v1/worker-queues/{queue['id']}/workers").json()
+    assert sorted(w["status"] for w in rows) == ["disconnected", "disconnected"]
+    # The workers' own counts (sent in their last heartbeat) add up to what Temporal closed.
+    assert sum(w["tasks_processed"] for w in rows) == 200
+    assert sum(w["tasks_failed"] for w in rows) == 0
+    assert all(w["tasks_processed"] > 0 for w in rows), "both workers took a share"
+
+
+def test_sigterm_drains_running_tasks_without_loss(api, control_plane, start_worker, unique):
+    queue = make_queue(api, unique("drain"))
+    first = start_worker(queue["id"])
+    wait_for(lambda: len(live_workers(api, queue["id"])) == 1, 30, "first worker registered")
+    ids = submit(api, queue["id"], count=20, input={"seconds": 2})
+    # Let the first worker take its ten slots' worth, then bring a second one and drain the first.
+    time.sleep(1.0)
+    second = start_worker(queue["id"])
+    wait_for(lambda: len(live_workers(api, queue["id"])) == 2, 30, "second worker registered")
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.proc.wait(30) == 0
+    wait_for(
+        lambda: outcomes(control_plane.temporal_address, queue["task_queue_name"]).get("Completed", 0) == 20,
+        60,
+        "all 20 tasks completed",
+    )
+    assert outcomes(control_plane.temporal_address, queue["task_queue_name"]) == {"Completed": 20}
+    drained = next(w for w in api.get(f"/api/v1/worker-queues/{queue['id']}/workers").json() if w["status"] == "disconnected")
+    assert drained["health"] == "gone"
+    assert drained["exit_code"] == 0
+    assert drained["tasks_processed"] >= 1, "the drained worker finished what it had started"
+    assert {task(api, i)["status"] for i in ids} == {"completed"}
+    second.stop(grace=30)
+
+
+def test_drain_from_control_plane_reaches_the_worker(api, control_plane, start_worker, unique):
+    queue = make_queue(api, unique("apidrain"))
+    proc = start_worker(queue["id"])
+    worker = wait_for(lambda: live_workers(api, queue["id"]), 30, "worker registered")[0]
+    submitted = submit(api, queue["id"], count=10, input={"seconds": 2})
+    assert api.post(f"/api/v1/workers/{worker['worker_id']}/drain").status_code == 202
+    assert api.get(f"/api/v1/workers/{worker['worker_id']}").json()["health"] == "draining"
+    # Keep work arriving until the drain lands (at the next heartbeat, within 10 s).
+    deadline = time.monotonic() + 25
+    while proc.alive() and time.monotonic() < deadline:
+        submitted += submit(api, queue["id"], count=2, input={"seconds": 2})
+        time.sleep(1)
+    assert proc.proc.wait(30) == 0
+    row = api.get(f"/api/v1/workers/{worker['worker_id']}").json()
+    assert row["status"] == "disconnected" and row["health"] == "gone"
+    # Whatever it did not take is still queued in Temporal, not lost.
+    closed = outcomes(control_plane.temporal_address, queue["task_queue_name"])
+    assert closed.get("Failed", 0) == 0
+    open_tasks = api.get(f"/api/v1/worker-queues/{queue['id']}/tasks", params={"status": "open", "limit": 500}).json()
+    assert closed.get("Completed", 0) + len(open_tasks) == len(submitted)
+    # Tasks whose activity finished just before the drain wait for their closing workflow task
+    # in the backlog (no other worker polls): done by the worker, still open in Temporal.
+    assert closed.get("Completed", 0) <= row["tasks_processed"] <= closed.get("Completed", 0) + len(open_tasks)
+
+
+def test_sigkill_mid_task_moves_the_task_and_the_worker_turns_stale(api, control_plane, start_worker, unique):
+    queue = make_queue(api, unique("kill"))
+    victim = start_worker(queue["id"])
+    victim_row = wait_for(lambda: live_workers(api, queue["id"]), 30, "first worker registered")[0]
+    [task_id] = submit(api, queue["id"], input={"seconds": 4})
+    wait_for(lambda: task(api, task_id)["status"] == "running", 20, "task running on the first worker")
+    assert task(api, task_id)["worker"] == victim_row["worker_id"]
+    survivor = start_worker(queue["id"])
+    wait_for(lambda: len(live_workers(api, queue["id"])) == 2, 30, "second worker registered")
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.proc.wait(5)
+    done = wait_for(lambda: (t := task(api, task_id))["status"] == "completed" and t, 60, "task completed elsewhere")
+    assert done["worker"] != victim_row["worker_id"]
+    # No heartbeat for 2.5 intervals (25 s): the killed worker shows stale, not healthy.
+    row = wait_for(
+        lambda: (w := api.get(f"/api/v1/workers/{victim_row['worker_id']}").json())["health"] == "stale" and w,
+        40,
+        "killed worker stale",
+        every=1,
+    )
+    assert row["status"] != "disconnected"
+    survivor.stop(grace=20)
+
+
+def test_concurrency_limit_holds(api, control_plane, start_worker, unique):
+    queue = make_queue(api, unique("conc"))
+    ids = submit(api, queue["id"], count=12, input={"seconds": 1})
+    start_worker(queue["id"], concurrency=3)
+    wait_for(
+        lambda: outcomes(control_plane.temporal_address, queue["task_queue_name"]).get("Completed", 0) == 12,
+        60,
+        "12 tasks completed",
+    )
+    spans = activity_spans(control_plane.temporal_address, ids)
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    assert peak <= 3
+    assert peak == 3, "the worker used all its slots"
+
+
+def test_high_priority_tasks_start_before_low_ones(api, control_plane, start_worker, unique):
+    queue = make_queue(api, unique("prio"))
+    start_worker(queue["id"], concurrency=1)
+    # Occupy the worker's only slot, so that what comes next waits in the backlog.
+    [blocker] = submit(api, queue["id"], input={"seconds": 3})
+    wait_for(lambda: task(api, blocker)["status"] == "running", 30, "the blocking task running")
+    low = submit(api, queue["id"], count=10, priority="low", input={"seconds": 0.05})
+    high = submit(api, queue["id"], count=10, priority="high", input={"seconds": 0.05})
+    wait_for(
+        lambda: outcomes(control_plane.temporal_address, queue["task_queue_name"]).get("Completed", 0) == 21,
+        60,
+        "21 tasks completed",
+    )
+    started = {i: datetime.fromisoformat(task(api, i)["started_at"]) for i in low + high}
+    order = ["high" if i in high else "low" for i in sorted(started, key=started.get)]
+    assert order == ["high"] * 10 + ["low"] * 10
+
+
+def test_misconfigured_worker_exits_with_one_clear_line(api, control_plane, start_worker, unique, tmp_path):
+    import subprocess
+    import sys
+
+    queue = make_queue(api, unique("bad"), max_workers=1)
+
+    def run(queue_id: str, key: str, url: str = control_plane.url) -> subprocess.CompletedProcess:
+        env = {**os.environ, "KUBIYA_API_KEY": key}
+        return subprocess.run(
+            [sys.executable, "-m", "kubiya_tui", "worker", "start", "--queue-id", queue_id, "--control-plane-url", url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    cases = {
+        "bad key": (run(queue["id"], "not-a-key"), "rejected the API key"),
+        "unknown queue": (run("no-such-queue", control_plane.api_key), "not found"),
+        "dead control plane": (run(queue["id"], control_plane.api_key, "http://127.0.0.1:9"), "127.0.0.1:9"),
+    }
+    api.patch(f"/api/v1/worker-queues/{queue['id']}", json={"status": "inactive"})
+    cases["inactive queue"] = (run(queue["id"], control_plane.api_key), "inactive")
+    api.patch(f"/api/v1/worker-queues/{queue['id']}", json={"status": "active"})
+    start_worker(queue["id"])
+    wait_for(lambda: live_workers(api, queue["id"]), 30, "first worker registered")
+    cases["max_workers reached"] = (run(queue["id"], control_plane.api_key), "maximum of 1")
+    for name, (result, needle) in cases.items():
+        assert result.returncode != 0, name
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, (name, result.stderr)
+        assert needle in lines[0], (name, lines[0])
+        assert "Traceback" not in result.stderr
+
+
+def test_unreachable_temporal_is_named_after_bounded_retries(control_plane_factory, unique, tmp_path):
+    import subprocess
+    import sys
+
+    from kubiya_tui.stack.processes import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    cp = control_plane_factory(temporal_address=dead)
+    with cp.client() as api:
+        queue = make_queue(api, unique("notemporal"))
+        env = {**os.environ, "KUBIYA_API_KEY": cp.api_key}
+        result = subprocess.run(
+            [sys.executable, "-m", "kubiya_tui", "worker", "start", "--queue-id", queue["id"],
+             "--control-plane-url", cp.url, "--temporal-connect-timeout", "3"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode != 0
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("kubiya-tui: error: cannot reach Temporal at " + dead)
+        assert "Traceback" not in result.stderr
+        rows = api.get(f"/api/v1/worker-queues/{queue['id']}/workers").json()
+        assert [w["status"] for w in rows] == ["disconnected"], "the worker said goodbye"
+    cp.stop()
+
+
+def test_submission_refuses_bad_tasks_with_422(api, unique):
+    queue = make_queue(api, unique("refuse"))
+    url = f"/api/v1/worker-queues/{queue['id']}/tasks"
+    bad = [
+        {"kind": "nope"},
+        {"kind": "sleep", "input": {"seconds": -1}},
+        {"kind": "sleep", "input": {"bogus": 1}},
+        {"kind": "sleep", "priority": "urgent"},
+        {"kind": "sleep", "priority": 9},
+        {"kind": "sleep", "timeout_seconds": 0},
+        {"kind": "sleep", "max_attempts": 0},
+        {"kind": "http", "input": {"url": "not a url"}},
+        {"kind": "shell", "input": {"command": "true"}},
+    ]
+    for body in bad:
+        answer = api.post(url, json=body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert isinstance(answer.json()["detail"], list)
+    listed = api.get(url).json()
+    assert listed == []
+
+
+def test_shell_task_runs_only_where_allowed(api, control_plane, start_worker, unique):
+    queue = make_queue(api, unique("shell"), settings={"allow_shell": True})
+    start_worker(queue["id"])
+    [ok] = submit(api, queue["id"], kind="shell", input={"command": "echo hello; echo oops >&2"})
+    [bad] = submit(api, queue["id"], kind="shell", input={"command": "echo nope >&2; exit 3"})
+    done = wait_for(lambda: (t := task(api, ok))["status"] == "completed" and t, 40, "shell task completed")
+    assert done["result"]["exit_code"] == 0
+    assert done["result"]["stdout_tail"] == "hello\n"
+    assert done["result"]["stderr_tail"] == "oops\n"
+    failed = wait_for(lambda: (t := task(api, bad))["status"] == "failed" and t, 40, "shell task failed")
+    assert "exited with 3" in failed["error"] and "nope" in failed["error"]
