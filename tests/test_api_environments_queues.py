@@ -9,6 +9,14 @@ import httpx
 import pytest
 
 V1 = "/api/v1"
+ORG = "envq"
+
+
+@pytest.fixture
+def api(control_plane):
+    """A client of an organization of its own: the environments made here stay out of the shared org."""
+    with control_plane.client(control_plane.key_for(ORG)) as client:
+        yield client
 
 
 def default_env(api: httpx.Client) -> dict:
@@ -68,7 +76,7 @@ def test_environment_crud(api, unique):
     assert r.status_code == 201, r.text
     env = r.json()
     assert env["name"] == name and env["display_name"] == name and env["tags"] == ["a"] and env["settings"] == {"x": 1}
-    assert env["organization_id"] == "local" and env["status"] in ("ready", "active")
+    assert env["organization_id"] == ORG and env["status"] in ("ready", "active")
     assert env["id"] in [e["id"] for e in api.get(f"{V1}/environments").json()]
     assert api.get(f"{V1}/environments/{env['id']}").json()["name"] == name
 
@@ -112,10 +120,10 @@ def test_queue_create_defaults_and_fields(api, unique):
     name = unique()
     q = make_queue(api, name, description="gpu jobs", max_workers=3, heartbeat_interval=30, tags=["gpu"])
     assert q["name"] == name and q["display_name"] == name
-    assert q["environment_id"] == env["id"] and q["organization_id"] == "local"
+    assert q["environment_id"] == env["id"] and q["organization_id"] == ORG
     assert q["status"] == "active" and q["max_workers"] == 3 and q["heartbeat_interval"] == 30
     assert q["tags"] == ["gpu"] and q["settings"] == {} and q["active_workers"] == 0
-    assert q["task_queue_name"] == f"local.default.{name}"
+    assert q["task_queue_name"] == f"{ORG}.default.{name}"
     assert q["created_at"] and q["updated_at"]
 
     plain = make_queue(api, unique())

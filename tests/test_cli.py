@@ -71,6 +71,16 @@ def fits_80(text: str) -> None:
 
 
 @pytest.fixture
+def other_env(api, unique):
+    """A second environment, removed with its queues afterwards (the control plane is shared)."""
+    env = api.post("/api/v1/environments", json={"name": unique("env")}).json()
+    yield env
+    for q in api.get(f"/api/v1/environments/{env['id']}/worker-queues").json():
+        api.delete(f"/api/v1/worker-queues/{q['id']}")
+    api.delete(f"/api/v1/environments/{env['id']}")
+
+
+@pytest.fixture
 def queue(api, unique):
     """A fresh queue in the default environment, made through the API."""
     env = next(e for e in api.get("/api/v1/environments").json() if e["name"] == "default")
@@ -142,17 +152,17 @@ def test_queue_create_list_show_update_delete(control_plane, api, unique):
     assert api.get(f"/api/v1/worker-queues/{created['id']}").status_code == 404
 
 
-def test_queues_list_filters_by_environment(control_plane, api, unique):
-    env = api.post("/api/v1/environments", json={"name": unique("env")}).json()
+def test_queues_list_filters_by_environment(control_plane, api, unique, other_env):
+    env = other_env
     inside = api.post(f"/api/v1/environments/{env['id']}/worker-queues", json={"name": unique("q")}).json()
     listed = json.loads(ok(cli(control_plane, "queues", "list", "--env", env["name"], "-o", "json")))
     assert [q["id"] for q in listed] == [inside["id"]]
     assert f"{env['name']}/{inside['name']}" in ok(cli(control_plane, "queues", "list", "--env", env["id"]))
 
 
-def test_ambiguous_queue_name_lists_candidates(control_plane, api, unique):
+def test_ambiguous_queue_name_lists_candidates(control_plane, api, unique, other_env):
     name = unique("q")
-    other = api.post("/api/v1/environments", json={"name": unique("env")}).json()
+    other = other_env
     default = next(e for e in api.get("/api/v1/environments").json() if e["name"] == "default")
     first = api.post(f"/api/v1/environments/{default['id']}/worker-queues", json={"name": name}).json()
     second = api.post(f"/api/v1/environments/{other['id']}/worker-queues", json={"name": name}).json()

@@ -369,8 +369,8 @@ def say(message: str) -> None:
 
 
 def run_worker(options: WorkerOptions) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kubiya_tui").setLevel(logging.INFO)
     # The SDK logs every failed task with a traceback; the worker logs one line of its own instead.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
-    logging.getLogger("temporalio").setLevel(logging.WARNING)
     return asyncio.run(WorkerRuntime(options).run())

@@ -15,8 +15,9 @@ What it does:
   to earlier ones, and its latency is measured from that due time (no coordinated
   omission: a request that waits for a free connection is charged for the wait);
 * steps the rate up (500 ... 3,000/s by default), holding each step for 20 s, and reports
-  per step the achieved rate, p50/p99/max latency, errors and the CPU used by the server
-  and by the generator;
+  per step the achieved rate, p50/p99/max latency, errors and the CPU used by the server,
+  by the generator and by everything else on the machine ("others": Temporal, and any
+  other work; figures taken while others use a core are not this server's limit);
 * does the same against a bare FastAPI app (defined here) whose endpoint writes one SQLite
   row, so the ratio ours/bare is visible;
 * stops every process it started, by pid, also on Ctrl+C.
@@ -161,7 +162,7 @@ class _Generator:
             + "\r\nContent-Type: application/json\r\nContent-Length: {n}\r\n\r\n"
         )
         self.workers = workers
-        self.idle: list[_Conn] = []
+        self.idle: deque[_Conn] = deque()
         self.conns: set[_Conn] = set()
         self.opening = 0
         self.waiting: deque[tuple[bytes, float]] = deque()
@@ -182,7 +183,7 @@ class _Generator:
     def dispatch(self, request: bytes, due: float) -> None:
         self.outstanding += 1
         while self.idle:
-            conn = self.idle.pop()
+            conn = self.idle.popleft()
             if not conn.closed:
                 conn.send(request, due)
                 return
@@ -383,6 +384,14 @@ def _cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
+def _busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used so far."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0) + getattr(t, "steal", 0.0)
+
+
 def _register_workers(url: str, key: str) -> list[str]:
     import httpx
 
@@ -450,12 +459,13 @@ def _run_load(
                     stdin=subprocess.DEVNULL,
                 )
             )
-        server_cpu = []
+        server_cpu, busy_cpu = [], []
         for step in steps:
             time.sleep(max(0.0, step["start"] - time.time()))
-            c0 = _cpu_seconds(server_pid)
+            c0, b0 = _cpu_seconds(server_pid), _busy_seconds()
             time.sleep(max(0.0, step["start"] + step["duration"] - time.time()))
             server_cpu.append((_cpu_seconds(server_pid) - c0) / step["duration"])
+            busy_cpu.append((_busy_seconds() - b0) / step["duration"])
             print(f"  [{name}] step {step['rate']}/s sent", flush=True)
         for p in procs:
             try:
@@ -491,6 +501,7 @@ def _run_load(
                 "error_kinds": errors,
                 "server_cpu": server_cpu[s] * 100,
                 "gen_cpu": sum(part[s]["cpu_seconds"] for part in parts) / step["duration"] * 100,
+                "busy_cpu": busy_cpu[s] * 100,
                 "send_lag_max_ms": max(part[s]["send_lag_max_ms"] for part in parts),
                 "slow_windows": sorted(
                     {
@@ -515,12 +526,13 @@ def _print_table(title: str, rows: list[dict[str, Any]], verbose: bool = False) 
     print(f"\n{title}")
     print(
         f"{'target/s':>9} {'sent':>7} {'ok':>7} {'achieved/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-        f" {'errors':>7} {'server CPU':>10} {'gen CPU':>8}  held"
+        f" {'errors':>7} {'server CPU':>10} {'gen CPU':>8} {'others':>7}  held"
     )
     for r in rows:
         print(
             f"{r['rate']:>9} {r['sent']:>7} {r['ok']:>7} {r['achieved']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f}"
-            f" {r['max']:>8.1f} {r['errors']:>7} {r['server_cpu']:>9.0f}% {r['gen_cpu']:>7.0f}%  {'yes' if r['held'] else 'no'}"
+            f" {r['max']:>8.1f} {r['errors']:>7} {r['server_cpu']:>9.0f}% {r['gen_cpu']:>7.0f}%"
+            f" {max(0.0, r['busy_cpu'] - r['server_cpu'] - r['gen_cpu']):>6.0f}%  {'yes' if r['held'] else 'no'}"
         )
         if verbose and r["slow_windows"]:
             print(f"{'':>9} answers >= {P99_LIMIT_MS:.0f} ms (s into the step: worst ms): "
