@@ -1,0 +1,1 @@
+"""The live metrics engine: collector, snapshots, history (no Textual here)."""

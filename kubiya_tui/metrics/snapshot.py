@@ -1,0 +1,162 @@
+"""Immutable snapshots: what the console and `kubiya-tui top` show, produced by the collector.
+
+Definitions follow docs/architecture.md (Metrics). Every number that a source could not
+provide is ``None`` (shown as "-"), never a made-up zero; numbers kept from an earlier poll
+while their source is down are marked stale with their age.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any, Callable, Protocol
+
+
+class SourceStatus(str, Enum):
+    ok = "ok"
+    slow = "slow"
+    down = "down"
+    off = "off"
+    """Not configured in this profile (for example no Temporal access)."""
+
+
+class Health(str, Enum):
+    healthy = "healthy"
+    stale = "stale"
+    draining = "draining"
+    gone = "gone"
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """One backend as the collector last saw it."""
+
+    name: str
+    status: SourceStatus
+    latency_ms: float | None = None
+    last_error: str | None = None
+    data_age_seconds: float | None = None
+    """Age of the newest good data from this source."""
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerCounts:
+    healthy: int = 0
+    stale: int = 0
+    draining: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class WorkerSnapshot:
+    worker_id: str
+    queue_id: str | None
+    queue_name: str | None
+    health: Health
+    status: str
+    heartbeat_age_seconds: float | None = None
+    hostname: str | None = None
+    slots_used: int | None = None
+    slots_available: int | None = None
+    processed: int = 0
+    failed: int = 0
+    current_task_ids: tuple[str, ...] = ()
+    registered_not_polling: bool = False
+    """Registered with the control plane but no Temporal poller of that identity."""
+    polling_not_registered: bool = False
+    """A Temporal poller on the queue that no registration accounts for."""
+    desired_state: str | None = None
+    registered_at: float | None = None
+    system_info: dict[str, Any] = field(default_factory=dict)
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    id: str
+    name: str
+    environment: str | None
+    task_queue_name: str
+    status: str = "active"
+    legacy: bool = False
+    depth: int | None = None
+    backlog_age_seconds: float | None = None
+    add_rate_per_min: float | None = None
+    dispatch_rate_per_min: float | None = None
+    processed_per_min: float | None = None
+    duration_p50_seconds: float | None = None
+    duration_p95_seconds: float | None = None
+    error_rate: float | None = None
+    """(Failed + TimedOut) / closed over the window, 0..1."""
+    closed_by_status: dict[str, int] = field(default_factory=dict)
+    priority_backlog: dict[int, int] = field(default_factory=dict)
+    partitions: int | None = None
+    pollers: int | None = None
+    workers: WorkerCounts = field(default_factory=WorkerCounts)
+    capacity_used: int | None = None
+    capacity_total: int | None = None
+    time_to_drain_seconds: float | None = None
+    """depth / (out - in) when the queue shrinks; None when it grows or is empty (see draining)."""
+    growing: bool = False
+    desired_workers: int | None = None
+    max_workers: int | None = None
+    heartbeat_interval: int | None = None
+    autoscale: dict[str, Any] | None = None
+    stale: bool = False
+    """Numbers come from an earlier poll: their source is down."""
+    data_age_seconds: float | None = None
+    environment_id: str | None = None
+    description: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    taken_at: float
+    queues: tuple[QueueSnapshot, ...] = ()
+    workers: tuple[WorkerSnapshot, ...] = ()
+    sources: dict[str, SourceState] = field(default_factory=dict)
+    profile: str | None = None
+    mode: str = "api+temporal"
+    """api+temporal, api or temporal: what this console is connected to."""
+    window_seconds: float = 300.0
+
+    def queue(self, queue_id: str) -> QueueSnapshot | None:
+        return next((q for q in self.queues if q.id == queue_id), None)
+
+    def workers_of(self, queue_id: str) -> tuple[WorkerSnapshot, ...]:
+        return tuple(w for w in self.workers if w.queue_id == queue_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `kubiya-tui top -o json` document."""
+        out = asdict(self)
+        out["sources"] = {k: {**asdict(v), "status": v.status.value} for k, v in self.sources.items()}
+        for q in out["queues"]:
+            q["workers"] = dict(q["workers"])
+            q["priority_backlog"] = {str(k): v for k, v in q["priority_backlog"].items()}
+        for w in out["workers"]:
+            w["health"] = w["health"].value if isinstance(w["health"], Health) else w["health"]
+        return out
+
+
+class SnapshotSource(Protocol):
+    """What the console needs from the metrics engine; the collector is one, recorded data another."""
+
+    def latest(self) -> Snapshot | None: ...
+
+    async def refresh(self) -> Snapshot:
+        """Poll every source now (never overlapping a poll under way) and answer the snapshot."""
+        ...
+
+    def history(self, queue_id: str, metric: str) -> list[tuple[float, float]]:
+        """(time, value) points of one queue metric, oldest first: depth, processed_per_min, error_rate..."""
+        ...
+
+    @property
+    def interval(self) -> float: ...
+
+
+SnapshotCallback = Callable[[Snapshot], None]

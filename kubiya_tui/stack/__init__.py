@@ -1,0 +1,1 @@
+"""The local stack: Temporal dev server, control plane, runner, load generator."""
