@@ -576,7 +576,12 @@ def _record_heartbeat(request: Request, who: Caller, worker_id: str, body: Heart
     store = _store(request)
     answer = store.heartbeat(who.org, worker_id, _heartbeat_fields(body))
     if answer is None:
-        raise NotFound(f"worker {worker_id!r} not found; register it first")
+        try:
+            store.get_worker(who.org, worker_id)
+        except NotFound:
+            raise NotFound(f"worker {worker_id!r} not found; register it first") from None
+        # A worker that said goodbye stays gone: it must register again to come back.
+        raise HTTPException(409, f"worker {worker_id!r} has disconnected; register again to send heartbeats")
     desired, queue_id = answer
     version = None
     if queue_id is not None:
@@ -614,6 +619,9 @@ async def disconnect(worker_id: str, request: Request, body: DisconnectRequest |
 async def drain(worker_id: str, request: Request, who: Caller = Auth) -> WorkerDetail:
     store = _store(request)
     before = store.get_worker(who.org, worker_id)
+    if before["status"] == "disconnected":
+        # Nothing to drain: the worker is already gone.
+        return _worker_out(before, time.time())
     row = store.set_desired_state(who.org, worker_id, "draining")
     if before["desired_state"] != "draining":
         store.audit(who.org, who.actor, "worker.drain", "worker", worker_id, {"queue": row.get("queue_name")})

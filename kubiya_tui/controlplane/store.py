@@ -312,7 +312,7 @@ class Store:
                     if cur.rowcount == 0:
                         raise NotFound(f"{what} {obj_id!r} not found")
             except sqlite3.IntegrityError:
-                raise Conflict(f"a {what} named {changes.get('name')!r} already exists") from None
+                raise Conflict(f"{'an' if what[0] in 'aeiou' else 'a'} {what} named {changes.get('name')!r} already exists") from None
         getter = self.get_environment if table == "environments" else self.get_queue
         return getter(org, obj_id)
 
@@ -465,11 +465,11 @@ class Store:
         for col, value in fields.items():
             sets.append(f"{col}=?")
             values.append(_dump(value) if col in JSON_COLUMNS else value)
-        # A draining worker stays draining whatever it reports, until it disconnects.
         with self._lock:
             row = self._db.execute(
-                f"UPDATE workers SET {', '.join(sets)}, disconnected_at=NULL"
-                " WHERE organization_id=? AND worker_id=? RETURNING desired_state, queue_id",
+                f"UPDATE workers SET {', '.join(sets)}"
+                " WHERE organization_id=? AND worker_id=? AND status != 'disconnected'"
+                " RETURNING desired_state, queue_id",
                 (*values, org, worker_id),
             ).fetchone()
         return (row[0], row[1]) if row else None
