@@ -244,6 +244,8 @@ class QueueConfig(Response):
 
 class ScaleRequest(Request):
     workers: int = Field(ge=0, le=10000)
+    # Extension: why (an autoscaler's decision, say); written to the audit entry.
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class ScaleResult(Response):

@@ -116,3 +116,20 @@ async def test_fast_path_answers_like_the_route(apps) -> None:  # type: ignore[n
     assert (await fast.post(f"/api/v1/workers/{worker}/drain")).status_code == 202
     status, content = await _same(fast, slow, path, json=BODY)
     assert status == 200 and b'"desired_state":"draining"' in content
+
+    # A disconnected worker's heartbeat is refused the same way on both paths.
+    assert (await fast.post(f"/api/v1/workers/{worker}/disconnect", json={})).status_code == 204
+    status, _ = await _same(fast, slow, path, json=BODY)
+    assert status >= 400
+
+
+async def test_fast_path_passes_other_scopes_through() -> None:
+    seen: list[str] = []
+
+    async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+        seen.append(scope["type"])
+
+    middleware = fastpath.HeartbeatFastPath(inner)
+    for scope in ({"type": "lifespan"}, {"type": "websocket", "path": "/api/v1/workers/w/heartbeat", "headers": []}):
+        await middleware(scope, None, None)
+    assert seen == ["lifespan", "websocket"]

@@ -17,9 +17,12 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     CountWorkflowExecutionsRequest,
     DescribeTaskQueueRequest,
+    ListTaskQueuePartitionsRequest,
     ListWorkersRequest,
+    ListWorkflowExecutionsRequest,
 )
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 TASK_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
@@ -35,6 +38,10 @@ class QueueStats:
     pollers: int = 0
     poller_identities: tuple[str, ...] = ()
     backlog_by_priority: dict[int, int] = field(default_factory=dict)
+    poller_last_access: dict[str, float] = field(default_factory=dict)
+    """Poller identity -> epoch seconds of its latest poll over both task types (0 when unknown)."""
+    workflow_backlog: int = 0
+    activity_backlog: int = 0
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,36 @@ class Outcomes:
         return self.failed / self.closed if self.closed else 0.0
 
 
+@dataclass(frozen=True)
+class ClosedExecutions:
+    """The most recently closed executions of a queue within a window (one visibility page)."""
+
+    window_seconds: float
+    by_status: dict[str, int]
+    """Statuses of the executions in this page (all of the window's when ``complete``)."""
+    durations_seconds: tuple[float, ...]
+    """close_time - start_time of each execution in the page, newest first."""
+    complete: bool
+    """True when the page holds every execution closed in the window."""
+
+
+STATUS_NAMES = {
+    2: "Completed",
+    3: "Failed",
+    4: "Canceled",
+    5: "Terminated",
+    6: "ContinuedAsNew",
+    7: "TimedOut",
+}
+WORKER_STATUS_NAMES = {1: "Running", 2: "ShuttingDown", 3: "Shutdown"}
+
+
 class TemporalUnavailable(Exception):
     """Temporal could not be reached or refused the call; the message names the address."""
+
+
+class TemporalRateLimited(TemporalUnavailable):
+    """Temporal answered RESOURCE_EXHAUSTED (its visibility rate limit): slow down and try again."""
 
 
 class TemporalReader:
@@ -115,10 +150,28 @@ class TemporalReader:
 
     def _failed(self, exc: BaseException) -> TemporalUnavailable:
         self._last_failure = time.monotonic()
-        self._last_error = f"Temporal call to {self.address} failed: {_short(exc)}"
+        if isinstance(exc, asyncio.TimeoutError):
+            reason = "no answer in time"
+        else:
+            reason = _short(exc)
+        self._last_error = f"Temporal call to {self.address} failed: {reason}"
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+            return TemporalRateLimited(self._last_error)
         return TemporalUnavailable(self._last_error)
 
-    async def queue_stats(self, task_queue: str, timeout: float = 3.0) -> QueueStats:
+    async def close(self) -> None:
+        """Drop the connection (the SDK has no close call): its native parts go while Python still runs.
+
+        Short-lived commands call this before exiting, so the native client is not torn down
+        during interpreter shutdown (see docs/temporal-notes.md, "Known sharp edges").
+        """
+        import gc
+
+        self._client = None
+        gc.collect()
+        await asyncio.sleep(0)
+
+    async def queue_stats(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> QueueStats:
         """Depth, age and rates of a task queue. Describing an unknown name creates it."""
         client = await self.client()
         try:
@@ -131,7 +184,7 @@ class TemporalReader:
                             task_queue_type=task_type,
                             report_stats=True,
                         ),
-                        retry=True,
+                        retry=retry,
                         timeout=timedelta(seconds=timeout),
                     )
                     for task_type in TASK_TYPES
@@ -142,36 +195,99 @@ class TemporalReader:
         backlog = 0
         age = 0.0
         add = dispatch = 0.0
-        identities: set[str] = set()
+        last_access: dict[str, float] = {}
         by_priority: dict[int, int] = {}
+        per_type = []
         for answer in answers:
             stats = answer.stats
             backlog += stats.approximate_backlog_count
+            per_type.append(stats.approximate_backlog_count)
             age = max(age, stats.approximate_backlog_age.ToTimedelta().total_seconds())
             add += stats.tasks_add_rate
             dispatch += stats.tasks_dispatch_rate
             for key, pstats in answer.stats_by_priority_key.items():
                 by_priority[key] = by_priority.get(key, 0) + pstats.approximate_backlog_count
-            identities.update(p.identity for p in answer.pollers)
+            for poller in answer.pollers:
+                seen = poller.last_access_time.seconds + poller.last_access_time.nanos / 1e9
+                last_access[poller.identity] = max(last_access.get(poller.identity, 0.0), seen)
         return QueueStats(
             backlog=backlog,
             backlog_age_seconds=age,
             add_rate_per_second=add,
             dispatch_rate_per_second=dispatch,
-            pollers=len(identities),
-            poller_identities=tuple(sorted(identities)),
+            pollers=len(last_access),
+            poller_identities=tuple(sorted(last_access)),
             backlog_by_priority=by_priority,
+            poller_last_access=last_access,
+            workflow_backlog=per_type[0],
+            activity_backlog=per_type[1],
         )
 
-    async def outcomes(self, task_queue: str, window_seconds: float = 300.0, timeout: float = 3.0) -> Outcomes:
+    async def partitions(self, task_queue: str, timeout: float = 3.0, *, retry: bool = False) -> int:
+        """How many partitions the queue has (the larger of its workflow and activity counts).
+
+        ``ListTaskQueuePartitions`` answers from the server's configuration and loads nothing.
+        """
+        client = await self.client()
+        try:
+            answer = await client.workflow_service.list_task_queue_partitions(
+                ListTaskQueuePartitionsRequest(
+                    namespace=self.namespace,
+                    task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                ),
+                retry=retry,
+                timeout=timedelta(seconds=timeout),
+            )
+        except Exception as exc:
+            raise self._failed(exc) from None
+        return max(len(answer.workflow_task_queue_partitions), len(answer.activity_task_queue_partitions))
+
+    async def closed_executions(
+        self,
+        task_queue: str,
+        window_seconds: float = 300.0,
+        limit: int = 200,
+        timeout: float = 3.0,
+        *,
+        retry: bool = False,
+    ) -> ClosedExecutions:
+        """One visibility page of the executions closed in the window, newest first."""
+        client = await self.client()
+        query = f'TaskQueue="{_quote(task_queue)}" AND CloseTime > "{_since(window_seconds)}"'
+        try:
+            answer = await client.workflow_service.list_workflow_executions(
+                ListWorkflowExecutionsRequest(namespace=self.namespace, page_size=limit, query=query),
+                retry=retry,
+                timeout=timedelta(seconds=timeout),
+            )
+        except Exception as exc:
+            raise self._failed(exc) from None
+        by_status: dict[str, int] = {}
+        durations: list[float] = []
+        for info in answer.executions:
+            status = STATUS_NAMES.get(info.status, "Unknown")
+            by_status[status] = by_status.get(status, 0) + 1
+            if info.HasField("close_time") and info.HasField("start_time"):
+                began = info.start_time.seconds + info.start_time.nanos / 1e9
+                ended = info.close_time.seconds + info.close_time.nanos / 1e9
+                durations.append(max(0.0, ended - began))
+        return ClosedExecutions(
+            window_seconds=window_seconds,
+            by_status=by_status,
+            durations_seconds=tuple(durations),
+            complete=not answer.next_page_token and len(answer.executions) < limit,
+        )
+
+    async def outcomes(
+        self, task_queue: str, window_seconds: float = 300.0, timeout: float = 3.0, *, retry: bool = True
+    ) -> Outcomes:
         """Closed workflow executions per status within the window."""
         client = await self.client()
-        since = (datetime.now(timezone.utc) - timedelta(seconds=window_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        query = f'TaskQueue="{_quote(task_queue)}" AND CloseTime > "{since}" GROUP BY ExecutionStatus'
+        query = f'TaskQueue="{_quote(task_queue)}" AND CloseTime > "{_since(window_seconds)}" GROUP BY ExecutionStatus'
         try:
             answer = await client.workflow_service.count_workflow_executions(
                 CountWorkflowExecutionsRequest(namespace=self.namespace, query=query),
-                retry=True,
+                retry=retry,
                 timeout=timedelta(seconds=timeout),
             )
         except Exception as exc:
@@ -182,8 +298,19 @@ class TemporalReader:
             by_status[status] = by_status.get(status, 0) + group.count
         return Outcomes(window_seconds=window_seconds, by_status=by_status)
 
-    async def workers(self, task_queue: str, timeout: float = 3.0) -> list[dict]:
+    async def workers(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> list[dict]:
         """Workers that heartbeat to Temporal for this task queue (SDK worker heartbeats)."""
+        return await self.list_workers(f"TaskQueue = '{_quote(task_queue)}'", timeout, retry=retry)
+
+    async def list_workers(
+        self, query: str | None = None, timeout: float = 3.0, *, retry: bool = False, page_size: int = 200
+    ) -> list[dict]:
+        """Workers that heartbeat to Temporal, all of the namespace when ``query`` is None.
+
+        Each is a dict: identity, instance_key, task_queue, host_name, process_id, status
+        (the enum's number) and status_name (``Running``, ``ShuttingDown``, ``Shutdown``),
+        heartbeat_age_seconds, and activity and workflow slots and task counts.
+        """
         client = await self.client()
         out: list[dict] = []
         token = b""
@@ -192,11 +319,11 @@ class TemporalReader:
                 answer = await client.workflow_service.list_workers(
                     ListWorkersRequest(
                         namespace=self.namespace,
-                        page_size=200,
+                        page_size=page_size,
                         next_page_token=token,
-                        query=f"TaskQueue = '{_quote(task_queue)}'",
+                        query=query or "",
                     ),
-                    retry=True,
+                    retry=retry,
                     timeout=timedelta(seconds=timeout),
                 )
                 for info in answer.workers_info:
@@ -214,6 +341,9 @@ class TemporalReader:
                             "activity_slots_available": hb.activity_task_slots_info.current_available_slots,
                             "activity_processed": hb.activity_task_slots_info.total_processed_tasks,
                             "activity_failed": hb.activity_task_slots_info.total_failed_tasks,
+                            "status_name": WORKER_STATUS_NAMES.get(hb.status, "Unknown"),
+                            "workflow_slots_used": hb.workflow_task_slots_info.current_used_slots,
+                            "workflow_slots_available": hb.workflow_task_slots_info.current_available_slots,
                         }
                     )
                 token = answer.next_page_token
@@ -221,6 +351,10 @@ class TemporalReader:
                     return out
         except Exception as exc:
             raise self._failed(exc) from None
+
+
+def _since(window_seconds: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(seconds=window_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _quote(value: str) -> str:

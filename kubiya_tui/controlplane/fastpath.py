@@ -53,10 +53,11 @@ class HeartbeatFastPath:
             log.warning("heartbeat fast path off: the endpoint's parameters are now %s", params)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
+        path = scope.get("path", "")
         if not (
             self.enabled
-            and scope["method"] == "POST"
+            and scope["type"] == "http"
+            and scope.get("method") == "POST"
             and path.startswith(PREFIX)
             and path.endswith(SUFFIX)
             and not scope.get("root_path")

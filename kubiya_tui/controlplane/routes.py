@@ -347,7 +347,12 @@ async def scale_queue(queue_id: str, body: ScaleRequest, request: Request, who: 
         "queue.scale",
         "worker_queue",
         queue_id,
-        {"name": queue["name"], "from": queue["desired_workers"], "to": body.workers},
+        {
+            "name": queue["name"],
+            "from": queue["desired_workers"],
+            "to": body.workers,
+            **({"reason": body.reason} if body.reason else {}),
+        },
     )
     return ScaleResult(
         queue_id=queue_id,

@@ -46,6 +46,11 @@ class WorkerCounts:
     stale: int = 0
     draining: int = 0
     total: int = 0
+    """healthy + stale + draining: the registered workers that have not said goodbye."""
+    not_polling: int = 0
+    """Healthy registered workers that Temporal has not seen polling (registered_not_polling)."""
+    unregistered: int = 0
+    """Pollers of the queue that no registration accounts for (polling_not_registered); not in total."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,10 @@ class WorkerSnapshot:
     system_info: dict[str, Any] = field(default_factory=dict)
     capabilities: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    heartbeat_interval: float | None = None
+    task_queue_name: str | None = None
+    source: str = "api"
+    """Where the worker is known from: ``api`` (a registration) or ``temporal`` (pollers, ListWorkers only)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,17 @@ class QueueSnapshot:
     description: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    closed_in_window: int | None = None
+    """Executions closed in the window; 0 means an idle queue (error_rate is then None), None unknown."""
+    duration_samples: int | None = None
+    """How many closed tasks the duration percentiles come from."""
+    duration_source: str | None = None
+    """``temporal``: close - start time of the latest closed executions (up to 200); ``workers``:
+    what workers report in heartbeats (API-only mode)."""
+    stale_sources: tuple[str, ...] = ()
+    """Sources whose numbers in this row are from an earlier poll (``api``, ``temporal``)."""
+    last_error: str | None = None
+    """Why this queue's own reads failed, when they did (the source as a whole may be fine)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +143,8 @@ class Snapshot:
     mode: str = "api+temporal"
     """api+temporal, api or temporal: what this console is connected to."""
     window_seconds: float = 300.0
+    refresh_ms: float | None = None
+    """How long the refresh that made this snapshot took."""
 
     def queue(self, queue_id: str) -> QueueSnapshot | None:
         return next((q for q in self.queues if q.id == queue_id), None)

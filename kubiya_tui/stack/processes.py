@@ -16,7 +16,7 @@ import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable, Iterable
 
 LOOPBACK = "127.0.0.1"
 
@@ -103,8 +103,33 @@ def _signal_group(pid: int, sig: int) -> None:
             pass
 
 
-def spawn(name: str, argv: list[str], log_path: Path | None, env: dict[str, str] | None = None) -> ManagedProcess:
+# Runs before the real program, in the child: asks the kernel for a signal when the parent
+# dies (PR_SET_PDEATHSIG, kept across exec), then becomes the program (same pid).
+_DIE_WITH_PARENT = (
+    "import ctypes, os, sys\n"
+    "ctypes.CDLL(None).prctl(1, int(sys.argv[1]), 0, 0, 0)\n"
+    "if os.getppid() != int(sys.argv[2]):\n"
+    "    os._exit(1)\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
+)
+
+
+def spawn(
+    name: str,
+    argv: list[str],
+    log_path: Path | None,
+    env: dict[str, str] | None = None,
+    *,
+    parent_death_signal: int | None = None,
+) -> ManagedProcess:
+    """Start ``argv`` in a new session (its own process group), output to ``log_path``.
+
+    With ``parent_death_signal`` (Linux), the child gets that signal when the thread that
+    started it dies, even by SIGKILL: nothing outlives a killed parent.
+    """
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    if parent_death_signal is not None and sys.platform.startswith("linux"):
+        argv = [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(int(parent_death_signal)), str(os.getpid()), *argv]
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -117,9 +142,19 @@ def spawn(name: str, argv: list[str], log_path: Path | None, env: dict[str, str]
 
 
 def start_temporal(
-    data_dir: Path, port: int | None = None, namespace: str = "default", timeout: float = 30.0
+    data_dir: Path,
+    port: int | None = None,
+    namespace: str = "default",
+    timeout: float = 30.0,
+    *,
+    on_spawn: Callable[[ManagedProcess], None] | None = None,
+    parent_death_signal: int | None = None,
 ) -> tuple[ManagedProcess, str]:
-    """Start `temporal server start-dev` on loopback with its SQLite file in data_dir."""
+    """Start `temporal server start-dev` on loopback with its SQLite file in data_dir.
+
+    ``on_spawn`` is called with the process as soon as it exists, before the wait for its
+    port: a caller interrupted during that wait still knows what to stop.
+    """
     binary = temporal_binary()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -149,7 +184,9 @@ def start_temporal(
         "--dynamic-config-value",
         "matching.numTaskqueueWritePartitions=1",
     ]
-    proc = spawn("temporal", argv, data_dir / "temporal.log")
+    proc = spawn("temporal", argv, data_dir / "temporal.log", parent_death_signal=parent_death_signal)
+    if on_spawn is not None:
+        on_spawn(proc)
     try:
         wait_for_port(LOOPBACK, port, timeout, proc.proc)
     except StackError as exc:
@@ -166,8 +203,14 @@ def start_control_plane(
     api_key: str | None = None,
     timeout: float = 30.0,
     extra_env: dict[str, str] | None = None,
+    *,
+    on_spawn: Callable[[ManagedProcess], None] | None = None,
+    parent_death_signal: int | None = None,
 ) -> tuple[ManagedProcess, str]:
-    """Start `kubiya-tui serve` in its own process; answers the process and its base URL."""
+    """Start `kubiya-tui serve` in its own process; answers the process and its base URL.
+
+    ``on_spawn`` and ``parent_death_signal`` as for :func:`start_temporal`.
+    """
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k != "KUBIYA_API_KEY"}
     if api_key:
@@ -190,10 +233,35 @@ def start_control_plane(
         namespace,
     ]
     data_dir.mkdir(parents=True, exist_ok=True)
-    proc = spawn("control-plane", argv, data_dir / "serve.log", env)
+    proc = spawn("control-plane", argv, data_dir / "serve.log", env, parent_death_signal=parent_death_signal)
+    if on_spawn is not None:
+        on_spawn(proc)
     try:
         wait_for_port(LOOPBACK, port, timeout, proc.proc)
     except StackError as exc:
         proc.stop(2)
         raise StackError(f"control plane did not start: {exc} (log: {data_dir / 'serve.log'})") from None
     return proc, f"http://{LOOPBACK}:{port}"
+
+
+def stop_all(processes: Iterable[ManagedProcess], grace: float = 10.0, poll: float = 0.1) -> None:
+    """Stop several processes at once: SIGTERM to every group, then SIGKILL what is left after the grace."""
+    procs = [p for p in processes if p is not None]
+    for p in procs:
+        if p.alive():
+            _signal_group(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(p.alive() for p in procs) and time.monotonic() < deadline:
+        time.sleep(poll)
+    for p in procs:
+        if p.alive():
+            _signal_group(p.pid, signal.SIGKILL)
+    for p in procs:
+        p.stop(grace=5)
+
+
+def kill_now(processes: Iterable[ManagedProcess]) -> None:
+    """SIGKILL every live process group at once (an emergency exit: nothing waits)."""
+    for p in processes:
+        if p is not None and p.alive():
+            _signal_group(p.pid, signal.SIGKILL)

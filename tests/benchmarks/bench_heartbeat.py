@@ -592,6 +592,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict[str, Any]]] = {}
     print(f"heartbeat ingest benchmark: {cores} cores, steps {rates}/s x {args.duration:.0f} s, "
           f"{WORKERS} workers, {args.generators} generator process(es), data in {work}", flush=True)
+    load = os.getloadavg()[0]
+    if load > 0.5 * cores:
+        print(f"warning: the machine is busy (load average {load:.1f} on {cores} cores); the figures will show "
+              "that work's interference (column 'others')", flush=True)
     try:
         temporal, address = start_temporal(work / "temporal")
         started.append(temporal)

@@ -1,0 +1,308 @@
+"""Headless monitoring: `kubiya-tui top` (snapshots) and `kubiya-tui check` (monitoring-plugin exit codes).
+
+Both read through the metrics collector, exactly what the console shows: the control plane
+and Temporal, the control plane alone, or Temporal alone (a profile's ``task_queues``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any, List, Optional
+
+import typer
+
+from kubiya_tui.cli.app import app
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, emit, table
+from kubiya_tui.config import Settings, resolve_settings
+from kubiya_tui.errors import UserError
+
+TEMPORAL_ADDRESS = typer.Option(
+    None, "--temporal-address", help="Temporal frontend HOST:PORT (overrides TEMPORAL_ADDRESS and the profile)."
+)
+NAMESPACE = typer.Option(None, "--namespace", help="Temporal namespace (overrides TEMPORAL_NAMESPACE and the profile).")
+QUEUES = typer.Option(
+    [], "--queue", "-q", help="Only this queue: id (or 8+ first characters), name, ENV/NAME or task queue. Repeatable."
+)
+ENVS = typer.Option([], "--env", help="Only queues of this environment (name or id). Repeatable.")
+
+
+def _settings(ctx: typer.Context, temporal_address: str | None, namespace: str | None) -> Settings:
+    obj = ctx.find_root().obj or {}
+    return resolve_settings(
+        obj.get("profile"),
+        obj.get("api_url"),
+        obj.get("api_key"),
+        temporal_address=temporal_address,
+        temporal_namespace=namespace,
+    )
+
+
+def _finish_temporal() -> None:
+    """Let the native Temporal client go while the interpreter is whole (docs/temporal-notes.md)."""
+    import gc
+
+    gc.collect()
+
+
+# ---------------------------------------------------------------------------- top
+
+
+def _fmt(value: float | None, digits: int = 1) -> str | None:
+    if value is None:
+        return None
+    if abs(value - round(value)) < 1e-9 and abs(value) >= 1:
+        return f"{value:.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _dur(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _queue_rows(snapshot: Any) -> list[tuple]:
+    rows = []
+    for q in snapshot.queues:
+        name = f"{q.environment}/{q.name}" if q.environment else q.name
+        if q.legacy:
+            name += " (legacy)"
+        if q.stale:
+            name += " *"
+        w = q.workers
+        workers = f"{w.healthy}/{w.stale}/{w.draining}"
+        flags = []
+        if w.not_polling:
+            flags.append(f"{w.not_polling} not polling")
+        if w.unregistered:
+            flags.append(f"{w.unregistered} unregistered")
+        if flags:
+            workers += " (" + ", ".join(flags) + ")"
+        capacity = f"{q.capacity_used}/{q.capacity_total}" if q.capacity_total else None
+        drain = "growing" if q.growing else (_dur(q.time_to_drain_seconds) if q.time_to_drain_seconds is not None else None)
+        rows.append(
+            (
+                name,
+                q.depth,
+                _dur(q.backlog_age_seconds) if q.depth else ("0s" if q.depth == 0 else None),
+                _fmt(q.add_rate_per_min),
+                _fmt(q.dispatch_rate_per_min),
+                _fmt(q.processed_per_min),
+                _dur(q.duration_p95_seconds),
+                None if q.error_rate is None else f"{q.error_rate * 100:.1f}%",
+                workers,
+                capacity,
+                drain,
+            )
+        )
+    return rows
+
+
+def _sources_line(snapshot: Any) -> str:
+    parts = []
+    for state in snapshot.sources.values():
+        if state.status.value == "off":
+            parts.append(f"{state.name}: off")
+            continue
+        text = f"{state.name}: {state.status.value}"
+        if state.latency_ms is not None:
+            text += f" {state.latency_ms:.0f}ms"
+        if state.status.value != "ok" and state.data_age_seconds is not None:
+            text += f", data {state.data_age_seconds:.0f}s old"
+        if state.last_error and state.status.value != "ok":
+            text += f" ({state.last_error})"
+        parts.append(text)
+    return " | ".join(parts)
+
+
+def _render_table(snapshot: Any):  # type: ignore[no-untyped-def]
+    from rich.console import Group
+    from rich.text import Text
+
+    when = time.strftime("%H:%M:%S", time.localtime(snapshot.taken_at))
+    header = Text(f"{when}  {len(snapshot.queues)} queues, {len(snapshot.workers)} workers  [{snapshot.mode}]")
+    grid = table(
+        [
+            "QUEUE",
+            ("DEPTH", {"justify": "right"}),
+            ("AGE", {"justify": "right"}),
+            ("IN/m", {"justify": "right"}),
+            ("OUT/m", {"justify": "right"}),
+            ("DONE/m", {"justify": "right"}),
+            ("P95", {"justify": "right"}),
+            ("ERR", {"justify": "right"}),
+            ("WORKERS h/s/d", {"no_wrap": True}),
+            ("SLOTS", {"justify": "right"}),
+            "DRAIN",
+        ],
+        _queue_rows(snapshot),
+    )
+    footer = [Text(_sources_line(snapshot))]
+    if any(q.stale for q in snapshot.queues):
+        footer.append(Text("* numbers from an earlier poll: a source is down"))
+    return Group(header, grid, *footer)
+
+
+@app.command("top")
+def top(
+    ctx: typer.Context,
+    output: OutputFormat = OUTPUT,
+    watch: bool = typer.Option(False, "--watch", "-w", help="Keep printing, one snapshot per refresh, until Ctrl+C."),
+    count: Optional[int] = typer.Option(None, "--count", "-n", min=1, help="Stop after this many snapshots (implies --watch)."),
+    interval: Optional[float] = typer.Option(
+        None, "--interval", min=0.2, max=3600, help="Seconds between refreshes (default: the profile's, 2)."
+    ),
+    queue: List[str] = QUEUES,
+    env: List[str] = ENVS,
+    workers: bool = typer.Option(True, "--workers/--no-workers", help="Include every worker in JSON output."),
+    temporal_address: Optional[str] = TEMPORAL_ADDRESS,
+    namespace: Optional[str] = NAMESPACE,
+) -> None:
+    """Live queue metrics: depth, backlog age, rates, latency, errors, workers, per queue.
+
+    With -o json, one snapshot as a JSON document; with --watch, one JSON line per refresh
+    (the console's Snapshot: queues, workers, sources). The table marks with * the rows whose
+    numbers are from an earlier poll because a source is down.
+    """
+    from kubiya_tui.metrics.collector import Collector
+
+    found = _settings(ctx, temporal_address, namespace)
+    options: dict[str, Any] = {"history": None, "environments": env or None, "queues": queue or None}
+    if interval is not None:
+        options["interval"] = interval
+    collector = Collector.from_settings(found, **options)
+    keep_going = watch or count is not None
+
+    def show(snapshot: Any, first: bool) -> None:
+        if output == OutputFormat.json:
+            data = snapshot.to_json()
+            if not workers:
+                data.pop("workers", None)
+            if keep_going:
+                sys.stdout.write(json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str) + "\n")
+            else:
+                sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+        else:
+            if not first:
+                sys.stdout.write("\n")
+            emit(None, OutputFormat.table, lambda: _render_table(snapshot))
+        sys.stdout.flush()
+
+    async def run() -> None:
+        try:
+            snapshot = await collector.refresh(complete=True)
+            show(snapshot, True)
+            shown = 1
+            while keep_going and (count is None or shown < count):
+                await asyncio.sleep(collector.interval)
+                show(await collector.refresh(), False)
+                shown += 1
+        finally:
+            await collector.aclose()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass  # Ctrl+C is how --watch ends
+    except BrokenPipeError:
+        pass  # `top --watch | head` closed the pipe
+    finally:
+        _finish_temporal()
+
+
+# ---------------------------------------------------------------------------- check
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    queue: List[str] = QUEUES,
+    max_depth: Optional[float] = typer.Option(None, "--max-depth", min=0, help="Critical above this many waiting tasks."),
+    max_error_rate: Optional[str] = typer.Option(
+        None, "--max-error-rate", help="Critical above this share of failed tasks in the window: 0.05 or 5%."
+    ),
+    max_backlog_age: Optional[str] = typer.Option(
+        None, "--max-backlog-age", help="Critical when the oldest waiting task is older: 90, 90s, 5m, 1h."
+    ),
+    warn_at: float = typer.Option(
+        0.8, "--warn-at", min=0.0, max=1.0, help="Warning above this fraction of a threshold (default 0.8: 80%)."
+    ),
+    env: List[str] = ENVS,
+    output: OutputFormat = OUTPUT,
+    timeout: float = typer.Option(30.0, "--timeout", min=1, max=600, help="Give up (UNKNOWN) after this many seconds."),
+    temporal_address: Optional[str] = TEMPORAL_ADDRESS,
+    namespace: Optional[str] = NAMESPACE,
+) -> None:
+    """Check queues against thresholds; one summary line and a monitoring-plugin exit code.
+
+    Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. A value above its threshold is
+    CRITICAL; above --warn-at (80%) of it, WARNING. UNKNOWN when it cannot tell: a source
+    is down, a number is stale or missing, or a --queue names no queue. Across queues and
+    metrics the worst wins, in the order CRITICAL > UNKNOWN > WARNING > OK. Without
+    --queue every queue is checked; without thresholds only that the sources answer.
+    A queue with no task closed in the window passes --max-error-rate.
+    """
+    from kubiya_tui.metrics.check import CheckResult, Thresholds, evaluate, parse_rate, parse_seconds, unknown
+
+    def finish(result: CheckResult) -> None:
+        if output == OutputFormat.json:
+            sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+        else:
+            sys.stdout.write(result.summary + "\n")
+        sys.stdout.flush()
+        raise typer.Exit(result.exit_code)
+
+    try:
+        thresholds = Thresholds(
+            max_depth=max_depth,
+            max_error_rate=parse_rate(max_error_rate) if max_error_rate is not None else None,
+            max_backlog_age=parse_seconds(max_backlog_age) if max_backlog_age is not None else None,
+            warn_at=warn_at,
+        )
+    except ValueError as exc:
+        finish(unknown(f"bad threshold: {exc}"))
+        return
+
+    try:
+        from kubiya_tui.metrics.collector import Collector
+
+        found = _settings(ctx, temporal_address, namespace)
+        collector = Collector.from_settings(
+            found,
+            history=None,
+            durations=False,
+            environments=env or None,
+            queues=queue or None,
+            call_timeout=min(5.0, timeout / 3),
+            source_timeout=timeout / 2,
+        )
+    except UserError as exc:
+        finish(unknown(str(exc)))
+        return
+
+    async def run() -> Any:
+        try:
+            return await asyncio.wait_for(collector.refresh(complete=True), timeout)
+        finally:
+            await collector.aclose()
+
+    try:
+        snapshot = asyncio.run(run())
+    except asyncio.TimeoutError:
+        result = unknown(f"no complete answer within {timeout:g}s")
+    except KeyboardInterrupt:
+        result = unknown("interrupted")
+    else:
+        result = evaluate(snapshot, queue, thresholds)
+    finally:
+        _finish_temporal()
+    finish(result)

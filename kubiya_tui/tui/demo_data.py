@@ -1,0 +1,247 @@
+"""Recorded, deterministic data for snapshot tests and screenshots: a fixed clock, no network.
+
+``recorded_snapshot()`` is one moment of a small organization (three environments, five
+queues, ten workers) in which something is wrong enough to show every state the console
+draws. ``RecordedSource`` serves it through the SnapshotSource protocol, and
+``recorded_transport()`` answers the few API reads the dialogs make.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import httpx
+
+from kubiya_tui.metrics.snapshot import (
+    Health,
+    QueueSnapshot,
+    Snapshot,
+    SourceState,
+    SourceStatus,
+    WorkerCounts,
+    WorkerSnapshot,
+)
+
+FIXED_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+HISTORY_STEP = 30.0
+HISTORY_POINTS = 60
+DEMO_URL = "http://127.0.0.1:8787"
+DEMO_KEY = "kty_demo_5f1c0e9a7b3d4c2e"
+
+ENVIRONMENTS = {"env-prod-7d2a": "prod", "env-staging-41c9": "staging", "env-dev-0b6e": "dev"}
+
+_SYSTEM = {"os_name": "Linux", "os_version": "6.8.0", "python_version": "3.11.9", "cpu_count": 8, "cpu_percent": 37.5,
+           "memory_total": 16_777_216_000, "memory_percent": 41.2, "sdk_version": "0.1.0"}  # fmt: skip
+
+
+def _queue(**fields: Any) -> QueueSnapshot:
+    return QueueSnapshot(**fields)
+
+
+def _queues(stale: bool = False, age: float | None = 1.4) -> tuple[QueueSnapshot, ...]:
+    common = {"stale": stale, "data_age_seconds": age}
+    return (
+        _queue(id="q-payments-3f9c2a", name="payments", environment="prod", environment_id="env-prod-7d2a",
+               task_queue_name="org-demo.prod.payments", depth=42, backlog_age_seconds=18.0, add_rate_per_min=120.0,
+               dispatch_rate_per_min=132.0, processed_per_min=130.4, duration_p50_seconds=1.2, duration_p95_seconds=4.8,
+               error_rate=0.012, closed_by_status={"Completed": 642, "Failed": 8}, priority_backlog={1: 5, 3: 30, 5: 7},
+               partitions=4, pollers=4, workers=WorkerCounts(healthy=3, stale=0, draining=1, total=4), capacity_used=31,
+               capacity_total=40, time_to_drain_seconds=210.0, desired_workers=4, max_workers=10, heartbeat_interval=30,
+               autoscale={"min_workers": 2, "max_workers": 10, "target_backlog_age_seconds": 60, "cooldown_seconds": 30},
+               description="Card payments and refunds", settings={"runner_name": "default"}, tags=("critical", "pci"), **common),
+        _queue(id="q-reports-81d4e0", name="reports", environment="prod", environment_id="env-prod-7d2a",
+               task_queue_name="org-demo.prod.reports", depth=318, backlog_age_seconds=252.0, add_rate_per_min=60.0,
+               dispatch_rate_per_min=38.0, processed_per_min=37.1, duration_p50_seconds=8.4, duration_p95_seconds=31.0,
+               error_rate=0.084, closed_by_status={"Completed": 170, "Failed": 12, "TimedOut": 4},
+               priority_backlog={1: 0, 3: 290, 5: 28}, partitions=4, pollers=2,
+               workers=WorkerCounts(healthy=1, stale=1, draining=0, total=2), capacity_used=10, capacity_total=10,
+               growing=True, desired_workers=3, max_workers=5, heartbeat_interval=60, description="Nightly and ad-hoc reports",
+               tags=("batch",), **common),
+        _queue(id="q-etl-nightly-c27b19", name="etl-nightly", environment="staging", environment_id="env-staging-41c9",
+               task_queue_name="org-demo.staging.etl-nightly", depth=0, backlog_age_seconds=0.0, add_rate_per_min=0.0,
+               dispatch_rate_per_min=0.0, processed_per_min=2.5, duration_p50_seconds=45.0, duration_p95_seconds=118.0,
+               error_rate=0.0, closed_by_status={"Completed": 12}, priority_backlog={}, partitions=4, pollers=2,
+               workers=WorkerCounts(healthy=2, total=2), capacity_used=0, capacity_total=20, desired_workers=2,
+               max_workers=4, heartbeat_interval=60, **common),
+        _queue(id="q-webhooks-5a60f3", name="webhooks", environment="staging", environment_id="env-staging-41c9",
+               task_queue_name="org-demo.staging.webhooks", depth=7, backlog_age_seconds=95.0, add_rate_per_min=4.0,
+               dispatch_rate_per_min=0.0, processed_per_min=0.0, error_rate=0.25, closed_by_status={"Completed": 3, "Failed": 1},
+               partitions=4, pollers=0, workers=WorkerCounts(healthy=0, total=1), capacity_used=0, capacity_total=0,
+               growing=True, desired_workers=1, max_workers=2, heartbeat_interval=30, stale=True, data_age_seconds=95.0),
+        _queue(id="q-sandbox-9e14b7", name="sandbox", environment="dev", environment_id="env-dev-0b6e",
+               task_queue_name="org-demo.dev.sandbox", status="inactive", workers=WorkerCounts(), desired_workers=0,
+               max_workers=None, heartbeat_interval=60, **common),
+    )
+
+
+def _worker(worker_id: str, queue: str, queue_id: str, health: Health, status: str, **fields: Any) -> WorkerSnapshot:
+    info = {**_SYSTEM, "hostname": fields.get("hostname"), "pid": 4000 + len(worker_id) * 7}
+    return WorkerSnapshot(worker_id=worker_id, queue_id=queue_id, queue_name=queue, health=health, status=status,
+                          system_info=info, capabilities={"runtime": "python", "tools": ["http", "shell"]}, **fields)  # fmt: skip
+
+
+def _workers() -> tuple[WorkerSnapshot, ...]:
+    pay, rep, etl, web = "q-payments-3f9c2a", "q-reports-81d4e0", "q-etl-nightly-c27b19", "q-webhooks-5a60f3"
+    return (
+        _worker("wkr-pay-01a4", "payments", pay, Health.healthy, "busy", heartbeat_age_seconds=3.2, hostname="ip-10-0-1-17",
+                slots_used=9, slots_available=1, processed=1824, failed=21, current_task_ids=("task-7781", "task-7784"),
+                registered_at=FIXED_NOW - 86_000),
+        _worker("wkr-pay-02c7", "payments", pay, Health.healthy, "busy", heartbeat_age_seconds=11.0, hostname="ip-10-0-1-18",
+                slots_used=8, slots_available=2, processed=1790, failed=17, current_task_ids=("task-7790",),
+                registered_at=FIXED_NOW - 80_000),
+        _worker("wkr-pay-03e1", "payments", pay, Health.healthy, "active", heartbeat_age_seconds=6.5, hostname="ip-10-0-2-40",
+                slots_used=7, slots_available=3, processed=951, failed=9, registered_at=FIXED_NOW - 7_200),
+        _worker("wkr-pay-04b9", "payments", pay, Health.draining, "draining", heartbeat_age_seconds=2.1,
+                hostname="ip-10-0-2-41", slots_used=7, slots_available=3, processed=88, failed=1,
+                current_task_ids=("task-7802",), desired_state="draining", registered_at=FIXED_NOW - 1_500),
+        _worker("wkr-rep-01f2", "reports", rep, Health.healthy, "busy", heartbeat_age_seconds=14.0, hostname="batch-01",
+                slots_used=5, slots_available=0, processed=402, failed=38, current_task_ids=("task-5521",),
+                registered_at=FIXED_NOW - 50_000),
+        _worker("wkr-rep-02d8", "reports", rep, Health.stale, "busy", heartbeat_age_seconds=312.0, hostname="batch-02",
+                slots_used=5, slots_available=0, processed=377, failed=29, registered_not_polling=True,
+                registered_at=FIXED_NOW - 49_000),
+        _worker("poller-batch-03", "reports", rep, Health.healthy, "polling", hostname="batch-03", polling_not_registered=True),
+        _worker("wkr-etl-01aa", "etl-nightly", etl, Health.healthy, "idle", heartbeat_age_seconds=21.0,
+                hostname="stg-etl-1", slots_used=0, slots_available=10, processed=64, registered_at=FIXED_NOW - 90_000),
+        _worker("wkr-etl-02bb", "etl-nightly", etl, Health.healthy, "idle", heartbeat_age_seconds=44.0,
+                hostname="stg-etl-2", slots_used=0, slots_available=10, processed=61, failed=2, registered_at=FIXED_NOW - 90_000),
+        _worker("wkr-web-01cc", "webhooks", web, Health.gone, "disconnected", heartbeat_age_seconds=1_840.0,
+                hostname="stg-web-1", processed=230, failed=4, registered_at=FIXED_NOW - 200_000),
+    )  # fmt: skip
+
+
+def recorded_snapshot(degraded: bool = False) -> Snapshot:
+    """The recorded moment; ``degraded`` has Temporal down and every number 48s old."""
+    if degraded:
+        sources = {
+            "control_plane": SourceState("control_plane", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=DEMO_URL),
+            "temporal": SourceState("temporal", SourceStatus.down, last_error="cannot reach Temporal at 127.0.0.1:7233: connection refused",
+                                    data_age_seconds=48.0, address="127.0.0.1:7233"),
+        }  # fmt: skip
+        queues = _queues(stale=True, age=48.0)
+    else:
+        sources = {
+            "control_plane": SourceState("control_plane", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=DEMO_URL),
+            "temporal": SourceState("temporal", SourceStatus.ok, latency_ms=9.0, data_age_seconds=1.4, address="127.0.0.1:7233"),
+        }  # fmt: skip
+        queues = _queues()
+    return Snapshot(taken_at=FIXED_NOW, queues=queues, workers=_workers(), sources=sources, profile="demo")
+
+
+def recorded_history(queue_id: str, metric: str) -> list[tuple[float, float]]:
+    """An hour-ish of smooth, queue-specific history ending at the recorded moment."""
+    seed = sum(ord(c) for c in queue_id) % 17
+    scale = {"depth": 40.0, "processed_per_min": 60.0, "error_rate": 0.05}.get(metric, 10.0)
+    level = {"q-reports-81d4e0": 4.0, "q-payments-3f9c2a": 1.0}.get(queue_id, 0.2)
+    points = []
+    for i in range(HISTORY_POINTS):
+        t = FIXED_NOW - (HISTORY_POINTS - 1 - i) * HISTORY_STEP
+        wave = 1 + 0.6 * math.sin((i + seed) / 5.0) + 0.25 * math.sin((i * 3 + seed) / 2.3)
+        trend = 1 + (i / HISTORY_POINTS if queue_id == "q-reports-81d4e0" and metric == "depth" else 0)
+        points.append((t, round(max(0.0, scale * level * wave * trend), 4)))
+    return points
+
+
+class RecordedSource:
+    """A SnapshotSource that always answers the recorded moment (degraded or not)."""
+
+    def __init__(self, degraded: bool = False, interval: float = 3600.0) -> None:
+        self._snapshot = recorded_snapshot(degraded)
+        self._interval = interval
+
+    def latest(self) -> Snapshot | None:
+        return self._snapshot
+
+    async def refresh(self) -> Snapshot:
+        return self._snapshot
+
+    def history(self, queue_id: str, metric: str) -> list[tuple[float, float]]:
+        queue = self._snapshot.queue(queue_id)
+        if queue is None:
+            return []
+        points = recorded_history(queue_id, metric)
+        # Scale the curve so that it ends at the snapshot's own value.
+        current = getattr(queue, metric, None)
+        if isinstance(current, (int, float)) and points[-1][1] > 0:
+            factor = current / points[-1][1]
+            points = [(t, round(v * factor, 4)) for t, v in points]
+        return points
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+
+_FAILED = {
+    "q-reports-81d4e0": [
+        ("task-5490", "render_pdf", "TimeoutError: render took longer than 30s"),
+        ("task-5477", "render_pdf", "KeyError: 'customer_id' missing in report input"),
+        ("task-5462", "http_request", "HTTP 502 from reports-db-proxy after 3 attempts"),
+    ],
+    "q-payments-3f9c2a": [("task-7702", "charge", "card declined by issuer (do_not_honor)")],
+}
+
+
+def _install_script(queue_id: str, platform: str) -> str:
+    if platform == "docker":
+        return (f"docker run -d --name kubiya-worker-{queue_id[:10]} --restart unless-stopped \\\n"
+                f"  -e KUBIYA_API_KEY -e KUBIYA_CONTROL_PLANE_BASE_URL={DEMO_URL} \\\n"
+                f"  ghcr.io/kubiyabot/kubiya-tui:0.1.0 worker start --queue-id {queue_id}\n")  # fmt: skip
+    if platform == "kubernetes":
+        return (f"kubectl create secret generic kubiya-worker --from-literal=KUBIYA_API_KEY=\"$KUBIYA_API_KEY\"\n"
+                f"kubectl apply -f - <<'YAML'\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kubiya-worker-{queue_id[:10]}\n"
+                f"spec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n        - name: worker\n"
+                f"          image: ghcr.io/kubiyabot/kubiya-tui:0.1.0\n          args: [worker, start, --queue-id, {queue_id}]\nYAML\n")  # fmt: skip
+    return (f"#!/bin/sh\nset -eu\npython3 -m venv ~/.kubiya-worker\n~/.kubiya-worker/bin/pip install kubiya-tui\n"
+            f"exec ~/.kubiya-worker/bin/kubiya-tui worker start --queue-id {queue_id} --control-plane-url {DEMO_URL}\n")  # fmt: skip
+
+
+def _answer(request: httpx.Request) -> httpx.Response:
+    path = request.url.path.removeprefix("/api/v1")
+    parts = [p for p in path.split("/") if p]
+    if path == "/environments":
+        envs = [{"id": i, "organization_id": "org-demo", "name": n} for i, n in ENVIRONMENTS.items()]
+        return httpx.Response(200, json=envs)
+    if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "worker-command":
+        command = f"kubiya-tui worker start --queue-id {parts[1]} --control-plane-url {DEMO_URL}"
+        return httpx.Response(200, json={"queue_id": parts[1], "command": command, "command_parts": command.split()})
+    if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "install-script":
+        return httpx.Response(200, text=_install_script(parts[1], request.url.params.get("platform", "local")))
+    if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "tasks":
+        failed = _FAILED.get(parts[1], [])
+        return httpx.Response(200, json=[{"id": t, "queue_id": parts[1], "kind": k, "status": "failed"} for t, k, _ in failed])
+    if len(parts) == 2 and parts[0] == "tasks":
+        for queue_id, tasks in _FAILED.items():
+            for task_id, kind, error in tasks:
+                if task_id == parts[1]:
+                    return httpx.Response(200, json={"id": task_id, "queue_id": queue_id, "kind": kind, "status": "failed",
+                                                     "error": error, "attempts": 3, "worker": "wkr-rep-01f2",
+                                                     "closed_at": "2025-12-31T23:58:12Z"})  # fmt: skip
+    return httpx.Response(404, content=json.dumps({"detail": f"not recorded: {request.method} {path}"}))
+
+
+def recorded_transport() -> httpx.MockTransport:
+    """An httpx transport answering the dialogs' reads from recorded data (no network)."""
+    return httpx.MockTransport(_answer)
+
+
+def recorded_heartbeats() -> dict[str, Any]:
+    """Twenty earlier heartbeat observations per worker, for the worker detail's recent-heartbeats row."""
+    from collections import deque
+
+    rings: dict[str, Any] = {}
+    for w in _workers():
+        ring: deque[tuple[float, float | None, str]] = deque(maxlen=20)
+        for i in range(20):
+            t = FIXED_NOW - (19 - i) * HISTORY_STEP
+            if w.heartbeat_age_seconds is None:
+                ring.append((t, None, w.health.value))
+                continue
+            interval = 30.0
+            age = (w.heartbeat_age_seconds + (19 - i) * 7.3) % interval if w.health.value == "healthy" else w.heartbeat_age_seconds - (19 - i) * HISTORY_STEP
+            health = w.health.value if age >= 0 else "healthy"
+            ring.append((t, round(abs(age), 1), health if w.health.value != "stale" or age > 75 else "healthy"))
+        rings[w.worker_id] = ring
+    return rings

@@ -1,0 +1,106 @@
+"""Drain a worker: what it is running, a warning when it is the last healthy one, then its state live."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from kubiya_tui.metrics.snapshot import Health, QueueSnapshot, WorkerSnapshot
+from kubiya_tui.tui import format as fmt
+from kubiya_tui.tui.dialogs.base import ActionDialog
+from kubiya_tui.tui.messages import OperationDone, OperationFailed
+
+FOLLOW_EVERY_SECONDS = 1.0
+
+
+def last_healthy_warning(worker: WorkerSnapshot, queue: QueueSnapshot | None, peers: tuple[WorkerSnapshot, ...]) -> str | None:
+    """A warning when draining ``worker`` leaves its queue's backlog with no healthy worker."""
+    others = [w for w in peers if w.worker_id != worker.worker_id and w.health is Health.healthy and not w.polling_not_registered]
+    if worker.health is Health.healthy and not others and queue is not None and (queue.depth or 0) > 0:
+        return (f"{worker.worker_id} is the last healthy worker of {queue.environment or '-'}/{queue.name}, "
+                f"which has {queue.depth:,} tasks waiting: they will wait until another worker starts.")  # fmt: skip
+    return None
+
+
+class DrainDialog(ActionDialog[bool]):
+    """Confirm, then follow the worker from draining to gone (answers True once the drain was accepted)."""
+
+    TITLE = "Drain worker"
+    CONFIRM_VARIANT = "error"
+
+    def __init__(self, worker: WorkerSnapshot, queue: QueueSnapshot | None, peers: tuple[WorkerSnapshot, ...]) -> None:
+        super().__init__()
+        self.worker = worker
+        self.queue = queue
+        self.peers = peers
+        self.accepted = False
+        self.CONFIRM_LABEL = f"Drain {worker.worker_id}"
+
+    def compose_body(self) -> ComposeResult:
+        w = self.worker
+        running = ", ".join(w.current_task_ids) if w.current_task_ids else "nothing (idle)"
+        yield Static(
+            f"[b]{w.worker_id}[/] on [b]{w.hostname or '-'}[/], queue [b]{self.queue.environment + '/' if self.queue and self.queue.environment else ''}{w.queue_name or '-'}[/]\n"
+            f"running: {running}\n"
+            "It finishes what it holds, takes nothing new and exits; unfinished work stays in Temporal.",
+            id="drain-target",
+        )
+        warning = last_healthy_warning(w, self.queue, self.peers)
+        yield Static(f"⚠ {warning}" if warning else "", id="drain-warning", classes="warning")
+        yield Static(id="drain-state")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#drain-warning").display = bool(last_healthy_warning(self.worker, self.queue, self.peers))
+        self.query_one("#drain-state").display = False
+        self.query_one("#cancel").focus()
+
+    def action_confirm(self) -> None:
+        if self.accepted:
+            self.dismiss(True)
+            return
+        worker_id = self.worker.worker_id
+        self.set_busy(True, f"Draining {worker_id}…")
+        self.app.perform(self, "drain-worker", worker_id, lambda api: api.drain_worker(worker_id))
+
+    def action_cancel(self) -> None:
+        self.dismiss(self.accepted or None)
+
+    def on_operation_done(self, message: OperationDone) -> None:
+        if message.action == "drain-worker":
+            self.accepted = True
+            self.app.notify(f"draining {self.worker.worker_id}", title="Drain")
+            self.set_busy(False, "Close")
+            self.query_one("#cancel").display = False
+        detail = message.result
+        self._show_state(detail)
+        if getattr(detail, "health", None) != "gone" and self.is_mounted:
+            self.set_timer(FOLLOW_EVERY_SECONDS, self._follow)
+
+    def _follow(self) -> None:
+        worker_id = self.worker.worker_id
+        self.app.perform(self, "follow-worker", worker_id, lambda api: api.get_worker(worker_id), mutating=False)
+
+    def _show_state(self, detail: object) -> None:
+        state = self.query_one("#drain-state", Static)
+        health = getattr(getattr(detail, "health", None), "value", None) or getattr(detail, "health", None) or "?"
+        tasks = getattr(detail, "current_task_ids", None) or []
+        line = Text.assemble(
+            ("state: ", "dim"), (str(health), "bold"),
+            ("   wanted: ", "dim"), str(getattr(detail, "desired_state", None) or "-"),
+            ("   heartbeat: ", "dim"), fmt.age(getattr(detail, "heartbeat_age_seconds", None)),
+            ("   holding: ", "dim"), ", ".join(tasks) or "nothing",
+        )  # fmt: skip
+        if health == "gone":
+            line.append("   ✓ gone", style="bold")
+        state.update(line)
+        state.display = True
+
+    def on_operation_failed(self, message: OperationFailed) -> None:
+        if message.action == "follow-worker":
+            # Keep following through a blip; the state line says what failed.
+            self.query_one("#drain-state", Static).update(Text(f"cannot read the worker: {message.error}", style="dim"))
+            self.set_timer(FOLLOW_EVERY_SECONDS * 3, self._follow)
+            return
+        super().on_operation_failed(message)

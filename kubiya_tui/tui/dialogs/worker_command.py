@@ -1,0 +1,122 @@
+"""The command that starts a worker for a queue, and its install scripts for local, docker and kubernetes."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static, TabbedContent, TabPane
+
+from kubiya_tui.client.api import ApiClient
+from kubiya_tui.tui.messages import OperationDone, OperationFailed
+
+PLATFORMS = ("local", "docker", "kubernetes")
+MASK = "••••••"
+
+
+async def load_commands(api: ApiClient, queue_id: str) -> tuple[str, dict[str, str]]:
+    command, *scripts = await asyncio.gather(api.worker_command(queue_id), *(api.install_script(queue_id, p) for p in PLATFORMS))
+    return command.command, dict(zip(PLATFORMS, scripts))
+
+
+class WorkerCommandDialog(ModalScreen[None]):
+    """Tabs per platform; ``c`` copies the tab's text with OSC 52 (works over SSH), ``r`` reveals the key."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("c", "copy", "Copy"),
+        Binding("r", "reveal", "Reveal key"),
+    ]
+
+    def __init__(self, queue_id: str, label: str) -> None:
+        super().__init__()
+        self.queue_id = queue_id
+        self.label = label
+        self.revealed = False
+        self.command: str | None = None
+        self.scripts: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="wide tall"):
+            yield Label(f"Start a worker for {self.label}", id="dialog-title")
+            with TabbedContent(id="platforms"):
+                for platform in PLATFORMS:
+                    with TabPane(platform, id=f"tab-{platform}"):
+                        with VerticalScroll():
+                            if platform == "local":
+                                yield Label("Run on this machine:", classes="section")
+                                yield Static("loading…", id="command-local", classes="command")
+                                yield Label("or install it with:", classes="section")
+                            yield Static("loading…", id=f"script-{platform}", classes="script")
+            yield Static(id="dialog-error")
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Copy (c)", variant="primary", id="copy")
+                yield Button("Reveal key (r)", id="reveal", disabled=self.app.api_key is None)
+                yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        self.query_one("#dialog-error").display = False
+        self.app.perform(self, "worker-command", self.queue_id, lambda api: load_commands(api, self.queue_id), mutating=False)
+
+    def command_line(self, reveal: bool) -> str:
+        """The local command, with the key in front when the console knows one (masked unless revealed)."""
+        if self.command is None:
+            return "loading…"
+        key: str | None = self.app.api_key
+        if key is None:
+            return self.command
+        return f"KUBIYA_API_KEY={key if reveal else MASK} {self.command}"
+
+    def _show(self) -> None:
+        self.query_one("#command-local", Static).update(self.command_line(self.revealed))
+        for platform, script in self.scripts.items():
+            self.query_one(f"#script-{platform}", Static).update(script.rstrip())
+        if self.app.api_key is None and self.command is not None:
+            self.query_one("#command-local", Static).update(f"{self.command}\n[dim](set KUBIYA_API_KEY first)[/]")
+
+    def on_operation_done(self, message: OperationDone) -> None:
+        self.command, self.scripts = message.result
+        self._show()
+
+    def on_operation_failed(self, message: OperationFailed) -> None:
+        error = self.query_one("#dialog-error", Static)
+        error.update(f"✗ {message.error}")
+        error.display = True
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        {"copy": self.action_copy, "reveal": self.action_reveal, "close": self.dismiss}[event.button.id or "close"]()
+
+    def action_reveal(self) -> None:
+        if self.app.api_key is None:
+            self.app.notify("the console has no API key to show", severity="warning")
+            return
+        self.revealed = not self.revealed
+        self.query_one("#reveal", Button).label = "Hide key (r)" if self.revealed else "Reveal key (r)"
+        self._show()
+
+    def copy_text(self) -> str | None:
+        """What ``c`` copies from the active tab: the runnable command (local) or the install script."""
+        active = self.query_one(TabbedContent).active.removeprefix("tab-")
+        if self.command is None:
+            return None
+        if active == "local":
+            if self.app.api_key is None:
+                return self.command
+            # Masked, the copy reads the key from the environment rather than holding a useless mask.
+            return self.command_line(True) if self.revealed else f'KUBIYA_API_KEY="$KUBIYA_API_KEY" {self.command}'
+        return self.scripts.get(active)
+
+    def action_copy(self) -> None:
+        text = self.copy_text()
+        if text is None:
+            self.app.notify("nothing to copy yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(text)
+        tab = self.query_one(TabbedContent).active.removeprefix("tab-")
+        self.app.notify(f"{tab} {'command' if tab == 'local' else 'install script'} copied to the clipboard (OSC 52)", title="Copied")
+

@@ -1,0 +1,1 @@
+"""Full-screen views: overview, queue detail, workers, worker detail, help."""

@@ -1,0 +1,88 @@
+"""What every full screen shares: the header, the source banner, a filter box, the footer, and live snapshots."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from kubiya_tui.metrics.snapshot import Snapshot
+from kubiya_tui.tui.widgets.status import SourceBanner, StatusHeader
+from kubiya_tui.tui.widgets.tables import ResponsiveTable
+
+
+class ConsoleScreen(Screen):
+    """A screen that re-renders on every snapshot; subclasses compose the body and show snapshots."""
+
+    BINDINGS = [Binding("escape", "back", "Back")]
+    HAS_FILTER = False
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        yield SourceBanner(id="banner")
+        if self.HAS_FILTER:
+            yield Input(placeholder="filter: name, environment, host, status… (Enter keeps, Esc clears)", id="filter")
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        for box in self.query(Input):
+            box.cursor_blink = getattr(self.app, "cursor_blink", True)
+        self.watch(self.app, "snapshot", self._on_snapshot)
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._on_theme())
+
+    def _on_snapshot(self, snapshot: Snapshot | None) -> None:
+        if snapshot is not None:
+            self.show_snapshot(snapshot)
+
+    def _on_theme(self) -> None:
+        for table in self.query(ResponsiveTable):
+            table.redraw()
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        """Render ``snapshot``; called on mount and after every refresh."""
+
+    @property
+    def current_queue_id(self) -> str | None:
+        """The queue the operator is looking at, for actions such as scale and worker command."""
+        return None
+
+    @property
+    def current_worker_id(self) -> str | None:
+        """The worker the operator is looking at, for drain."""
+        return None
+
+    # -------------------------------------------------------------- filter and back
+
+    def action_filter(self) -> None:
+        if not self.HAS_FILTER:
+            return
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            for table in self.query(ResponsiveTable):
+                table.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            if not event.value:
+                event.input.display = False
+            self.query(ResponsiveTable).first().focus()
+
+    def action_back(self) -> None:
+        if self.HAS_FILTER:
+            box = self.query_one("#filter", Input)
+            if box.display and (box.value or box.has_focus):
+                box.value = ""
+                box.display = False
+                self.query(ResponsiveTable).first().focus()
+                return
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()

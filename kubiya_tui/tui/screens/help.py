@@ -1,0 +1,56 @@
+"""Every key of the console, generated from the bindings of the app, its screens and its tables."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def _bindings(source: list[BindingType]) -> list[Binding]:
+    return [b for b in Binding.make_bindings(source) if b.description]
+
+
+class HelpScreen(ModalScreen[None]):
+    """A scrollable list of keys grouped by where they apply; Esc or ? closes it."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Static(self._keys(), id="help-keys")
+
+    def _keys(self) -> Table:
+        from kubiya_tui.tui.screens.overview import OverviewScreen
+        from kubiya_tui.tui.screens.queue_detail import QueueDetailScreen
+        from kubiya_tui.tui.screens.workers import WorkersScreen
+        from kubiya_tui.tui.widgets.tables import ResponsiveTable
+
+        groups = [
+            ("Everywhere", _bindings(type(self.app).BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette: go to queue, drain, theme, profile")]),
+            ("Tables", _bindings(ResponsiveTable.BINDINGS) + [Binding("enter", "select", "Open the row's detail"), Binding("tab", "focus_next", "Next pane")]),
+            ("Overview", _bindings(OverviewScreen.BINDINGS)),
+            ("Queue detail", _bindings(QueueDetailScreen.BINDINGS)),
+            ("Workers", _bindings(WorkersScreen.BINDINGS)),
+        ]
+        table = Table.grid(padding=(0, 2))
+        table.add_column(justify="right", style="bold", no_wrap=True)
+        table.add_column()
+        table.add_row(Text("Keys", style="bold underline"), "")
+        for title, bindings in groups:
+            table.add_row("", "")
+            table.add_row(Text(title, style="bold"), "")
+            seen: set[str] = set()
+            for binding in bindings:
+                if binding.key in seen:
+                    continue
+                seen.add(binding.key)
+                keys = " ".join(self.app.get_key_display(Binding(k, binding.action)) for k in binding.key.split(","))
+                table.add_row(keys, binding.description)
+        table.add_row("", "")
+        table.add_row("", Text("The mouse works too: click a row, a column header to sort, a key in the footer.", style="dim"))
+        return table

@@ -1,0 +1,161 @@
+"""One queue: charts, priorities, partitions, processing time, workers, recent failures, settings, autoscale."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Label, Static
+
+from kubiya_tui.client.api import ApiClient
+from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot
+from kubiya_tui.tui import format as fmt
+from kubiya_tui.tui.messages import OperationDone, OperationFailed
+from kubiya_tui.tui.screens.base import ConsoleScreen
+from kubiya_tui.tui.widgets.charts import QueueCharts
+from kubiya_tui.tui.widgets.worker_table import WorkerTable
+
+FAILED_TASKS_SHOWN = 10
+
+
+def facts_table(rows: list[tuple[str, Any]]) -> Table:
+    """Label/value pairs as a borderless two-column grid."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(label, value if isinstance(value, Text) else Text(str(value)))
+    return grid
+
+
+def drain_text(q: QueueSnapshot) -> str:
+    if q.time_to_drain_seconds is not None:
+        return fmt.age(q.time_to_drain_seconds)
+    if q.growing:
+        return "growing (in > out)"
+    return "empty" if q.depth == 0 else fmt.MISSING
+
+
+async def load_failed_tasks(api: ApiClient, queue_id: str) -> list[dict[str, Any]]:
+    """The queue's most recent failed tasks, each with its error message from get_task."""
+    import asyncio
+
+    tasks = (await api.list_tasks(queue_id, status="failed", limit=FAILED_TASKS_SHOWN))[:FAILED_TASKS_SHOWN]
+    details = await asyncio.gather(*(api.get_task(t["id"]) for t in tasks), return_exceptions=True)
+    return [{**t, **d} if isinstance(d, dict) else {**t, "error": f"(error not available: {d})"} for t, d in zip(tasks, details)]
+
+
+class QueueDetailScreen(ConsoleScreen):
+    """Everything about one queue; ``s`` scales it, ``i`` shows its worker command, ``d`` drains the selected worker."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f", "reload_failures", "Reload failures"),
+    ]
+
+    def __init__(self, queue_id: str) -> None:
+        super().__init__()
+        self.queue_id = queue_id
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="detail-body"):
+            yield Static(id="detail-title")
+            yield QueueCharts(id="detail-charts")
+            with Horizontal(id="detail-facts"):
+                yield Static(id="facts-load", classes="facts")
+                yield Static(id="facts-priority", classes="facts")
+                yield Static(id="facts-settings", classes="facts")
+            yield Label("Workers", classes="section")
+            yield WorkerTable(id="queue-workers")
+            yield Label("Recent failed tasks", classes="section")
+            yield DataTable(id="failed-tasks", cursor_type="row", zebra_stripes=True)
+
+    @property
+    def current_queue_id(self) -> str | None:
+        return self.queue_id
+
+    @property
+    def current_worker_id(self) -> str | None:
+        return self.query_one(WorkerTable).selected_key
+
+    def on_mount(self) -> None:
+        failed = self.query_one("#failed-tasks", DataTable)
+        failed.add_column("task", key="task", width=14)
+        failed.add_column("kind", key="kind", width=14)
+        failed.add_column("error", key="error")
+        failed.add_row(Text("loading…", style="dim"), "", "", key="loading")
+        self.query_one(WorkerTable).focus()
+        self.action_reload_failures()
+
+    def action_reload_failures(self) -> None:
+        self.app.perform(self, "failed-tasks", self.queue_id, lambda api: load_failed_tasks(api, self.queue_id), mutating=False)
+
+    def on_operation_done(self, message: OperationDone) -> None:
+        if message.action != "failed-tasks":
+            return
+        table = self.query_one("#failed-tasks", DataTable)
+        table.clear()
+        for task in message.result:
+            table.add_row(fmt.short_id(task.get("id"), 14), task.get("kind") or fmt.MISSING, task.get("error") or fmt.MISSING, key=task.get("id"))
+        if not message.result:
+            table.add_row(Text("none", style="dim"), "", "", key="none")
+
+    def on_operation_failed(self, message: OperationFailed) -> None:
+        if message.action == "failed-tasks":
+            table = self.query_one("#failed-tasks", DataTable)
+            table.clear()
+            table.add_row(Text("unavailable", style="dim"), "", Text(message.error, style="dim"), key="error")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, WorkerTable) and event.row_key.value:
+            self.app.open_worker(str(event.row_key.value))
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        q = snapshot.queue(self.queue_id)
+        title = self.query_one("#detail-title", Static)
+        if q is None:
+            title.update(Text(f"queue {self.queue_id} is gone", style="bold"))
+            return
+        stale = f"   [dim]stale, {fmt.age(q.data_age_seconds)} old[/]" if q.stale else ""
+        title.update(f"[b]{q.environment or '-'} / {q.name}[/]   [dim]{q.id} · {q.task_queue_name}[/]   {q.status}{stale}")
+        self.query_one(QueueCharts).show(q.id, self.app.source.history, snapshot.taken_at)
+        w = q.workers
+        self.query_one("#facts-load", Static).update(facts_table([
+            ("depth", fmt.count(q.depth)),
+            ("backlog age", fmt.age(q.backlog_age_seconds)),
+            ("in / out per min", f"{fmt.rate(q.add_rate_per_min)} / {fmt.rate(q.dispatch_rate_per_min)}"),
+            ("processed / min", fmt.rate(q.processed_per_min)),
+            ("error rate", fmt.percent(q.error_rate)),
+            ("time to drain", drain_text(q)),
+            ("p50 / p95", f"{fmt.age(q.duration_p50_seconds)} / {fmt.age(q.duration_p95_seconds)}"),
+        ]))  # fmt: skip
+        priorities = ", ".join(f"p{k}: {v}" for k, v in sorted(q.priority_backlog.items())) or fmt.MISSING
+        closed = ", ".join(f"{k} {v}" for k, v in sorted(q.closed_by_status.items())) or fmt.MISSING
+        self.query_one("#facts-priority", Static).update(facts_table([
+            ("backlog by priority", priorities),
+            ("partitions", fmt.count(q.partitions)),
+            ("pollers", fmt.count(q.pollers)),
+            ("workers", f"{w.healthy} healthy, {w.stale} stale, {w.draining} draining / {w.total}"),
+            ("slots", fmt.ratio(q.capacity_used, q.capacity_total)),
+            ("closed (window)", closed),
+        ]))  # fmt: skip
+        policy = q.autoscale
+        autoscale = (
+            f"{policy.get('min_workers')}–{policy.get('max_workers')} workers, backlog ≤ {fmt.age(policy.get('target_backlog_age_seconds'))}"
+            if policy
+            else "off"
+        )
+        self.query_one("#facts-settings", Static).update(facts_table([
+            ("wanted workers", fmt.count(q.desired_workers)),
+            ("max workers", fmt.count(q.max_workers) if q.max_workers else "unlimited"),
+            ("heartbeat", fmt.age(q.heartbeat_interval)),
+            ("autoscale", autoscale),
+            ("tags", fmt.join_tags(q.tags)),
+            ("description", q.description or fmt.MISSING),
+            *((k, str(v)) for k, v in sorted(q.settings.items())),
+        ]))  # fmt: skip
+        self.query_one(WorkerTable).set_items(snapshot.workers_of(q.id))

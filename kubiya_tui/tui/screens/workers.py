@@ -1,0 +1,138 @@
+"""Every worker with its health; and one worker's detail with its recent heartbeats."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Label, Static
+
+from kubiya_tui.metrics.snapshot import Health, Snapshot
+from kubiya_tui.tui import format as fmt
+from kubiya_tui.tui.screens.base import ConsoleScreen
+from kubiya_tui.tui.screens.queue_detail import facts_table
+from kubiya_tui.tui.widgets.tables import theme_style
+from kubiya_tui.tui.widgets.worker_table import HEALTH_VARIABLE, WorkerTable, health_text
+
+
+class WorkersScreen(ConsoleScreen):
+    """All workers; Enter opens one, ``d`` drains the highlighted one."""
+
+    HAS_FILTER = True
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield WorkerTable(id="workers")
+        yield Static(id="worker-legend")
+
+    @property
+    def current_worker_id(self) -> str | None:
+        return self.query_one(WorkerTable).selected_key
+
+    @property
+    def current_queue_id(self) -> str | None:
+        snapshot = self.app.snapshot
+        worker = next((w for w in snapshot.workers if w.worker_id == self.current_worker_id), None) if snapshot else None
+        return worker.queue_id if worker else None
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        self.query_one(WorkerTable).focus()
+        self.query_one("#worker-legend", Static).update(
+            "[dim]!poll registered but not polling Temporal · !reg polling but not registered · beat = heartbeat age[/]"
+        )
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        self.query_one(WorkerTable).set_items(snapshot.workers)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.open_worker(str(event.row_key.value))
+
+
+class WorkerDetailScreen(ConsoleScreen):
+    """One worker: identity and health, system info, capabilities, recent heartbeats, current tasks."""
+
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, worker_id: str) -> None:
+        super().__init__()
+        self.worker_id = worker_id
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="worker-body"):
+            yield Static(id="worker-title")
+            with Horizontal(id="worker-facts"):
+                yield Static(id="worker-state", classes="facts")
+                yield Static(id="worker-system", classes="facts")
+                yield Static(id="worker-capabilities", classes="facts")
+            yield Label("Recent heartbeats (newest last)", classes="section")
+            yield Static(id="worker-heartbeats")
+            yield Label("Current tasks", classes="section")
+            yield DataTable(id="worker-tasks", cursor_type="row")
+
+    @property
+    def current_worker_id(self) -> str | None:
+        return self.worker_id
+
+    @property
+    def current_queue_id(self) -> str | None:
+        snapshot = self.app.snapshot
+        worker = next((w for w in snapshot.workers if w.worker_id == self.worker_id), None) if snapshot else None
+        return worker.queue_id if worker else None
+
+    def on_mount(self) -> None:
+        self.query_one("#worker-tasks", DataTable).add_column("task id", key="task")
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        worker = next((w for w in snapshot.workers if w.worker_id == self.worker_id), None)
+        title = self.query_one("#worker-title", Static)
+        if worker is None:
+            title.update(Text(f"worker {self.worker_id} is no longer listed", style="bold"))
+            return
+        title.update(Text.assemble((worker.worker_id, "bold"), "   ", health_text(self.app, worker), ("   queue ", "dim"), worker.queue_name or "-"))
+        slots = fmt.ratio(worker.slots_used, None if worker.slots_used is None or worker.slots_available is None else worker.slots_used + worker.slots_available)
+        self.query_one("#worker-state", Static).update(facts_table([
+            ("status", worker.status),
+            ("wanted state", worker.desired_state or "running"),
+            ("heartbeat age", fmt.age(worker.heartbeat_age_seconds)),
+            ("host", worker.hostname or fmt.MISSING),
+            ("slots", slots),
+            ("processed / failed", f"{worker.processed:,} / {worker.failed:,}"),
+            ("registered", fmt.age(snapshot.taken_at - worker.registered_at) + " ago" if worker.registered_at else fmt.MISSING),
+            ("flags", ", ".join(f for f, on in (("registered, not polling", worker.registered_not_polling), ("polling, not registered", worker.polling_not_registered)) if on) or "none"),
+        ]))  # fmt: skip
+        info = worker.system_info
+        memory = info.get("memory_total")
+        self.query_one("#worker-system", Static).update(facts_table([
+            ("os", f"{info.get('os_name') or '-'} {info.get('os_version') or ''}".strip()),
+            ("python", info.get("python_version") or fmt.MISSING),
+            ("sdk", info.get("sdk_version") or fmt.MISSING),
+            ("pid", info.get("pid") or fmt.MISSING),
+            ("cpu", f"{info.get('cpu_count') or '-'} cores, {info.get('cpu_percent', '-')}%"),
+            ("memory", f"{memory / 2**30:.1f} GiB, {info.get('memory_percent', '-')}%" if memory else fmt.MISSING),
+        ]))  # fmt: skip
+        caps = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in sorted(worker.capabilities.items())]
+        self.query_one("#worker-capabilities", Static).update(facts_table(caps or [("capabilities", "none reported")]))
+        self._show_heartbeats()
+        tasks = self.query_one("#worker-tasks", DataTable)
+        tasks.clear()
+        for task_id in worker.current_task_ids:
+            tasks.add_row(task_id, key=task_id)
+        if not worker.current_task_ids:
+            tasks.add_row(Text("idle", style="dim"), key="idle")
+
+    def _show_heartbeats(self) -> None:
+        ring = self.app.heartbeats.get(self.worker_id, ())
+        text = Text()
+        for _taken_at, age, health in ring:
+            style = theme_style(self.app, HEALTH_VARIABLE.get(Health(health), "foreground"))
+            text.append(f"{fmt.age(age):>6}", style=style)
+            text.append(" ")
+        self.query_one("#worker-heartbeats", Static).update(text if ring else Text("none yet", style="dim"))

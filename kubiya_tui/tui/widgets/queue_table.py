@@ -1,0 +1,145 @@
+"""The overview's table of queues and the totals line under it."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable
+
+from rich.text import Text
+from textual.widgets import Static
+
+from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot
+from kubiya_tui.tui import format as fmt
+from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
+
+DEPTH_WARN = 100
+DEPTH_HIGH = 250
+ERROR_WARN = 0.02
+ERROR_HIGH = 0.05
+
+HistoryLookup = Callable[[str, str], list[tuple[float, float]]]
+
+
+class QueueTable(ResponsiveTable[QueueSnapshot]):
+    """Every queue with its live numbers; Enter opens the queue's detail."""
+
+    COLUMNS = (
+        Column("environment", "env", 9, priority=4),
+        Column("queue", "queue", 16, priority=1),
+        Column("status", "status", 10, priority=5),
+        Column("depth", "depth", 14, priority=1, numeric=True),
+        Column("backlog_age", "age", 7, priority=2, numeric=True),
+        Column("in", "in/m", 6, priority=6, numeric=True),
+        Column("out", "out/m", 6, priority=6, numeric=True),
+        Column("processed", "done/m", 6, priority=3, numeric=True),
+        Column("errors", "err%", 6, priority=1, numeric=True),
+        Column("workers", "workers", 7, priority=1, numeric=True),
+        Column("capacity", "slots", 7, priority=4, numeric=True),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.history: HistoryLookup = lambda queue_id, metric: []
+
+    def item_key(self, item: QueueSnapshot) -> str:
+        return item.id
+
+    def search_text(self, item: QueueSnapshot) -> str:
+        return f"{item.environment or ''}/{item.name} {item.id} {item.status} {' '.join(item.tags)}"
+
+    def sort_value(self, item: QueueSnapshot, key: str) -> Hashable:
+        values: dict[str, Any] = {
+            "environment": (item.environment or "", item.name),
+            "queue": item.name,
+            "status": item.status,
+            "depth": item.depth,
+            "backlog_age": item.backlog_age_seconds,
+            "in": item.add_rate_per_min,
+            "out": item.dispatch_rate_per_min,
+            "processed": item.processed_per_min,
+            "errors": item.error_rate,
+            "workers": (item.workers.healthy, item.workers.total),
+            "capacity": item.capacity_used,
+        }
+        return values[key]
+
+    def cells(self, q: QueueSnapshot) -> dict[str, Any]:
+        app = self.app
+        dim = q.stale
+        base = theme_style(app, "foreground", dim=dim)
+
+        def num(text: str, variable: str | None = None) -> Text:
+            style = theme_style(app, variable, dim=dim, bold=not dim) if variable else base
+            return Text(text, style=style, justify="right")
+
+        depth_var = None
+        if q.depth is not None and q.depth >= DEPTH_HIGH:
+            depth_var = "depth-high"
+        elif q.depth is not None and q.depth >= DEPTH_WARN:
+            depth_var = "depth-warn"
+        spark = fmt.sparkline([v for _, v in self.history(q.id, "depth")], width=6)
+        depth = Text.assemble(
+            (spark, theme_style(app, "chart-depth", dim=True)),
+            (f" {fmt.count(q.depth):>6}", theme_style(app, depth_var, dim=dim, bold=True) if depth_var else base),
+            justify="right",
+        )
+        err_var = None
+        if q.error_rate is not None and q.error_rate >= ERROR_HIGH:
+            err_var = "status-failed"
+        elif q.error_rate is not None and q.error_rate >= ERROR_WARN:
+            err_var = "status-stale"
+        w = q.workers
+        if w.total == 0 and (q.depth or 0) > 0:
+            workers_var: str | None = "status-failed"
+        elif w.healthy < w.total:
+            workers_var = "status-stale"
+        else:
+            workers_var = None
+        if q.stale:
+            status = Text(f"stale {fmt.age(q.data_age_seconds)}", style=theme_style(app, "status-stale"))
+        elif q.status != "active":
+            status = Text(q.status, style=theme_style(app, "status-gone"))
+        elif q.growing:
+            status = Text("growing", style=theme_style(app, "depth-warn"))
+        else:
+            status = Text(q.status, style=theme_style(app, "status-healthy"))
+        return {
+            "environment": Text(q.environment or fmt.MISSING, style=base),
+            "queue": Text(q.name, style=theme_style(app, "foreground", dim=dim, bold=True)),
+            "status": status,
+            "depth": depth,
+            "backlog_age": num(fmt.age(q.backlog_age_seconds), "depth-warn" if (q.backlog_age_seconds or 0) >= 120 else None),
+            "in": num(fmt.rate(q.add_rate_per_min)),
+            "out": num(fmt.rate(q.dispatch_rate_per_min)),
+            "processed": num(fmt.rate(q.processed_per_min)),
+            "errors": num(fmt.percent(q.error_rate), err_var),
+            "workers": num(f"{w.healthy}/{w.total}", workers_var),
+            "capacity": num(fmt.ratio(q.capacity_used, q.capacity_total)),
+        }
+
+
+class QueueTotals(Static):
+    """One line under the queue table: the sums across the queues shown."""
+
+    def show(self, snapshot: Snapshot | None, shown: int) -> None:
+        if snapshot is None:
+            self.update("")
+            return
+        qs = snapshot.queues
+        depth = sum(q.depth or 0 for q in qs)
+        processed = sum(q.processed_per_min or 0 for q in qs)
+        healthy = sum(q.workers.healthy for q in qs)
+        total = sum(q.workers.total for q in qs)
+        closed = sum(sum(q.closed_by_status.values()) for q in qs)
+        failed = sum(q.closed_by_status.get("Failed", 0) + q.closed_by_status.get("TimedOut", 0) for q in qs)
+        err = fmt.percent(failed / closed) if closed else fmt.MISSING
+        count = f"{shown} of {len(qs)} queues" if shown != len(qs) else f"{len(qs)} queues"
+        parts = [(count, ""), ("depth", depth and f"{depth:,}" or "0"), ("done/m", fmt.rate(processed)), ("err", err), ("healthy", f"{healthy}/{total}")]
+        text = Text()
+        for label, value in parts:
+            if value:
+                text.append(f"{label} ", style="dim")
+                text.append(value, style="bold")
+            else:
+                text.append(label, style="bold")
+            text.append("   ")
+        self.update(text)

@@ -1,0 +1,84 @@
+"""A table of workers: health, heartbeat age, host, slots, processed and failed, current task."""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+from rich.text import Text
+
+from kubiya_tui.metrics.snapshot import Health, WorkerSnapshot
+from kubiya_tui.tui import format as fmt
+from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
+
+HEALTH_VARIABLE = {
+    Health.healthy: "status-healthy",
+    Health.stale: "status-stale",
+    Health.draining: "status-draining",
+    Health.gone: "status-gone",
+}
+HEALTH_ORDER = {Health.stale: 0, Health.draining: 1, Health.healthy: 2, Health.gone: 3}
+
+
+def health_text(app: Any, worker: WorkerSnapshot) -> Text:
+    """The worker's health word in its colour, with the registration/poller flags after it."""
+    text = Text(f"● {worker.health.value}", style=theme_style(app, HEALTH_VARIABLE[worker.health], bold=True))
+    if worker.registered_not_polling:
+        text.append(" !poll", style=theme_style(app, "status-failed"))
+    if worker.polling_not_registered:
+        text.append(" !reg", style=theme_style(app, "status-failed"))
+    return text
+
+
+class WorkerTable(ResponsiveTable[WorkerSnapshot]):
+    """Every worker (or one queue's); Enter opens the worker's detail, ``d`` drains it."""
+
+    COLUMNS = (
+        Column("worker", "worker", 16, priority=1),
+        Column("queue", "queue", 12, priority=2),
+        Column("health", "health", 16, priority=1),
+        Column("heartbeat", "beat", 7, priority=1, numeric=True),
+        Column("host", "host", 13, priority=4),
+        Column("slots", "slots", 6, priority=3, numeric=True),
+        Column("processed", "done", 7, priority=3, numeric=True),
+        Column("failed", "failed", 6, priority=3, numeric=True),
+        Column("task", "current task", 20, priority=5),
+    )
+
+    def item_key(self, item: WorkerSnapshot) -> str:
+        return item.worker_id
+
+    def search_text(self, item: WorkerSnapshot) -> str:
+        return f"{item.worker_id} {item.queue_name or ''} {item.hostname or ''} {item.health.value} {item.status}"
+
+    def sort_value(self, item: WorkerSnapshot, key: str) -> Hashable:
+        values: dict[str, Any] = {
+            "worker": item.worker_id,
+            "queue": item.queue_name or "",
+            "health": HEALTH_ORDER[item.health],
+            "heartbeat": item.heartbeat_age_seconds,
+            "host": item.hostname or "",
+            "slots": item.slots_used,
+            "processed": item.processed,
+            "failed": item.failed,
+            "task": item.current_task_ids[0] if item.current_task_ids else "",
+        }
+        return values[key]
+
+    def cells(self, w: WorkerSnapshot) -> dict[str, Any]:
+        app = self.app
+        dim = w.health is Health.gone
+        base = theme_style(app, "foreground", dim=dim)
+        beat_var = "status-stale" if w.health is Health.stale else None
+        tasks = w.current_task_ids
+        task = fmt.MISSING if not tasks else tasks[0] + (f" +{len(tasks) - 1}" if len(tasks) > 1 else "")
+        return {
+            "worker": Text(w.worker_id, style=theme_style(app, "foreground", dim=dim, bold=True)),
+            "queue": Text(w.queue_name or fmt.MISSING, style=base),
+            "health": health_text(app, w),
+            "heartbeat": Text(fmt.age(w.heartbeat_age_seconds), style=theme_style(app, beat_var) if beat_var else base, justify="right"),
+            "host": Text(w.hostname or fmt.MISSING, style=base),
+            "slots": Text(fmt.ratio(w.slots_used, None if w.slots_used is None or w.slots_available is None else w.slots_used + w.slots_available), style=base, justify="right"),
+            "processed": Text(f"{w.processed:,}", style=base, justify="right"),
+            "failed": Text(f"{w.failed:,}", style=theme_style(app, "status-failed") if w.failed else base, justify="right"),
+            "task": Text(task, style=base),
+        }
