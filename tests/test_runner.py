@@ -227,7 +227,6 @@ def test_autoscale_adds_workers_up_to_max_and_returns_to_min(api, control_plane,
         assert outcomes(control_plane.temporal_address, queue["task_queue_name"]) == {"Completed": 40}
     finally:
         rt.stop()
-        print("\n".join(rt.events))  # DEBUGPRINT
     audit = [
         a
         for a in api.get(f"{V1}/audit", params={"action": "queue.scale", "limit": 1000}).json()

@@ -160,15 +160,15 @@ async def test_survives_control_plane_going_away(control_plane_factory, unique) 
     app = console(cp)
     port = urlparse(cp.url).port
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: app.snapshot is not None and app.snapshot.sources["control_plane"].status is SourceStatus.ok, what="connected")
+        await until(pilot, lambda: app.snapshot is not None and app.snapshot.sources["api"].status is SourceStatus.ok, what="connected")
         cp.stop()
-        await until(pilot, lambda: app.snapshot.sources["control_plane"].status is SourceStatus.down, timeout=30, what="down")
+        await until(pilot, lambda: app.snapshot.sources["api"].status is SourceStatus.down, timeout=30, what="down")
         banner = app.screen.query_one("#banner")
         assert banner.display and "control plane is down" in str(banner.render())
         assert app.is_running
         proc, _url = start_control_plane(cp.data_dir, cp.temporal_address, api_key=cp.api_key, port=port)
         try:
-            await until(pilot, lambda: app.snapshot.sources["control_plane"].status is SourceStatus.ok, timeout=30, what="recovered")
+            await until(pilot, lambda: app.snapshot.sources["api"].status is SourceStatus.ok, timeout=30, what="recovered")
             await pilot.pause(0.2)
             assert not banner.display
         finally:

@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 import typer
 
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, emit, table
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, emit
 from kubiya_tui.config import Settings, resolve_settings
 from kubiya_tui.errors import UserError
 
@@ -50,12 +50,13 @@ def _finish_temporal() -> None:
 # ---------------------------------------------------------------------------- top
 
 
-def _fmt(value: float | None, digits: int = 1) -> str | None:
+def _fmt(value: float | None) -> str | None:
+    """A rate, short: 0, 0.4, 12.5, 402."""
     if value is None:
         return None
-    if abs(value - round(value)) < 1e-9 and abs(value) >= 1:
-        return f"{value:.0f}"
-    return f"{value:.{digits}f}"
+    if value == 0:
+        return "0"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
 def _dur(seconds: float | None) -> str | None:
@@ -77,7 +78,7 @@ def _queue_rows(snapshot: Any) -> list[tuple]:
         if q.legacy:
             name += " (legacy)"
         if q.stale:
-            name += " *"
+            name += "*"
         w = q.workers
         workers = f"{w.healthy}/{w.stale}/{w.draining}"
         flags = []
@@ -119,36 +120,40 @@ def _sources_line(snapshot: Any) -> str:
         if state.status.value != "ok" and state.data_age_seconds is not None:
             text += f", data {state.data_age_seconds:.0f}s old"
         if state.last_error and state.status.value != "ok":
-            text += f" ({state.last_error})"
+            error = state.last_error if len(state.last_error) <= 120 else state.last_error[:117] + "..."
+            text += f" ({error})"
         parts.append(text)
     return " | ".join(parts)
 
 
+COLUMNS = ("QUEUE", "DEPTH", "AGE", "IN/m", "OUT/m", "DONE/m", "P95", "ERR", "WORKERS", "SLOTS", "DRAIN")
+"""WORKERS is healthy/stale/draining; SLOTS used/total; DRAIN the time to empty the backlog."""
+
+
 def _render_table(snapshot: Any):  # type: ignore[no-untyped-def]
+    from rich import box
     from rich.console import Group
+    from rich.table import Table
     from rich.text import Text
 
     when = time.strftime("%H:%M:%S", time.localtime(snapshot.taken_at))
-    header = Text(f"{when}  {len(snapshot.queues)} queues, {len(snapshot.workers)} workers  [{snapshot.mode}]")
-    grid = table(
-        [
-            "QUEUE",
-            ("DEPTH", {"justify": "right"}),
-            ("AGE", {"justify": "right"}),
-            ("IN/m", {"justify": "right"}),
-            ("OUT/m", {"justify": "right"}),
-            ("DONE/m", {"justify": "right"}),
-            ("P95", {"justify": "right"}),
-            ("ERR", {"justify": "right"}),
-            ("WORKERS h/s/d", {"no_wrap": True}),
-            ("SLOTS", {"justify": "right"}),
-            "DRAIN",
-        ],
-        _queue_rows(snapshot),
+    header = Text(
+        f"{when}  {len(snapshot.queues)} queues, {len(snapshot.workers)} workers  [{snapshot.mode}]"
+        "  WORKERS: healthy/stale/draining"
     )
+    grid = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1), collapse_padding=True
+    )
+    for column in COLUMNS:
+        if column == "QUEUE":
+            grid.add_column(column, overflow="fold", ratio=1)
+        else:
+            grid.add_column(column, justify="left" if column in ("WORKERS", "DRAIN") else "right", no_wrap=True)
+    for row in _queue_rows(snapshot):
+        grid.add_row(*("-" if v is None or v == "" else str(v) for v in row))
     footer = [Text(_sources_line(snapshot))]
     if any(q.stale for q in snapshot.queues):
-        footer.append(Text("* numbers from an earlier poll: a source is down"))
+        footer.append(Text("* a source of this row is down: its numbers are old or missing"))
     return Group(header, grid, *footer)
 
 
@@ -169,9 +174,9 @@ def top(
 ) -> None:
     """Live queue metrics: depth, backlog age, rates, latency, errors, workers, per queue.
 
-    With -o json, one snapshot as a JSON document; with --watch, one JSON line per refresh
-    (the console's Snapshot: queues, workers, sources). The table marks with * the rows whose
-    numbers are from an earlier poll because a source is down.
+    With -o json, one snapshot as a JSON document; with --watch, one JSON line per refresh (the console's Snapshot: queues, workers, sources).
+
+    The table marks with * the rows whose numbers are from an earlier poll because a source is down.
     """
     from kubiya_tui.metrics.collector import Collector
 
@@ -244,12 +249,11 @@ def check(
 ) -> None:
     """Check queues against thresholds; one summary line and a monitoring-plugin exit code.
 
-    Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. A value above its threshold is
-    CRITICAL; above --warn-at (80%) of it, WARNING. UNKNOWN when it cannot tell: a source
-    is down, a number is stale or missing, or a --queue names no queue. Across queues and
-    metrics the worst wins, in the order CRITICAL > UNKNOWN > WARNING > OK. Without
-    --queue every queue is checked; without thresholds only that the sources answer.
-    A queue with no task closed in the window passes --max-error-rate.
+    Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the Nagios/Icinga convention).
+
+    A value above its threshold is CRITICAL; above --warn-at (80%) of it, WARNING. UNKNOWN when it cannot tell: a source is down, a number is stale or missing, or a --queue names no queue.
+
+    Across queues and metrics the worst wins, in the order CRITICAL > UNKNOWN > WARNING > OK. Without --queue every queue is checked; without thresholds, only that the sources answer. A queue with no task closed in the 5-minute window passes --max-error-rate.
     """
     from kubiya_tui.metrics.check import CheckResult, Thresholds, evaluate, parse_rate, parse_seconds, unknown
 

@@ -98,6 +98,9 @@ def runner(
     grace: float = typer.Option(
         60.0, "--grace", min=0, max=86400, help="At exit, how long workers may take to drain before they are killed."
     ),
+    max_starting: int = typer.Option(
+        4, "--max-starting", min=1, max=1000, help="Workers starting at once, at most (each takes CPU to start)."
+    ),
 ) -> None:
     """Keep every queue at its wanted worker count with local worker processes, until Ctrl+C.
 
@@ -126,7 +129,15 @@ def runner(
 
     worker_args = ["--concurrency", str(concurrency)] if concurrency else []
     the_runner = Runner(
-        api, key, folder, interval=interval, queues=queue, worker_args=worker_args, stop_grace=grace, on_event=say
+        api,
+        key,
+        folder,
+        interval=interval,
+        queues=queue,
+        worker_args=worker_args,
+        stop_grace=grace,
+        max_starting=max_starting,
+        on_event=say,
     )
     logging.getLogger("kubiya_tui.runner").propagate = False
 

@@ -150,7 +150,7 @@ def evaluate(snapshot: Snapshot | None, selectors: Sequence[str], thresholds: Th
                 findings.append(Finding(name, metric, 0.0, warn, limit, Status.OK, f"{name}: no tasks closed in the window"))
                 continue
             if value is None or numbers_stale:
-                age = f" ({_secs(q.data_age_seconds)} old)" if numbers_stale and q.data_age_seconds is not None else ""
+                age = f" ({_secs(q.data_age_seconds)} old)" if value is not None and q.data_age_seconds is not None else ""
                 reason = why_stale if numbers_stale or q.last_error else "not reported"
                 findings.append(Finding(name, metric, value, warn, limit, Status.UNKNOWN, f"{name}: {words} unknown{age}: {reason}"))
                 continue

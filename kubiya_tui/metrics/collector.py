@@ -837,7 +837,7 @@ class Collector:
                 try:
                     value = await self.temporal.queue_stats(tq, timeout=self.call_timeout, retry=False)
                 except Exception as exc:  # TemporalUnavailable, or anything unexpected: this queue failed
-                    error = str(exc) if isinstance(exc, TemporalUnavailable) else f"stats of {tq}: {_one_line(exc)}"
+                    error = _one_line(exc) if isinstance(exc, TemporalUnavailable) else f"stats of {tq}: {_one_line(exc)}"
                     reading.failed(error, self._mono())
                     state["failed"] += 1
                     state["streak"] += 1
@@ -887,7 +887,7 @@ class Collector:
                         try:
                             workers = await self.temporal.workers(tq, timeout=self.call_timeout, retry=False)
                         except TemporalUnavailable as exc:
-                            reading.failed(str(exc), self._mono())
+                            reading.failed(_one_line(exc), self._mono())
                             raise
                     reading.ok(workers, self._clock(), self._mono())
 
@@ -964,11 +964,11 @@ class Collector:
                     value = await self._read_outcome(tq, reading)
             except TemporalRateLimited as exc:
                 self._bucket.slow_down()
-                reading.failed(str(exc), self._mono())
-                state["error"] = str(exc)
+                reading.failed(_one_line(exc), self._mono())
+                state["error"] = _one_line(exc)
                 return
             except Exception as exc:  # TemporalUnavailable, or anything unexpected: this queue failed
-                error = str(exc) if isinstance(exc, TemporalUnavailable) else f"outcomes of {tq}: {_one_line(exc)}"
+                error = _one_line(exc) if isinstance(exc, TemporalUnavailable) else f"outcomes of {tq}: {_one_line(exc)}"
                 if not isinstance(exc, TemporalUnavailable):
                     log.exception("reading outcomes of %s failed", tq)
                 reading.failed(error, self._mono())
@@ -1403,9 +1403,24 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
+    """An error as one short line; the native client's transport dumps become a plain reason."""
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
+    lower = line.lower()
+    if "tonic" in lower or "tcp connect error" in lower or "transport error" in lower:
+        head = line.split(": ", 1)[0]
+        if "refused" in lower:
+            reason = "connection refused"
+        elif "timed out" in lower or "deadline" in lower:
+            reason = "no answer in time"
+        elif "dns" in lower or "resolve" in lower or "lookup" in lower:
+            reason = "host name not found"
+        elif "certificate" in lower or "tls" in lower:
+            reason = "TLS error"
+        else:
+            reason = "connection failed"
+        line = f"{head}: {reason}" if head != line else reason
     return line[:300]
 
 

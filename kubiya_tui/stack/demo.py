@@ -36,8 +36,10 @@ from kubiya_tui.models import WorkerQueue
 from kubiya_tui.stack.loadgen import LoadGenerator, LoadSpec, LoadStats
 from kubiya_tui.stack.lock import LockHeld, PidLock
 from kubiya_tui.stack.processes import (
+    LOOPBACK,
     ManagedProcess,
     StackError,
+    free_port,
     kill_now,
     start_control_plane,
     start_temporal,
@@ -56,6 +58,9 @@ HEARTBEAT_INTERVAL = 10  # the minimum: health stays fresh on screen
 DEFAULT_WORKERS = 2
 DEFAULT_CONCURRENCY = 5
 STOP_GRACE = 20.0
+# Workers starting at once: each takes a second or two of CPU to start, and the console
+# starting next to them must draw its first frame within seconds, also on two cores.
+MAX_STARTING = 2
 
 
 @dataclass(frozen=True)
@@ -282,22 +287,33 @@ class Demo:
             ) from None
         self._log_to(data_dir / "demo.log")
         log.info("demo starting (pid %d, data dir %s)", os.getpid(), data_dir)
-        try:
-            temporal, address = start_temporal(
-                data_dir / "temporal",
-                namespace=NAMESPACE,
-                on_spawn=self.processes.append,
-                parent_death_signal=signal.SIGTERM,
-            )
-            control_plane, url = start_control_plane(
+        temporal_port = free_port()
+        address = f"{LOOPBACK}:{temporal_port}"
+        started: dict[str, str] = {}
+
+        def temporal_spawned(proc: ManagedProcess) -> None:
+            self.processes.append(proc)
+            # Boot the control plane while Temporal boots (it reaches Temporal lazily): both
+            # are spawned from this thread, which their parent-death signal is bound to.
+            started["url"] = start_control_plane(
                 data_dir / "control-plane",
                 address,
                 namespace=NAMESPACE,
                 on_spawn=self.processes.append,
                 parent_death_signal=signal.SIGTERM,
+            )[1]
+
+        try:
+            start_temporal(
+                data_dir / "temporal",
+                port=temporal_port,
+                namespace=NAMESPACE,
+                on_spawn=temporal_spawned,
+                parent_death_signal=signal.SIGTERM,
             )
         except StackError as exc:
             raise UserError(str(exc)) from None
+        url = started["url"]
         key_file = data_dir / "control-plane" / "admin.key"
         try:
             key = key_file.read_text(encoding="utf-8").strip()
@@ -385,6 +401,7 @@ class Demo:
             interval=self.interval,
             worker_args=["--concurrency", str(self.concurrency)],
             stop_grace=STOP_GRACE,
+            max_starting=MAX_STARTING,
             # The workers die with the runner's thread, even if the demo is killed outright.
             parent_death_signal=signal.SIGKILL,
         )
@@ -512,24 +529,45 @@ class DemoOptions:
     autoscale: bool = False
 
 
-def _console() -> Callable[..., Any] | None:
-    try:
-        from kubiya_tui.tui.app import run_console
-    except ImportError as exc:
-        print(
-            f"kubiya-tui demo: the console is not available ({exc}); running headless as with --no-ui",
-            file=sys.stderr,
-            flush=True,
-        )
-        return None
-    return run_console
+class _ConsoleLoader:
+    """Imports the console in a thread while the stack starts: its first frame comes sooner."""
+
+    def __init__(self) -> None:
+        self.found: Callable[..., Any] | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._load, name="kubiya-demo-console-import", daemon=True)
+        self.thread.start()
+
+    def _load(self) -> None:
+        try:
+            from kubiya_tui.tui.app import run_console
+
+            self.found = run_console
+        except BaseException as exc:  # reported by get(), in the main thread
+            self.error = exc
+
+    def get(self) -> Callable[..., Any] | None:
+        self.thread.join()
+        if self.found is None and not isinstance(self.error, ImportError):
+            try:  # an import race in the thread: once more, here
+                from kubiya_tui.tui.app import run_console
+
+                self.found = run_console
+            except ImportError as exc:
+                self.error = exc
+        if self.found is None:
+            print(
+                f"kubiya-tui demo: the console is not available ({self.error}); running headless as with --no-ui",
+                file=sys.stderr,
+                flush=True,
+            )
+        return self.found
 
 
 def run_demo(options: DemoOptions, started_at: float | None = None) -> int:
     """The `demo` command; answers the exit code."""
     started_at = started_at or time.monotonic()
-    console = None if options.no_ui else _console()
-    headless = console is None
+    loader = None if options.no_ui else _ConsoleLoader()
     demo = Demo(
         options.data_dir,
         ephemeral=options.ephemeral,
@@ -555,8 +593,9 @@ def run_demo(options: DemoOptions, started_at: float | None = None) -> int:
     phase = "start-up"
     try:
         info = demo.start(started_at)
+        console = loader.get() if loader is not None else None
         phase = "run"
-        if headless:
+        if console is None:
             _print_ready(info, options, say)
             code = _wait(demo, options, say)
         else:
@@ -580,9 +619,10 @@ def run_demo(options: DemoOptions, started_at: float | None = None) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        if phase == "run" and not demo.load_reported:
-            for line in _summary(stats):
-                say(line)
+        if phase == "run":
+            if not demo.load_reported:
+                for line in _summary(stats):
+                    say(line)
             say("kubiya-tui demo: stopped; nothing left running")
     return code
 

@@ -230,6 +230,7 @@ class Runner:
         backoff_base: float = BACKOFF_BASE,
         backoff_cap: float = BACKOFF_CAP,
         stop_grace: float = 30.0,
+        max_starting: int | None = None,
         parent_death_signal: int | None = None,
         on_event: Callable[[str], None] | None = None,
     ) -> None:
@@ -244,6 +245,7 @@ class Runner:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.stop_grace = stop_grace
+        self.max_starting = max_starting
         self.parent_death_signal = parent_death_signal
         self.on_event = on_event
         self.states: dict[str, QueueState] = {}
@@ -333,13 +335,17 @@ class Runner:
         for queue_id, state in self.states.items():
             self._learn_ids(state, rows_by_queue.get(queue_id, []))
             await self._reap(state, now)
+        starts: list[list[Any]] = []
         for q in wanted:
             state = self.states[q.id]
             if q.autoscale:
                 await self._autoscale(q, state, rows_by_queue.get(q.id, []), now)
             else:
                 state.empty_since = None
-            await self._converge(q, state, rows_by_queue.get(q.id, []), now)
+            count = await self._converge(q, state, rows_by_queue.get(q.id, []), now)
+            if count:
+                starts.append([q, state, count])
+        self._start_some(starts, now)
         # Queues deleted, or no longer selected: their workers go.
         present = {q.id for q in wanted}
         for queue_id, state in list(self.states.items()):
@@ -426,23 +432,24 @@ class Runner:
 
     # ------------------------------------------------------------------ reconciling
 
-    async def _converge(self, q: WorkerQueue, state: QueueState, rows: list[WorkerDetail], now: float) -> None:
+    async def _converge(self, q: WorkerQueue, state: QueueState, rows: list[WorkerDetail], now: float) -> int:
+        """Retire what is too many; answer how many workers the queue should get started now."""
         desired = q.desired_workers
         if desired is None:
-            return  # nobody asked for a count: leave the queue alone
+            return 0  # nobody asked for a count: leave the queue alone
         running = [w for w in state.workers if not w.retiring]
         if len(running) > desired:
             extra = sorted(running, key=lambda w: w.started_at, reverse=True)[: len(running) - desired]
             for w in extra:
                 self._retire(w, now, f"scale {q.name} to {desired}")
-            return
+            return 0
         missing = desired - len(running)
         if missing <= 0:
             self._note(state, None)
-            return
+            return 0
         if q.status != "active":
             self._note(state, f"queue {q.name} is {q.status}: not starting workers")
-            return
+            return 0
         if q.max_workers is not None:
             ours = {w.worker_id for w in state.workers if w.worker_id}
             outside = sum(1 for r in rows if _live(r) and r.worker_id not in ours)
@@ -455,15 +462,38 @@ class Runner:
                 )
             missing = min(missing, max(0, room))
         if missing <= 0:
-            return
+            return 0
         if now < state.next_start_at:
-            return  # backing off after a crash
-        command = await self._command(q, state, now)
-        if command is None:
-            return
-        for _ in range(missing):
-            self._start(q, state, command, now)
+            return 0  # backing off after a crash
+        if await self._command(q, state, now) is None:
+            return 0
         self._note(state, None)
+        return missing
+
+    def _start_some(self, starts: list[list[Any]], now: float) -> None:
+        """Start the workers wanted, one queue after another, at most ``max_starting`` starting at once.
+
+        A worker spends a second or two of CPU starting; on a small machine, many at once
+        starve everything else (the console on the same machine, the workers already running).
+        """
+        budget = sum(n for _, _, n in starts)
+        if self.max_starting:
+            starting = sum(
+                1
+                for state in self.states.values()
+                for w in state.workers
+                if w.worker_id is None and not w.retiring and now - w.started_at < REGISTER_WAIT and w.process.alive()
+            )
+            budget = min(budget, max(0, self.max_starting - starting))
+        while budget > 0 and any(plan[2] > 0 for plan in starts):
+            for plan in starts:
+                q, state, left = plan
+                if left > 0 and budget > 0 and state.command is not None:
+                    self._start(q, state, state.command, now)
+                    plan[2] -= 1
+                    budget -= 1
+                elif state.command is None:
+                    plan[2] = 0
 
     async def _command(self, q: WorkerQueue, state: QueueState, now: float) -> list[str] | None:
         if state.command is None or now - state.command_at > COMMAND_CACHE_SECONDS:

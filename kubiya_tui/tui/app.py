@@ -7,6 +7,7 @@ post messages; widgets change in message handlers. A worker that raises lands in
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import time
@@ -27,6 +28,7 @@ from kubiya_tui import locations
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.config import load_config, resolve_settings, write_config
 from kubiya_tui.errors import UserError
+from kubiya_tui.metrics.collector import Collector
 from kubiya_tui.metrics.snapshot import Health, Snapshot, SnapshotSource
 from kubiya_tui.tui.commands import ConsoleCommands
 from kubiya_tui.tui.messages import OperationDone, OperationFailed, SnapshotReady
@@ -142,9 +144,16 @@ class KubiyaConsole(App[None]):
     # ------------------------------------------------------------------ refresh
 
     @work(exclusive=True, group="poll", exit_on_error=False)
-    async def poll(self) -> None:
-        """Ask the source for a new snapshot; the next one is scheduled when this one is in."""
-        snapshot = await self.source.refresh()
+    async def poll(self, force: bool = False) -> None:
+        """Ask the source for a new snapshot; the next one is scheduled when this one is in.
+
+        ``force`` (the ``r`` key) asks a collector to skip its back-off and poll every source now.
+        """
+        refresh = self.source.refresh
+        if force and "force" in inspect.signature(refresh).parameters:
+            snapshot = await refresh(force=True)  # type: ignore[call-arg]
+        else:
+            snapshot = await refresh()
         self.post_message(SnapshotReady(snapshot))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
@@ -269,7 +278,7 @@ class KubiyaConsole(App[None]):
         if self._poll_timer is not None:
             self._poll_timer.stop()
             self._poll_timer = None
-        self.poll()
+        self.poll(force=True)
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -291,12 +300,10 @@ class KubiyaConsole(App[None]):
 
     def switch_profile(self, name: str) -> None:
         """Reconnect with another profile from config.toml."""
-        from kubiya_tui.tui.live_source import open_source
-
         try:
             settings = resolve_settings(name)
             api = ApiClient(settings.api_url, settings.api_key_value())
-            source = open_source(settings, api)
+            source = Collector.from_settings(settings)
         except (UserError, ApiError, ValueError) as exc:
             self.notify(str(exc), title=f"Profile {name}", severity="error")
             return
@@ -428,14 +435,12 @@ def build_console(
     theme: str | None = None,
 ) -> KubiyaConsole:
     """The console for a profile (and flag overrides), connected but not yet running."""
-    from kubiya_tui.tui.live_source import open_source
-
     settings = resolve_settings(profile, api_url, api_key)
     try:
         api = ApiClient(settings.api_url, settings.api_key_value())
     except ApiError as exc:
         raise UserError(str(exc)) from None
-    source = open_source(settings, api)
+    source = Collector.from_settings(settings)
     chosen = theme or settings.theme or (ANSI_THEME if _terminal_has_16_colours() else None)
     return KubiyaConsole(
         source,

@@ -116,14 +116,14 @@ def recorded_snapshot(degraded: bool = False) -> Snapshot:
     """The recorded moment; ``degraded`` has Temporal down and every number 48s old."""
     if degraded:
         sources = {
-            "control_plane": SourceState("control_plane", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=DEMO_URL),
+            "api": SourceState("api", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=DEMO_URL),
             "temporal": SourceState("temporal", SourceStatus.down, last_error="cannot reach Temporal at 127.0.0.1:7233: connection refused",
                                     data_age_seconds=48.0, address="127.0.0.1:7233"),
         }  # fmt: skip
         queues = _queues(stale=True, age=48.0)
     else:
         sources = {
-            "control_plane": SourceState("control_plane", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=DEMO_URL),
+            "api": SourceState("api", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=DEMO_URL),
             "temporal": SourceState("temporal", SourceStatus.ok, latency_ms=9.0, data_age_seconds=1.4, address="127.0.0.1:7233"),
         }  # fmt: skip
         queues = _queues()

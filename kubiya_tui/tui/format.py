@@ -22,6 +22,13 @@ def age(seconds: float | None) -> str:
     return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
 
 
+def duration(seconds: float | None) -> str:
+    """A task's run time: tenths of a second under 10s, else like age()."""
+    if seconds is None:
+        return MISSING
+    return f"{seconds:.1f}s" if seconds < 10 else age(seconds)
+
+
 def rate(value: float | None) -> str:
     """A per-minute rate: one decimal under 100, whole above."""
     if value is None:

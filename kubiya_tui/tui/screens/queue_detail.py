@@ -131,7 +131,7 @@ class QueueDetailScreen(ConsoleScreen):
             ("processed / min", fmt.rate(q.processed_per_min)),
             ("error rate", fmt.percent(q.error_rate)),
             ("time to drain", drain_text(q)),
-            ("p50 / p95", f"{fmt.age(q.duration_p50_seconds)} / {fmt.age(q.duration_p95_seconds)}"),
+            ("p50 / p95", f"{fmt.duration(q.duration_p50_seconds)} / {fmt.duration(q.duration_p95_seconds)}"),
         ]))  # fmt: skip
         priorities = ", ".join(f"p{k}: {v}" for k, v in sorted(q.priority_backlog.items())) or fmt.MISSING
         closed = ", ".join(f"{k} {v}" for k, v in sorted(q.closed_by_status.items())) or fmt.MISSING

@@ -44,6 +44,8 @@ class MetricChart(PlotextPlot):
         return (color.r, color.g, color.b)
 
     def _draw(self) -> None:
+        # On an ANSI theme the terminal's own colours draw the axes (plotext's "clear" theme).
+        self.theme = "clear" if self.app.current_theme.ansi else "auto"
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()

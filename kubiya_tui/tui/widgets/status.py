@@ -9,7 +9,8 @@ from kubiya_tui.metrics.snapshot import Snapshot, SourceState, SourceStatus
 from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.widgets.tables import theme_style
 
-SOURCE_LABELS = {"control_plane": "control plane", "temporal": "Temporal"}
+SOURCE_LABELS = {"api": "control plane", "temporal": "Temporal"}
+"""Source keys of Snapshot.sources as the console names them."""
 STATUS_VARIABLE = {
     SourceStatus.ok: "status-healthy",
     SourceStatus.slow: "status-stale",
@@ -34,7 +35,7 @@ class StatusHeader(Static):
         profile = getattr(app, "profile_name", None) or (snapshot.profile if snapshot else None)
         text.append(f" {profile or 'no profile'} ", style=theme_style(app, "foreground", bold=True))
         sources = snapshot.sources if snapshot else {}
-        for key in ("control_plane", "temporal"):
+        for key in ("api", "temporal"):
             state = sources.get(key)
             text.append(" │ ", style=theme_style(app, "foreground", dim=True))
             text.append_text(self._source(key, state))

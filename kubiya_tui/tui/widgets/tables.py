@@ -28,6 +28,9 @@ class Column:
 
 def theme_style(app: Any, variable: str, *, bold: bool = False, dim: bool = False) -> Style:
     """A Rich style in the colour of a theme variable (``status-healthy``...), for table cells."""
+    if variable == "foreground":
+        # Plain text keeps the widget's own colour, so a row cursor can recolour it.
+        return Style(bold=bold, dim=dim)
     value = app.theme_variables.get(variable) or app.get_theme_variable_defaults().get(variable)
     try:
         color = Color.parse(value).rich_color if value else None

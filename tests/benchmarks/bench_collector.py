@@ -1,0 +1,415 @@
+"""The metrics collector against a loaded local stack: refresh time, CPU, memory, growth.
+
+Run from the repository root:
+
+    python -m tests.benchmarks.bench_collector
+
+What it does:
+
+* starts a Temporal dev server and ``kubiya-tui serve`` on 127.0.0.1 (free ports, a
+  temporary data dir), each in its own process;
+* creates 1,000 queues in three environments (``bench-a`` 50, ``bench-b`` 150,
+  ``bench-c`` 800), so that watching ``bench-a``, ``a+b`` and all three is 50, 200 and
+  1,000 queues;
+* registers 2,000 workers on the 200 queues of ``bench-a`` and ``bench-b`` through the
+  API (``POST /worker-queues/{id}/start``) and keeps them healthy with heartbeats sent by
+  a helper process (no real worker processes);
+* gives Temporal something to report: 3 waiting tasks per queue of the 200 (submitted
+  through the API, no worker polls them) and 2 executions per queue that time out after
+  1 s (closed, so outcomes and durations are non-trivial);
+* measures, with the collector running in this process:
+  - **full refresh**: ``refresh(force=True)`` over the 200 queues (the control plane's
+    queues and workers plus DescribeTaskQueue of every queue, ignoring the 5 s stats
+    cache), median of 20. The outcomes (visibility) sweep is paced under the visibility
+    rate limit in the background and reported on its own;
+  - **CPU**: ``Collector.run`` at a 2 s interval for 60 s over the 200 queues, as a % of
+    one core (``time.process_time`` deltas of this process; the control plane, Temporal
+    and the heartbeat sender run in their own processes);
+  - **memory**: the resident size of a fresh process holding a collector and one hour of
+    history for 1,000 queues (ring buffers filled synthetically);
+  - **growth**: full refresh time, CPU per refresh and the outcomes sweep at 50, 200 and
+    1,000 queues;
+* prints a table with the goals and the machine's core count, and stops every process it
+  started, by pid, also on Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+ENVS = (("bench-a", 50), ("bench-b", 150), ("bench-c", 800))
+WORKERS = 2000
+HEARTBEAT_INTERVAL = 60
+HEARTBEAT_EVERY = 30.0
+GOAL_REFRESH_S = 1.0
+GOAL_CPU_PCT = 15.0
+GOAL_RSS_MB = 150.0
+
+
+# ---------------------------------------------------------------------------- setup
+
+
+async def _setup(url: str, key: str, temporal_address: str) -> dict[str, Any]:
+    import httpx
+    from temporalio.client import Client
+
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+        sem = asyncio.Semaphore(16)
+        queues: dict[str, list[dict]] = {}
+        for env_name, n in ENVS:
+            env = (await http.post("/api/v1/environments", json={"name": env_name})).raise_for_status().json()
+
+            async def make(i: int, env_id: str = env["id"], env_name: str = env_name) -> dict:
+                async with sem:
+                    r = await http.post(
+                        f"/api/v1/environments/{env_id}/worker-queues",
+                        json={"name": f"{env_name}-q{i:03d}", "heartbeat_interval": HEARTBEAT_INTERVAL},
+                    )
+                    return r.raise_for_status().json()
+
+            queues[env_name] = list(await asyncio.gather(*(make(i) for i in range(n))))
+        loaded = queues["bench-a"] + queues["bench-b"]
+
+        worker_ids: list[str] = []
+
+        async def start(k: int) -> None:
+            q = loaded[k % len(loaded)]
+            async with sem:
+                r = await http.post(
+                    f"/api/v1/worker-queues/{q['id']}/start",
+                    json={
+                        "worker_sdk_version": "0.1.0",
+                        "system_info": {"hostname": f"bench-host-{k % 100}", "platform": "linux", "cpu_count": 8},
+                        "capabilities": {"runtime": "python"},
+                    },
+                )
+                worker_ids.append(r.raise_for_status().json()["worker_id"])
+
+        await asyncio.gather(*(start(k) for k in range(WORKERS)))
+
+        async def submit(q: dict) -> None:
+            async with sem:
+                r = await http.post(
+                    f"/api/v1/worker-queues/{q['id']}/tasks", json={"kind": "sleep", "count": 3, "input": {"seconds": 0}}
+                )
+                r.raise_for_status()
+
+        await asyncio.gather(*(submit(q) for q in loaded))
+
+    client = await Client.connect(temporal_address)
+
+    async def timing_out(q: dict, k: int) -> None:
+        async with sem:
+            await client.start_workflow(
+                "BenchNobodyRunsThis",
+                id=f"bench-timeout-{q['id']}-{k}",
+                task_queue=q["task_queue_name"],
+                execution_timeout=timedelta(seconds=1),
+            )
+
+    await asyncio.gather(*(timing_out(q, k) for q in loaded for k in range(2)))
+    return {"queues": {k: [q["id"] for q in v] for k, v in queues.items()}, "workers": worker_ids}
+
+
+def heartbeat_main(config_file: str) -> None:
+    """The helper process: every worker heartbeats every HEARTBEAT_EVERY seconds."""
+    import httpx
+
+    config = json.loads(Path(config_file).read_text())
+    body = {"status": "busy", "slots_used": 2, "slots_available": 8, "tasks_processed": 0, "tasks_failed": 0,
+            "worker_metadata": {"task_duration_p50_ms": 120.0, "task_duration_p95_ms": 480.0}}  # fmt: skip
+
+    async def run() -> None:
+        headers = {"Authorization": f"Bearer {config['key']}"}
+        limits = httpx.Limits(max_connections=8)
+        async with httpx.AsyncClient(base_url=config["url"], headers=headers, timeout=30, limits=limits) as http:
+            sem = asyncio.Semaphore(8)
+            n = 0
+            while True:
+                began = time.monotonic()
+                n += 1
+
+                async def beat(worker_id: str) -> None:
+                    async with sem:
+                        try:
+                            await http.post(
+                                f"/api/v1/workers/{worker_id}/heartbeat",
+                                json={**body, "tasks_processed": n * 3},
+                            )
+                        except httpx.HTTPError:
+                            pass
+
+                await asyncio.gather(*(beat(w) for w in config["workers"]))
+                await asyncio.sleep(max(0.0, HEARTBEAT_EVERY - (time.monotonic() - began)))
+
+    asyncio.run(run())
+
+
+# ---------------------------------------------------------------------------- measurements
+
+
+def _collector(url: str, key: str, temporal_address: str, envs: list[str], **options: Any):  # type: ignore[no-untyped-def]
+    from pydantic import SecretStr
+
+    from kubiya_tui.config import Settings
+    from kubiya_tui.metrics.collector import Collector
+
+    settings = Settings(api_url=url, api_key=SecretStr(key), temporal_address=temporal_address, refresh_interval=2.0)
+    return Collector.from_settings(settings, history=False, environments=envs, **options)
+
+
+async def _full_refreshes(collector: Any, n: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of n forced refreshes (registry + stats of every queue)."""
+    walls, cpus = [], []
+    for _ in range(n):
+        await asyncio.sleep(0.3)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        snapshot = await collector.refresh(force=True, complete=False)
+        # Wait for the forced polls themselves, not for the paced outcomes sweep.
+        for poller in (collector._registry_poller, collector._stats_poller):
+            if poller.task is not None:
+                await poller.task
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - cpu0)
+        assert snapshot is not None
+    return walls, cpus
+
+
+async def _outcome_sweep(collector: Any) -> float:
+    """Seconds until every watched queue's outcomes were read once more (forced, paced)."""
+    t0 = time.perf_counter()
+    await collector.refresh(force=True, complete=True)
+    return time.perf_counter() - t0
+
+
+async def _measure_scale(url: str, key: str, address: str, envs: list[str], runs: int) -> dict[str, Any]:
+    collector = _collector(url, key, address, envs)
+    try:
+        first = time.perf_counter()
+        snapshot = await collector.refresh(complete=True)
+        first_s = time.perf_counter() - first
+        sweep = await _outcome_sweep(collector)
+        walls, cpus = await _full_refreshes(collector, runs)
+        snapshot = collector.latest()
+        return {
+            "queues": len(snapshot.queues),
+            "workers": len(snapshot.workers),
+            "first_s": first_s,
+            "median_s": statistics.median(walls),
+            "p95_s": sorted(walls)[max(0, int(len(walls) * 0.95) - 1)],
+            "cpu_ms": statistics.median(cpus) * 1000,
+            "sweep_s": sweep,
+            "sources": {k: v.status.value for k, v in snapshot.sources.items()},
+            "depth_known": sum(1 for q in snapshot.queues if q.depth is not None),
+            "outcomes_known": sum(1 for q in snapshot.queues if q.closed_in_window is not None),
+        }
+    finally:
+        await collector.aclose()
+
+
+async def _measure_cpu(url: str, key: str, address: str, envs: list[str], seconds: float) -> dict[str, Any]:
+    collector = _collector(url, key, address, envs)
+    refresh_ms: list[float] = []
+    stop = asyncio.Event()
+    try:
+        await collector.refresh(complete=True)
+
+        def on_snapshot(snapshot: Any) -> None:
+            refresh_ms.append(snapshot.refresh_ms or 0.0)
+
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        task = asyncio.create_task(collector.run(on_snapshot, stop))
+        await asyncio.sleep(seconds)
+        stop.set()
+        await task
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+        last = collector.latest()
+        return {
+            "cpu_pct": 100 * cpu / wall,
+            "refreshes": len(refresh_ms),
+            "refresh_ms_median": statistics.median(refresh_ms) if refresh_ms else None,
+            "refresh_ms_max": max(refresh_ms) if refresh_ms else None,
+            "sources": {k: v.status.value for k, v in last.sources.items()} if last else {},
+            "healthy_workers": sum(q.workers.healthy for q in last.queues) if last else 0,
+        }
+    finally:
+        await collector.aclose()
+
+
+def memory_main(config_file: str) -> None:
+    """In a fresh process: a live collector over 1,000 queues plus an hour of their history; prints RSS."""
+    import gc
+
+    import psutil
+
+    from kubiya_tui.metrics.history import History, fill_synthetic
+
+    config = json.loads(Path(config_file).read_text())
+    process = psutil.Process()
+
+    async def run() -> dict[str, Any]:
+        collector = _collector(config["url"], config["key"], config["address"], [e for e, _ in ENVS])
+        try:
+            # Connected to both sources with the latest snapshot of every queue and worker, as a console is.
+            snapshot = await collector.refresh(complete=True)
+            gc.collect()
+            base = process.memory_info().rss
+            history = History(2.0)
+            collector._history = history
+            ids = [q.id for q in snapshot.queues]
+            fill_synthetic(history, ids)
+            await collector.refresh()
+            gc.collect()
+            rss = process.memory_info().rss
+            return {
+                "rss_mb": rss / 1e6,
+                "before_history_mb": base / 1e6,
+                "queues": len(ids),
+                "capacity": history.capacity,
+                "points": len(collector.history(ids[-1], "depth")),
+            }
+        finally:
+            await collector.aclose()
+
+    print(json.dumps(asyncio.run(run())))
+
+
+def _memory(config_file: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.bench_collector", "_memory", str(config_file)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"memory probe failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.bench_collector", description=__doc__.split("\n")[0])
+    parser.add_argument("--cpu-seconds", type=float, default=60.0, help="how long to run the collector for the CPU figure")
+    parser.add_argument("--runs", type=int, default=20, help="full refreshes timed per measurement")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    args = parser.parse_args(argv)
+
+    from kubiya_tui.stack.processes import ManagedProcess, spawn, start_control_plane, start_temporal
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    cores = os.cpu_count() or 0
+    work = Path(tempfile.mkdtemp(prefix="kubiya-bench-collector-"))
+    started: list[ManagedProcess] = []
+    results: dict[str, Any] = {}
+    print(f"collector benchmark: {cores} cores, data in {work}", flush=True)
+    try:
+        temporal, address = start_temporal(work / "temporal")
+        started.append(temporal)
+        key = "kty_bench_" + secrets.token_urlsafe(16)
+        cp, url = start_control_plane(work / "control-plane", address, api_key=key)
+        started.append(cp)
+        print(f"Temporal pid {temporal.pid} on {address}; control plane pid {cp.pid} on {url}", flush=True)
+        t0 = time.time()
+        made = asyncio.run(_setup(url, key, address))
+        print(f"1,000 queues, {len(made['workers'])} workers, 600 waiting and 400 timed-out tasks in {time.time() - t0:.1f} s", flush=True)
+        config = work / "heartbeats.json"
+        config.write_text(json.dumps({"url": url, "key": key, "workers": made["workers"]}))
+        beats = spawn(
+            "heartbeats",
+            [sys.executable, "-m", "tests.benchmarks.bench_collector", "_heartbeats", str(config)],
+            work / "heartbeats.log",
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+        started.append(beats)
+        time.sleep(3)  # the first round of heartbeats
+
+        scales = {50: ["bench-a"], 200: ["bench-a", "bench-b"], 1000: ["bench-a", "bench-b", "bench-c"]}
+        for n, envs in scales.items():
+            runs = args.runs if n == 200 else max(5, args.runs // 2)
+            results[f"scale_{n}"] = asyncio.run(_measure_scale(url, key, address, envs, runs))
+            r = results[f"scale_{n}"]
+            print(f"  {n:>5} queues: full refresh median {r['median_s'] * 1000:.0f} ms, CPU {r['cpu_ms']:.0f} ms/refresh, "
+                  f"outcomes sweep {r['sweep_s']:.1f} s, sources {r['sources']}", flush=True)
+        print(f"running the collector for {args.cpu_seconds:.0f} s at a 2 s interval over 200 queues...", flush=True)
+        results["cpu"] = asyncio.run(_measure_cpu(url, key, address, ["bench-a", "bench-b"], args.cpu_seconds))
+        print("measuring memory with one hour of history for 1,000 queues...", flush=True)
+        mem_config = work / "memory.json"
+        mem_config.write_text(json.dumps({"url": url, "key": key, "address": address}))
+        results["memory"] = _memory(mem_config)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping the processes this benchmark started", file=sys.stderr)
+        return 130
+    finally:
+        for proc in reversed(started):
+            try:
+                proc.stop()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the others
+                print(f"could not stop {proc.name} (pid {proc.pid}): {exc}", file=sys.stderr)
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+
+    s200, cpu, mem = results["scale_200"], results["cpu"], results["memory"]
+    rows = [
+        ("full refresh, 200 queues, 2,000 workers (median of %d)" % args.runs, f"{s200['median_s'] * 1000:.0f} ms",
+         f"<= {GOAL_REFRESH_S * 1000:.0f} ms", s200["median_s"] <= GOAL_REFRESH_S),
+        (f"collector CPU at a 2 s interval over {args.cpu_seconds:.0f} s", f"{cpu['cpu_pct']:.1f} % of a core",
+         f"<= {GOAL_CPU_PCT:.0f} %", cpu["cpu_pct"] <= GOAL_CPU_PCT),
+        ("resident memory, 1 h of history for 1,000 queues", f"{mem['rss_mb']:.0f} MB",
+         f"<= {GOAL_RSS_MB:.0f} MB", mem["rss_mb"] <= GOAL_RSS_MB),
+    ]  # fmt: skip
+    print()
+    print(f"{'measure':<58} {'result':>18} {'goal':>10}  met")
+    for name, value, goal, met in rows:
+        print(f"{name:<58} {value:>18} {goal:>10}  {'yes' if met else 'NO'}")
+    print(f"  (steady refreshes during the CPU run: {cpu['refreshes']}, median {cpu['refresh_ms_median']:.0f} ms, "
+          f"max {cpu['refresh_ms_max']:.0f} ms; sources {cpu['sources']}; healthy workers seen {cpu['healthy_workers']})")
+    print(f"  (memory of the connected collector before history {mem['before_history_mb']:.0f} MB; {mem['queues']} queues, "
+          f"ring of {mem['capacity']} samples per metric, "
+          f"{len(__import__('kubiya_tui.metrics.history', fromlist=['METRICS']).METRICS)} metrics per queue)")
+    print()
+    print("growth with the number of queues watched (2,000 workers registered on the first 200):")
+    print(f"{'queues':>7} {'full refresh':>13} {'p95':>8} {'CPU/refresh':>12} {'first refresh':>14} {'outcomes sweep':>15} {'depth known':>12} {'outcomes known':>15}")
+    for n in (50, 200, 1000):
+        r = results[f"scale_{n}"]
+        print(f"{r['queues']:>7} {r['median_s'] * 1000:>10.0f} ms {r['p95_s'] * 1000:>5.0f} ms {r['cpu_ms']:>9.0f} ms "
+              f"{r['first_s']:>12.2f} s {r['sweep_s']:>13.1f} s {r['depth_known']:>12} {r['outcomes_known']:>15}")
+    print("  outcomes sweep: every queue's ListWorkflowExecutions (+ Count when > 200 closed), paced at "
+          "40 visibility calls/s under the dev server's ~100/s limit; in steady state each queue's outcomes are "
+          "re-read every 10 s (durations every 30 s), in the background.")
+    print(f"\ncores: {cores}")
+    met = all(r[3] for r in rows)
+    print(f"RESULT: {'all goals met' if met else 'some goals NOT met'}; {cores} cores")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "_heartbeats":
+        heartbeat_main(sys.argv[2])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "_memory":
+        memory_main(sys.argv[2])
+    else:
+        sys.exit(main())

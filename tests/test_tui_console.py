@@ -1,0 +1,105 @@
+"""Console behaviour over recorded data: themes, palette, sorting, filtering, in-place refresh."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from kubiya_tui.tui.commands import ConsoleCommands
+from kubiya_tui.tui.demo_data import recorded_snapshot
+from kubiya_tui.tui.screens.overview import OverviewScreen
+from kubiya_tui.tui.themes import ThemeFileError, load_theme, load_themes, themes_dir
+from tests.tui_data import recorded_console
+
+
+def test_project_themes_load_and_define_status_colours() -> None:
+    themes = {t.name: t for t in load_themes()}
+    assert {"kubiya-dark", "kubiya-light", "kubiya-ansi"} <= set(themes)
+    assert themes["kubiya-ansi"].ansi and not themes["kubiya-light"].dark
+    for theme in themes.values():
+        assert {"status-healthy", "status-stale", "status-failed", "depth-warn"} <= set(theme.variables)
+    assert themes_dir().name == "themes"
+
+
+def test_a_bad_colour_names_the_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text('name = "broken"\n[colors]\nprimary = "#12345"\n[variables]\nstatus-healthy = "nope"\n')
+    with pytest.raises(ThemeFileError, match=r"broken.toml: colors.primary"):
+        load_theme(path)
+
+
+async def test_unknown_theme_falls_back_with_a_notification() -> None:
+    app = recorded_console("no-such-theme")
+    async with app.run_test(notifications=True) as pilot:
+        await pilot.pause()
+        assert app.theme == "kubiya-dark"
+        assert any("unknown theme" in n.message for n in app._notifications)
+
+
+async def test_switching_theme_is_remembered_in_config() -> None:
+    from kubiya_tui.config import load_config
+
+    app = recorded_console()
+    app.remember_theme = True
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        app.switch_theme("kubiya-light")
+        await pilot.pause()
+    assert load_config().theme == "kubiya-light"
+
+
+async def test_palette_offers_queues_workers_and_themes() -> None:
+    app = recorded_console()
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        names = [name for name, _cb, _help in ConsoleCommands(app.screen)._commands()]
+    assert "Go to queue prod/payments" in names
+    assert "Drain worker wkr-pay-01a4…" in names
+    assert "Switch theme: kubiya-light" in names
+    assert not any("wkr-web-01cc" in n for n in names), "a gone worker cannot be drained"
+
+
+async def test_sort_filter_and_in_place_refresh() -> None:
+    app = recorded_console()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, OverviewScreen)
+        table = screen.table
+        table.sort_by("depth")
+        assert table._order[0] == "q-reports-81d4e0", "deepest first"
+        await pilot.press("slash", *"stag")
+        assert table.row_count == 2
+        await pilot.press("escape")
+        assert table.row_count == 5
+        # Same rows, new numbers: cells change in place, the rows are not rebuilt.
+        calls = []
+        table.clear = lambda *a, **k: calls.append(a)  # type: ignore[method-assign]
+        snapshot = app.snapshot
+        queues = tuple(replace(q, processed_per_min=(q.processed_per_min or 0) + 1) for q in snapshot.queues)
+        app.snapshot = replace(snapshot, taken_at=snapshot.taken_at + 2, queues=queues)
+        await pilot.pause()
+        assert calls == []
+
+
+async def test_columns_drop_by_priority_at_80_columns() -> None:
+    app = recorded_console()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown = [str(k.value) for k in app.screen.table.columns]
+        assert {"queue", "depth", "errors", "workers"} <= set(shown)
+        assert "in" not in shown
+
+
+async def test_degraded_source_shows_the_banner() -> None:
+    app = recorded_console(degraded=True)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        banner = app.screen.query_one("#banner")
+        assert banner.display and "Temporal is down" in str(banner.render())
+
+
+def test_recorded_snapshot_is_deterministic() -> None:
+    assert recorded_snapshot() == recorded_snapshot()
