@@ -308,3 +308,30 @@ def test_shell_task_runs_only_where_allowed(api, control_plane, start_worker, un
     assert done["result"]["stderr_tail"] == "oops\n"
     failed = wait_for(lambda: (t := task(api, bad))["status"] == "failed" and t, 40, "shell task failed")
     assert "exited with 3" in failed["error"] and "nope" in failed["error"]
+
+
+def test_timeout_and_retries_are_honoured(api, control_plane, start_worker, unique):
+    queue = make_queue(api, unique("retry"))
+    start_worker(queue["id"])
+    [slow] = submit(api, queue["id"], input={"seconds": 5}, timeout_seconds=1)
+    [flaky] = submit(api, queue["id"], input={"seconds": 0, "fail_ratio": 1}, max_attempts=3)
+    timed_out = wait_for(lambda: (t := task(api, slow))["status"] == "failed" and t, 40, "slow task failed")
+    assert "timed out after 1 s" in timed_out["error"]
+    failed = wait_for(lambda: (t := task(api, flaky))["status"] == "failed" and t, 60, "flaky task failed")
+    assert failed["attempts"] == 3
+    assert "simulated failure" in failed["error"]
+
+
+def test_second_interrupt_exits_at_once_and_the_task_runs_elsewhere(api, control_plane, start_worker, unique):
+    queue = make_queue(api, unique("sigint"))
+    first = start_worker(queue["id"])
+    first_row = wait_for(lambda: live_workers(api, queue["id"]), 30, "worker registered")[0]
+    [task_id] = submit(api, queue["id"], input={"seconds": 20})
+    wait_for(lambda: task(api, task_id)["status"] == "running", 20, "task running")
+    first.proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    first.proc.send_signal(signal.SIGINT)
+    assert first.proc.wait(5) == 130, "the second Ctrl+C does not wait for the 20 s task"
+    start_worker(queue["id"])
+    done = wait_for(lambda: (t := task(api, task_id))["status"] == "completed" and t, 60, "task completed elsewhere")
+    assert done["worker"] != first_row["worker_id"]

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.events import Resize
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
@@ -20,6 +21,7 @@ from kubiya_tui.tui.widgets.charts import QueueCharts
 from kubiya_tui.tui.widgets.worker_table import WorkerTable
 
 FAILED_TASKS_SHOWN = 10
+NARROW_WIDTH = 110
 
 
 def facts_table(rows: list[tuple[str, Any]]) -> Table:
@@ -88,8 +90,12 @@ class QueueDetailScreen(ConsoleScreen):
         failed.add_column("kind", key="kind", width=14)
         failed.add_column("error", key="error")
         failed.add_row(Text("loading…", style="dim"), "", "", key="loading")
-        self.query_one(WorkerTable).focus()
+        self.query_one("#detail-body").focus()
         self.action_reload_failures()
+
+    def on_resize(self, event: Resize) -> None:
+        # Side-by-side fact panels need room; on a narrow terminal they stack.
+        self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
 
     def action_reload_failures(self) -> None:
         self.app.perform(self, "failed-tasks", self.queue_id, lambda api: load_failed_tasks(api, self.queue_id), mutating=False)

@@ -7,13 +7,14 @@ import json
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.events import Resize
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
 from kubiya_tui.metrics.snapshot import Health, Snapshot
 from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.screens.base import ConsoleScreen
-from kubiya_tui.tui.screens.queue_detail import facts_table
+from kubiya_tui.tui.screens.queue_detail import NARROW_WIDTH, facts_table
 from kubiya_tui.tui.widgets.tables import theme_style
 from kubiya_tui.tui.widgets.worker_table import HEALTH_VARIABLE, WorkerTable, health_text
 
@@ -89,6 +90,9 @@ class WorkerDetailScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one("#worker-tasks", DataTable).add_column("task id", key="task")
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         worker = next((w for w in snapshot.workers if w.worker_id == self.worker_id), None)
