@@ -507,3 +507,71 @@ class TaskSubmitted(Response):
     kind: str
     priority: int
     status: str = "queued"
+
+
+# ---------------------------------------------------------------------------- legacy task queues
+
+
+class TaskQueueCreate(EnvironmentCreate):
+    """A legacy task queue: upstream keeps these as environment-level queues."""
+
+    priority: int | None = Field(default=None, ge=1, le=10)
+
+
+class TaskQueueUpdate(EnvironmentUpdate):
+    priority: int | None = Field(default=None, ge=1, le=10)
+
+
+class Migration(Response):
+    state: str
+    """migrating (new worker queue made, legacy backlog or workers left) or migrated."""
+    worker_queue_id: str
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    started_by: str | None = None
+
+
+class LegacyTaskQueue(Response):
+    id: str
+    organization_id: str
+    name: str
+    display_name: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    status: str = "ready"
+    priority: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    created_by: str | None = None
+    worker_token: str | None = None
+    task_queue_name: str | None = None
+    active_workers: int = 0
+    idle_workers: int = 0
+    busy_workers: int = 0
+    legacy: bool = True
+    migration: Migration | None = None
+
+
+class LegacyWorkerCommand(Response):
+    task_queue_name: str
+    command: str
+    command_parts: list[str] | dict[str, Any] = Field(default_factory=list)
+    namespace_status: str = "ready"
+    can_register: bool = True
+    worker_token: str | None = None
+
+
+class MigrateRequest(Request):
+    environment_id: str = Field(min_length=1, max_length=200)
+    """Where the new worker queue goes (id or name)."""
+    name: str | None = Field(default=None, min_length=2, max_length=50, pattern=QUEUE_NAME_PATTERN)
+    """Name of the new worker queue; default: the legacy queue's name made queue-safe."""
+    max_workers: int | None = Field(default=None, ge=1, le=10000)
+    heartbeat_interval: int = Field(default=60, ge=10, le=300)
+
+
+class MigrationResult(Response):
+    task_queue: LegacyTaskQueue
+    worker_queue: WorkerQueue
+    worker_command: WorkerCommand

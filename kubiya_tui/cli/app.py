@@ -143,3 +143,4 @@ from kubiya_tui.cli import resources as _resources  # noqa: E402,F401
 from kubiya_tui.cli import runtime as _runtime  # noqa: E402,F401
 from kubiya_tui.cli import stack_cmds as _stack_cmds  # noqa: E402,F401
 from kubiya_tui.cli import monitor as _monitor  # noqa: E402,F401
+from kubiya_tui.cli import legacy_cmds as _legacy_cmds  # noqa: E402,F401

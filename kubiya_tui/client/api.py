@@ -29,6 +29,9 @@ from kubiya_tui.models import (
     HeartbeatAnswer,
     HeartbeatRequest,
     Health,
+    LegacyTaskQueue,
+    LegacyWorkerCommand,
+    MigrationResult,
     Platform,
     ScaleResult,
     WorkerCommand,
@@ -500,6 +503,62 @@ class ApiClient:
             return [dict(t) for t in _as_list(self._json(response), "tasks")]
         except (TypeError, ValueError) as exc:
             raise self._unexpected(response, str(exc)) from None
+
+    # ------------------------------------------------------------------ legacy task queues
+
+    async def list_task_queues(self) -> list[LegacyTaskQueue]:
+        return self._models(await self._send("GET", f"{V1}/task-queues"), LegacyTaskQueue, "task_queues")
+
+    async def get_task_queue(self, queue_id: str) -> LegacyTaskQueue:
+        return await self._get(f"{V1}/task-queues/{_path(queue_id)}", LegacyTaskQueue)
+
+    async def create_task_queue(self, name: str, **fields: Any) -> LegacyTaskQueue:
+        response = await self._send("POST", f"{V1}/task-queues", json={"name": name, **fields})
+        return self._model(response, LegacyTaskQueue)
+
+    async def update_task_queue(self, queue_id: str, **changes: Any) -> LegacyTaskQueue:
+        response = await self._send("PATCH", f"{V1}/task-queues/{_path(queue_id)}", json=changes, retry=True)
+        return self._model(response, LegacyTaskQueue)
+
+    async def delete_task_queue(self, queue_id: str) -> None:
+        await self._send("DELETE", f"{V1}/task-queues/{_path(queue_id)}", retry=True)
+
+    async def task_queue_worker_command(self, queue_id: str) -> LegacyWorkerCommand:
+        return await self._get(f"{V1}/task-queues/{_path(queue_id)}/worker-command", LegacyWorkerCommand)
+
+    async def task_queue_workers(self, queue_id: str) -> list[WorkerDetail]:
+        return self._models(await self._send("GET", f"{V1}/task-queues/{_path(queue_id)}/workers"), WorkerDetail, "workers")
+
+    async def task_queue_metrics(self, queue_id: str) -> WorkerQueueMetrics:
+        return await self._get(f"{V1}/task-queues/{_path(queue_id)}/metrics", WorkerQueueMetrics)
+
+    async def submit_legacy_task(self, queue_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self._send("POST", f"{V1}/task-queues/{_path(queue_id)}/tasks", json=_body(body))
+        return self._object(response)
+
+    async def migrate_task_queue(
+        self, queue_id: str, environment: str, name: str | None = None, **fields: Any
+    ) -> MigrationResult:
+        body = {"environment_id": environment, "name": name, **fields}
+        response = await self._send("POST", f"{V1}/task-queues/{_path(queue_id)}/migrate", json=_body(body))
+        return self._model(response, MigrationResult)
+
+    async def drain_task_queue_workers(self, queue_id: str, force: bool = False) -> list[WorkerDetail]:
+        response = await self._send(
+            "POST", f"{V1}/task-queues/{_path(queue_id)}/drain-workers", params={"force": str(force).lower()}, retry=True
+        )
+        return self._models(response, WorkerDetail, "workers")
+
+    async def resolve_task_queue(self, id_or_name: str) -> LegacyTaskQueue:
+        """A legacy task queue by id, by name, or by its Temporal task queue name."""
+        queues = await self.list_task_queues()
+        return _pick(
+            id_or_name,
+            [q for q in queues if q.id == id_or_name],
+            [q for q in queues if id_or_name in (q.name, q.task_queue_name)],
+            what="legacy task queue",
+            describe=lambda q: f"{q.name} ({q.id})",
+        )
 
     def _object(self, response: httpx.Response) -> dict[str, Any]:
         data = self._json(response)

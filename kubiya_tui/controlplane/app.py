@@ -101,7 +101,7 @@ async def _too_large(send: Callable, limit: int) -> None:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    from kubiya_tui.controlplane import routes, tasks
+    from kubiya_tui.controlplane import legacy, routes, tasks
     from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -125,6 +125,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(tasks.router)
+    app.include_router(legacy.router)
     return app
 
 

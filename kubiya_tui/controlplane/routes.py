@@ -390,8 +390,13 @@ async def clear_autoscale(queue_id: str, request: Request, who: Caller = Auth) -
 async def queue_metrics(queue_id: str, request: Request, who: Caller = Auth) -> WorkerQueueMetrics:
     store = _store(request)
     queue = store.get_queue(who.org, queue_id)
+    return await metrics_for(request, queue_id, queue["task_queue_name"], store.list_workers(who.org, queue_id))
+
+
+async def metrics_for(request: Request, queue_id: str, task_queue: str, worker_rows: list[dict[str, Any]]) -> WorkerQueueMetrics:
+    """The metrics document of one Temporal task queue and the workers registered on it."""
     now = time.time()
-    workers = [_worker_out(w, now) for w in store.list_workers(who.org, queue_id)]
+    workers = [_worker_out(w, now) for w in worker_rows]
     live = [w for w in workers if w.health in ("healthy", "draining")]
     metrics: dict[str, Any] = {
         "queue_id": queue_id,
@@ -414,8 +419,8 @@ async def queue_metrics(queue_id: str, request: Request, who: Caller = Auth) -> 
     try:
         stats, outcomes = await asyncio.wait_for(
             asyncio.gather(
-                reader.queue_stats(queue["task_queue_name"]),
-                reader.outcomes(queue["task_queue_name"], window_seconds=86400),
+                reader.queue_stats(task_queue),
+                reader.outcomes(task_queue, window_seconds=86400),
             ),
             timeout=5,
         )
@@ -443,8 +448,12 @@ async def queue_metrics(queue_id: str, request: Request, who: Caller = Auth) -> 
 # ---------------------------------------------------------------------------- workers
 
 
+# Legacy workers belong to no worker queue, so no queue sets their heartbeat interval.
+LEGACY_HEARTBEAT_INTERVAL = 15
+
+
 def _worker_out(row: dict[str, Any], now: float) -> WorkerDetail:
-    interval = row.get("heartbeat_interval") or 60
+    interval = row.get("heartbeat_interval") or LEGACY_HEARTBEAT_INTERVAL
     age = None if row["last_heartbeat"] is None else max(0.0, now - row["last_heartbeat"])
     return WorkerDetail(
         **{
@@ -512,12 +521,16 @@ async def legacy_register(body: LegacyRegisterRequest, request: Request, who: Ca
     queue: dict[str, Any] | None = None
     if body.queue_name:
         queue = next((q for q in store.list_queues(who.org) if q["task_queue_name"] == body.queue_name), None)
-        prefix = body.queue_name.partition(".")[0]
-        if queue is None and prefix != who.org and store.org_exists(prefix):
-            # Task queue names start with their organization: another org's queue is not found.
-            raise HTTPException(404, f"worker queue {body.queue_name!r} not found")
+        if queue is not None:
+            env = store.get_environment(who.org, queue["environment_id"])
+        else:
+            # A legacy task queue is an environment, polled on `<org>.<environment>`; the org
+            # prefix keeps another organization's queues out of reach.
+            prefix, _, env_name = body.queue_name.partition(".")
+            env = store.find_environment(who.org, env_name) if prefix == who.org else None
+            if env is None:
+                raise HTTPException(404, f"no worker queue or legacy task queue named {body.queue_name!r}")
         task_queue = body.queue_name
-        env = store.get_environment(who.org, queue["environment_id"]) if queue else None
     else:
         env = store.find_environment(who.org, body.environment_name or "")
         if env is None:
@@ -546,7 +559,7 @@ async def legacy_register(body: LegacyRegisterRequest, request: Request, who: Ca
         temporal_api_key=settings.temporal_api_key,
         organization_id=who.org,
         control_plane_url=_public_url(request),
-        heartbeat_interval=queue["heartbeat_interval"] if queue else 60,
+        heartbeat_interval=queue["heartbeat_interval"] if queue else LEGACY_HEARTBEAT_INTERVAL,
         queue_id=queue["id"] if queue else None,
         queue_name=queue["name"] if queue else task_queue,
         environment_name=env["name"] if env else None,

@@ -106,6 +106,15 @@ CREATE TABLE IF NOT EXISTS tasks (
     submitted_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_queue ON tasks (queue_id, submitted_at);
+CREATE TABLE IF NOT EXISTS legacy_migrations (
+    environment_id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL,
+    worker_queue_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_by TEXT,
+    started_at REAL NOT NULL,
+    completed_at REAL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     organization_id TEXT NOT NULL,
@@ -513,6 +522,40 @@ class Store:
             f"{self._WORKER_SELECT} WHERE w.organization_id=? AND w.queue_id=? ORDER BY w.last_heartbeat DESC",
             (org, queue_id),
         )
+
+    def list_legacy_workers(self, org: str, task_queue: str) -> list[dict[str, Any]]:
+        return self._all(
+            f"{self._WORKER_SELECT} WHERE w.organization_id=? AND w.legacy_queue_name=? ORDER BY w.last_heartbeat DESC",
+            (org, task_queue),
+        )
+
+    # ------------------------------------------------------------------ legacy migrations
+
+    def migrations(self, org: str) -> dict[str, dict[str, Any]]:
+        rows = self._all("SELECT * FROM legacy_migrations WHERE organization_id=?", (org,))
+        return {r["environment_id"]: r for r in rows}
+
+    def start_migration(self, org: str, env_id: str, queue_id: str, actor: str | None) -> dict[str, Any]:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO legacy_migrations VALUES (?,?,?,?,?,?,NULL)",
+                (env_id, org, queue_id, "migrating", actor, time.time()),
+            )
+        return self.migrations(org)[env_id]
+
+    def set_migration_state(self, org: str, env_id: str, state: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE legacy_migrations SET state=? WHERE organization_id=? AND environment_id=?", (state, org, env_id)
+            )
+
+    def complete_migration(self, org: str, env_id: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE legacy_migrations SET state='migrated', completed_at=? WHERE organization_id=?"
+                " AND environment_id=? AND state != 'migrated'",
+                (time.time(), org, env_id),
+            )
 
     # ------------------------------------------------------------------ tasks
 

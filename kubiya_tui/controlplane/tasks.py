@@ -53,8 +53,15 @@ async def _temporal_client(request: Request):
 
 @router.post(f"{V1}/worker-queues/{{queue_id}}/tasks", status_code=201)
 async def submit_task(queue_id: str, body: TaskSubmit, request: Request, who: Caller = Auth) -> TaskSubmitted:
+    queue = _store(request).get_queue(who.org, queue_id)
+    return await start_tasks(request, who, queue_id, queue["task_queue_name"], queue, body)
+
+
+async def start_tasks(
+    request: Request, who: Caller, queue_id: str, task_queue: str, queue: dict[str, Any], body: TaskSubmit
+) -> TaskSubmitted:
+    """Validate a submission against its kind and the queue, then start one workflow per task."""
     store = _store(request)
-    queue = store.get_queue(who.org, queue_id)
     try:
         kind = get_kind(body.kind)
     except KeyError as exc:
@@ -64,12 +71,12 @@ async def submit_task(queue_id: str, body: TaskSubmit, request: Request, who: Ca
     except ValidationError as exc:
         first = exc.errors()[0]
         raise _validation_error(["input", *map(str, first["loc"])], first["msg"]) from None
-    if kind.requires_setting and queue["settings"].get(kind.requires_setting) is not True:
+    if kind.requires_setting and (queue.get("settings") or {}).get(kind.requires_setting) is not True:
         raise _validation_error(
             ["kind"], f"{kind.name} tasks need settings.{kind.requires_setting}: true on queue {queue['name']!r}"
         )
-    if queue["status"] != "active":
-        raise HTTPException(400, f"worker queue {queue['name']!r} is {queue['status']}; it takes no tasks")
+    if queue["status"] not in ("active", "ready"):
+        raise HTTPException(400, f"queue {queue['name']!r} is {queue['status']}; it takes no tasks")
     client = await _temporal_client(request)
     priority = body.priority_key
     ids = [f"task-{uuid.uuid4()}" for _ in range(body.count)]
@@ -86,7 +93,7 @@ async def submit_task(queue_id: str, body: TaskSubmit, request: Request, who: Ca
             WORKFLOW_NAME,
             {**payload, "task_id": task_id},
             id=task_id,
-            task_queue=queue["task_queue_name"],
+            task_queue=task_queue,
             priority=Priority(priority_key=priority),
             memo={"kind": kind.name, "queue_id": queue_id, "priority": priority},
         )
@@ -187,12 +194,17 @@ async def list_tasks(
     who: Caller = Auth,
 ) -> list[TaskInfo]:
     queue = _store(request).get_queue(who.org, queue_id)
+    return await recent_tasks(request, queue_id, queue["task_queue_name"], status, limit)
+
+
+async def recent_tasks(request: Request, queue_id: str, task_queue: str, status: str | None, limit: int) -> list[TaskInfo]:
+    """Recent tasks of a Temporal task queue from visibility, newest first."""
     if status is not None and status not in STATUS_QUERY:
         raise HTTPException(
             422, [{"loc": ["query", "status"], "msg": f"must be one of {', '.join(STATUS_QUERY)}", "type": "enum"}]
         )
     client = await _temporal_client(request)
-    query = f'TaskQueue="{queue["task_queue_name"]}"'
+    query = f'TaskQueue="{task_queue}"'
     if status:
         query += f' AND ExecutionStatus="{STATUS_QUERY[status]}"'
     out: list[TaskInfo] = []

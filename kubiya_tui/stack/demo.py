@@ -60,7 +60,7 @@ DEFAULT_CONCURRENCY = 5
 STOP_GRACE = 20.0
 # Workers starting at once: each takes a second or two of CPU to start, and the console
 # starting next to them must draw its first frame within seconds, also on two cores.
-MAX_STARTING = 2
+MAX_STARTING = 3
 
 
 @dataclass(frozen=True)
