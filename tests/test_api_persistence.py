@@ -43,7 +43,7 @@ def test_stop_and_start_keeps_everything(control_plane_factory, tmp_path):
             f"{V1}/worker-queues/{q1['id']}/autoscale",
             json={"min_workers": 1, "max_workers": 4, "target_backlog_age_seconds": 20},
         )
-        c.post(f"{V1}/workers/register", json={"worker_id": "legacy-1", "queue_name": "some.task.queue"})
+        c.post(f"{V1}/workers/register", json={"worker_id": "legacy-1", "queue_name": "local.default"})
         cfg = c.get(f"{V1}/worker-queues/{q1['id']}/config").json()
         before = snapshot(c)
     assert len(before["audit"]) >= 10

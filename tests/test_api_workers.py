@@ -253,7 +253,7 @@ def test_legacy_register_cannot_join_another_orgs_task_queue(api, control_plane,
             r = b.post(f"{V1}/workers/register", json={"queue_name": name})
             assert r.status_code == 404, (name, r.text)
         assert b.get(f"{V1}/workers").json() == []
-        # its own namespace, and free-form names, are fine
+        # its own legacy task queue (`<org>.<environment>`) is fine; a name that is no queue is not
         assert b.post(f"{V1}/workers/register", json={"queue_name": "legacy-org.default"}).status_code == 200
-        assert b.post(f"{V1}/workers/register", json={"queue_name": "plain-name"}).status_code == 200
+        assert b.post(f"{V1}/workers/register", json={"queue_name": "plain-name"}).status_code == 404
     assert api.get(f"{V1}/worker-queues/{q['id']}/workers").json() == []

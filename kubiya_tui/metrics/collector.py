@@ -29,11 +29,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import json
 import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Generic, Iterable, Sequence, TypeVar
 
 from kubiya_tui.metrics import derive
@@ -59,6 +60,8 @@ OUTCOMES_INTERVAL = 10.0
 DURATIONS_INTERVAL = 30.0
 PARTITIONS_INTERVAL = 300.0
 ENVIRONMENTS_INTERVAL = 300.0
+WORKERS_INTERVAL = 5.0
+"""The worker list is read this often (heartbeats come every 10 s at best); the queue list every refresh."""
 WINDOW_SECONDS = 300.0
 DURATION_PAGE = 200
 CONCURRENCY = 16
@@ -100,9 +103,13 @@ class QueueRef:
         return f"{self.environment}/{self.name}" if self.environment else self.name
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WorkerRow:
-    """A registered worker as the control plane described it at one poll."""
+    """A registered worker as the control plane described it at the latest poll.
+
+    Internal and mutable: a row is kept from poll to poll while the worker's heartbeat is the
+    same, and only its age and health are brought up to date.
+    """
 
     worker_id: str
     queue_key: str | None
@@ -113,6 +120,7 @@ class WorkerRow:
     health: str
     heartbeat_age: float | None
     """Seconds since its last heartbeat, as of the poll."""
+    last_heartbeat: float | None
     interval: float
     hostname: str | None
     slots_used: int | None
@@ -134,8 +142,12 @@ class Registry:
     """One good answer of the control plane."""
 
     at: float
+    """Wall time of the queue list."""
     queues: tuple[QueueRef, ...]
     workers: tuple[WorkerRow, ...]
+    workers_at: float
+    """Wall time of the worker list (read less often than queues: heartbeats are 10 s apart at best)."""
+    watched: tuple[QueueRef, ...] = ()
 
 
 @dataclass
@@ -330,6 +342,7 @@ class Collector:
         slow_after: float = 1.0,
         max_backoff: float = 15.0,
         poll_grace: float = POLL_GRACE_SECONDS,
+        workers_interval: float = WORKERS_INTERVAL,
         history: History | None = None,
         environments: Sequence[str] | None = None,
         queues: Sequence[str] | None = None,
@@ -353,6 +366,7 @@ class Collector:
         self.call_timeout = call_timeout
         self.slow_after = slow_after
         self.poll_grace = poll_grace
+        self.workers_interval = float(workers_interval)
         self.profile = profile
         self.environments = set(environments) if environments else None
         self.queue_filter = list(queues) if queues else None
@@ -373,6 +387,9 @@ class Collector:
         self._stats_poller = Poller(self._stats_tracker, stats_work, source_timeout, clock)
 
         self._registry: Registry | None = None
+        self._static_watch: list[QueueRef] | None = None
+        self._rows: dict[str, tuple[tuple, WorkerRow]] = {}
+        self._workers_read = -1e18
         self._env_names: dict[str, str] = {}
         self._envs_read = -1e18
         self._workers_endpoint = True
@@ -617,12 +634,20 @@ class Collector:
     # ------------------------------------------------------------------ what is watched
 
     def _watched(self) -> list[QueueRef]:
-        refs: list[QueueRef] = []
-        if self.api is not None and self._registry is not None:
-            refs.extend(self._registry.queues)
+        if self.api is not None:
+            if self._registry is not None:
+                return list(self._registry.watched)
+            return self._watch_list(None)
+        if self._static_watch is None:
+            self._static_watch = self._watch_list(None)
+        return self._static_watch
+
+    def _watch_list(self, registry: Registry | None) -> list[QueueRef]:
+        """Queues of the control plane, legacy task queues that live workers poll, the profile's task queues."""
+        refs: list[QueueRef] = list(registry.queues) if registry is not None else []
         known = {r.task_queue_name for r in refs}
-        if self.api is not None and self._registry is not None:
-            for w in self._registry.workers:
+        if registry is not None:
+            for w in registry.workers:
                 if w.queue_key is None and w.task_queue_name and w.task_queue_name not in known and w.health != "gone":
                     if self.environments and w.environment_id not in self.environments and (
                         self._env_names.get(w.environment_id or "") not in self.environments
@@ -662,69 +687,110 @@ class Collector:
     async def _poll_registry(self, force: bool) -> str | None:
         from kubiya_tui.client.api import ApiError
 
-        api = self.api
-        queues_call = api.list_queues()
-        if self._workers_endpoint:
-            queues, workers = await asyncio.gather(queues_call, self._list_workers(api), return_exceptions=True)
+        previous = self._registry
+        want_workers = force or previous is None or self._mono() - self._workers_read >= self.workers_interval
+        queues_call = self._get_list("/api/v1/worker-queues", "worker_queues", "queues")
+        workers: list[dict] | None = None
+        if want_workers and self._workers_endpoint:
+            queues, answer = await asyncio.gather(
+                queues_call, self._get_list("/api/v1/workers", "workers"), return_exceptions=True
+            )
             if isinstance(queues, BaseException):
                 raise queues
-            if isinstance(workers, ApiError) and workers.status in (404, 405):
+            if isinstance(answer, ApiError) and answer.status in (404, 405):
                 # GET /workers is an extension of the local control plane: ask per queue instead.
                 self._workers_endpoint = False
-                workers = await self._workers_per_queue(queues)
-            elif isinstance(workers, BaseException):
-                raise workers
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                workers = answer
         else:
             queues = await queues_call
-            workers = await self._workers_per_queue(queues)
         now = self._clock()
-        if any(q.environment_id and not q.environment_name and q.environment_id not in self._env_names for q in queues) or (
-            self._mono() - self._envs_read > ENVIRONMENTS_INTERVAL and self.environments
-        ):
+        if any(
+            q.get("environment_id") and not q.get("environment_name") and q["environment_id"] not in self._env_names
+            for q in queues
+        ) or (self.environments and self._mono() - self._envs_read > ENVIRONMENTS_INTERVAL):
             try:
-                envs = await api.list_environments()
+                envs = await self.api.list_environments()
             except ApiError:
                 pass
             else:
                 self._env_names = {e.id: e.name for e in envs}
                 self._envs_read = self._mono()
+        refs = []
         for q in queues:
-            if q.environment_name and q.environment_id:
-                self._env_names.setdefault(q.environment_id, q.environment_name)
-        refs = [self._queue_ref(q) for q in queues]
-        refs = [r for r in refs if self._selected(r)]
-        rows = tuple(self._worker_row(w, now) for w in workers)
-        self._registry = Registry(at=now, queues=tuple(refs), workers=rows)
-        if self.temporal is None:
+            ref = self._queue_ref(q)
+            if ref is not None and self._selected(ref):
+                refs.append(ref)
+        if want_workers and workers is None:
+            workers = await self._workers_per_queue(refs)
+        if workers is not None:
+            self._workers_read = self._mono()
+            wanted = {r.id for r in refs}
+            rows = tuple(row for w in workers if (row := self._worker_row(w, now, wanted)) is not None)
+            if len(self._rows) > len(rows):
+                seen = {row.worker_id for row in rows}
+                self._rows = {k: v for k, v in self._rows.items() if k in seen}
+            workers_at = now
+        else:
+            assert previous is not None
+            rows, workers_at = previous.workers, previous.workers_at
+        registry = Registry(at=now, queues=tuple(refs), workers=rows, workers_at=workers_at)
+        self._registry = Registry(
+            at=now, queues=registry.queues, workers=rows, workers_at=workers_at, watched=tuple(self._watch_list(registry))
+        )
+        if self.temporal is None and workers is not None:
             self._observe_counters(now)
         return None
 
-    async def _list_workers(self, api: Any) -> list[Any]:
-        return await api.list_workers()
+    async def _get_list(self, path: str, *keys: str) -> list[dict]:
+        """A JSON list from the control plane, as plain dicts (thousands of workers: no models)."""
+        from kubiya_tui.client.api import ApiError
 
-    async def _workers_per_queue(self, queues: Iterable[Any]) -> list[Any]:
-        async def one(q: Any) -> list[Any]:
+        response = await self.api._send("GET", path)
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise ApiError(response.status_code, "not JSON", message=f"{path}: the answer is not JSON") from None
+        if isinstance(data, dict):
+            data = next((data[k] for k in (*keys, "items", "data", "results") if isinstance(data.get(k), list)), None)
+        if not isinstance(data, list):
+            raise ApiError(response.status_code, "not a list", message=f"{path}: expected a JSON list")
+        return [item for item in data if isinstance(item, dict)]
+
+    async def _workers_per_queue(self, refs: Iterable[QueueRef]) -> list[dict]:
+        async def one(ref: QueueRef) -> list[dict]:
             async with self._sem:
-                return await self.api.queue_workers(q.id)
+                from urllib.parse import quote
 
-        answers = await asyncio.gather(*(one(q) for q in queues if self._selected(self._queue_ref(q))))
+                return await self._get_list(f"/api/v1/worker-queues/{quote(ref.id, safe='')}/workers", "workers")
+
+        answers = await asyncio.gather(*(one(r) for r in refs))
         return [w for batch in answers for w in batch]
 
-    def _queue_ref(self, q: Any) -> QueueRef:
+    def _queue_ref(self, q: dict) -> QueueRef | None:
+        queue_id, name = q.get("id"), q.get("name")
+        if not isinstance(queue_id, str) or not isinstance(name, str):
+            return None
+        env_id = q.get("environment_id")
+        env_name = q.get("environment_name")
+        if env_name and env_id:
+            self._env_names.setdefault(env_id, env_name)
         return QueueRef(
-            id=q.id,
-            name=q.name,
-            task_queue_name=q.task_queue_name or q.id,
-            environment=q.environment_name or self._env_names.get(q.environment_id),
-            environment_id=q.environment_id,
-            status=q.status,
-            desired_workers=q.desired_workers,
-            max_workers=q.max_workers,
-            heartbeat_interval=q.heartbeat_interval,
-            autoscale=q.autoscale,
-            description=q.description,
-            settings=dict(q.settings or {}),
-            tags=tuple(q.tags or ()),
+            id=queue_id,
+            name=name,
+            task_queue_name=q.get("task_queue_name") or queue_id,
+            environment=env_name or self._env_names.get(env_id or ""),
+            environment_id=env_id,
+            status=q.get("status") or "active",
+            desired_workers=q.get("desired_workers"),
+            max_workers=q.get("max_workers"),
+            heartbeat_interval=q.get("heartbeat_interval"),
+            autoscale=q.get("autoscale"),
+            description=q.get("description"),
+            settings=q.get("settings") or {},
+            tags=tuple(q.get("tags") or ()),
         )
 
     def _selected(self, ref: QueueRef) -> bool:
@@ -734,38 +800,58 @@ class Collector:
             return any(queue_matches(ref, s) for s in self.queue_filter)
         return True
 
-    def _worker_row(self, w: Any, now: float) -> WorkerRow:
+    def _worker_row(self, w: dict, now: float, wanted: set[str]) -> WorkerRow | None:
+        """The row of one worker of a watched queue (or of a legacy task queue); None for others."""
         from kubiya_tui.models import derive_health
 
-        interval = float(w.heartbeat_interval or 60)
-        age = w.heartbeat_age_seconds
-        if age is None and w.last_heartbeat is not None:
-            age = max(0.0, now - w.last_heartbeat.timestamp())
-        health = derive_health(w.status, w.desired_state, age, interval)
-        system_info = dict(w.system_info or {})
-        ids = tuple(w.current_task_ids or ([w.current_task_id] if w.current_task_id else []))
+        worker_id = w.get("worker_id") or w.get("id")
+        if not isinstance(worker_id, str):
+            return None
+        queue_id = w.get("queue_id")
+        if queue_id is not None and queue_id not in wanted:
+            return None
+        key = (w.get("last_heartbeat"), w.get("status"), w.get("desired_state"), queue_id, w.get("disconnected_at"))
+        cached = self._rows.get(worker_id)
+        if cached is not None and cached[0] == key:
+            row = cached[1]
+        else:
+            row = self._new_worker_row(worker_id, w)
+            self._rows[worker_id] = (key, row)
+        age = w.get("heartbeat_age_seconds")
+        if not isinstance(age, (int, float)):
+            age = None if row.last_heartbeat is None else max(0.0, now - row.last_heartbeat)
+        row.heartbeat_age = age
+        health = derive_health(row.status, row.desired_state, age, row.interval)
+        row.health = health.value if hasattr(health, "value") else str(health)
+        return row
+
+    def _new_worker_row(self, worker_id: str, w: dict) -> WorkerRow:
+        system_info = w.get("system_info") if isinstance(w.get("system_info"), dict) else {}
+        ids = w.get("current_task_ids") or ([w["current_task_id"]] if w.get("current_task_id") else [])
+        queue_id = w.get("queue_id")
         return WorkerRow(
-            worker_id=w.worker_id,
-            queue_key=w.queue_id,
-            queue_name=w.queue_name,
-            task_queue_name=w.task_queue_name or (w.queue_name if w.queue_id is None else None),
-            status=w.status,
-            desired_state=w.desired_state,
-            health=health.value if hasattr(health, "value") else str(health),
-            heartbeat_age=age,
-            interval=interval,
-            hostname=w.hostname or system_info.get("hostname"),
-            slots_used=w.slots_used,
-            slots_available=w.slots_available,
-            processed=w.tasks_processed or 0,
-            failed=w.tasks_failed or 0,
-            current_task_ids=ids,
-            registered_at=_ts(w.registered_at),
-            left_at=_ts(w.disconnected_at),
-            environment_id=w.environment_id,
+            worker_id=worker_id,
+            queue_key=queue_id,
+            queue_name=w.get("queue_name"),
+            task_queue_name=w.get("task_queue_name") or (w.get("queue_name") if queue_id is None else None),
+            status=str(w.get("status") or "active"),
+            desired_state=w.get("desired_state"),
+            health="healthy",
+            heartbeat_age=None,
+            last_heartbeat=_epoch(w.get("last_heartbeat")),
+            interval=float(w.get("heartbeat_interval") or 60),
+            hostname=w.get("hostname") or system_info.get("hostname"),
+            slots_used=_int_or_none(w.get("slots_used")),
+            slots_available=_int_or_none(w.get("slots_available")),
+            processed=_int_or_none(w.get("tasks_processed")) or 0,
+            failed=_int_or_none(w.get("tasks_failed")) or 0,
+            current_task_ids=tuple(str(i) for i in ids),
+            registered_at=_epoch(w.get("registered_at")),
+            left_at=_epoch(w.get("disconnected_at")),
+            environment_id=w.get("environment_id"),
             system_info=system_info,
-            capabilities=dict(w.capabilities or {}),
-            metadata=dict(w.worker_metadata or {}),
+            capabilities=w.get("capabilities") if isinstance(w.get("capabilities"), dict) else {},
+            metadata=w.get("worker_metadata") if isinstance(w.get("worker_metadata"), dict) else {},
         )
 
     def _observe_counters(self, now: float) -> None:
@@ -849,7 +935,7 @@ class Collector:
                 state["ok"] += 1
                 state["streak"] = 0
             parts = self._partitions.setdefault(tq, Reading())
-            if force or _due(parts, self._mono(), PARTITIONS_INTERVAL):
+            if _due(parts, self._mono(), PARTITIONS_INTERVAL):
                 async with self._sem:
                     try:
                         parts.ok(await self.temporal.partitions(tq, timeout=self.call_timeout), self._clock(), self._mono())
@@ -1268,14 +1354,14 @@ class Collector:
         out: list[WorkerSnapshot] = []
         healthy = stale = draining = not_polling = unregistered = 0
         used = total = 0
-        since_poll = now - self._registry.at if self._registry is not None else 0.0
+        since_poll = now - self._registry.workers_at if self._registry is not None else 0.0
         registered = set()
         for w in rows:
             registered.add(w.worker_id)
             if w.health == "gone":
                 left = w.left_at
                 if left is None and w.heartbeat_age is not None and self._registry is not None:
-                    left = self._registry.at - w.heartbeat_age
+                    left = self._registry.workers_at - w.heartbeat_age
                 if left is None or now - left > GONE_KEEP_SECONDS:
                     continue
             elif w.health == "healthy":
@@ -1395,8 +1481,23 @@ def _due(reading: Reading | None, mono: float, every: float) -> bool:
     return reading is None or mono - reading.tried >= every
 
 
-def _ts(value: datetime | None) -> float | None:
-    return value.timestamp() if value is not None else None
+def _epoch(value: Any) -> float | None:
+    """An ISO 8601 time (naive means UTC) or a number as epoch seconds; None for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _round(value: float | None, digits: int) -> float | None:
