@@ -44,6 +44,17 @@ def kubiya(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.C
     )
 
 
+def start_kubiya(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kubiya_tui", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def by_status(temporal_address: str, task_queue: str) -> dict[str, int]:
     """Every workflow of a task queue, open or closed, counted per status by Temporal."""
     from temporalio.api.workflowservice.v1 import CountWorkflowExecutionsRequest
@@ -121,7 +132,8 @@ def leftovers(seen: dict[int, float], data_dir: Path) -> list[str]:
 
 def test_demo_headless_under_load_scales_down_without_loss_and_leaves_nothing(tmp_path):
     started = time.monotonic()
-    demo = Demo(tmp_path, "--no-ui", "--seconds", "25", "--load-seconds", "14")
+    # 30 s of demo, 12 of them under load: room for the checks below on a busy 2-core machine.
+    demo = Demo(tmp_path, "--no-ui", "--seconds", "30", "--load-seconds", "12")
     try:
         ready = wait_for(lambda: demo.line(r"^kubiya-tui demo ready in ([\d.]+)s"), 30, "the demo ready")
         ready_after = time.monotonic() - started
@@ -140,10 +152,16 @@ def test_demo_headless_under_load_scales_down_without_loss_and_leaves_nothing(tm
         assert "[profiles.demo]" in config and str(key_file) in config and key not in config
         assert f'api_url = "{url}"' in config and f'temporal_address = "{temporal}"' in config
 
-        # A second demo on the same data dir is refused while this one runs.
-        second = kubiya("demo", "--no-ui", "--seconds", "5", env=demo.env, timeout=30)
+        # Scale team-data to 3 (through the demo profile) and, meanwhile, start a second demo on
+        # the same data dir: it is refused while this one runs.
+        up = start_kubiya("--profile", "demo", "scale", "team-data", "3", "--yes", "-o", "json", env=demo.env)
+        second = start_kubiya("demo", "--no-ui", "--seconds", "5", env=demo.env)
+        out_up, err_up = up.communicate(timeout=60)
+        assert up.returncode == 0, err_up
+        assert json.loads(out_up)["desired_workers"] == 3
+        _, err_second = second.communicate(timeout=60)
         assert second.returncode != 0
-        assert f"a demo is already running (pid {demo.proc.pid})" in second.stderr
+        assert f"a demo is already running (pid {demo.proc.pid})" in err_second
 
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         queues = {q["name"]: q for q in api.get(f"{V1}/worker-queues").json()}
@@ -156,10 +174,7 @@ def test_demo_headless_under_load_scales_down_without_loss_and_leaves_nothing(tm
             path = f"{V1}/worker-queues/{queue_id}/workers" if queue_id else f"{V1}/workers"
             return [w for w in api.get(path).json() if w["health"] == "healthy"]
 
-        # Scale team-data to 3, then back to 1: two workers drain, nothing is lost.
-        up = kubiya("--profile", "demo", "scale", "team-data", "3", "--yes", "-o", "json", env=demo.env)
-        assert up.returncode == 0, up.stderr
-        assert json.loads(up.stdout)["desired_workers"] == 3
+        # From 3 workers back to 1: two workers drain, nothing is lost.
         three = wait_for(lambda: len(w := healthy(team["id"])) == 3 and w, 30, "three team-data workers")
         down = kubiya("--profile", "demo", "scale", "team-data", "1", "--yes", env=demo.env)
         assert down.returncode == 0, down.stderr

@@ -292,3 +292,30 @@ def test_load_command_paces_submissions(api, control_plane, unique):
     assert line.returncode == 0, line.stderr
     [summary] = line.stdout.splitlines()
     assert summary.startswith(f"load on {queue['name']}: submitted ") and ", refused 0 in " in summary
+
+
+@pytest.mark.slow
+def test_runner_command_keeps_a_queue_scaled_and_drains_at_ctrl_c(api, control_plane, unique, tmp_path):
+    queue = make_queue(api, unique("cmd"))
+    env = {**os.environ, "KUBIYA_API_KEY": control_plane.api_key, "KUBIYA_CONTROL_PLANE_BASE_URL": control_plane.url}
+    argv = [sys.executable, "-m", "kubiya_tui", "runner", "--queue", queue["name"], "--interval", "0.5", "--data-dir", str(tmp_path)]
+    runner = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Never scaled: left alone.
+        time.sleep(2)
+        assert workers_of(api, queue["id"], None) == []
+        # One runner per data dir.
+        second = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        assert second.returncode == 1 and f"a runner is already running (pid {runner.pid})" in second.stderr
+        assert cli(control_plane, "scale", queue["name"], "1", "--yes").returncode == 0
+        [worker] = wait_for(lambda: workers_of(api, queue["id"]), 30, "the runner's worker")
+        assert (tmp_path / "workers" / queue["name"]).is_dir()
+        runner.send_signal(signal.SIGINT)
+        _, err = runner.communicate(timeout=40)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 0, err
+    assert "draining the workers this runner started" in err and "runner stopped" in err
+    row = api.get(f"{V1}/workers/{worker['worker_id']}").json()
+    assert row["status"] == "disconnected" and row["exit_code"] == 0

@@ -137,6 +137,8 @@ def runner(
         worker_args=worker_args,
         stop_grace=grace,
         max_starting=max_starting,
+        # Killed outright, the runner still takes its workers along: they drain on SIGTERM.
+        parent_death_signal=signal.SIGTERM,
         on_event=say,
     )
     logging.getLogger("kubiya_tui.runner").propagate = False

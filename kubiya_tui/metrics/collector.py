@@ -174,7 +174,10 @@ class Outcome:
     """What visibility said about a queue's closed executions in the window."""
 
     by_status: dict[str, int]
-    durations: tuple[float, ...]
+    p50: float | None
+    p95: float | None
+    samples: int
+    """How many closed executions the percentiles come from (0: none closed)."""
     durations_at: float
     """Monotonic time the durations were read."""
 
@@ -599,10 +602,7 @@ class Collector:
         began = time.perf_counter()
         started_mono = self._mono()
         if self._history is not None and not self._history.loaded:
-            try:
-                await asyncio.to_thread(self._history.load)
-            except Exception:
-                log.exception("history load failed")
+            self._history.start_loading()  # in a worker thread; what is recorded meanwhile is kept
         tasks = []
         if self.api is not None:
             task = self._registry_poller.start(force or complete)
@@ -1115,11 +1115,20 @@ class Collector:
             else:
                 await self._bucket.take()
                 by_status = (await self.temporal.outcomes(tq, self.window, timeout=self.call_timeout, retry=False)).by_status
-            return Outcome(by_status=by_status, durations=page.durations_seconds, durations_at=mono)
+            durations = page.durations_seconds
+            return Outcome(
+                by_status=by_status,
+                p50=derive.percentile(durations, 50),
+                p95=derive.percentile(durations, 95),
+                samples=len(durations),
+                durations_at=mono,
+            )
         counted = await self.temporal.outcomes(tq, self.window, timeout=self.call_timeout, retry=False)
         return Outcome(
             by_status=counted.by_status,
-            durations=previous.durations if previous else (),
+            p50=previous.p50 if previous else None,
+            p95=previous.p95 if previous else None,
+            samples=previous.samples if previous else 0,
             durations_at=previous.durations_at if previous else mono,
         )
 
@@ -1260,11 +1269,11 @@ class Collector:
                     processed_per_min=round(derive.per_minute(closed, self.window), 3),
                     error_rate=_round(derive.error_rate(oc.by_status), 4),
                 )
-                if oc.durations:
+                if oc.samples:
                     numbers.update(
-                        duration_p50_seconds=_round(derive.percentile(oc.durations, 50), 3),
-                        duration_p95_seconds=_round(derive.percentile(oc.durations, 95), 3),
-                        duration_samples=len(oc.durations),
+                        duration_p50_seconds=_round(oc.p50, 3),
+                        duration_p95_seconds=_round(oc.p95, 3),
+                        duration_samples=oc.samples,
                         duration_source="temporal",
                     )
                 elif self.durations:

@@ -1,15 +1,20 @@
 """Rolling history of queue metrics: ring buffers in memory, batches in SQLite on disk.
 
 One sample per refresh for every queue. All queues are sampled at the same moments, so one
-ring of timestamps serves them all, and each queue holds one flat ``array('f')`` of
-``len(METRICS) x capacity`` values (float32, NaN for "unknown"): about 65 KB per queue for
-an hour at a 2 s interval, allocated once.
+ring of timestamps serves them all. Each queue holds one preallocated ``array('H')`` of
+``len(METRICS) x capacity`` 16-bit codes plus one float scale per block of 64 samples
+(block floating point): a value is stored as ``code x scale`` with a power-of-two scale
+chosen from the block's largest value, so integers below 32,768 are exact and anything
+else keeps about 15 significant bits, ample for charts. That is about 35 KB per queue for
+an hour at a 2 s interval, allocated once. When the writer enters a block it forgets that
+block's old samples at once; one spare block keeps the ring at least ``hours`` long.
 
 Persistence (optional) keeps charts across a restart: samples wait in memory and are
 written in one transaction per ``flush_every`` seconds (one row per queue holding that
-batch as packed arrays), from a worker thread, never on the refresh path. Rows older than
-the ring's span are pruned as new ones are written. Several consoles may share the file:
-each writes under its own scope (a hash of what it is connected to).
+batch as packed float32 arrays), from a worker thread, never on the refresh path. Rows older
+than the ring's span are pruned as new ones are written. Loading at start happens in a
+worker thread too; samples recorded meanwhile are kept and replayed. Several consoles may
+share the file: each writes under its own scope (a hash of what it is connected to).
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ METRICS: tuple[str, ...] = (
 )
 """What is kept per queue; each is a QueueSnapshot field, or workers_healthy (workers.healthy)."""
 
+BLOCK = 64
+"""Samples per block; each block of each metric has its own scale."""
+GAP = 0xFFFF
+"""The code of a missing value."""
+TOP = 0xFFFE
+HALF = 32767
 NAN = float("nan")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -55,10 +66,17 @@ CREATE INDEX IF NOT EXISTS chunks_scope_last ON chunks (scope, t_last);
 FORGET_OTHER_SCOPES_AFTER = 86400.0
 """Rows of other scopes (other profiles, other servers) are deleted after a day."""
 
+Row = Sequence[float | None]
+
+
+def samples_for(interval: float, hours: float = 1.0) -> int:
+    """Samples that cover ``hours`` at one sample per ``interval`` seconds."""
+    return max(2, math.ceil(hours * 3600.0 / max(interval, 0.01)) + 1)
+
 
 def capacity_for(interval: float, hours: float = 1.0) -> int:
-    """Samples that cover ``hours`` at one sample per ``interval`` seconds (at least)."""
-    return max(2, math.ceil(hours * 3600.0 / max(interval, 0.01)) + 1)
+    """Ring slots: whole blocks for ``hours``, plus the block that is being forgotten."""
+    return (math.ceil(samples_for(interval, hours) / BLOCK) + 1) * BLOCK
 
 
 def snapshot_values(queue) -> tuple[float | None, ...]:  # type: ignore[no-untyped-def]
@@ -76,6 +94,103 @@ def snapshot_values(queue) -> tuple[float | None, ...]:  # type: ignore[no-untyp
     )
 
 
+class Rings:
+    """The ring buffers themselves: timestamps, and per queue the codes and block scales."""
+
+    def __init__(self, capacity: int, width: int = len(METRICS)) -> None:
+        assert capacity % BLOCK == 0
+        self.capacity = capacity
+        self.width = width
+        self.blocks = capacity // BLOCK
+        self.times = array("d", [NAN]) * capacity
+        self.codes: dict[str, array] = {}
+        self.scales: dict[str, array] = {}
+        self.last_seen: dict[str, int] = {}
+        self.pos = 0
+        self.count = 0
+        self._gap_block = array("H", [GAP]) * BLOCK
+        self._nan_block = array("d", [NAN]) * BLOCK
+
+    def _series(self, queue_id: str) -> tuple[array, array]:
+        codes = self.codes.get(queue_id)
+        if codes is None:
+            codes = self.codes[queue_id] = array("H", [GAP]) * (self.width * self.capacity)
+            self.scales[queue_id] = array("f", [0.0]) * (self.width * self.blocks)
+        return codes, self.scales[queue_id]
+
+    def record(self, at: float, values: Mapping[str, Row]) -> None:
+        cap, width = self.capacity, self.width
+        slot = self.pos
+        if slot % BLOCK == 0:
+            # Entering a block: its samples from an hour ago go at once, and its scales start afresh.
+            block = slot // BLOCK
+            self.times[slot : slot + BLOCK] = self._nan_block
+            for queue_id, codes in self.codes.items():
+                scales = self.scales[queue_id]
+                for m in range(width):
+                    base = m * cap + slot
+                    codes[base : base + BLOCK] = self._gap_block
+                    scales[m * self.blocks + block] = 0.0
+        self.times[slot] = at
+        block = slot // BLOCK
+        for queue_id, row in values.items():
+            codes, scales = self._series(queue_id)
+            for m in range(min(width, len(row))):
+                v = row[m]
+                if v is None or v != v:
+                    continue
+                self._put(codes, scales, m * cap, m * self.blocks + block, slot, float(v))
+            self.last_seen[queue_id] = self.count
+        self.pos = (slot + 1) % cap
+        self.count += 1
+        if self.count % BLOCK == 0:
+            # A queue not seen for a whole ring holds nothing but gaps: let it go.
+            for queue_id in [q for q, seen in self.last_seen.items() if self.count - seen > cap]:
+                self.codes.pop(queue_id, None)
+                self.scales.pop(queue_id, None)
+                self.last_seen.pop(queue_id, None)
+
+    def _put(self, codes: array, scales: array, base: int, si: int, slot: int, v: float) -> None:
+        if v < 0 or v == math.inf:
+            v = 0.0 if v < 0 else 3.0e38
+        scale = scales[si]
+        if scale == 0.0 or v > scale * TOP:
+            new = 2.0 ** math.ceil(math.log2(v / HALF)) if v > 0 else 2.0**-40
+            if scale and new > scale:
+                # Re-express the block's other samples in the coarser scale (shift right, rounded).
+                shift = round(math.log2(new / scale))
+                first = base + slot - slot % BLOCK
+                half = 1 << (shift - 1)
+                for i in range(first, first + BLOCK):
+                    c = codes[i]
+                    if c != GAP:
+                        codes[i] = (c + half) >> shift
+            if new > scale:
+                scales[si] = scale = new
+        codes[base + slot] = min(TOP, int(v / scale + 0.5))
+
+    def points(self, queue_id: str, m: int) -> list[tuple[float, float]]:
+        codes = self.codes.get(queue_id)
+        if codes is None:
+            return []
+        cap = self.capacity
+        scales = self.scales[queue_id]
+        n = min(self.count, cap)
+        start = (self.pos - n) % cap
+        base = m * cap
+        sbase = m * self.blocks
+        times = self.times
+        out = []
+        for k in range(n):
+            j = (start + k) % cap
+            c = codes[base + j]
+            if c != GAP:
+                t = times[j]
+                if t == t:
+                    out.append((t, c * scales[sbase + j // BLOCK]))
+        return out
+
+
 class History:
     """Ring buffers per queue and metric; optionally persisted to SQLite in batches."""
 
@@ -90,24 +205,24 @@ class History:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.interval = interval
+        self.hours = hours
         self.capacity = capacity_for(interval, hours)
+        self.span_samples = samples_for(interval, hours)
         self.path = path
         self.scope = scope
         self.flush_every = flush_every
         self._clock = clock
         self._index = {name: i for i, name in enumerate(METRICS)}
-        self._times = array("d", [NAN]) * self.capacity
-        self._series: dict[str, array] = {}
-        self._last_seen: dict[str, int] = {}
-        self._pos = 0
-        self._count = 0
-        self._pending: list[tuple[float, dict[str, tuple[float | None, ...]]]] = []
+        self._rings = Rings(self.capacity)
+        self._pending: list[tuple[float, dict[str, Row]]] = []
         self._last_flush = clock()
         self._flushing: asyncio.Task | None = None
+        self._loading: asyncio.Task | None = None
+        self._during_load: list[tuple[float, dict[str, Row]]] | None = None
         self._db: sqlite3.Connection | None = None
         self._db_lock = threading.Lock()
         self._disk_error: str | None = None
-        self.loaded = False
+        self.loaded = path is None
 
     # ------------------------------------------------------------------ memory
 
@@ -116,39 +231,18 @@ class History:
         return METRICS
 
     def queues(self) -> list[str]:
-        return list(self._series)
+        return list(self._rings.codes)
 
     def __len__(self) -> int:
-        return min(self._count, self.capacity)
+        return min(self._rings.count, self.capacity)
 
-    def record(self, at: float, values: Mapping[str, Sequence[float | None]], persist: bool = True) -> None:
-        """One sample for every queue: ``values[queue_id]`` in METRICS order; absent queues get a gap."""
-        cap = self.capacity
-        slot = self._pos
-        self._times[slot] = at
-        width = len(METRICS)
-        for queue_id, series in self._series.items():
-            row = values.get(queue_id)
-            if row is None:
-                for m in range(width):
-                    series[m * cap + slot] = NAN
-        for queue_id, row in values.items():
-            series = self._series.get(queue_id)
-            if series is None:
-                series = self._series[queue_id] = array("f", [NAN]) * (width * cap)
-            for m in range(width):
-                v = row[m] if m < len(row) else None
-                series[m * cap + slot] = NAN if v is None else v
-            self._last_seen[queue_id] = self._count
-        self._pos = (slot + 1) % cap
-        self._count += 1
-        # A queue not seen for a whole ring holds nothing but gaps: let it go.
-        if self._count % 64 == 0:
-            for queue_id in [q for q, seen in self._last_seen.items() if self._count - seen > cap]:
-                self._series.pop(queue_id, None)
-                self._last_seen.pop(queue_id, None)
+    def record(self, at: float, values: Mapping[str, Row], persist: bool = True) -> None:
+        """One sample for every queue: ``values[queue_id]`` in METRICS order (None: unknown); absent queues get a gap."""
+        self._rings.record(at, values)
+        if self._during_load is not None:
+            self._during_load.append((at, dict(values)))
         if persist and self.path is not None:
-            self._pending.append((at, {q: tuple(v) for q, v in values.items()}))
+            self._pending.append((at, dict(values)))
 
     def record_snapshot(self, snapshot, persist: bool = True) -> None:  # type: ignore[no-untyped-def]
         """Record every queue of a Snapshot; numbers whose source is down are a gap, not a flat line."""
@@ -167,22 +261,10 @@ class History:
 
     def points(self, queue_id: str, metric: str) -> list[tuple[float, float]]:
         """(time, value) of one metric of one queue, oldest first; gaps left out."""
-        series = self._series.get(queue_id)
         m = self._index.get(metric)
-        if series is None or m is None:
+        if m is None:
             return []
-        cap = self.capacity
-        n = min(self._count, cap)
-        start = (self._pos - n) % cap
-        base = m * cap
-        times = self._times
-        out = []
-        for k in range(n):
-            j = (start + k) % cap
-            v = series[base + j]
-            if v == v:  # not NaN
-                out.append((times[j], float(v)))
-        return out
+        return self._rings.points(queue_id, m)
 
     # ------------------------------------------------------------------ disk
 
@@ -197,12 +279,43 @@ class History:
             self._db = db
         return self._db
 
-    def load(self) -> int:
-        """Fill the rings from disk with this scope's samples of the ring's span; answers how many."""
+    def start_loading(self) -> None:
+        """Read this scope's recent samples from disk in a worker thread (call from the event loop)."""
+        if self.loaded or self._loading is not None:
+            return
+        self._during_load = []
+        self._loading = asyncio.get_running_loop().create_task(self._load_and_install())
+
+    async def _load_and_install(self) -> None:
+        try:
+            rings = await asyncio.to_thread(self._read_rings)
+        except Exception as exc:
+            self._disk_failed("read", exc)
+            rings = None
+        if rings is not None and rings.count:
+            # What was recorded while loading goes on top of what was loaded.
+            for at, values in self._during_load or ():
+                rings.record(at, values)
+            self._rings = rings
+        self._during_load = None
         self.loaded = True
+
+    async def wait_loaded(self) -> None:
+        if self._loading is not None:
+            await asyncio.shield(self._loading)
+
+    def load(self) -> int:
+        """Fill the rings from disk at once (blocking); answers how many sample times were loaded."""
+        rings = self._read_rings()
+        if rings is not None and rings.count:
+            self._rings = rings
+        self.loaded = True
+        return 0 if rings is None else min(rings.count, self.capacity)
+
+    def _read_rings(self) -> Rings | None:
         if self.path is None or not self.path.exists():
-            return 0
-        since = self._clock() - self.capacity * self.interval
+            return None
+        since = self._clock() - self.span_samples * self.interval
         try:
             with self._db_lock:
                 rows = self._connect().execute(
@@ -211,7 +324,7 @@ class History:
                 ).fetchall()
         except sqlite3.Error as exc:
             self._disk_failed("read", exc)
-            return 0
+            return None
         decoded = []
         all_times: set[float] = set()
         for queue_id, metrics, times_blob, vals_blob in rows:
@@ -222,33 +335,32 @@ class History:
             names = metrics.split(",")
             if len(vals) != len(times) * len(names):
                 continue
-            decoded.append((queue_id, names, times, vals))
+            columns = [(c, self._index[name]) for c, name in enumerate(names) if name in self._index]
+            decoded.append((queue_id, times, vals, columns, len(names)))
             all_times.update(t for t in times if t >= since)
-        if not all_times:
-            return 0
-        kept = sorted(all_times)[-self.capacity :]
+        rings = Rings(self.capacity)
+        kept = sorted(all_times)[-self.span_samples :]
+        if not kept:
+            return rings
         slot_of = {t: k for k, t in enumerate(kept)}
-        cap = self.capacity
+        cap, blocks = rings.capacity, rings.blocks
         for k, t in enumerate(kept):
-            self._times[k] = t
-        width = len(METRICS)
-        for queue_id, names, times, vals in decoded:
-            series = self._series.get(queue_id)
-            if series is None:
-                series = self._series[queue_id] = array("f", [NAN]) * (width * cap)
-            self._last_seen[queue_id] = len(kept) - 1
-            columns = [(self._index.get(name), c) for c, name in enumerate(names)]
+            rings.times[k] = t
+        for queue_id, times, vals, columns, n in decoded:
+            codes, scales = rings._series(queue_id)
             for j, t in enumerate(times):
-                slot = slot_of.get(t)
-                if slot is None:
+                k = slot_of.get(t)
+                if k is None:
                     continue
-                row = j * len(names)
-                for m, c in columns:
-                    if m is not None:
-                        series[m * cap + slot] = vals[row + c]
-        self._pos = len(kept) % cap
-        self._count = len(kept)
-        return len(kept)
+                at = j * n
+                for c, m in columns:
+                    v = vals[at + c]
+                    if v == v:
+                        rings._put(codes, scales, m * cap, m * blocks + k // BLOCK, k, v)
+            rings.last_seen[queue_id] = len(kept) - 1
+        rings.count = len(kept)
+        rings.pos = len(kept) % cap
+        return rings
 
     def due(self) -> bool:
         return (
@@ -274,14 +386,15 @@ class History:
         except Exception as exc:  # a full disk must not stop the console
             self._disk_failed("write", exc)
 
-    def _write(self, batch: list[tuple[float, dict[str, tuple[float | None, ...]]]]) -> None:
+    def _write(self, batch: list[tuple[float, dict[str, Row]]]) -> None:
         per_queue: dict[str, tuple[array, array]] = {}
         width = len(METRICS)
         for at, values in batch:
             for queue_id, row in values.items():
                 times, vals = per_queue.setdefault(queue_id, (array("d"), array("f")))
                 times.append(at)
-                vals.extend(NAN if v is None else v for v in (tuple(row) + (None,) * width)[:width])
+                padded = list(row[:width]) + [None] * (width - len(row))
+                vals.extend(NAN if v is None else min(float(v), 3.0e38) for v in padded)
         names = ",".join(METRICS)
         now = self._clock()
         rows = [
@@ -295,7 +408,7 @@ class History:
                 db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)", rows)
                 db.execute(
                     "DELETE FROM chunks WHERE scope=? AND t_last<?",
-                    (self.scope, now - self.capacity * self.interval - self.flush_every),
+                    (self.scope, now - self.span_samples * self.interval - self.flush_every),
                 )
                 db.execute("DELETE FROM chunks WHERE t_last<?", (now - FORGET_OTHER_SCOPES_AFTER,))
                 db.execute("COMMIT")
@@ -316,6 +429,8 @@ class History:
 
     async def close(self) -> None:
         """Write what is pending and close the file."""
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
         if self._flushing is not None and not self._flushing.done():
             try:
                 await self._flushing
@@ -334,5 +449,6 @@ def fill_synthetic(history: History, queue_ids: Iterable[str], start: float | No
     start = start if start is not None else time.time() - history.capacity * history.interval
     for k in range(history.capacity):
         t = start + k * history.interval
-        row_base = float(k % 97)
-        history.record(t, {q: (row_base, 1.5, 60.0, 58.0, 57.0, 0.02, 1.2, 3.0, 7.0) for q in ids}, persist=False)
+        depth = float(k % 97)
+        row = (depth, 1.5 + k % 7, 60.0, 58.25, 57.0, 0.02, 1.2, 3.0, 7.0)
+        history.record(t, {q: row for q in ids}, persist=False)

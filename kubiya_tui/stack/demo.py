@@ -250,7 +250,7 @@ class Demo:
         self.load_seconds = load_seconds
         self.autoscale = autoscale
         self.interval = interval
-        self.say = say or (lambda line: print(line, flush=True))
+        self.say = say or _print_line
         self.info: DemoInfo | None = None
         self.processes: list[ManagedProcess] = []
         self.lock: PidLock | None = None
@@ -508,6 +508,14 @@ class Demo:
         kill_now(self.processes)
 
 
+def _print_line(line: str) -> None:
+    """A line on stdout; a terminal that went away (SSH closed) must not stop the clean-up."""
+    try:
+        print(line, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 async def _make_client(url: str, key: str) -> ApiClient:
     # Made on the background loop: an httpx client belongs to the loop that uses it.
     return ApiClient(url, key, timeout=10)
@@ -579,7 +587,10 @@ def run_demo(options: DemoOptions, started_at: float | None = None) -> int:
     )
     say = demo.say
 
+    signalled: list[int] = []
+
     def interrupt(signum: int, frame: Any) -> None:
+        signalled.append(signum)
         raise KeyboardInterrupt
 
     def hurry(signum: int, frame: Any) -> None:
@@ -604,6 +615,12 @@ def run_demo(options: DemoOptions, started_at: float | None = None) -> int:
                 console(profile=PROFILE)
             except SystemExit:
                 pass
+            except Exception:
+                # SIGTERM or SIGHUP (the SSH session closed) interrupts the console's own event
+                # loop, which then may end with an error of its own: it was asked to stop.
+                if not signalled:
+                    raise
+                log.info("console ended by signal %s", signalled[0])
     except KeyboardInterrupt:
         if phase == "start-up":
             say("kubiya-tui demo: interrupted during start-up; stopping what was started")

@@ -330,8 +330,9 @@ class Runner:
         for row in rows:
             if row.queue_id:
                 rows_by_queue.setdefault(row.queue_id, []).append(row)
-        for q in wanted:
-            self.states.setdefault(q.id, QueueState())
+        with self._lock:
+            for q in wanted:
+                self.states.setdefault(q.id, QueueState())
         for queue_id, state in self.states.items():
             self._learn_ids(state, rows_by_queue.get(queue_id, []))
             await self._reap(state, now)
@@ -353,7 +354,8 @@ class Runner:
                 for w in state.workers:
                     self._retire(w, now, "its queue is gone")
                 if not state.workers:
-                    del self.states[queue_id]
+                    with self._lock:
+                        del self.states[queue_id]
         for state in self.states.values():
             await self._signal_retiring(state, now)
 

@@ -63,15 +63,14 @@ GOAL_RSS_MB = 150.0
 # ---------------------------------------------------------------------------- setup
 
 
-async def _setup(url: str, key: str, temporal_address: str) -> dict[str, Any]:
+async def _make_queues(url: str, key: str, envs: tuple[tuple[str, int], ...]) -> dict[str, list[dict]]:
     import httpx
-    from temporalio.client import Client
 
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
         sem = asyncio.Semaphore(16)
         queues: dict[str, list[dict]] = {}
-        for env_name, n in ENVS:
+        for env_name, n in envs:
             env = (await http.post("/api/v1/environments", json={"name": env_name})).raise_for_status().json()
 
             async def make(i: int, env_id: str = env["id"], env_name: str = env_name) -> dict:
@@ -83,7 +82,19 @@ async def _setup(url: str, key: str, temporal_address: str) -> dict[str, Any]:
                     return r.raise_for_status().json()
 
             queues[env_name] = list(await asyncio.gather(*(make(i) for i in range(n))))
-        loaded = queues["bench-a"] + queues["bench-b"]
+    return queues
+
+
+async def _setup(url: str, key: str, temporal_address: str) -> dict[str, Any]:
+    """200 queues (bench-a, bench-b) with 2,000 workers, waiting tasks and timed-out executions."""
+    import httpx
+    from temporalio.client import Client
+
+    queues = await _make_queues(url, key, ENVS[:2])
+    loaded = queues["bench-a"] + queues["bench-b"]
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+        sem = asyncio.Semaphore(16)
 
         worker_ids: list[str] = []
 
@@ -170,14 +181,15 @@ def _collector(url: str, key: str, temporal_address: str, envs: list[str], **opt
     from kubiya_tui.metrics.collector import Collector
 
     settings = Settings(api_url=url, api_key=SecretStr(key), temporal_address=temporal_address, refresh_interval=2.0)
-    return Collector.from_settings(settings, history=False, environments=envs, **options)
+    options.setdefault("history", False)  # in memory, as a console keeps it (not written to disk here)
+    return Collector.from_settings(settings, environments=envs, **options)
 
 
 async def _full_refreshes(collector: Any, n: int) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds of n forced refreshes (registry + stats of every queue)."""
     walls, cpus = [], []
     for _ in range(n):
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(1.0)
         cpu0, t0 = time.process_time(), time.perf_counter()
         snapshot = await collector.refresh(force=True, complete=False)
         # Wait for the forced polls themselves, not for the paced outcomes sweep.
@@ -188,6 +200,20 @@ async def _full_refreshes(collector: Any, n: int) -> tuple[list[float], list[flo
         cpus.append(time.process_time() - cpu0)
         assert snapshot is not None
     return walls, cpus
+
+
+async def _steady_refreshes(collector: Any, n: int) -> list[float]:
+    """Wall seconds of n scheduled refreshes 2 s apart (stats reused until 5 s old, workers every 5 s)."""
+    walls = []
+    for _ in range(n):
+        await asyncio.sleep(2.0)
+        t0 = time.perf_counter()
+        await collector.refresh()
+        for poller in (collector._registry_poller, collector._stats_poller):
+            if poller.task is not None:
+                await poller.task
+        walls.append(time.perf_counter() - t0)
+    return walls
 
 
 async def _outcome_sweep(collector: Any) -> float:
@@ -205,6 +231,7 @@ async def _measure_scale(url: str, key: str, address: str, envs: list[str], runs
         first_s = time.perf_counter() - first
         sweep = await _outcome_sweep(collector)
         walls, cpus = await _full_refreshes(collector, runs)
+        steady = await _steady_refreshes(collector, runs)
         snapshot = collector.latest()
         return {
             "queues": len(snapshot.queues),
@@ -213,6 +240,7 @@ async def _measure_scale(url: str, key: str, address: str, envs: list[str], runs
             "median_s": statistics.median(walls),
             "p95_s": sorted(walls)[max(0, int(len(walls) * 0.95) - 1)],
             "cpu_ms": statistics.median(cpus) * 1000,
+            "steady_median_s": statistics.median(steady),
             "sweep_s": sweep,
             "sources": {k: v.status.value for k, v in snapshot.sources.items()},
             "depth_known": sum(1 for q in snapshot.queues if q.depth is not None),
@@ -263,7 +291,7 @@ def memory_main(config_file: str) -> None:
     process = psutil.Process()
 
     async def run() -> dict[str, Any]:
-        collector = _collector(config["url"], config["key"], config["address"], [e for e, _ in ENVS])
+        collector = _collector(config["url"], config["key"], config["address"], [e for e, _ in ENVS], history=None)
         try:
             # Connected to both sources with the latest snapshot of every queue and worker, as a console is.
             snapshot = await collector.refresh(complete=True)
@@ -273,7 +301,9 @@ def memory_main(config_file: str) -> None:
             collector._history = history
             ids = [q.id for q in snapshot.queues]
             fill_synthetic(history, ids)
-            await collector.refresh()
+            for _ in range(3):
+                await asyncio.sleep(2.0)
+                await collector.refresh()
             gc.collect()
             rss = process.memory_info().rss
             return {
@@ -333,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Temporal pid {temporal.pid} on {address}; control plane pid {cp.pid} on {url}", flush=True)
         t0 = time.time()
         made = asyncio.run(_setup(url, key, address))
-        print(f"1,000 queues, {len(made['workers'])} workers, 600 waiting and 400 timed-out tasks in {time.time() - t0:.1f} s", flush=True)
+        print(f"200 queues, {len(made['workers'])} workers, 600 waiting and 400 timed-out tasks in {time.time() - t0:.1f} s", flush=True)
         config = work / "heartbeats.json"
         config.write_text(json.dumps({"url": url, "key": key, "workers": made["workers"]}))
         beats = spawn(
@@ -345,15 +375,24 @@ def main(argv: list[str] | None = None) -> int:
         started.append(beats)
         time.sleep(3)  # the first round of heartbeats
 
-        scales = {50: ["bench-a"], 200: ["bench-a", "bench-b"], 1000: ["bench-a", "bench-b", "bench-c"]}
-        for n, envs in scales.items():
-            runs = args.runs if n == 200 else max(5, args.runs // 2)
-            results[f"scale_{n}"] = asyncio.run(_measure_scale(url, key, address, envs, runs))
-            r = results[f"scale_{n}"]
-            print(f"  {n:>5} queues: full refresh median {r['median_s'] * 1000:.0f} ms, CPU {r['cpu_ms']:.0f} ms/refresh, "
-                  f"outcomes sweep {r['sweep_s']:.1f} s, sources {r['sources']}", flush=True)
+        both = ["bench-a", "bench-b"]
+        results["scale_200"] = asyncio.run(_measure_scale(url, key, address, both, args.runs))
+        r = results["scale_200"]
+        print(f"  200 queues: full refresh median {r['median_s'] * 1000:.0f} ms, steady {r['steady_median_s'] * 1000:.0f} ms, "
+              f"CPU {r['cpu_ms']:.0f} ms/refresh, outcomes sweep {r['sweep_s']:.1f} s, sources {r['sources']}", flush=True)
         print(f"running the collector for {args.cpu_seconds:.0f} s at a 2 s interval over 200 queues...", flush=True)
-        results["cpu"] = asyncio.run(_measure_cpu(url, key, address, ["bench-a", "bench-b"], args.cpu_seconds))
+        results["cpu"] = asyncio.run(_measure_cpu(url, key, address, both, args.cpu_seconds))
+        print(f"  {results['cpu']['cpu_pct']:.1f} % of a core", flush=True)
+
+        print("adding 800 queues (bench-c) for growth...", flush=True)
+        asyncio.run(_make_queues(url, key, ENVS[2:]))
+        scales = {50: ["bench-a"], 200: both, 1000: [e for e, _ in ENVS]}
+        for n, envs in scales.items():
+            key_name = f"scale_{n}" if n != 200 else "scale_200_of_1000"
+            results[key_name] = asyncio.run(_measure_scale(url, key, address, envs, max(5, args.runs // 2)))
+            r = results[key_name]
+            print(f"  {n:>5} queues: full refresh median {r['median_s'] * 1000:.0f} ms, steady {r['steady_median_s'] * 1000:.0f} ms, "
+                  f"CPU {r['cpu_ms']:.0f} ms/refresh, outcomes sweep {r['sweep_s']:.1f} s, sources {r['sources']}", flush=True)
         print("measuring memory with one hour of history for 1,000 queues...", flush=True)
         mem_config = work / "memory.json"
         mem_config.write_text(json.dumps({"url": url, "key": key, "address": address}))
@@ -374,32 +413,38 @@ def main(argv: list[str] | None = None) -> int:
 
     s200, cpu, mem = results["scale_200"], results["cpu"], results["memory"]
     rows = [
-        ("full refresh, 200 queues, 2,000 workers (median of %d)" % args.runs, f"{s200['median_s'] * 1000:.0f} ms",
+        (f"full refresh (forced), 200 queues, 2,000 workers, median of {args.runs}", f"{s200['median_s'] * 1000:.0f} ms",
          f"<= {GOAL_REFRESH_S * 1000:.0f} ms", s200["median_s"] <= GOAL_REFRESH_S),
+        (f"scheduled refresh, same, median of {args.runs}", f"{s200['steady_median_s'] * 1000:.0f} ms",
+         f"<= {GOAL_REFRESH_S * 1000:.0f} ms", s200["steady_median_s"] <= GOAL_REFRESH_S),
         (f"collector CPU at a 2 s interval over {args.cpu_seconds:.0f} s", f"{cpu['cpu_pct']:.1f} % of a core",
          f"<= {GOAL_CPU_PCT:.0f} %", cpu["cpu_pct"] <= GOAL_CPU_PCT),
         ("resident memory, 1 h of history for 1,000 queues", f"{mem['rss_mb']:.0f} MB",
          f"<= {GOAL_RSS_MB:.0f} MB", mem["rss_mb"] <= GOAL_RSS_MB),
     ]  # fmt: skip
     print()
-    print(f"{'measure':<58} {'result':>18} {'goal':>10}  met")
+    print(f"{'measure':<62} {'result':>16} {'goal':>10}  met")
     for name, value, goal, met in rows:
-        print(f"{name:<58} {value:>18} {goal:>10}  {'yes' if met else 'NO'}")
-    print(f"  (steady refreshes during the CPU run: {cpu['refreshes']}, median {cpu['refresh_ms_median']:.0f} ms, "
-          f"max {cpu['refresh_ms_max']:.0f} ms; sources {cpu['sources']}; healthy workers seen {cpu['healthy_workers']})")
-    print(f"  (memory of the connected collector before history {mem['before_history_mb']:.0f} MB; {mem['queues']} queues, "
-          f"ring of {mem['capacity']} samples per metric, "
-          f"{len(__import__('kubiya_tui.metrics.history', fromlist=['METRICS']).METRICS)} metrics per queue)")
+        print(f"{name:<62} {value:>16} {goal:>10}  {'yes' if met else 'NO'}")
+    print(f"  forced: control plane queues + workers and DescribeTaskQueue (both task types) of every queue, now; "
+          f"p95 {s200['p95_s'] * 1000:.0f} ms, CPU {s200['cpu_ms']:.0f} ms each")
+    print(f"  scheduled: what a console pays every 2 s (stats reused until 5 s old, workers read every 5 s)")
+    print(f"  CPU run: {cpu['refreshes']} refreshes, median {cpu['refresh_ms_median']:.0f} ms, max {cpu['refresh_ms_max']:.0f} ms; "
+          f"sources {cpu['sources']}; healthy workers seen {cpu['healthy_workers']}")
+    print(f"  memory: {mem['before_history_mb']:.0f} MB for the connected collector and its latest snapshot of "
+          f"{mem['queues']} queues, before history; ring of {mem['capacity']} samples x "
+          f"{len(__import__('kubiya_tui.metrics.history', fromlist=['METRICS']).METRICS)} metrics per queue "
+          f"({mem['points']} points of the last queue's depth held)")
     print()
-    print("growth with the number of queues watched (2,000 workers registered on the first 200):")
-    print(f"{'queues':>7} {'full refresh':>13} {'p95':>8} {'CPU/refresh':>12} {'first refresh':>14} {'outcomes sweep':>15} {'depth known':>12} {'outcomes known':>15}")
-    for n in (50, 200, 1000):
-        r = results[f"scale_{n}"]
-        print(f"{r['queues']:>7} {r['median_s'] * 1000:>10.0f} ms {r['p95_s'] * 1000:>5.0f} ms {r['cpu_ms']:>9.0f} ms "
-              f"{r['first_s']:>12.2f} s {r['sweep_s']:>13.1f} s {r['depth_known']:>12} {r['outcomes_known']:>15}")
-    print("  outcomes sweep: every queue's ListWorkflowExecutions (+ Count when > 200 closed), paced at "
-          "40 visibility calls/s under the dev server's ~100/s limit; in steady state each queue's outcomes are "
-          "re-read every 10 s (durations every 30 s), in the background.")
+    print("growth with the number of queues watched (of 1,000; 2,000 workers registered on the first 200):")
+    print(f"{'queues':>7} {'forced':>9} {'p95':>8} {'scheduled':>10} {'CPU/forced':>11} {'first':>8} {'outcomes sweep':>15} {'depth known':>12} {'outcomes known':>15}")
+    for name in ("scale_50", "scale_200_of_1000", "scale_1000"):
+        r = results[name]
+        print(f"{r['queues']:>7} {r['median_s'] * 1000:>6.0f} ms {r['p95_s'] * 1000:>5.0f} ms {r['steady_median_s'] * 1000:>7.0f} ms "
+              f"{r['cpu_ms']:>8.0f} ms {r['first_s']:>6.2f} s {r['sweep_s']:>13.1f} s {r['depth_known']:>12} {r['outcomes_known']:>15}")
+    print("  first: the first complete refresh (cold: queues never described before). outcomes sweep: every queue's")
+    print("  ListWorkflowExecutions (+ Count when over 200 closed), paced at 40 visibility calls/s under the dev")
+    print("  server's ~100/s limit; in steady state each queue's outcomes are re-read every 10 s in the background.")
     print(f"\ncores: {cores}")
     met = all(r[3] for r in rows)
     print(f"RESULT: {'all goals met' if met else 'some goals NOT met'}; {cores} cores")

@@ -1,0 +1,529 @@
+"""The metrics engine's logic with fake sources: rates, time to drain, flags, history, checks, scheduling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from kubiya_tui.client.temporal import ClosedExecutions, Outcomes, QueueStats, TemporalUnavailable
+from kubiya_tui.metrics import derive
+from kubiya_tui.metrics.check import Status, Thresholds, evaluate, parse_rate, parse_seconds
+from kubiya_tui.metrics.collector import Collector
+from kubiya_tui.metrics.history import BLOCK, History
+from kubiya_tui.metrics.snapshot import (
+    QueueSnapshot,
+    Snapshot,
+    SourceState,
+    SourceStatus,
+    WorkerCounts,
+)
+
+# ---------------------------------------------------------------------------- arithmetic
+
+
+def test_percentiles_are_nearest_rank():
+    values = [float(v) for v in range(100, 0, -1)]  # 100..1, unsorted on purpose
+    assert derive.percentile(values, 50) == 50.0
+    assert derive.percentile(values, 95) == 95.0
+    assert derive.percentile([7.0], 95) == 7.0
+    assert derive.percentile([], 50) is None
+
+
+def test_time_to_drain_and_growing():
+    # 120 waiting, 30 in and 90 out per minute: one task per second net, two minutes.
+    assert derive.time_to_drain(120, 30.0, 90.0) == (pytest.approx(120.0), False)
+    assert derive.time_to_drain(120, 90.0, 30.0) == (None, True)
+    assert derive.time_to_drain(5, 0.0, 0.0) == (None, True), "nothing leaves: it never drains"
+    assert derive.time_to_drain(0, 10.0, 5.0) == (None, False), "empty is not growing"
+    assert derive.time_to_drain(None, 10.0, 50.0) == (None, False)
+
+
+def test_error_rate_counts_failed_and_timed_out_over_closed():
+    assert derive.error_rate({"Completed": 7, "Failed": 2, "TimedOut": 1}) == pytest.approx(0.3)
+    assert derive.error_rate({"Completed": 5, "Canceled": 5}) == 0.0
+    assert derive.error_rate({}) is None
+    assert derive.per_minute(50, 300) == 10.0
+
+
+def test_counter_window_rates_survive_a_worker_restart():
+    window = derive.CounterWindow(window_seconds=300)
+    window.observe(0.0, {"w1": (100, 10)})  # done before the collector looked: not counted
+    assert window.rates() == (None, None, None)
+    window.observe(30.0, {"w1": (130, 20)})
+    window.observe(60.0, {"w1": (5, 0), "w2": (0, 0)})  # w1 restarted: 5 new successes
+    per_min, rate, closed = window.rates()
+    assert closed == 30 + 10 + 5
+    assert rate == pytest.approx(10 / 45)
+    assert per_min == pytest.approx(45.0)  # 45 tasks in 60 s
+
+
+def test_poll_flags_need_fresh_temporal_data_and_a_grace_period():
+    read_at = 1000.0
+    polling = derive.live_identities(
+        {"fresh": read_at - 30, "dead": read_at - 400},
+        read_at,
+        [{"identity": "hb", "status_name": "Running", "heartbeat_age_seconds": 12.0},
+         {"identity": "stopped", "status_name": "Shutdown", "heartbeat_age_seconds": 1.0}],
+    )  # fmt: skip
+    assert polling == {"fresh", "hb"}
+    flag = derive.registered_not_polling
+    assert flag("healthy", "w-missing", 120.0, polling, temporal_fresh=True, grace_seconds=30) is True
+    assert flag("healthy", "fresh", 120.0, polling, True, 30) is False
+    assert flag("healthy", "w-new", 5.0, polling, True, 30) is False, "just registered: give it time"
+    assert flag("draining", "w-missing", 120.0, polling, True, 30) is False, "a draining worker stops polling"
+    assert flag("healthy", "w-missing", 120.0, polling, temporal_fresh=False, grace_seconds=30) is False
+
+
+# ---------------------------------------------------------------------------- history
+
+
+def test_ring_buffer_wraps_keeps_at_least_its_span_and_marks_gaps():
+    history = History(interval=1.0, hours=100 / 3600)  # 101 samples of span, 192 slots
+    assert history.span_samples == 101 and history.capacity % BLOCK == 0 and history.capacity >= 101 + BLOCK
+    for k in range(1000):
+        row = (float(k), None if k % 10 == 0 else 0.25, 3.0)
+        queues = {"a": row}
+        if k >= 990:
+            queues["b"] = (7.0,)
+        history.record(float(k), queues, persist=False)
+    depth = history.points("a", "depth")
+    assert [t for t, _ in depth] == sorted(t for t, _ in depth), "oldest first"
+    assert history.span_samples <= len(depth) <= history.capacity
+    assert depth[-1] == (999.0, 999.0)
+    assert all(t == v for t, v in depth), "integers below 32768 are exact"
+    ages = history.points("a", "backlog_age_seconds")
+    assert all(v == 0.25 for _, v in ages)
+    assert len(ages) < len(depth), "None is a gap, not a zero"
+    assert history.points("b", "depth") == [(float(k), 7.0) for k in range(990, 1000)]
+    assert history.points("nope", "depth") == [] and history.points("a", "nope") == []
+
+
+def test_history_keeps_about_five_significant_digits():
+    history = History(interval=2.0)
+    values = [0.0123, 0.5, 17.25, 1234.5678, 98765.4]
+    for k, v in enumerate(values):
+        history.record(float(k), {"q": (v,)}, persist=False)
+    got = [v for _, v in history.points("q", "depth")]
+    # One block holds them all: the step is the largest value's / 32768.
+    assert all(abs(g - v) <= 98765.4 / 32768 for g, v in zip(got, values))
+    assert got[-1] == pytest.approx(98765.4, rel=1e-4)
+
+
+def test_an_hour_at_two_seconds_is_compact():
+    history = History(interval=2.0)
+    assert history.span_samples >= 1800
+    history.record(0.0, {"q": (1.0,) * 9}, persist=False)
+    codes = history._rings.codes["q"]
+    assert codes.itemsize == 2
+    assert codes.itemsize * len(codes) <= 40_000, "about 35 KB per queue for an hour of 9 metrics"
+
+
+async def test_history_survives_a_restart_through_sqlite(tmp_path: Path):
+    path = tmp_path / "history.sqlite"
+    now = time.time()
+    first = History(interval=2.0, path=path, scope="s1", flush_every=0.0)
+    for k in range(50):
+        first.record(now - 100 + 2 * k, {"q1": (float(k), 0.5), "q2": (float(2 * k),)})
+    other = History(interval=2.0, path=path, scope="s2", flush_every=0.0)
+    other.record(now, {"q1": (12345.0,)})
+    await first.flush()
+    await other.flush()
+    await first.close()
+    await other.close()
+
+    again = History(interval=2.0, path=path, scope="s1")
+    again.start_loading()
+    again.record(now + 2, {"q1": (50.0, 0.5)})  # recorded while loading: kept
+    await again.wait_loaded()
+    depth = again.points("q1", "depth")
+    assert [v for _, v in depth] == [float(k) for k in range(50)] + [50.0]
+    assert again.points("q2", "depth")[-1][1] == 98.0
+    assert 12345.0 not in [v for _, v in depth], "another scope's samples stay apart"
+    await again.close()
+
+
+def test_history_prunes_what_is_older_than_its_span(tmp_path: Path):
+    path = tmp_path / "history.sqlite"
+    now = time.time()
+    history = History(interval=2.0, path=path, hours=0.01)  # 19 samples, 38 s
+    history.record(now - 3600, {"q": (1.0,)})
+    history._write(history._pending)
+    history._pending = []
+    history.record(now, {"q": (2.0,)})
+    history._write(history._pending)
+    rows = history._connect().execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    assert rows == 1
+    loaded = History(interval=2.0, path=path, hours=0.01)
+    loaded.load()
+    assert [v for _, v in loaded.points("q", "depth")] == [2.0]
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _snapshot(*queues: QueueSnapshot, temporal: SourceStatus = SourceStatus.ok, api: SourceStatus = SourceStatus.ok) -> Snapshot:
+    return Snapshot(
+        taken_at=time.time(),
+        queues=queues,
+        sources={
+            "api": SourceState("control plane", api, last_error=None if api == SourceStatus.ok else "connection refused"),
+            "temporal": SourceState("Temporal", temporal, last_error=None if temporal == SourceStatus.ok else "Temporal down"),
+        },
+    )
+
+
+def _queue(name: str, **numbers: Any) -> QueueSnapshot:
+    base = dict(id=f"id-{name}", name=name, environment="prod", task_queue_name=f"org.prod.{name}", closed_in_window=10)
+    return QueueSnapshot(**{**base, **numbers})
+
+
+def test_check_levels_follow_the_monitoring_plugin_convention():
+    limits = Thresholds(max_depth=100, max_error_rate=0.1, max_backlog_age=60)
+    calm = _queue("calm", depth=80, error_rate=0.02, backlog_age_seconds=10)
+    assert evaluate(_snapshot(calm), [], limits).status == Status.OK, "80 is not above 80% of 100"
+    warm = _queue("warm", depth=81, error_rate=0.02, backlog_age_seconds=10)
+    result = evaluate(_snapshot(warm), [], limits)
+    assert result.status == Status.WARNING and result.exit_code == 1
+    assert result.summary.startswith("QUEUES WARNING - prod/warm: depth 81")
+    hot = _queue("hot", depth=20, error_rate=0.25, backlog_age_seconds=10)
+    result = evaluate(_snapshot(calm, hot), [], limits)
+    assert result.status == Status.CRITICAL and "error rate 25.0% > 10.0%" in result.summary
+    assert "'prod/hot error_rate'=0.25;0.08;0.1;0;1" in result.summary
+
+
+def test_check_cannot_tell_without_its_source_or_its_queue():
+    limits = Thresholds(max_depth=100)
+    stale = _queue("q", depth=3, stale=True, stale_sources=("temporal",), data_age_seconds=42.0)
+    result = evaluate(_snapshot(stale, temporal=SourceStatus.down), [], limits)
+    assert result.status == Status.UNKNOWN and "Temporal down" in result.summary and "42s old" in result.summary
+    assert evaluate(_snapshot(_queue("q", depth=3)), ["nope"], limits).status == Status.UNKNOWN
+    down = evaluate(_snapshot(api=SourceStatus.down), ["orders"], limits)
+    assert down.status == Status.UNKNOWN and "cannot list queues" in down.summary
+    assert evaluate(None, [], limits).exit_code == 3
+
+
+def test_check_worst_wins_critical_over_unknown_over_warning():
+    limits = Thresholds(max_depth=100)
+    critical = _queue("a", depth=500)
+    unknown = _queue("b", depth=None)
+    warning = _queue("c", depth=90)
+    assert evaluate(_snapshot(critical, unknown, warning), [], limits).status == Status.CRITICAL
+    assert evaluate(_snapshot(unknown, warning), [], limits).status == Status.UNKNOWN
+    assert evaluate(_snapshot(warning), ["prod/c", "id-c"], limits).status == Status.WARNING
+
+
+def test_an_idle_queue_passes_the_error_rate_check():
+    idle = _queue("idle", depth=0, error_rate=None, closed_in_window=0)
+    assert evaluate(_snapshot(idle), [], Thresholds(max_error_rate=0.05)).status == Status.OK
+    never_read = _queue("unread", depth=0, error_rate=None, closed_in_window=None)
+    assert evaluate(_snapshot(never_read), [], Thresholds(max_error_rate=0.05)).status == Status.UNKNOWN
+
+
+def test_threshold_parsing():
+    assert parse_rate("5%") == 0.05 and parse_rate("0.2") == 0.2
+    with pytest.raises(ValueError):
+        parse_rate("5")
+    assert parse_seconds("90") == 90 and parse_seconds("2m") == 120 and parse_seconds("1h") == 3600
+    with pytest.raises(ValueError):
+        parse_seconds("soon")
+
+
+# ---------------------------------------------------------------------------- the collector with fakes
+
+
+class FakeApi:
+    base_url = "http://fake"
+
+    def __init__(self) -> None:
+        self.queues = [
+            {"id": "q1", "name": "orders", "environment_id": "e1", "environment_name": "prod",
+             "task_queue_name": "org.prod.orders", "heartbeat_interval": 10, "status": "active"},
+        ]  # fmt: skip
+        self.workers: list[dict] = []
+        self.calls: list[str] = []
+        self.fail: Exception | None = None
+        self.metrics: dict[str, Any] = {}
+
+    async def _send(self, method: str, path: str) -> Any:
+        self.calls.append(path)
+        if self.fail is not None:
+            raise self.fail
+        data = self.queues if path.endswith("worker-queues") else self.workers
+        return SimpleNamespace(content=json.dumps(data).encode(), status_code=200)
+
+    async def list_environments(self) -> list:
+        return []
+
+    async def queue_metrics(self, queue_id: str) -> Any:
+        self.calls.append(f"metrics {queue_id}")
+        return self.metrics[queue_id]
+
+    async def aclose(self) -> None:
+        pass
+
+
+class FakeTemporal:
+    address = "fake:7233"
+    namespace = "default"
+
+    def __init__(self) -> None:
+        self.stats = QueueStats(backlog=12, backlog_age_seconds=30.0, add_rate_per_second=0.5, dispatch_rate_per_second=1.0,
+                                backlog_by_priority={1: 2, 3: 10})  # fmt: skip
+        self.pollers: dict[str, float] = {}
+        self.calls: list[str] = []
+        self.delay = 0.0
+        self.fail: Exception | None = None
+
+    async def client(self) -> None:
+        if self.fail is not None:
+            raise self.fail
+
+    async def _maybe(self, what: str) -> None:
+        self.calls.append(what)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail is not None:
+            raise self.fail
+
+    async def queue_stats(self, tq: str, timeout: float = 3.0, *, retry: bool = True) -> QueueStats:
+        await self._maybe(f"describe {tq}")
+        return QueueStats(**{**self.stats.__dict__, "poller_last_access": dict(self.pollers)})
+
+    async def partitions(self, tq: str, timeout: float = 3.0, *, retry: bool = False) -> int:
+        await self._maybe(f"partitions {tq}")
+        return 4
+
+    async def closed_executions(self, tq: str, window: float = 300, limit: int = 200, timeout: float = 3.0, **_: Any):
+        await self._maybe(f"list {tq}")
+        return ClosedExecutions(window, {"Completed": 8, "Failed": 2}, tuple(float(d) for d in range(1, 11)), True)
+
+    async def outcomes(self, tq: str, window: float = 300, timeout: float = 3.0, **_: Any) -> Outcomes:
+        await self._maybe(f"count {tq}")
+        return Outcomes(window, {"Completed": 8, "Failed": 2})
+
+    async def workers(self, tq: str, timeout: float = 3.0, **_: Any) -> list:
+        await self._maybe(f"workers {tq}")
+        return []
+
+    async def list_workers(self, query: Any = None, timeout: float = 3.0, **_: Any) -> list:
+        await self._maybe("workers *")
+        return []
+
+    async def close(self) -> None:
+        pass
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _worker(worker_id: str, age: float, **extra: Any) -> dict:
+    return {"worker_id": worker_id, "id": worker_id, "queue_id": "q1", "status": "busy", "heartbeat_age_seconds": age,
+            "heartbeat_interval": 10, "tasks_processed": 5, "tasks_failed": 1, "slots_used": 2, "slots_available": 3,
+            "registered_at": "2020-01-01T00:00:00+00:00", "hostname": "h1", **extra}  # fmt: skip
+
+
+async def test_numbers_and_workers_merge_into_one_snapshot():
+    api, temporal = FakeApi(), FakeTemporal()
+    api.workers = [_worker("w-ok", 3), _worker("w-stale", 100), _worker("w-drain", 2, desired_state="draining"),
+                   _worker("w-gone", 50, status="disconnected", disconnected_at="2000-01-01T00:00:00Z")]  # fmt: skip
+    temporal.pollers = {"w-ok": time.time(), "w-drain": time.time(), "intruder": time.time()}
+    collector = Collector(api, temporal, poll_grace=0)
+    snap = await collector.refresh(complete=True)
+    [q] = snap.queues
+    assert (q.name, q.environment, q.depth, q.backlog_age_seconds) == ("orders", "prod", 12, 30.0)
+    assert (q.add_rate_per_min, q.dispatch_rate_per_min) == (30.0, 60.0)
+    assert q.time_to_drain_seconds == pytest.approx(24.0) and not q.growing  # 12 / (1/s - 0.5/s)
+    assert q.priority_backlog == {1: 2, 3: 10} and q.partitions == 4
+    assert q.closed_in_window == 10 and q.error_rate == pytest.approx(0.2)
+    assert q.processed_per_min == pytest.approx(2.0)  # 10 closed over 5 minutes
+    assert (q.duration_p50_seconds, q.duration_p95_seconds, q.duration_samples) == (5.0, 10.0, 10)
+    assert q.workers == WorkerCounts(healthy=1, stale=1, draining=1, total=3, not_polling=0, unregistered=1)
+    assert (q.capacity_used, q.capacity_total) == (4, 10), "healthy and draining workers' slots"
+    by_id = {w.worker_id: w for w in snap.workers}
+    assert "w-gone" not in by_id, "gone long ago"
+    assert by_id["intruder"].polling_not_registered and by_id["intruder"].source == "temporal"
+    assert not by_id["w-ok"].registered_not_polling
+    assert snap.sources["api"].status == SourceStatus.ok and snap.sources["temporal"].status == SourceStatus.ok
+    data = snap.to_json()
+    assert data["queues"][0]["workers"]["healthy"] == 1 and data["sources"]["temporal"]["status"] == "ok"
+    await collector.aclose()
+
+
+async def test_a_healthy_worker_that_never_polls_is_flagged():
+    api, temporal = FakeApi(), FakeTemporal()
+    api.workers = [_worker("w-silent", 1)]
+    collector = Collector(api, temporal, poll_grace=0)
+    snap = await collector.refresh(complete=True)
+    assert snap.workers[0].registered_not_polling
+    assert snap.queues[0].workers.not_polling == 1
+    await collector.aclose()
+
+
+async def test_stats_are_reused_until_they_are_five_seconds_old():
+    api, temporal = FakeApi(), FakeTemporal()
+    mono = Clock()
+    collector = Collector(api, temporal, monotonic=mono, stats_interval=5.0)
+    await collector.refresh(complete=True)
+    assert temporal.calls.count("describe org.prod.orders") == 1
+    for step in (2.0, 2.0):
+        mono.t += step
+        await collector.refresh()
+        await asyncio.sleep(0)
+    assert temporal.calls.count("describe org.prod.orders") == 1, "4 s later: the server's cache would answer the same"
+    mono.t += 2.0
+    await collector.refresh()
+    assert temporal.calls.count("describe org.prod.orders") == 2
+    assert api.calls.count("/api/v1/worker-queues") == 4, "the queue list is read every refresh"
+    await collector.aclose()
+
+
+async def test_a_slow_source_never_holds_back_the_other():
+    api, temporal = FakeApi(), FakeTemporal()
+    collector = Collector(api, temporal, slow_after=0.3, source_timeout=5.0)
+    first = await collector.refresh(complete=True)
+    assert first.queues[0].depth == 12
+    temporal.delay = 3.0
+    temporal.stats = QueueStats(backlog=99)
+    api.queues[0]["max_workers"] = 7
+    began = time.monotonic()
+    snap = await collector.refresh(force=True)
+    assert time.monotonic() - began < 1.0
+    assert snap.queues[0].max_workers == 7, "the control plane's news arrived"
+    assert snap.sources["temporal"].status == SourceStatus.slow
+    assert snap.queues[0].depth == 12, "Temporal's last numbers, still there"
+    await collector.aclose()
+
+
+async def test_failures_back_off_and_recover_without_a_restart():
+    api, temporal = FakeApi(), FakeTemporal()
+    mono = Clock()
+    collector = Collector(api, temporal, monotonic=mono, interval=2.0, max_backoff=10.0)
+    await collector.refresh(complete=True)
+    temporal.fail = TemporalUnavailable("Temporal unreachable at fake:7233: connection refused")
+    mono.t += 10
+    snap = await collector.refresh()
+    assert snap.sources["temporal"].status == SourceStatus.down
+    assert "connection refused" in snap.sources["temporal"].last_error
+    q = snap.queues[0]
+    assert q.stale and "temporal" in q.stale_sources and q.depth == 12
+    assert snap.sources["api"].status == SourceStatus.ok and "api" not in q.stale_sources
+    calls = len(temporal.calls)
+    mono.t += 0.5
+    await collector.refresh()
+    assert len(temporal.calls) == calls, "backing off: no new attempt half a second later"
+    temporal.fail = None
+    mono.t += 30
+    snap = await collector.refresh(complete=True)
+    assert snap.sources["temporal"].status == SourceStatus.ok and not snap.queues[0].stale
+    await collector.aclose()
+
+
+async def test_no_exception_leaves_the_collector():
+    api, temporal = FakeApi(), FakeTemporal()
+    temporal.fail = RuntimeError("something nobody expected")
+    api.fail = ValueError("garbage")
+    collector = Collector(api, temporal)
+    snap = await collector.refresh(complete=True)
+    assert snap.sources["api"].status == SourceStatus.down and "garbage" in snap.sources["api"].last_error
+    assert snap.sources["temporal"].status in (SourceStatus.down, SourceStatus.ok)
+    delivered = []
+    stop = asyncio.Event()
+
+    def callback(s: Snapshot) -> None:
+        delivered.append(s)
+        if len(delivered) == 2:
+            stop.set()
+        raise RuntimeError("a broken callback is logged, not raised")
+
+    await asyncio.wait_for(collector.run(callback, stop), 10)
+    assert len(delivered) == 2
+    await collector.aclose()
+
+
+async def test_refresh_now_wakes_the_run_loop():
+    api, temporal = FakeApi(), FakeTemporal()
+    collector = Collector(api, temporal, interval=30.0)
+    delivered: list[float] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(collector.run(lambda s: delivered.append(time.monotonic()), stop))
+    while not delivered:
+        await asyncio.sleep(0.01)
+    collector.request_refresh()
+    deadline = time.monotonic() + 3
+    while len(delivered) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert len(delivered) >= 2 and delivered[1] - delivered[0] < 3, "not 30 s later"
+    await collector.aclose()
+
+
+async def test_api_only_mode_reads_the_metrics_endpoint_and_worker_counters():
+    from kubiya_tui.models import WorkerQueueMetrics
+
+    api = FakeApi()
+    api.metrics["q1"] = WorkerQueueMetrics(queue_id="q1", task_queue_backlog=7, task_queue_backlog_age_seconds=4.0,
+                                           tasks_add_rate_per_min=6.0, tasks_dispatch_rate_per_min=12.0, temporal_available=True)  # fmt: skip
+    api.workers = [_worker("w1", 1, tasks_processed=10, tasks_failed=0,
+                           worker_metadata={"task_duration_p50_ms": 200.0, "task_duration_p95_ms": 900.0})]  # fmt: skip
+    clock = Clock()
+    collector = Collector(api, None, clock=clock, workers_interval=0)
+    snap = await collector.refresh(complete=True)
+    assert snap.mode == "api" and snap.sources["temporal"].status == SourceStatus.off
+    q = snap.queues[0]
+    assert (q.depth, q.backlog_age_seconds, q.add_rate_per_min) == (7, 4.0, 6.0)
+    assert (q.duration_p50_seconds, q.duration_p95_seconds, q.duration_source) == (0.2, 0.9, "workers")
+    api.workers = [_worker("w1", 1, tasks_processed=25, tasks_failed=5)]
+    clock.t += 60
+    snap = await collector.refresh(force=True)
+    q = snap.queues[0]
+    assert q.processed_per_min == pytest.approx(20.0) and q.error_rate == pytest.approx(0.25)
+    await collector.aclose()
+
+
+async def test_temporal_only_mode_watches_the_profiles_task_queues():
+    temporal = FakeTemporal()
+    temporal.pollers = {"1234@host": time.time()}
+    collector = Collector(None, temporal, task_queues=["payments", "payments", "mail"])
+    snap = await collector.refresh(complete=True)
+    assert snap.mode == "temporal" and snap.sources["api"].status == SourceStatus.off
+    assert sorted(q.name for q in snap.queues) == ["mail", "payments"]
+    assert all(q.depth == 12 and q.environment is None for q in snap.queues)
+    assert {w.worker_id for w in snap.workers} == {"1234@host"}
+    assert not any(w.polling_not_registered for w in snap.workers), "nothing registers without a control plane"
+    assert snap.queue("payments").workers.healthy == 1
+    assert sorted(c for c in temporal.calls if c.startswith("describe")) == ["describe mail", "describe payments"]
+    await collector.aclose()
+
+
+def test_from_settings_picks_the_mode_and_refuses_nothing_to_watch():
+    from pydantic import SecretStr
+
+    from kubiya_tui.config import Settings
+    from kubiya_tui.errors import UserError
+
+    both = Collector.from_settings(Settings(api_key=SecretStr("k"), temporal_address="127.0.0.1:7233"), history=None)
+    assert both.mode == "api+temporal" and both.interval == 2.0
+    api_only = Collector.from_settings(Settings(api_key=SecretStr("k"), refresh_interval=5), history=None)
+    assert api_only.mode == "api" and api_only.interval == 5.0
+    t_only = Collector.from_settings(Settings(temporal_address="127.0.0.1:7233", task_queues=["a"]), history=None)
+    assert t_only.mode == "temporal" and t_only.task_queues == ("a",)
+    with pytest.raises(UserError, match="task_queues"):
+        Collector.from_settings(Settings(temporal_address="127.0.0.1:7233"))
+    with pytest.raises(UserError, match="nothing to watch"):
+        Collector.from_settings(Settings())
+    persisted = Collector.from_settings(Settings(api_key=SecretStr("k")))
+    assert persisted._history is not None and persisted._history.path.name == "history.sqlite"
+    assert math.isclose(persisted._history.interval, 2.0)
