@@ -79,6 +79,7 @@ class Demo:
     def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBIYA_", "TEMPORAL_"))}
         self.env.update(env or {})
+        tmp_path.mkdir(parents=True, exist_ok=True)
         self.out_path = tmp_path / "demo.out"
         self.err_path = tmp_path / "demo.err"
         self.proc = subprocess.Popen(
@@ -260,22 +261,45 @@ def test_demo_interrupted_during_start_up_stops_what_it_started(tmp_path):
     assert leftovers(demo.seen, scratch) == []
 
 
-def test_demo_sigterm_while_running_stops_everything_and_the_lock_is_free_again(tmp_path):
+def healthy_workers(api: httpx.Client) -> list[dict]:
+    return [w for w in api.get(f"{V1}/workers").json() if w["health"] == "healthy"]
+
+
+def test_demo_killed_leaves_nothing_and_a_rerun_takes_over_then_sigterm_stops_it(tmp_path):
     data_dir = tmp_path / "data"
-    demo = Demo(tmp_path, "--no-ui", "--no-load", "--workers", "1", "--data-dir", str(data_dir))
+    args = ("--no-ui", "--no-load", "--workers", "1", "--data-dir", str(data_dir))
+    first = Demo(tmp_path / "first", *args)
     try:
-        wait_for(lambda: demo.line(r"^running until Ctrl\+C"), 30, "the demo ready")
-        url = re.search(r"^export KUBIYA_CONTROL_PLANE_BASE_URL=(\S+)$", demo.output(), re.M).group(1)
+        wait_for(lambda: first.line(r"^running until Ctrl\+C"), 30, "the first demo ready")
+        url = re.search(r"^export KUBIYA_CONTROL_PLANE_BASE_URL=(\S+)$", first.output(), re.M).group(1)
         key = (data_dir / "control-plane" / "admin.key").read_text().strip()
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
-            wait_for(lambda: demo.watch() or len([w for w in api.get(f"{V1}/workers").json() if w["health"] == "healthy"]) == 4, 30, "four workers")
-        demo.watch()
-        demo.proc.send_signal(signal.SIGTERM)
-        assert demo.proc.wait(40) == 0
+            old = wait_for(lambda: first.watch() or (len(w := healthy_workers(api)) == 4 and w), 30, "four workers")
+        first.watch()
+        # SIGKILL: no handler runs; the kernel's parent-death signal takes everything along.
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(10)
+        wait_for(lambda: leftovers(first.seen, data_dir) == [], 15, "every process of the killed demo gone")
     finally:
-        demo.kill()
-    assert leftovers(demo.seen, data_dir) == []
-    # The lock went with the process: a new demo on the same data dir starts (and re-uses its queues).
-    again = kubiya("demo", "--no-ui", "--no-load", "--workers", "0", "--seconds", "1", "--data-dir", str(data_dir), env=demo.env)
-    assert again.returncode == 0, again.stderr
-    assert "ready in" in again.stdout
+        first.kill()
+
+    # The lock died with it: a second run on the same data dir starts, keeps the queues, and
+    # marks the killed run's workers gone.
+    second = Demo(tmp_path / "second", *args)
+    try:
+        wait_for(lambda: second.line(r"^running until Ctrl\+C"), 30, "the second demo ready")
+        url = re.search(r"^export KUBIYA_CONTROL_PLANE_BASE_URL=(\S+)$", second.output(), re.M).group(1)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
+            assert len(api.get(f"{V1}/worker-queues").json()) == 4
+            rows = {w["worker_id"]: w for w in api.get(f"{V1}/workers").json()}
+            for w in old:
+                assert rows[w["worker_id"]]["health"] == "gone"
+                assert rows[w["worker_id"]]["disconnect_reason"] == "left over from an earlier demo run"
+            wait_for(lambda: second.watch() or len(healthy_workers(api)) == 4, 30, "four new workers")
+        second.watch()
+        second.proc.send_signal(signal.SIGTERM)
+        assert second.proc.wait(40) == 0, second.err_path.read_text()
+    finally:
+        second.kill()
+    assert "kubiya-tui demo: stopped; nothing left running" in second.output()
+    assert leftovers(second.seen, data_dir) == []

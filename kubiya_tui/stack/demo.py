@@ -125,6 +125,14 @@ async def setup_queues(
     if env is None:
         env = await api.create_environment(ENVIRONMENT, description="Default environment")
     existing = {q.name: q for q in await api.list_queues(env.id)}
+    # Workers still registered come from an earlier run of this data dir, killed with it (the
+    # data dir is this demo's alone): say they are gone rather than leave them stale forever.
+    for w in await api.list_workers():
+        if w.status not in ("disconnected", "offline"):
+            try:
+                await api.disconnect(w.worker_id, reason="left over from an earlier demo run")
+            except ApiError:
+                pass
     out: dict[str, WorkerQueue] = {}
     for spec in DEMO_QUEUES:
         queue = existing.get(spec.name)
@@ -480,6 +488,8 @@ class Demo:
             return
         if self._load_stop is not None:
             self.bg.call(self._load_stop.set)
+        else:  # it never started running
+            self._load_future.cancel()
         try:
             self.load_stats = self._load_future.result(timeout=12)
         except Exception:

@@ -177,7 +177,8 @@ class KubiyaConsole(App[None]):
 
     def _poll_due(self) -> None:
         self._poll_timer = None
-        if self.paused:
+        if self.paused or not self.is_running or not self.screen_stack:
+            # Nothing to refresh while paused, or while the app is closing.
             return
         if isinstance(self.screen, ModalScreen):
             # Refresh waits while a dialog is open, so what it shows does not move under the operator.
