@@ -410,11 +410,12 @@ class ApiClient:
         response = await self._send("GET", f"{V1}/worker-queues/{_path(queue_id)}/workers")
         return self._models(response, WorkerDetail, "workers")
 
-    async def scale_queue(self, queue_id: str, workers: int) -> ScaleResult:
-        """Set the wanted worker count; setting a value is idempotent, so it is retried."""
-        response = await self._send(
-            "POST", f"{V1}/worker-queues/{_path(queue_id)}/scale", json={"workers": workers}, retry=True
-        )
+    async def scale_queue(self, queue_id: str, workers: int, reason: str | None = None) -> ScaleResult:
+        """Set the wanted worker count (the reason goes into the audit entry); idempotent, so retried."""
+        body: dict[str, Any] = {"workers": workers}
+        if reason:
+            body["reason"] = reason[:500]
+        response = await self._send("POST", f"{V1}/worker-queues/{_path(queue_id)}/scale", json=body, retry=True)
         return self._model(response, ScaleResult)
 
     async def set_autoscale(self, queue_id: str, policy: AutoscalePolicy | dict[str, Any]) -> WorkerQueue:

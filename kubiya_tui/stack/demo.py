@@ -45,7 +45,7 @@ from kubiya_tui.stack.processes import (
     start_temporal,
     stop_all,
 )
-from kubiya_tui.stack.runner import Runner, scale_with_reason
+from kubiya_tui.stack.runner import Runner
 
 log = logging.getLogger("kubiya_tui.demo")
 T = TypeVar("T")
@@ -161,7 +161,7 @@ async def setup_queues(
                 f"`kubiya-tui --profile demo autoscale {spec.name} --off` stops it"
             )
         elif queue.desired_workers != workers:
-            await scale_with_reason(api, queue.id, workers, "demo start")
+            await api.scale_queue(queue.id, workers, reason="demo start")
             queue.desired_workers = workers
         out[spec.name] = queue
     return out

@@ -193,19 +193,6 @@ def autoscale_decision(
     return None
 
 
-async def scale_with_reason(api: ApiClient, queue_id: str, workers: int, reason: str | None) -> ScaleResult:
-    """``POST /worker-queues/{id}/scale`` with the reason that the audit entry keeps."""
-    body: dict[str, Any] = {"workers": workers}
-    if reason:
-        body["reason"] = reason[:500]
-    from urllib.parse import quote
-
-    response = await api._send(
-        "POST", f"/api/v1/worker-queues/{quote(queue_id, safe='')}/scale", json=body, retry=True
-    )
-    return api._model(response, ScaleResult)
-
-
 # ---------------------------------------------------------------------------- the runner
 
 
@@ -612,7 +599,7 @@ class Runner:
         verb = "up" if decision.workers > current else "down"
         reason = f"autoscale {verb} {current} -> {decision.workers}: {decision.reason}"
         try:
-            await scale_with_reason(self.api, q.id, decision.workers, reason)
+            await self.api.scale_queue(q.id, decision.workers, reason=reason)
         except ApiError as exc:
             self._note(state, f"autoscale of {q.name} to {decision.workers} refused: {exc}")
             return

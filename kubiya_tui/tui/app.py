@@ -48,6 +48,8 @@ class KubiyaConsole(App[None]):
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit"),
+        # Ctrl+C quits, as in every terminal tool an operator knows (Textual would copy instead).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
         Binding("w", "workers", "Workers"),
         Binding("c", "create_queue", "New queue"),
