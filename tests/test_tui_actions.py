@@ -173,3 +173,37 @@ async def test_survives_control_plane_going_away(control_plane_factory, unique) 
             assert not banner.display
         finally:
             proc.stop()
+
+
+async def test_migrate_legacy_task_queue(control_plane, api, unique) -> None:
+    from kubiya_tui.tui.dialogs.migrate import MigrateDialog
+    from kubiya_tui.tui.screens.legacy import LegacyScreen
+
+    name = unique("tui-legacy")
+    tq = api.post("/api/v1/task-queues", json={"name": name, "description": "old jobs", "tags": ["ops"]}).json()
+    app = console(control_plane)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: app.snapshot is not None, what="first snapshot")
+        await pilot.press("L")
+        await until(pilot, lambda: isinstance(app.screen, LegacyScreen) and app.screen.loaded, what="legacy list")
+        screen = app.screen
+        assert any(q.id == tq["id"] and q.migration is None for q, _ in screen.rows), "listed, marked legacy"
+        table = screen.query_one("#legacy-table")
+        table.move_cursor(row=table.get_row_index(tq["id"]))
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MigrateDialog), what="migrate dialog")
+        dialog = app.screen
+        select = dialog.query_one("#migrate-env", Select)
+        await until(pilot, lambda: select.value is not Select.BLANK, what="environments")
+        await pilot.click("#confirm")
+        await until(pilot, lambda: dialog.queue_id is not None and dialog.command is not None, what="queue created")
+        assert dialog.queue_id in dialog.command
+        await until(pilot, lambda: dialog.progress is not None, what="progress")
+        # No legacy worker and an empty legacy backlog: the migration completes on its own.
+        await until(pilot, lambda: dialog.progress["state"] == "migrated", timeout=30, what="migrated")
+    migrated = api.get(f"/api/v1/task-queues/{tq['id']}").json()
+    assert migrated["migration"]["state"] == "migrated"
+    queue = api.get(f"/api/v1/worker-queues/{migrated['migration']['worker_queue_id']}").json()
+    assert (queue["name"], queue["description"], queue["tags"]) == (name, "old jobs", ["ops"])
+    actions = [e["action"] for e in api.get("/api/v1/audit", params={"limit": 50}).json() if e["target_id"] == tq["id"]]
+    assert "task_queue.migrate" in actions

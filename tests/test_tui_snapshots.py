@@ -52,6 +52,8 @@ VIEWS: dict[str, Prepare] = {
     "worker_command": _keys("i", ready=_command_loaded),
     "drain": _keys("w", "j", "j", "j", "j", "d"),
     "scale": _keys("j", "s", "2"),
+    "legacy": _keys("L", ready=lambda pilot: getattr(pilot.app.screen, "loaded", False)),
+    "migrate": _keys("L", "m", ready=lambda pilot: pilot.app.screen.query("#migrate-env").first().prompt != "loading environments…"),
 }
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
 THEMES = {"dark": "kubiya-dark", "light": "kubiya-light"}

@@ -52,6 +52,7 @@ class KubiyaConsole(App[None]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
         Binding("w", "workers", "Workers"),
+        Binding("L", "legacy", "Legacy queues", show=False),
         Binding("c", "create_queue", "New queue"),
         Binding("i", "worker_command", "Worker cmd"),
         Binding("s", "scale", "Scale"),
@@ -270,6 +271,12 @@ class KubiyaConsole(App[None]):
 
         if not isinstance(self.screen, WorkersScreen):
             self.push_screen(WorkersScreen())
+
+    def action_legacy(self) -> None:
+        from kubiya_tui.tui.screens.legacy import LegacyScreen
+
+        if not isinstance(self.screen, LegacyScreen):
+            self.push_screen(LegacyScreen())
 
     def action_help(self) -> None:
         from kubiya_tui.tui.screens.help import HelpScreen

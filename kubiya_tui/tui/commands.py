@@ -20,6 +20,7 @@ class ConsoleCommands(Provider):
         commands: list[Command] = [
             ("Create queue…", app.action_create_queue, "a new worker queue in an environment"),
             ("Show workers", app.action_workers, "every worker and its health"),
+            ("Legacy task queues (migrate)…", app.action_legacy, "environment-level queues being phased out; migrate them"),
             ("Refresh now", app.action_refresh, "poll the control plane and Temporal"),
             ("Pause or resume refresh", app.action_pause, "freeze the numbers on screen"),
             ("Keys", app.action_help, "every key of the console"),

@@ -198,9 +198,45 @@ def _install_script(queue_id: str, platform: str) -> str:
             f"exec ~/.kubiya-worker/bin/kubiya-tui worker start --queue-id {queue_id} --control-plane-url {DEMO_URL}\n")  # fmt: skip
 
 
+# Legacy task queues: one still in use, one half-way through its migration, one migrated.
+_LEGACY = [
+    {"id": "env-legacy-ops", "organization_id": "org-demo", "name": "ops", "task_queue_name": "org-demo.ops",
+     "description": "Old ops automations", "tags": ["ops"], "status": "ready", "migration": None},
+    {"id": "env-legacy-batch", "organization_id": "org-demo", "name": "batch", "task_queue_name": "org-demo.batch",
+     "status": "ready", "migration": {"state": "migrating", "worker_queue_id": "q-reports-81d4e0"}},
+    {"id": "env-legacy-old", "organization_id": "org-demo", "name": "old-cron", "task_queue_name": "org-demo.old-cron",
+     "status": "ready", "migration": {"state": "migrated", "worker_queue_id": "q-etl-nightly-c27b19"}},
+]  # fmt: skip
+_LEGACY_METRICS = {
+    "env-legacy-ops": {"task_queue_backlog": 23, "task_queue_backlog_age_seconds": 41.0, "tasks_add_rate_per_min": 12.0,
+                       "tasks_dispatch_rate_per_min": 9.5, "total_workers": 2, "error_rate_percent": 3.1},
+    "env-legacy-batch": {"task_queue_backlog": 4, "task_queue_backlog_age_seconds": 8.0, "tasks_add_rate_per_min": 0.0,
+                         "tasks_dispatch_rate_per_min": 3.0, "total_workers": 1, "error_rate_percent": 0.0},
+    "env-legacy-old": {"task_queue_backlog": 0, "task_queue_backlog_age_seconds": 0.0, "tasks_add_rate_per_min": 0.0,
+                       "tasks_dispatch_rate_per_min": 0.0, "total_workers": 0, "error_rate_percent": 0.0},
+}  # fmt: skip
+
+
+def _legacy_answer(parts: list[str]) -> httpx.Response | None:
+    if parts == ["task-queues"]:
+        return httpx.Response(200, json=_LEGACY)
+    legacy = next((q for q in _LEGACY if len(parts) >= 2 and q["id"] == parts[1]), None)
+    if legacy is None:
+        return None
+    if len(parts) == 2:
+        return httpx.Response(200, json=legacy)
+    if parts[2] == "metrics":
+        return httpx.Response(200, json={"queue_id": legacy["id"], "temporal_available": True, **_LEGACY_METRICS[legacy["id"]]})
+    return None
+
+
 def _answer(request: httpx.Request) -> httpx.Response:
     path = request.url.path.removeprefix("/api/v1")
     parts = [p for p in path.split("/") if p]
+    if parts and parts[0] == "task-queues":
+        answer = _legacy_answer(parts)
+        if answer is not None:
+            return answer
     if path == "/environments":
         envs = [{"id": i, "organization_id": "org-demo", "name": n} for i, n in ENVIRONMENTS.items()]
         return httpx.Response(200, json=envs)
