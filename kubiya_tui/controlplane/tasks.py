@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -19,6 +19,8 @@ from kubiya_tui.models import TaskInfo, TaskSubmit, TaskSubmitted
 from kubiya_tui.tasks import WORKFLOW_NAME, get_kind
 
 router = APIRouter(tags=["tasks"])
+# Workflow starts in flight at once for one submission: enough to be quick, few enough for Temporal.
+START_CONCURRENCY = 32
 
 STATUS_OF = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -88,21 +90,21 @@ async def start_tasks(
         "queue_id": queue_id,
     }
 
-    async def start(task_id: str) -> None:
-        await client.start_workflow(
-            WORKFLOW_NAME,
-            {**payload, "task_id": task_id},
-            id=task_id,
-            task_queue=task_queue,
-            priority=Priority(priority_key=priority),
-            memo={"kind": kind.name, "queue_id": queue_id, "priority": priority},
-        )
+    started: list[str] = []
+    gate = asyncio.Semaphore(START_CONCURRENCY)
 
-    try:
-        await asyncio.gather(*(start(task_id) for task_id in ids))
-    except Exception as exc:
-        raise HTTPException(503, f"Temporal did not accept the task: {str(exc).splitlines()[0][:200]}") from None
-    for task_id in ids:
+    async def start(task_id: str) -> None:
+        async with gate:
+            await client.start_workflow(
+                WORKFLOW_NAME,
+                {**payload, "task_id": task_id},
+                id=task_id,
+                task_queue=task_queue,
+                priority=Priority(priority_key=priority),
+                memo={"kind": kind.name, "queue_id": queue_id, "priority": priority},
+                rpc_timeout=timedelta(seconds=30),
+            )
+        # Recorded as soon as Temporal has it, so a task that started is never unknown here.
         store.add_task(
             who.org,
             {
@@ -112,6 +114,20 @@ async def start_tasks(
                 "priority": priority,
                 "timeout_seconds": body.timeout_seconds,
                 "max_attempts": body.max_attempts,
+            },
+        )
+        started.append(task_id)
+
+    results = await asyncio.gather(*(start(task_id) for task_id in ids), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        first = str(errors[0]).splitlines()[0][:200] if str(errors[0]) else type(errors[0]).__name__
+        raise HTTPException(
+            503,
+            {
+                "error": "Temporal did not accept every task",
+                "message": f"{len(started)} of {len(ids)} task(s) started; the rest failed: {first}",
+                "started": started,
             },
         )
     return TaskSubmitted(id=ids[0], ids=ids, queue_id=queue_id, kind=kind.name, priority=priority)
