@@ -120,9 +120,17 @@ def test_an_hour_at_two_seconds_is_compact():
     history = History(interval=2.0)
     assert history.span_samples >= 1800
     history.record(0.0, {"q": (1.0,) * 9}, persist=False)
-    codes = history._rings.codes["q"]
-    assert codes.itemsize == 2
-    assert codes.itemsize * len(codes) <= 40_000, "about 35 KB per queue for an hour of 9 metrics"
+    held = sum(a.itemsize * len(a) for a in history._rings.codes["q"].values()) + 4 * len(history._rings.scales["q"])
+    assert held <= 32_000, "about 30 KB per queue for an hour of 9 metrics"
+
+
+def test_small_numbers_keep_eight_bits_exactly():
+    history = History(interval=2.0)
+    for k, (rate, healthy) in enumerate([(0.0, 0), (0.02, 3), (0.5, 127), (0.25, 300)]):
+        history.record(float(k), {"q": (None,) * 5 + (rate, None, healthy)}, persist=False)
+    assert [v for _, v in history.points("q", "workers_healthy")] == [0.0, 4.0, 128.0, 300.0], "300 widens the block: step 4"
+    rates = [v for _, v in history.points("q", "error_rate")]
+    assert all(abs(got - want) <= 0.5 / 127 for got, want in zip(rates, [0.0, 0.02, 0.5, 0.25]))
 
 
 async def test_history_survives_a_restart_through_sqlite(tmp_path: Path):

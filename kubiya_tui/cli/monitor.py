@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 import typer
 
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, emit
+from kubiya_tui.cli.common import OUTPUT, OutputFormat
 from kubiya_tui.config import Settings, resolve_settings
 from kubiya_tui.errors import UserError
 
@@ -157,6 +157,17 @@ def _render_table(snapshot: Any):  # type: ignore[no-untyped-def]
     return Group(header, grid, *footer)
 
 
+def _print(renderable: Any) -> None:
+    """A table on stdout: as wide as the terminal, or unfolded lines when piped (scripts read whole lines)."""
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() else 240
+    out = Console(markup=False, highlight=False, emoji=False, soft_wrap=False, width=width)
+    with out.capture() as captured:
+        out.print(renderable)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
 @app.command("top")
 def top(
     ctx: typer.Context,
@@ -199,7 +210,7 @@ def top(
         else:
             if not first:
                 sys.stdout.write("\n")
-            emit(None, OutputFormat.table, lambda: _render_table(snapshot))
+            _print(_render_table(snapshot))
         sys.stdout.flush()
 
     async def run() -> None:

@@ -33,9 +33,10 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Generic, Iterable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
 
 from kubiya_tui.metrics import derive
 from kubiya_tui.metrics.history import History
@@ -68,6 +69,8 @@ CONCURRENCY = 16
 VISIBILITY_RPS = 40.0
 """Below the dev server's ~100/s namespace limit, leaving room for the control plane's own calls."""
 VISIBILITY_CONCURRENCY = 4
+DESCRIBE_RPS = 600.0
+"""DescribeTaskQueue calls per second at most: the dev server limits a namespace's calls (~1,000/s seen)."""
 NAMESPACE_WORKERS_ABOVE = 8
 """With more watched queues than this, ListWorkers is one paged call for the namespace."""
 GONE_KEEP_SECONDS = 600.0
@@ -218,7 +221,8 @@ class Tracker:
     def backing_off(self) -> bool:
         return self.failures > 0 and self._mono() < self.next_at
 
-    def status(self, slow_after: float) -> SourceStatus:
+    def status(self, slow_after: float) -> SourceStatus | None:
+        """ok, slow or down; None before its first answer (nothing to say yet)."""
         if self.failures:
             return SourceStatus.down
         if self.busy_since is not None and self._mono() - self.busy_since > slow_after:
@@ -226,7 +230,7 @@ class Tracker:
         if self.latency_ms is not None and self.latency_ms > slow_after * 1000:
             return SourceStatus.slow
         if self.ok_at is None:
-            return SourceStatus.slow if self.busy_since is not None else SourceStatus.down
+            return SourceStatus.slow if self.busy_since is not None else None
         return SourceStatus.ok
 
 
@@ -301,16 +305,16 @@ class TokenBucket:
         self._at = mono()
         self._lock = asyncio.Lock()
 
-    async def take(self) -> None:
+    async def take(self, amount: float = 1.0) -> None:
         async with self._lock:
             while True:
                 now = self._mono()
                 self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
                 self._at = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._tokens >= amount:
+                    self._tokens -= amount
                     return
-                await asyncio.sleep((1 - self._tokens) / self.rate)
+                await asyncio.sleep((amount - self._tokens) / self.rate)
 
     def slow_down(self) -> None:
         self.rate = max(1.0, self.rate / 2)
@@ -339,6 +343,7 @@ class Collector:
         window_seconds: float = WINDOW_SECONDS,
         concurrency: int = CONCURRENCY,
         visibility_rps: float = VISIBILITY_RPS,
+        describe_rps: float = DESCRIBE_RPS,
         durations: bool = True,
         source_timeout: float = 10.0,
         call_timeout: float = 3.0,
@@ -378,8 +383,11 @@ class Collector:
         self._mono = monotonic
         self._history = history
         self._sem = asyncio.Semaphore(concurrency)
+        self._sem_size = concurrency
         self._vis_sem = asyncio.Semaphore(min(VISIBILITY_CONCURRENCY, concurrency))
-        self._bucket = TokenBucket(visibility_rps, burst=min(10.0, max(1.0, visibility_rps / 4)), mono=monotonic)
+        # Pacing is about real time, whatever clock the rest of the collector is given.
+        self._bucket = TokenBucket(visibility_rps, burst=min(10.0, max(1.0, visibility_rps / 4)))
+        self._stats_bucket = TokenBucket(describe_rps, burst=max(2.0, min(200.0, describe_rps / 3)))
 
         backoff_base = max(1.0, self._interval)
         self._registry_tracker = Tracker("control plane", backoff_base, max_backoff, monotonic)
@@ -392,6 +400,9 @@ class Collector:
         self._registry: Registry | None = None
         self._static_watch: list[QueueRef] | None = None
         self._rows: dict[str, tuple[tuple, WorkerRow]] = {}
+        self._qrefs: dict[str, QueueRef] = {}
+        self._qsnaps: dict[str, QueueSnapshot] = {}
+        self._qsnaps_next: dict[str, QueueSnapshot] = {}
         self._workers_read = -1e18
         self._env_names: dict[str, str] = {}
         self._envs_read = -1e18
@@ -413,6 +424,7 @@ class Collector:
         self._vis_progress: asyncio.Event | None = None
         self._vis_force_at = 0.0
         self._vis_round_started = -1e18
+        self._vis_sweeping = False
         self._closed = False
 
     # ------------------------------------------------------------------ construction
@@ -489,12 +501,13 @@ class Collector:
     def latest(self) -> Snapshot | None:
         return self._latest
 
-    def history(self, queue_id: str, metric: str) -> list[tuple[float, float]]:
+    def history(self, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
+        """(time, value) points of one queue's metric, oldest first; ``last``: only the newest ``last``."""
         if self._history is None:
             return []
         if metric == "workers.healthy":
             metric = "workers_healthy"
-        return self._history.points(queue_id, metric)
+        return self._history.points(queue_id, metric, last=last)
 
     def request_refresh(self) -> None:
         """Refresh now: the run loop wakes, every source is polled, nothing waits for its schedule."""
@@ -689,46 +702,48 @@ class Collector:
 
         previous = self._registry
         want_workers = force or previous is None or self._mono() - self._workers_read >= self.workers_interval
-        queues_call = self._get_list("/api/v1/worker-queues", "worker_queues", "queues")
-        workers: list[dict] | None = None
+        workers_raw: bytes | None = None
         if want_workers and self._workers_endpoint:
-            queues, answer = await asyncio.gather(
-                queues_call, self._get_list("/api/v1/workers", "workers"), return_exceptions=True
+            queues_raw, answer = await asyncio.gather(
+                self._get_raw("/api/v1/worker-queues"), self._get_raw("/api/v1/workers"), return_exceptions=True
             )
-            if isinstance(queues, BaseException):
-                raise queues
+            if isinstance(queues_raw, BaseException):
+                raise queues_raw
             if isinstance(answer, ApiError) and answer.status in (404, 405):
                 # GET /workers is an extension of the local control plane: ask per queue instead.
                 self._workers_endpoint = False
             elif isinstance(answer, BaseException):
                 raise answer
             else:
-                workers = answer
+                workers_raw = answer
         else:
-            queues = await queues_call
+            queues_raw = await self._get_raw("/api/v1/worker-queues")
         now = self._clock()
-        if any(
-            q.get("environment_id") and not q.get("environment_name") and q["environment_id"] not in self._env_names
-            for q in queues
-        ) or (self.environments and self._mono() - self._envs_read > ENVIRONMENTS_INTERVAL):
+        refs = [r for q in _json_list(queues_raw, "/api/v1/worker-queues", "worker_queues", "queues") if (r := self._queue_ref(q))]
+        if any(r.environment is None and r.environment_id for r in refs) or (
+            self.environments and self._mono() - self._envs_read > ENVIRONMENTS_INTERVAL
+        ):
             try:
                 envs = await self.api.list_environments()
             except ApiError:
                 pass
             else:
-                self._env_names = {e.id: e.name for e in envs}
+                self._env_names.update({e.id: e.name for e in envs})
                 self._envs_read = self._mono()
-        refs = []
-        for q in queues:
-            ref = self._queue_ref(q)
-            if ref is not None and self._selected(ref):
-                refs.append(ref)
-        if want_workers and workers is None:
+                refs = [
+                    replace(r, environment=self._env_names.get(r.environment_id or "")) if r.environment is None else r
+                    for r in refs
+                ]
+        refs = [r for r in refs if self._selected(r)]
+        workers: Iterable[dict] | None = None
+        if workers_raw is not None:
+            workers = _json_list(workers_raw, "/api/v1/workers", "workers")
+        elif want_workers:
             workers = await self._workers_per_queue(refs)
         if workers is not None:
-            self._workers_read = self._mono()
             wanted = {r.id for r in refs}
             rows = tuple(row for w in workers if (row := self._worker_row(w, now, wanted)) is not None)
+            self._workers_read = self._mono()
             if len(self._rows) > len(rows):
                 seen = {row.worker_id for row in rows}
                 self._rows = {k: v for k, v in self._rows.items() if k in seen}
@@ -737,34 +752,23 @@ class Collector:
             assert previous is not None
             rows, workers_at = previous.workers, previous.workers_at
         registry = Registry(at=now, queues=tuple(refs), workers=rows, workers_at=workers_at)
-        self._registry = Registry(
-            at=now, queues=registry.queues, workers=rows, workers_at=workers_at, watched=tuple(self._watch_list(registry))
-        )
+        self._registry = replace(registry, watched=tuple(self._watch_list(registry)))
         if self.temporal is None and workers is not None:
             self._observe_counters(now)
         return None
 
-    async def _get_list(self, path: str, *keys: str) -> list[dict]:
-        """A JSON list from the control plane, as plain dicts (thousands of workers: no models)."""
-        from kubiya_tui.client.api import ApiError
-
+    async def _get_raw(self, path: str) -> bytes:
+        """The body of a GET to the control plane (parsed item by item later: no models, no big list at once)."""
         response = await self.api._send("GET", path)
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            raise ApiError(response.status_code, "not JSON", message=f"{path}: the answer is not JSON") from None
-        if isinstance(data, dict):
-            data = next((data[k] for k in (*keys, "items", "data", "results") if isinstance(data.get(k), list)), None)
-        if not isinstance(data, list):
-            raise ApiError(response.status_code, "not a list", message=f"{path}: expected a JSON list")
-        return [item for item in data if isinstance(item, dict)]
+        return response.content
 
     async def _workers_per_queue(self, refs: Iterable[QueueRef]) -> list[dict]:
+        from urllib.parse import quote
+
         async def one(ref: QueueRef) -> list[dict]:
             async with self._sem:
-                from urllib.parse import quote
-
-                return await self._get_list(f"/api/v1/worker-queues/{quote(ref.id, safe='')}/workers", "workers")
+                path = f"/api/v1/worker-queues/{quote(ref.id, safe='')}/workers"
+                return list(_json_list(await self._get_raw(path), path, "workers"))
 
         answers = await asyncio.gather(*(one(r) for r in refs))
         return [w for batch in answers for w in batch]
@@ -777,7 +781,7 @@ class Collector:
         env_name = q.get("environment_name")
         if env_name and env_id:
             self._env_names.setdefault(env_id, env_name)
-        return QueueRef(
+        ref = QueueRef(
             id=queue_id,
             name=name,
             task_queue_name=q.get("task_queue_name") or queue_id,
@@ -792,6 +796,12 @@ class Collector:
             settings=q.get("settings") or {},
             tags=tuple(q.get("tags") or ()),
         )
+        # An unchanged queue keeps its old object: fewer long-lived allocations, less heap churn.
+        before = self._qrefs.get(queue_id)
+        if before == ref:
+            return before
+        self._qrefs[queue_id] = ref
+        return ref
 
     def _selected(self, ref: QueueRef) -> bool:
         if self.environments and not ({ref.environment, ref.environment_id} & self.environments):
@@ -810,7 +820,16 @@ class Collector:
         queue_id = w.get("queue_id")
         if queue_id is not None and queue_id not in wanted:
             return None
-        key = (w.get("last_heartbeat"), w.get("status"), w.get("desired_state"), queue_id, w.get("disconnected_at"))
+        key = (
+            w.get("last_heartbeat"),
+            w.get("status"),
+            w.get("desired_state"),
+            queue_id,
+            w.get("disconnected_at"),
+            w.get("tasks_processed"),
+            w.get("tasks_failed"),
+            w.get("slots_used"),
+        )
         cached = self._rows.get(worker_id)
         if cached is not None and cached[0] == key:
             row = cached[1]
@@ -901,7 +920,7 @@ class Collector:
     # ------------------------------------------------------------------ Temporal: stats
 
     async def _poll_temporal_stats(self, force: bool) -> str | None:
-        from kubiya_tui.client.temporal import TemporalUnavailable
+        from kubiya_tui.client.temporal import TASK_TYPES, TemporalRateLimited, TemporalUnavailable
 
         tqs = await self._task_queues()
         mono = self._mono()
@@ -909,7 +928,7 @@ class Collector:
         if not due:
             return _IDLE
         await self.temporal.client()  # a connection failure fails the poll at once
-        state = {"ok": 0, "failed": 0, "streak": 0, "error": None}
+        state = {"ok": 0, "failed": 0, "streak": 0, "error": None, "limited": 0}
         abort = asyncio.Event()
         streak_limit = max(4, min(16, len(due)))
 
@@ -917,11 +936,18 @@ class Collector:
             if abort.is_set():
                 return
             reading = self._stats.setdefault(tq, Reading())
+            await self._stats_bucket.take(len(TASK_TYPES))
             async with self._sem:
                 if abort.is_set():
                     return
                 try:
                     value = await self.temporal.queue_stats(tq, timeout=self.call_timeout, retry=False)
+                except TemporalRateLimited as exc:  # the server is up, only busy: slow down, keep the old numbers
+                    self._stats_bucket.slow_down()
+                    reading.failed(_one_line(exc), self._mono())
+                    state["limited"] += 1
+                    state["error"] = _one_line(exc)
+                    return
                 except Exception as exc:  # TemporalUnavailable, or anything unexpected: this queue failed
                     error = _one_line(exc) if isinstance(exc, TemporalUnavailable) else f"stats of {tq}: {_one_line(exc)}"
                     reading.failed(error, self._mono())
@@ -931,7 +957,10 @@ class Collector:
                     if state["streak"] >= streak_limit and not state["ok"]:
                         abort.set()
                     return
+                if value == reading.value:
+                    value = reading.value  # unchanged: keep the old object (less heap churn over 1,000s of queues)
                 reading.ok(value, self._clock(), self._mono())
+                self._stats_bucket.recover()
                 state["ok"] += 1
                 state["streak"] = 0
             parts = self._partitions.setdefault(tq, Reading())
@@ -942,11 +971,11 @@ class Collector:
                     except Exception as exc:  # partitions are a detail: their failure fails nothing else
                         parts.failed(_one_line(exc), self._mono())
 
-        await asyncio.gather(*(one(tq) for tq in due), self._read_temporal_workers(tqs, due))
-        if state["failed"] and not state["ok"]:
+        await asyncio.gather(_pool(one, due, self._sem_size), self._read_temporal_workers(tqs, due))
+        if state["failed"] and not state["ok"] and not state["limited"]:
             raise TemporalUnavailable(state["error"] or "Temporal did not answer")
-        if state["failed"]:
-            return f"{state['failed']} of {len(due)} queue reads failed: {state['error']}"
+        if state["failed"] or state["limited"]:
+            return f"{state['failed'] + state['limited']} of {len(due)} queue reads failed: {state['error']}"
         return None
 
     async def _read_temporal_workers(self, tqs: list[str], due: list[str]) -> None:
@@ -1038,7 +1067,8 @@ class Collector:
         due.sort(key=lambda tq: self._outcomes[tq].tried if tq in self._outcomes else -1.0)
         state = {"ok": 0, "failed": 0, "streak": 0, "error": None, "latency": 0.0}
         abort = asyncio.Event()
-        tracker.busy_since = self._mono()
+        # A sweep is paced on purpose: it is never "busy" as a whole; each call's latency tells if it is slow.
+        self._vis_sweeping = True
 
         async def one(tq: str) -> None:
             reading = self._outcomes.setdefault(tq, Reading())
@@ -1087,7 +1117,7 @@ class Collector:
         finally:
             for task in running:
                 task.cancel()
-            tracker.busy_since = None
+            self._vis_sweeping = False
         if state["ok"]:
             partial = f"{state['failed']} of {len(due)} outcome reads failed: {state['error']}" if state["failed"] else None
             tracker.success(state["latency"], self._clock(), partial)
@@ -1140,11 +1170,13 @@ class Collector:
         def settled() -> bool:
             tracker = self._vis_tracker
             # The last round failed as a whole (Temporal down): nothing more will come for now.
-            if tracker.failures and tracker.busy_since is None and (since is None or self._vis_round_started >= since):
+            if tracker.failures and not self._vis_sweeping and (since is None or self._vis_round_started >= since):
                 return True
             for tq in {r.task_queue_name for r in self._watched()}:
                 reading = self._outcomes.get(tq)
-                if reading is None or (since is not None and reading.tried < since):
+                if reading is None or (reading.value is None and reading.error is None):
+                    return False  # not read yet, or its first read is under way
+                if since is not None and reading.tried < since:
                     return False
             return True
 
@@ -1190,10 +1222,12 @@ class Collector:
                     rows_by_queue.setdefault(key, []).append(w)
         queues: list[QueueSnapshot] = []
         workers: list[WorkerSnapshot] = []
+        self._qsnaps_next = {}
         for ref in self._watched():
             q, ws = self._queue_snapshot(ref, rows_by_queue.get(ref.id, []), now, mono, api_down, temporal_down)
             queues.append(q)
             workers.extend(ws)
+        self._qsnaps = self._qsnaps_next
         queues.sort(key=lambda q: (q.legacy, q.environment or "", q.name, q.id))
         return Snapshot(
             taken_at=now,
@@ -1219,11 +1253,11 @@ class Collector:
         stale: list[str] = []
         errors: list[str] = []
         ages: list[float] = []
+        """Ages of the data that is stale in this row."""
         registry = self._registry
-        if self.api is not None and registry is not None:
+        if self.api is not None and registry is not None and api_down:
+            stale.append("api")
             ages.append(now - registry.at)
-            if api_down:
-                stale.append("api")
 
         numbers: dict[str, Any] = {}
         stats_reading = self._stats.get(tq) if self.temporal is not None else None
@@ -1234,10 +1268,11 @@ class Collector:
             t_stale = temporal_down
             if stats_reading is not None and stats_reading.value is not None:
                 st = stats_reading.value
-                ages.append(now - stats_reading.at)
                 if stats_reading.error:
                     t_stale = True
                     errors.append(stats_reading.error)
+                if t_stale:
+                    ages.append(now - stats_reading.at)
                 tw_reading = self._tworkers.get(tq)
                 tworkers = list(tw_reading.value or []) if tw_reading is not None and tw_reading.value is not None else []
                 polling = derive.live_identities(st.poller_last_access, stats_reading.at, tworkers)
@@ -1288,9 +1323,10 @@ class Collector:
             m_reading = self._api_metrics.get(ref.id)
             if m_reading is not None and m_reading.value is not None:
                 m = m_reading.value
-                ages.append(now - m_reading.at)
                 if m_reading.error and "api" not in stale:
                     stale.append("api")
+                if m_reading.error or "api" in stale:
+                    ages.append(now - m_reading.at)
                 if m_reading.error:
                     errors.append(m_reading.error)
                 if m.temporal_available:
@@ -1347,6 +1383,11 @@ class Collector:
             last_error=errors[0] if errors else None,
             **numbers,
         )
+        # An unchanged row keeps its old object: over 1,000s of queues, less heap churn every refresh.
+        before = self._qsnaps.get(ref.id)
+        if before == queue:
+            queue = before
+        self._qsnaps_next[ref.id] = queue
         return queue, worker_snaps
 
     def _workers_of(
@@ -1475,6 +1516,17 @@ class Collector:
 # ---------------------------------------------------------------------------- helpers
 
 
+async def _pool(work: Callable[[Any], Awaitable[None]], items: Sequence[Any], size: int) -> None:
+    """Run ``work`` over the items with at most ``size`` at once, from ``size`` tasks (not one per item)."""
+    feed = iter(items)
+
+    async def runner() -> None:
+        for item in feed:
+            await work(item)
+
+    await asyncio.gather(*(runner() for _ in range(max(1, min(size, len(items))))))
+
+
 def queue_matches(ref: Any, selector: str) -> bool:
     """Whether a queue is named by an id, an id prefix of 8+, a name, ENV/NAME or its task queue."""
     if selector in (ref.id, ref.name, ref.task_queue_name):
@@ -1488,6 +1540,48 @@ def queue_matches(ref: Any, selector: str) -> bool:
 
 def _due(reading: Reading | None, mono: float, every: float) -> bool:
     return reading is None or mono - reading.tried >= every
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def _json_list(content: bytes, path: str, *keys: str) -> Iterator[dict]:
+    """The objects of a JSON list, parsed one at a time (a big list never exists whole in memory).
+
+    A body that is an object wrapping the list (``{"workers": [...]}``) is parsed whole.
+    A malformed body is an ApiError naming the path.
+    """
+    from kubiya_tui.client.api import ApiError
+
+    try:
+        text = content.decode("utf-8")
+        i = _WS.match(text, 0).end()  # type: ignore[union-attr]
+        if not text.startswith("[", i):
+            data = json.loads(text)
+            if isinstance(data, dict):
+                data = next((data[k] for k in (*keys, "items", "data", "results") if isinstance(data.get(k), list)), None)
+            if not isinstance(data, list):
+                raise ValueError("expected a JSON list")
+            yield from (item for item in data if isinstance(item, dict))
+            return
+        i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
+        if text.startswith("]", i):
+            return
+        while True:
+            item, i = _DECODER.raw_decode(text, i)
+            if isinstance(item, dict):
+                yield item
+            i = _WS.match(text, i).end()  # type: ignore[union-attr]
+            mark = text[i : i + 1]
+            if mark == ",":
+                i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
+            elif mark == "]":
+                return
+            else:
+                raise ValueError(f"unexpected {mark!r} at character {i}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(200, "not a JSON list", message=f"unexpected answer from the control plane ({path}): {exc}") from None
 
 
 def _epoch(value: Any) -> float | None:
@@ -1535,9 +1629,9 @@ def _one_line(exc: BaseException | str) -> str:
 
 
 def _combine(name: str, trackers: list[Tracker], slow_after: float, now: float, address: str | None) -> SourceState:
-    statuses = [t.status(slow_after) for t in trackers]
-    worst = max(statuses, key=lambda s: _RANK[s])
-    # Until a source has answered once, a poll under way reads "slow", not "down".
+    statuses = [s for t in trackers if (s := t.status(slow_after)) is not None]
+    # Until a source has answered once, it reads "slow" (its first poll is under way), not "down".
+    worst = max(statuses, key=lambda s: _RANK[s]) if statuses else SourceStatus.slow
     errors = [t.error for t in trackers if t.failures and t.error]
     partial = [t.partial_error for t in trackers if t.partial_error]
     oks = [t.ok_at for t in trackers if t.ok_at is not None]

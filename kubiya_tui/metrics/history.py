@@ -1,13 +1,16 @@
 """Rolling history of queue metrics: ring buffers in memory, batches in SQLite on disk.
 
 One sample per refresh for every queue. All queues are sampled at the same moments, so one
-ring of timestamps serves them all. Each queue holds one preallocated ``array('H')`` of
-``len(METRICS) x capacity`` 16-bit codes plus one float scale per block of 64 samples
-(block floating point): a value is stored as ``code x scale`` with a power-of-two scale
-chosen from the block's largest value, so integers below 32,768 are exact and anything
-else keeps about 15 significant bits, ample for charts. That is about 35 KB per queue for
-an hour at a 2 s interval, allocated once. When the writer enters a block it forgets that
-block's old samples at once; one spare block keeps the ring at least ``hours`` long.
+ring of timestamps serves them all. Each queue holds preallocated arrays of codes: 16 bits
+(``array('H')``) for depth, backlog age, rates and duration, 8 bits (``array('B')``) for the
+error rate and the worker counts, plus one float scale per metric and block of 32 samples
+(block floating point). A value is stored as ``code x scale`` with a power-of-two scale
+chosen from the block's largest value: in 16 bits integers below 32,768 are exact and other
+values keep 15 bits of the block's largest; in 8 bits integers below 128 are exact and a
+ratio keeps 1/127 of the block's largest. Ample for charts (the live numbers are in the
+snapshot), and about 30 KB per queue for an hour at a 2 s interval, allocated once. When the
+writer enters a block it forgets that block's old samples at once; one spare block keeps the
+ring at least ``hours`` long.
 
 Persistence (optional) keeps charts across a restart: samples wait in memory and are
 written in one transaction per ``flush_every`` seconds (one row per queue holding that
@@ -44,12 +47,8 @@ METRICS: tuple[str, ...] = (
 )
 """What is kept per queue; each is a QueueSnapshot field, or workers_healthy (workers.healthy)."""
 
-BLOCK = 64
-"""Samples per block; each block of each metric has its own scale."""
-GAP = 0xFFFF
-"""The code of a missing value."""
-TOP = 0xFFFE
-HALF = 32767
+BLOCK = 32
+"""Samples per block (a minute at 2 s); each block of each metric has its own scale."""
 NAN = float("nan")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -94,52 +93,83 @@ def snapshot_values(queue) -> tuple[float | None, ...]:  # type: ignore[no-untyp
     )
 
 
+NARROW = frozenset({"error_rate", "workers_healthy", "capacity_used"})
+"""Metrics kept in 8 bits (small integers exact below 128; a ratio to 1/127 of its block's largest value)."""
+
+
+class _Codes:
+    """How one width of code is kept: the array type, the gap code, the largest code, the headroom."""
+
+    def __init__(self, typecode: str, bits: int) -> None:
+        self.typecode = typecode
+        self.gap = (1 << bits) - 1
+        self.top = self.gap - 1
+        self.half = (1 << (bits - 1)) - 1
+        self.gap_block = array(typecode, [self.gap]) * BLOCK
+
+
+WIDE = _Codes("H", 16)
+SMALL = _Codes("B", 8)
+
+
 class Rings:
     """The ring buffers themselves: timestamps, and per queue the codes and block scales."""
 
-    def __init__(self, capacity: int, width: int = len(METRICS)) -> None:
+    def __init__(self, capacity: int, metrics: Sequence[str] = METRICS) -> None:
         assert capacity % BLOCK == 0
         self.capacity = capacity
-        self.width = width
+        self.width = len(metrics)
         self.blocks = capacity // BLOCK
+        # Metric index -> (which codes, column among those codes).
+        self.layout: list[tuple[_Codes, int]] = []
+        counts = {WIDE: 0, SMALL: 0}
+        for name in metrics:
+            kind = SMALL if name in NARROW else WIDE
+            self.layout.append((kind, counts[kind]))
+            counts[kind] += 1
+        self.columns = counts
         self.times = array("d", [NAN]) * capacity
-        self.codes: dict[str, array] = {}
+        self.codes: dict[str, dict[_Codes, array]] = {}
         self.scales: dict[str, array] = {}
         self.last_seen: dict[str, int] = {}
         self.pos = 0
         self.count = 0
-        self._gap_block = array("H", [GAP]) * BLOCK
         self._nan_block = array("d", [NAN]) * BLOCK
 
-    def _series(self, queue_id: str) -> tuple[array, array]:
+    def _series(self, queue_id: str) -> tuple[dict[_Codes, array], array]:
         codes = self.codes.get(queue_id)
         if codes is None:
-            codes = self.codes[queue_id] = array("H", [GAP]) * (self.width * self.capacity)
+            codes = self.codes[queue_id] = {
+                kind: array(kind.typecode, [kind.gap]) * (n * self.capacity) for kind, n in self.columns.items() if n
+            }
             self.scales[queue_id] = array("f", [0.0]) * (self.width * self.blocks)
         return codes, self.scales[queue_id]
 
     def record(self, at: float, values: Mapping[str, Row]) -> None:
         cap, width = self.capacity, self.width
         slot = self.pos
+        block = slot // BLOCK
         if slot % BLOCK == 0:
             # Entering a block: its samples from an hour ago go at once, and its scales start afresh.
-            block = slot // BLOCK
             self.times[slot : slot + BLOCK] = self._nan_block
             for queue_id, codes in self.codes.items():
+                for kind, arr in codes.items():
+                    for col in range(self.columns[kind]):
+                        base = col * cap + slot
+                        arr[base : base + BLOCK] = kind.gap_block
                 scales = self.scales[queue_id]
                 for m in range(width):
-                    base = m * cap + slot
-                    codes[base : base + BLOCK] = self._gap_block
                     scales[m * self.blocks + block] = 0.0
         self.times[slot] = at
-        block = slot // BLOCK
+        layout = self.layout
         for queue_id, row in values.items():
             codes, scales = self._series(queue_id)
             for m in range(min(width, len(row))):
                 v = row[m]
                 if v is None or v != v:
                     continue
-                self._put(codes, scales, m * cap, m * self.blocks + block, slot, float(v))
+                kind, col = layout[m]
+                self._put(kind, codes[kind], scales, col * cap, m * self.blocks + block, slot, float(v))
             self.last_seen[queue_id] = self.count
         self.pos = (slot + 1) % cap
         self.count += 1
@@ -150,41 +180,65 @@ class Rings:
                 self.scales.pop(queue_id, None)
                 self.last_seen.pop(queue_id, None)
 
-    def _put(self, codes: array, scales: array, base: int, si: int, slot: int, v: float) -> None:
+    def put(self, queue_id: str, m: int, slot: int, v: float) -> None:
+        """One value at a slot (loading from disk, in time order)."""
+        codes, scales = self._series(queue_id)
+        kind, col = self.layout[m]
+        self._put(kind, codes[kind], scales, col * self.capacity, m * self.blocks + slot // BLOCK, slot, v)
+
+    @staticmethod
+    def _put(kind: _Codes, codes: array, scales: array, base: int, si: int, slot: int, v: float) -> None:
         if v < 0 or v == math.inf:
             v = 0.0 if v < 0 else 3.0e38
         scale = scales[si]
-        if scale == 0.0 or v > scale * TOP:
-            new = 2.0 ** math.ceil(math.log2(v / HALF)) if v > 0 else 2.0**-40
+        if scale == 0.0 or v > scale * kind.top:
+            new = 2.0 ** math.ceil(math.log2(v / kind.half)) if v > 0 else 2.0**-40
             if scale and new > scale:
                 # Re-express the block's other samples in the coarser scale (shift right, rounded).
                 shift = round(math.log2(new / scale))
                 first = base + slot - slot % BLOCK
                 half = 1 << (shift - 1)
+                gap = kind.gap
                 for i in range(first, first + BLOCK):
                     c = codes[i]
-                    if c != GAP:
+                    if c != gap:
                         codes[i] = (c + half) >> shift
             if new > scale:
                 scales[si] = scale = new
-        codes[base + slot] = min(TOP, int(v / scale + 0.5))
+        codes[base + slot] = min(kind.top, int(v / scale + 0.5))
 
-    def points(self, queue_id: str, m: int) -> list[tuple[float, float]]:
-        codes = self.codes.get(queue_id)
-        if codes is None:
+    def points(self, queue_id: str, m: int, last: int | None = None) -> list[tuple[float, float]]:
+        series = self.codes.get(queue_id)
+        if series is None:
             return []
         cap = self.capacity
+        kind, col = self.layout[m]
+        codes = series[kind]
+        gap = kind.gap
         scales = self.scales[queue_id]
         n = min(self.count, cap)
         start = (self.pos - n) % cap
-        base = m * cap
+        base = col * cap
         sbase = m * self.blocks
         times = self.times
         out = []
+        if last is not None:
+            # Newest first, stopping at ``last`` points: a sparkline reads 6 samples, not the hour.
+            for k in range(n - 1, -1, -1):
+                if len(out) >= last:
+                    break
+                j = (start + k) % cap
+                c = codes[base + j]
+                if c != gap:
+                    t = times[j]
+                    if t == t:
+                        out.append((t, c * scales[sbase + j // BLOCK]))
+            out.reverse()
+            return out
         for k in range(n):
             j = (start + k) % cap
             c = codes[base + j]
-            if c != GAP:
+            if c != gap:
                 t = times[j]
                 if t == t:
                     out.append((t, c * scales[sbase + j // BLOCK]))
@@ -259,12 +313,17 @@ class History:
             values[q.id] = row
         self.record(snapshot.taken_at, values, persist)
 
-    def points(self, queue_id: str, metric: str) -> list[tuple[float, float]]:
-        """(time, value) of one metric of one queue, oldest first; gaps left out."""
+    def points(self, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
+        """(time, value) of one metric of one queue, oldest first; gaps left out.
+
+        ``last``: only the newest ``last`` of those points (the same as ``points(...)[-last:]``, read from the newest end).
+        """
         m = self._index.get(metric)
         if m is None:
             return []
-        return self._rings.points(queue_id, m)
+        if last is not None and last <= 0:
+            return []
+        return self._rings.points(queue_id, m, last)
 
     # ------------------------------------------------------------------ disk
 
@@ -343,11 +402,9 @@ class History:
         if not kept:
             return rings
         slot_of = {t: k for k, t in enumerate(kept)}
-        cap, blocks = rings.capacity, rings.blocks
         for k, t in enumerate(kept):
             rings.times[k] = t
         for queue_id, times, vals, columns, n in decoded:
-            codes, scales = rings._series(queue_id)
             for j, t in enumerate(times):
                 k = slot_of.get(t)
                 if k is None:
@@ -356,10 +413,10 @@ class History:
                 for c, m in columns:
                     v = vals[at + c]
                     if v == v:
-                        rings._put(codes, scales, m * cap, m * blocks + k // BLOCK, k, v)
+                        rings.put(queue_id, m, k, v)
             rings.last_seen[queue_id] = len(kept) - 1
         rings.count = len(kept)
-        rings.pos = len(kept) % cap
+        rings.pos = len(kept) % rings.capacity
         return rings
 
     def due(self) -> bool:

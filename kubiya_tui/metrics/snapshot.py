@@ -116,6 +116,7 @@ class QueueSnapshot:
     stale: bool = False
     """Numbers come from an earlier poll: their source is down."""
     data_age_seconds: float | None = None
+    """How old the stale numbers of this row are (set by the collector only while ``stale``)."""
     environment_id: str | None = None
     description: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)

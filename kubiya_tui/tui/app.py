@@ -168,9 +168,12 @@ class KubiyaConsole(App[None]):
     def _apply(self, snapshot: Snapshot) -> None:
         previous = self.snapshot
         if previous is None or snapshot.taken_at != previous.taken_at:
+            heartbeats, taken_at = self.heartbeats, snapshot.taken_at
             for worker in snapshot.workers:
-                ring = self.heartbeats.setdefault(worker.worker_id, deque(maxlen=HEARTBEAT_RING))
-                ring.append((snapshot.taken_at, worker.heartbeat_age_seconds, worker.health.value))
+                ring = heartbeats.get(worker.worker_id)
+                if ring is None:
+                    ring = heartbeats[worker.worker_id] = deque(maxlen=HEARTBEAT_RING)
+                ring.append((taken_at, worker.heartbeat_age_seconds, worker.health.value))
         self.snapshot = snapshot
 
     def _schedule_poll(self, delay: float) -> None:

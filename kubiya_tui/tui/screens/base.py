@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input
 
 from kubiya_tui.metrics.snapshot import Snapshot
@@ -36,7 +36,28 @@ class ConsoleScreen(Screen):
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._on_theme())
 
     def _on_snapshot(self, snapshot: Snapshot | None) -> None:
-        if snapshot is not None:
+        if snapshot is None:
+            return
+        if not self._shown():
+            # Covered by another full screen: nothing to draw now; catch up when it comes back.
+            self._behind = True
+            return
+        self._behind = False
+        self.show_snapshot(snapshot)
+
+    def _shown(self) -> bool:
+        """Whether the operator sees this screen: the top one, or under dialogs only."""
+        for screen in reversed(self.app.screen_stack):
+            if screen is self:
+                return True
+            if not isinstance(screen, ModalScreen):
+                return False
+        return True
+
+    def on_screen_resume(self) -> None:
+        snapshot = getattr(self.app, "snapshot", None)
+        if getattr(self, "_behind", False) and snapshot is not None:
+            self._behind = False
             self.show_snapshot(snapshot)
 
     def _on_theme(self) -> None:

@@ -1,15 +1,47 @@
-"""History charts of one queue (depth, processing rate, error rate), drawn with each widget's own plotext."""
+"""History charts of one queue (depth, processing rate, error rate), drawn with each widget's own plotext.
+
+Drawing a plot costs tens of milliseconds (plotext builds the whole canvas), so the charts of the
+queue shown redraw at most every REDRAW_SECONDS as new samples come in (at once when another
+queue is picked, the theme changes or the size changes), and an hour of samples is first
+thinned to what the canvas can show (the low and high of each stretch of samples).
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from textual.app import ComposeResult
 from textual.color import Color, ColorParseError
 from textual.containers import Horizontal
+from textual.events import Resize
+from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
 History = Callable[[str, str], list[tuple[float, float]]]
+
+REDRAW_SECONDS = 10.0
+"""New samples of the same queue redraw its charts at most this often (the table shows the live numbers)."""
+POINTS_PER_COLUMN = 4
+"""A chart keeps at most this many points per character column (braille: 2 dots wide; low and high of each)."""
+
+
+def thin(points: list[tuple[float, float]], buckets: int) -> list[tuple[float, float]]:
+    """At most ``2 x buckets`` points: the lowest and the highest of each run of samples, in time order."""
+    n = len(points)
+    if buckets <= 0 or n <= 2 * buckets:
+        return points
+    out: list[tuple[float, float]] = []
+    for b in range(buckets):
+        chunk = points[b * n // buckets : (b + 1) * n // buckets]
+        if not chunk:
+            continue
+        low = min(chunk, key=lambda p: p[1])
+        high = max(chunk, key=lambda p: p[1])
+        out.extend((low, high) if low[0] <= high[0] else (high, low))
+    if out[-1] is not points[-1]:
+        out.append(points[-1])  # the newest sample is always drawn where it is
+    return out
 
 
 class MetricChart(PlotextPlot):
@@ -28,6 +60,10 @@ class MetricChart(PlotextPlot):
         # Re-plot in the new theme's colours; PlotextPlot itself only re-colours background and text.
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
         self._draw()
+
+    def on_resize(self, event: Resize) -> None:
+        if len(self._points) > 2 * event.size.width:
+            self._draw()  # thinned for the old width
 
     def show(self, points: list[tuple[float, float]], now: float | None) -> None:
         if points == self._points and now == self._now:
@@ -52,8 +88,9 @@ class MetricChart(PlotextPlot):
         plt.title(self.title)
         if self._points:
             now = self._now if self._now is not None else self._points[-1][0]
-            xs = [(t - now) / 60 for t, _ in self._points]
-            ys = [v * self.scale for _, v in self._points]
+            points = thin(self._points, self.size.width * POINTS_PER_COLUMN // 2)
+            xs = [(t - now) / 60 for t, _ in points]
+            ys = [v * self.scale for _, v in points]
             plt.plot(xs, ys, marker="braille", color=self._rgb())
             plt.xlim(min(xs[0], -1), 0)
             top = max(ys) or 1
@@ -66,7 +103,15 @@ class MetricChart(PlotextPlot):
 
 
 class QueueCharts(Horizontal):
-    """The three charts of the selected queue, side by side."""
+    """The three charts of the selected queue, side by side; new samples redraw them at most every REDRAW_SECONDS."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: tuple[str | None, float | None] | None = None
+        """The queue and the time of the data drawn last."""
+        self._drawn_at = -1e18
+        self._due: tuple[str | None, History, float | None] | None = None
+        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield MetricChart("depth", "depth", "chart-depth", id="chart-depth")
@@ -74,5 +119,23 @@ class QueueCharts(Horizontal):
         yield MetricChart("error_rate", "error %", "chart-error", scale=100.0, id="chart-error")
 
     def show(self, queue_id: str | None, history: History, now: float | None) -> None:
+        if self._shown == (queue_id, now):
+            return
+        self._due = (queue_id, history, now)
+        wait = self._drawn_at + REDRAW_SECONDS - time.monotonic()
+        if self._shown is None or self._shown[0] != queue_id or wait <= 0:
+            self._draw_due()
+        elif self._timer is None:
+            self._timer = self.set_timer(wait, self._draw_due)
+
+    def _draw_due(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self._due is None:
+            return
+        queue_id, history, now = self._due
+        self._due = None
+        self._shown, self._drawn_at = (queue_id, now), time.monotonic()
         for chart in self.query(MetricChart):
             chart.show(history(queue_id, chart.metric) if queue_id else [], now)

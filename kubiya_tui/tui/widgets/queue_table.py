@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Hashable
 
 from rich.text import Text
@@ -15,8 +16,29 @@ DEPTH_WARN = 100
 DEPTH_HIGH = 250
 ERROR_WARN = 0.02
 ERROR_HIGH = 0.05
+SPARK_WIDTH = 6
 
-HistoryLookup = Callable[[str, str], list[tuple[float, float]]]
+HistoryLookup = Callable[..., list[tuple[float, float]]]
+"""``history(queue_id, metric, last=None)``: (time, value) points, oldest first; ``last`` keeps only the newest."""
+
+_TAKES_LAST: dict[type, bool] = {}
+
+
+def history_of(source: Any, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
+    """``source.history(queue_id, metric)``, asking for only the newest ``last`` points when the source can."""
+    if last is None:
+        return source.history(queue_id, metric)
+    kind = type(source)
+    takes = _TAKES_LAST.get(kind)
+    if takes is None:
+        try:
+            takes = "last" in inspect.signature(source.history).parameters
+        except (TypeError, ValueError):
+            takes = False
+        _TAKES_LAST[kind] = takes
+    if takes:
+        return source.history(queue_id, metric, last=last)
+    return source.history(queue_id, metric)[-last:] if last > 0 else []
 
 
 class QueueTable(ResponsiveTable[QueueSnapshot]):
@@ -38,7 +60,16 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.history: HistoryLookup = lambda queue_id, metric: []
+        self.history: HistoryLookup = lambda queue_id, metric, last=None: []
+        self._tails: dict[str, tuple[float, ...]] = {}
+        """The depth sparkline's values of each queue, read by render_token for cells()."""
+
+    def _depth_tail(self, q: QueueSnapshot) -> tuple[float, ...]:
+        return tuple(v for _, v in self.history(q.id, "depth", last=SPARK_WIDTH))
+
+    def render_token(self, item: QueueSnapshot) -> Any:
+        tail = self._tails[item.id] = self._depth_tail(item)
+        return (item, tail)
 
     def item_key(self, item: QueueSnapshot) -> str:
         return item.id
@@ -46,21 +77,22 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
     def search_text(self, item: QueueSnapshot) -> str:
         return f"{item.environment or ''}/{item.name} {item.id} {item.status} {' '.join(item.tags)}"
 
+    SORT_VALUES: dict[str, Callable[[QueueSnapshot], Hashable]] = {
+        "environment": lambda item: (item.environment or "", item.name),
+        "queue": lambda item: item.name,
+        "status": lambda item: item.status,
+        "depth": lambda item: item.depth,
+        "backlog_age": lambda item: item.backlog_age_seconds,
+        "in": lambda item: item.add_rate_per_min,
+        "out": lambda item: item.dispatch_rate_per_min,
+        "processed": lambda item: item.processed_per_min,
+        "errors": lambda item: item.error_rate,
+        "workers": lambda item: (item.workers.healthy, item.workers.total),
+        "capacity": lambda item: item.capacity_used,
+    }
+
     def sort_value(self, item: QueueSnapshot, key: str) -> Hashable:
-        values: dict[str, Any] = {
-            "environment": (item.environment or "", item.name),
-            "queue": item.name,
-            "status": item.status,
-            "depth": item.depth,
-            "backlog_age": item.backlog_age_seconds,
-            "in": item.add_rate_per_min,
-            "out": item.dispatch_rate_per_min,
-            "processed": item.processed_per_min,
-            "errors": item.error_rate,
-            "workers": (item.workers.healthy, item.workers.total),
-            "capacity": item.capacity_used,
-        }
-        return values[key]
+        return self.SORT_VALUES[key](item)
 
     def cells(self, q: QueueSnapshot) -> dict[str, Any]:
         app = self.app
@@ -76,7 +108,8 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
             depth_var = "depth-high"
         elif q.depth is not None and q.depth >= DEPTH_WARN:
             depth_var = "depth-warn"
-        spark = fmt.sparkline([v for _, v in self.history(q.id, "depth")], width=6)
+        tail = self._tails.get(q.id)
+        spark = fmt.sparkline(self._depth_tail(q) if tail is None else tail, width=SPARK_WIDTH)
         depth = Text.assemble(
             (spark, theme_style(app, "chart-depth", dim=True)),
             (f" {fmt.count(q.depth):>6}", theme_style(app, depth_var, dim=dim, bold=True) if depth_var else base),

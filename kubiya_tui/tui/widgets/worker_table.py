@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 from rich.text import Text
 
@@ -50,19 +50,20 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
     def search_text(self, item: WorkerSnapshot) -> str:
         return f"{item.worker_id} {item.queue_name or ''} {item.hostname or ''} {item.health.value} {item.status}"
 
+    SORT_VALUES: dict[str, Callable[[WorkerSnapshot], Hashable]] = {
+        "worker": lambda item: item.worker_id,
+        "queue": lambda item: item.queue_name or "",
+        "health": lambda item: HEALTH_ORDER[item.health],
+        "heartbeat": lambda item: item.heartbeat_age_seconds,
+        "host": lambda item: item.hostname or "",
+        "slots": lambda item: item.slots_used,
+        "processed": lambda item: item.processed,
+        "failed": lambda item: item.failed,
+        "task": lambda item: item.current_task_ids[0] if item.current_task_ids else "",
+    }
+
     def sort_value(self, item: WorkerSnapshot, key: str) -> Hashable:
-        values: dict[str, Any] = {
-            "worker": item.worker_id,
-            "queue": item.queue_name or "",
-            "health": HEALTH_ORDER[item.health],
-            "heartbeat": item.heartbeat_age_seconds,
-            "host": item.hostname or "",
-            "slots": item.slots_used,
-            "processed": item.processed,
-            "failed": item.failed,
-            "task": item.current_task_ids[0] if item.current_task_ids else "",
-        }
-        return values[key]
+        return self.SORT_VALUES[key](item)
 
     def cells(self, w: WorkerSnapshot) -> dict[str, Any]:
         app = self.app

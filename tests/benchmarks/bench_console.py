@@ -1,0 +1,439 @@
+"""The console: launch to first frame, refresh of 1,000 queues / 5,000 workers, idle CPU.
+
+Run from the repository root:
+
+    python -m tests.benchmarks.bench_console
+
+What it does (no network: every number comes from a synthetic SnapshotSource defined here):
+
+* **launch**: starts ``KubiyaConsole`` in a fresh ``python -c`` process on a real
+  pseudo-terminal (200x60, xterm-256color) and reads the terminal output until the
+  header line (`` kubiya-tui ``) has been painted; time from starting the process, so
+  imports, mounting and the first real paint are included. Median of 5 launches with a
+  small organisation (5 queues, 10 workers) and with 1,000 queues / 5,000 workers;
+* **refresh**: inside ``app.run_test(size=(200, 60))`` with 1,000 queues and 5,000
+  workers (history rings filled with an hour of samples, like a collector that has been
+  running), posts a new snapshot (same rows, changed numbers) as the poll worker does
+  (``SnapshotReady``) and measures: the table update itself (``ResponsiveTable.set_items``),
+  the whole screen update (``show_snapshot``: table, totals, charts), and the wall time from
+  posting the snapshot until the app is idle with the screen re-composited
+  (``pilot.pause()``). Median and p95 of 20 refreshes, on the overview and on the workers
+  screen. Goal: 50 ms;
+* **idle CPU**: runs the console in a pseudo-terminal process with a source whose snapshot
+  changes every 2 s (``interval`` 2 s) for 60 s, and reads that process's CPU time
+  (psutil) as a % of one core; the terminal output is drained by this process. Small
+  organisation and 1,000 queues / 5,000 workers; the source's own cost per refresh
+  (building snapshots, recording history: the collector's work, not the console's) is
+  measured separately and printed. Goal: 5 % at the small size;
+* prints a table with the goals and the machine's core count, and stops every process it
+  started, by pid.
+
+``--quick`` shortens everything (2 launches, 5 refreshes, 10 s of CPU) for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kubiya_tui.metrics.history import History, snapshot_values
+from kubiya_tui.metrics.snapshot import (
+    Health,
+    QueueSnapshot,
+    Snapshot,
+    SourceState,
+    SourceStatus,
+    WorkerCounts,
+    WorkerSnapshot,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = (200, 60)
+SMALL = (5, 10)
+LARGE = (1000, 5000)
+REFRESH_GOAL_MS = 50.0
+CPU_GOAL_PERCENT = 5.0
+HEADER = b" kubiya-tui "
+LAUNCH_TIMEOUT = 60.0
+ENVIRONMENTS = ("prod", "staging", "dev")
+HEALTH_CYCLE = (Health.healthy,) * 17 + (Health.stale, Health.draining, Health.gone)
+
+
+# ---------------------------------------------------------------------------- synthetic data
+
+
+def _queue(i: int, tick: int, counts: WorkerCounts) -> QueueSnapshot:
+    env = ENVIRONMENTS[i % len(ENVIRONMENTS)]
+    wave = (i * 37 + tick * 13) % 400
+    closed = 200 + (i * 7 + tick) % 300
+    failed = (i + tick) % 9
+    return QueueSnapshot(
+        id=f"q-{i:05d}",
+        name=f"queue-{i:05d}",
+        environment=env,
+        environment_id=f"env-{env}",
+        task_queue_name=f"org-bench.{env}.queue-{i:05d}",
+        depth=wave,
+        backlog_age_seconds=float((i * 11 + tick * 5) % 300),
+        add_rate_per_min=float(60 + (i + tick * 3) % 90),
+        dispatch_rate_per_min=float(60 + (i * 3 + tick * 7) % 90),
+        processed_per_min=float(55 + (i * 5 + tick * 11) % 90) + 0.5,
+        duration_p50_seconds=1.0 + (i % 5),
+        duration_p95_seconds=4.0 + (i + tick) % 7,
+        error_rate=failed / closed,
+        closed_by_status={"Completed": closed - failed, "Failed": failed},
+        priority_backlog={1: wave // 4, 3: wave // 2, 5: wave - wave // 4 - wave // 2},
+        partitions=4,
+        pollers=counts.healthy,
+        workers=counts,
+        capacity_used=min(counts.total * 10, (i * 3 + tick * 7) % 50),
+        capacity_total=counts.total * 10,
+        growing=(i + tick) % 6 == 0,
+        desired_workers=counts.total,
+        max_workers=counts.total + 5,
+        heartbeat_interval=30,
+        data_age_seconds=1.2,
+        tags=("bench",),
+    )
+
+
+def _worker(j: int, tick: int, queues: int) -> WorkerSnapshot:
+    qi = j % queues
+    health = HEALTH_CYCLE[j % len(HEALTH_CYCLE)]
+    busy = (j + tick) % 3
+    return WorkerSnapshot(
+        worker_id=f"wkr-{j:05d}",
+        queue_id=f"q-{qi:05d}",
+        queue_name=f"queue-{qi:05d}",
+        health=health,
+        status="disconnected" if health is Health.gone else ("draining" if health is Health.draining else "running"),
+        heartbeat_age_seconds=float((j * 7 + tick * 2) % 30) + (90.0 if health is Health.stale else 0.0),
+        hostname=f"host-{j % 97:03d}",
+        slots_used=busy,
+        slots_available=10 - busy,
+        processed=1000 + j + tick * 3,
+        failed=(j + tick) % 5 if j % 4 == 0 else 0,
+        current_task_ids=tuple(f"task-{j}-{tick}-{k}" for k in range(busy)),
+        registered_not_polling=j % 101 == 0,
+        registered_at=1_767_225_600.0 - j,
+        heartbeat_interval=30.0,
+        task_queue_name=f"org-bench.q-{qi:05d}",
+    )
+
+
+def synthetic_snapshot(queues: int, workers: int, tick: int, taken_at: float) -> Snapshot:
+    """``queues`` queues and ``workers`` workers; every ``tick`` changes the numbers, never the rows."""
+    ws = tuple(_worker(j, tick, queues) for j in range(workers))
+    per_queue: dict[int, list[WorkerSnapshot]] = {}
+    for j, w in enumerate(ws):
+        per_queue.setdefault(j % queues, []).append(w)
+    qs = []
+    for i in range(queues):
+        mine = per_queue.get(i, [])
+        healthy = sum(w.health is Health.healthy for w in mine)
+        stale = sum(w.health is Health.stale for w in mine)
+        draining = sum(w.health is Health.draining for w in mine)
+        qs.append(_queue(i, tick, WorkerCounts(healthy, stale, draining, healthy + stale + draining)))
+    sources = {
+        "api": SourceState("api", SourceStatus.ok, latency_ms=12.0 + tick % 5, data_age_seconds=1.1, address="http://127.0.0.1:8787"),
+        "temporal": SourceState("temporal", SourceStatus.ok, latency_ms=8.0 + tick % 3, data_age_seconds=1.3, address="127.0.0.1:7233"),
+    }
+    return Snapshot(taken_at=taken_at, queues=tuple(qs), workers=ws, sources=sources, profile="bench", refresh_ms=40.0)
+
+
+class SyntheticSource:
+    """A SnapshotSource over synthetic data: each refresh answers the next tick (new numbers, same rows).
+
+    A few variants are built up front and cycled (with a fresh ``taken_at``), so refreshing costs
+    little; history is kept in a real in-memory ``History``, optionally pre-filled with
+    ``history_samples`` samples as a collector that has been running would have.
+    """
+
+    VARIANTS = 4
+
+    def __init__(self, queues: int, workers: int, *, interval: float = 2.0, history_samples: int = 0) -> None:
+        self.queues, self.workers = queues, workers
+        self._interval = interval
+        self._variants = [synthetic_snapshot(queues, workers, k, 0.0) for k in range(self.VARIANTS)]
+        self._history = History(interval)
+        self._tick = 0
+        now = time.time()
+        start = now - history_samples * interval
+        rows = [{q.id: snapshot_values(q) for q in v.queues} for v in self._variants]
+        for k in range(history_samples):
+            self._history.record(start + k * interval, rows[k % self.VARIANTS], persist=False)
+        self._latest = self._variant(0, now)
+        self._history.record_snapshot(self._latest)
+
+    def _variant(self, tick: int, taken_at: float) -> Snapshot:
+        return dataclasses.replace(self._variants[tick % self.VARIANTS], taken_at=taken_at)
+
+    def next_snapshot(self) -> Snapshot:
+        self._tick += 1
+        self._latest = self._variant(self._tick, time.time())
+        self._history.record_snapshot(self._latest)
+        return self._latest
+
+    def latest(self) -> Snapshot | None:
+        return self._latest
+
+    async def refresh(self) -> Snapshot:
+        return self.next_snapshot()
+
+    def history(self, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
+        return self._history.points(queue_id, "workers_healthy" if metric == "workers.healthy" else metric, last=last)
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+
+def console_app(source: Any, **kwargs: Any) -> Any:
+    from kubiya_tui.tui.app import KubiyaConsole
+
+    return KubiyaConsole(source, profile="bench", remember_theme=False, **kwargs)
+
+
+def run_in_terminal(queues: int, workers: int, interval: float) -> None:
+    """The child process: the console over synthetic data, on whatever terminal it was given."""
+    console_app(SyntheticSource(queues, workers, interval=interval)).run()
+
+
+# ---------------------------------------------------------------------------- pseudo-terminal
+
+
+class TerminalProcess:
+    """The console in a child process on a pseudo-terminal of SIZE; the output is read (and dropped) here."""
+
+    def __init__(self, queues: int, workers: int, interval: float, home: str) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
+        env = {
+            **os.environ,
+            "TERM": "xterm-256color",
+            "COLORTERM": "truecolor",
+            "COLUMNS": str(SIZE[0]),
+            "LINES": str(SIZE[1]),
+            "XDG_CONFIG_HOME": f"{home}/config",
+            "XDG_STATE_HOME": f"{home}/state",
+            "XDG_DATA_HOME": f"{home}/data",
+            "PYTHONPATH": str(ROOT),
+        }
+        for var in ("TEXTUAL", "TEXTUAL_DEBUG", "TEXTUAL_DEVTOOLS_PORT"):
+            env.pop(var, None)
+        code = f"from tests.benchmarks.bench_console import run_in_terminal; run_in_terminal({queues}, {workers}, {interval})"
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env, start_new_session=True
+        )
+        os.close(slave)
+        self.output = bytearray()
+
+    def read(self, timeout: float) -> bool:
+        """Read what the console wrote within ``timeout`` s; False when the terminal closed."""
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            data = os.read(self.master, 1 << 16)
+        except OSError:
+            return False
+        if not data:
+            return False
+        self.output += data
+        if len(self.output) > 1 << 20:
+            del self.output[: -4096]
+        return True
+
+    def first_frame(self) -> float:
+        """Seconds from starting the process until the header text has been written."""
+        deadline = self.started + LAUNCH_TIMEOUT
+        while HEADER not in self.output:
+            if time.perf_counter() > deadline or not self.read(0.05):
+                tail = self.output[-2000:].decode("utf-8", "replace")
+                raise RuntimeError(f"no first frame within {LAUNCH_TIMEOUT}s (exit code {self.proc.poll()}): {tail!r}")
+        return time.perf_counter() - self.started
+
+    def drain(self, seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while (left := end - time.perf_counter()) > 0:
+            if not self.read(min(left, 0.5)):
+                raise RuntimeError(f"console exited (code {self.proc.poll()})")
+
+    def stop(self) -> None:
+        """Quit with ``q``; kill this process (by pid) when it does not go."""
+        try:
+            if self.proc.poll() is None:
+                os.write(self.master, b"q")
+                end = time.perf_counter() + 5
+                while self.proc.poll() is None and time.perf_counter() < end:
+                    self.read(0.05)
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        finally:
+            os.close(self.master)
+
+
+def bench_launch(queues: int, workers: int, runs: int, home: str) -> list[float]:
+    times = []
+    for _ in range(runs):
+        term = TerminalProcess(queues, workers, 3600.0, home)
+        try:
+            times.append(term.first_frame())
+        finally:
+            term.stop()
+    return times
+
+
+def bench_idle_cpu(queues: int, workers: int, seconds: float, home: str) -> tuple[float, int]:
+    """% of one core used by the console process over ``seconds`` (after it settled), and its refresh count."""
+    import psutil
+
+    term = TerminalProcess(queues, workers, 2.0, home)
+    try:
+        term.first_frame()
+        term.drain(3.0)
+        proc = psutil.Process(term.proc.pid)
+        before = proc.cpu_times()
+        t0 = time.perf_counter()
+        term.drain(seconds)
+        after = proc.cpu_times()
+        elapsed = time.perf_counter() - t0
+    finally:
+        term.stop()
+    used = (after.user - before.user) + (after.system - before.system)
+    return 100.0 * used / elapsed, round(seconds / 2.0)
+
+
+def source_cost_ms(queues: int, workers: int, runs: int = 20) -> float:
+    """What one refresh of the synthetic source costs (the collector's work, in the console's process)."""
+    source = SyntheticSource(queues, workers, history_samples=0)
+    t0 = time.process_time()
+    for _ in range(runs):
+        source.next_snapshot()
+    return (time.process_time() - t0) / runs * 1000
+
+
+# ---------------------------------------------------------------------------- refresh in run_test
+
+
+def _timed(obj: Any, name: str, sink: list[float]) -> None:
+    """Wrap ``obj.name`` so each call's duration (ms) lands in ``sink``."""
+    original = getattr(obj, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            sink.append((time.perf_counter() - t0) * 1000)
+
+    setattr(obj, name, wrapper)
+
+
+async def bench_refresh(refreshes: int, warmup: int = 2) -> dict[str, dict[str, list[float]]]:
+    from kubiya_tui.tui.messages import SnapshotReady
+    from kubiya_tui.tui.widgets.queue_table import QueueTable
+    from kubiya_tui.tui.widgets.worker_table import WorkerTable
+
+    source = SyntheticSource(*LARGE, interval=3600.0, history_samples=History(2.0).span_samples)
+    app = console_app(source, cursor_blink=False)
+    results: dict[str, dict[str, list[float]]] = {}
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for label, table_type, enter in (("overview", QueueTable, None), ("workers", WorkerTable, "w")):
+            if enter:
+                await pilot.press(enter)
+                await pilot.pause()
+            screen = app.screen
+            table = screen.query_one(table_type)
+            assert table.row_count == (LARGE[0] if table_type is QueueTable else LARGE[1]), table.row_count
+            set_items: list[float] = []
+            show: list[float] = []
+            _timed(table, "set_items", set_items)
+            _timed(screen, "show_snapshot", show)
+            wall: list[float] = []
+            for k in range(warmup + refreshes):
+                snapshot = source.next_snapshot()
+                t0 = time.perf_counter()
+                app.post_message(SnapshotReady(snapshot))
+                await pilot.pause()
+                if k >= warmup:
+                    wall.append((time.perf_counter() - t0) * 1000)
+            assert len(set_items) == warmup + refreshes, len(set_items)
+            results[label] = {"set_items": set_items[warmup:], "show_snapshot": show[warmup:], "to_idle": wall}
+        await pilot.press("q")
+    return results
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 launches, 5 refreshes, 10 s of CPU")
+    parser.add_argument("--skip", action="append", default=[], choices=["launch", "refresh", "cpu"])
+    args = parser.parse_args()
+    launches, refreshes, cpu_seconds = (2, 5, 10.0) if args.quick else (5, 20, 60.0)
+    rows: list[tuple[str, str, str, str]] = []
+
+    def row(what: str, figure: str, goal: str = "", verdict: str = "") -> None:
+        rows.append((what, figure, goal, verdict))
+        print(f"  {what}: {figure} {goal} {verdict}".rstrip(), flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-console-") as home:
+        if "launch" not in args.skip:
+            print(f"launch to first frame ({launches} runs each)...", flush=True)
+            for q, w in (SMALL, LARGE):
+                times = bench_launch(q, w, launches, home)
+                row(f"launch, {q:,} queues / {w:,} workers", f"median {statistics.median(times) * 1000:.0f} ms "
+                    f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+        if "refresh" not in args.skip:
+            print(f"refresh of {LARGE[0]:,} queues / {LARGE[1]:,} workers ({refreshes} refreshes)...", flush=True)
+            results = asyncio.run(bench_refresh(refreshes))
+            for label, series in results.items():
+                for name, values in series.items():
+                    med, high = statistics.median(values), p95(values)
+                    goal = f"<= {REFRESH_GOAL_MS:.0f} ms" if name in ("set_items", "to_idle") else ""
+                    verdict = ("ok" if high <= REFRESH_GOAL_MS else "MISSED") if goal else ""
+                    row(f"refresh {label}: {name}", f"median {med:.1f} ms, p95 {high:.1f} ms", goal, verdict)
+        if "cpu" not in args.skip:
+            print(f"idle CPU, refresh every 2 s, {cpu_seconds:.0f} s each...", flush=True)
+            for q, w in (SMALL, LARGE):
+                percent, _ = bench_idle_cpu(q, w, cpu_seconds, home)
+                cost = source_cost_ms(q, w)
+                goal = f"<= {CPU_GOAL_PERCENT:.0f} %"
+                row(f"idle CPU, {q:,} queues / {w:,} workers", f"{percent:.1f} % of one core (source itself: {cost:.1f} ms/refresh "
+                    f"= {cost / 20:.2f} %)", goal, "ok" if percent <= CPU_GOAL_PERCENT else "MISSED")
+
+    print()
+    print(f"kubiya-tui console benchmark — {os.cpu_count()} cores, Python {sys.version.split()[0]}, terminal {SIZE[0]}x{SIZE[1]}")
+    widths = [max(len(r[i]) for r in rows + [("what", "figure", "goal", "")]) for i in range(4)]
+    for r in [("what", "figure", "goal", "")] + rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip())
+
+
+if __name__ == "__main__":
+    main()

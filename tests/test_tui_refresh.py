@@ -1,0 +1,127 @@
+"""Refresh costs what changed and what is shown: lazy table cells, re-ordering in place, hidden screens, charts."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from textual.widgets import DataTable
+
+from kubiya_tui.metrics.history import History
+from kubiya_tui.tui.screens.overview import OverviewScreen
+from kubiya_tui.tui.widgets.charts import thin
+from kubiya_tui.tui.widgets.queue_table import QueueTable, history_of
+from kubiya_tui.tui.widgets.tables import _Cell
+from tests.benchmarks.bench_console import SyntheticSource, console_app
+from tests.tui_data import recorded_console
+
+
+def test_history_last_is_the_tail_of_points() -> None:
+    history = History(2.0)
+    rng = random.Random(7)
+    for k in range(2500):  # more than the ring holds: it wraps
+        row = tuple(None if rng.random() < 0.2 else rng.random() * 1000 for _ in history.metrics)
+        history.record(1000.0 + 2 * k, {"q": row}, persist=False)
+    for metric in history.metrics:
+        full = history.points("q", metric)
+        for last in (1, 6, 50, 10_000):
+            assert history.points("q", metric, last=last) == full[-last:]
+        assert history.points("q", metric, last=0) == []
+    assert history.points("missing", "depth", last=6) == []
+
+
+def test_history_of_works_with_sources_without_last() -> None:
+    class Old:
+        def history(self, queue_id: str, metric: str) -> list[tuple[float, float]]:
+            return [(float(i), float(i)) for i in range(10)]
+
+    assert history_of(Old(), "q", "depth", last=3) == [(7.0, 7.0), (8.0, 8.0), (9.0, 9.0)]
+    assert len(history_of(Old(), "q", "depth")) == 10
+
+
+def test_thin_keeps_the_envelope_and_the_newest_point() -> None:
+    points = [(float(t), float((t * 37) % 101)) for t in range(1800)]
+    out = thin(points, 60)
+    assert len(out) <= 2 * 60 + 1
+    assert out[-1] == points[-1]
+    assert max(v for _, v in out) == max(v for _, v in points)
+    assert min(v for _, v in out) == min(v for _, v in points)
+    assert [t for t, _ in out] == sorted(t for t, _ in out)
+    assert thin(points[:50], 60) == points[:50]
+
+
+async def test_the_table_stores_lazy_cells_that_render_like_the_text() -> None:
+    """Guards the DataTable contract the table relies on (Textual is pinned): renderables pass through,
+    sort(key=) receives the row's cell values, update_cell repaints."""
+    app = recorded_console()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(QueueTable)
+        key = table._order[0]
+        cell = table.get_cell(key, "queue")
+        assert isinstance(cell, _Cell)
+        assert str(cell) == table.rendered(key)["queue"].plain
+        lines = app.console.render_lines(cell, app.console.options.update_width(20))
+        expected = app.console.render_lines(table.rendered(key)["queue"], app.console.options.update_width(20))
+        assert lines == expected
+
+
+async def test_reordering_refresh_keeps_rows_and_selection() -> None:
+    app = recorded_console()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(QueueTable)
+        table.sort_by("depth")
+        await pilot.pause()
+        chosen = table._order[-1]
+        table.move_cursor(row=table.get_row_index(chosen))
+        await pilot.pause()
+        calls = []
+        table.clear = lambda *a, **k: calls.append(a)  # type: ignore[method-assign]
+        snapshot = app.snapshot
+        # The shallowest queue becomes the deepest: the order changes, the rows stay.
+        queues = tuple(replace(q, depth=10_000) if q.id == chosen else q for q in snapshot.queues)
+        app.snapshot = replace(snapshot, taken_at=snapshot.taken_at + 2, queues=queues)
+        await pilot.pause()
+        assert calls == []
+        assert table._order[0] == chosen
+        assert table.get_row_index(chosen) == 0
+        assert table.selected_key == chosen, "the cursor follows the queue"
+        assert "10,000" in table.rendered(chosen)["depth"].plain or "10.0k" in table.rendered(chosen)["depth"].plain
+        assert [str(k.value) for k in (table.coordinate_to_cell_key((i, 0)).row_key for i in range(table.row_count))] == table._order
+
+
+async def test_only_rows_on_screen_are_rendered() -> None:
+    source = SyntheticSource(300, 30)
+    app = console_app(source, cursor_blink=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(QueueTable)
+        assert table.row_count == 300
+        app.snapshot = source.next_snapshot()
+        await pilot.pause()
+        rendered = [key for key in table._order if table._rows[key].cells is not None]
+        assert 0 < len(rendered) <= table.size.height
+        assert table._rows[table._order[-1]].cells is None
+
+
+async def test_a_covered_screen_catches_up_when_it_returns() -> None:
+    source = SyntheticSource(20, 40)
+    app = console_app(source, cursor_blink=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        overview = app.screen
+        assert isinstance(overview, OverviewScreen)
+        shown = []
+        original = overview.show_snapshot
+        overview.show_snapshot = lambda s: (shown.append(s), original(s))  # type: ignore[method-assign]
+        await pilot.press("w")
+        await pilot.pause()
+        app.snapshot = source.next_snapshot()
+        await pilot.pause()
+        assert shown == [], "the workers screen covers the overview"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert shown == [app.snapshot]
+        table = overview.query_one(DataTable)
+        assert table.row_count == 20
