@@ -217,6 +217,15 @@ def test_check_cannot_tell_without_its_source_or_its_queue():
     assert evaluate(None, [], limits).exit_code == 3
 
 
+def test_check_without_thresholds_is_a_liveness_check():
+    assert evaluate(_snapshot(_queue("q", depth=3)), [], Thresholds()).status == Status.OK
+    down = evaluate(_snapshot(_queue("q", depth=3), temporal=SourceStatus.down), [], Thresholds())
+    assert down.status == Status.UNKNOWN and "Temporal down" in down.summary
+    # With a threshold on numbers that are fresh, a control plane that is down does not hide them.
+    fresh = _queue("q", depth=300)
+    assert evaluate(_snapshot(fresh, api=SourceStatus.down), [], Thresholds(max_depth=100)).status == Status.CRITICAL
+
+
 def test_check_worst_wins_critical_over_unknown_over_warning():
     limits = Thresholds(max_depth=100)
     critical = _queue("a", depth=500)
@@ -535,3 +544,14 @@ def test_from_settings_picks_the_mode_and_refuses_nothing_to_watch():
     persisted = Collector.from_settings(Settings(api_key=SecretStr("k")))
     assert persisted._history is not None and persisted._history.path.name == "history.sqlite"
     assert math.isclose(persisted._history.interval, 2.0)
+
+
+def test_history_on_disk_can_be_turned_off(monkeypatch: pytest.MonkeyPatch):
+    from pydantic import SecretStr
+
+    from kubiya_tui.config import Settings
+
+    monkeypatch.setenv("KUBIYA_TUI_HISTORY", "off")
+    in_memory = Collector.from_settings(Settings(api_key=SecretStr("k")))
+    assert in_memory._history is not None and in_memory._history.path is None
+    assert Collector.from_settings(Settings(api_key=SecretStr("k")), history=None)._history is None

@@ -230,7 +230,10 @@ def top(
     except KeyboardInterrupt:
         pass  # Ctrl+C is how --watch ends
     except BrokenPipeError:
-        pass  # `top --watch | head` closed the pipe
+        # `top --watch | head` closed the pipe: stop quietly, and let exit not flush into it again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         _finish_temporal()
 

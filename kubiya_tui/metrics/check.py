@@ -128,10 +128,13 @@ def evaluate(snapshot: Snapshot | None, selectors: Sequence[str], thresholds: Th
         else:
             why = "no such queue"
         findings.append(Finding(selector, "queue", None, None, None, Status.UNKNOWN, f"{selector}: {why}"))
-    if not queues and not missing and registry is not None and registry.status == SourceStatus.down:
-        findings.append(
-            Finding("-", "source", None, None, None, Status.UNKNOWN, f"{registry.name} down: {registry.last_error or 'no answer'}")
-        )
+    no_thresholds = thresholds.max_depth is None and thresholds.max_error_rate is None and thresholds.max_backlog_age is None
+    for source in snapshot.sources.values():
+        # Without thresholds the check is that every source answers; with them, only the sources they read.
+        if source.status == SourceStatus.down and (no_thresholds or (source is registry and not queues and not missing)):
+            findings.append(
+                Finding("-", "source", None, None, None, Status.UNKNOWN, f"{source.name} down: {source.last_error or 'no answer'}")
+            )
     for q in queues:
         name = label(q)
         numbers_stale = numbers_from in q.stale_sources

@@ -2,9 +2,10 @@
 
 Three pollers, each never overlapping itself, each with its own timeout and backoff:
 
-* **registry** (control plane): ``GET /worker-queues``, ``GET /workers`` (and now and then
-  ``GET /environments``): which queues exist, which workers are registered and their
-  heartbeats. Every refresh.
+* **registry** (control plane): ``GET /worker-queues`` every refresh, ``GET /workers`` every
+  ``workers_interval`` (5 s: heartbeats come 10 s apart at best) and now and then
+  ``GET /environments``: which queues exist, which workers are registered, their heartbeats.
+  Bodies are parsed item by item into plain rows (no models: 2,000 workers are 2 MB).
 * **stats**: per watched task queue, ``DescribeTaskQueue`` for both task types (depth,
   backlog age, rates, pollers, priorities), ``ListWorkers`` and, every few minutes,
   ``ListTaskQueuePartitions``. A queue's stats are read again only once they are
@@ -18,6 +19,14 @@ Three pollers, each never overlapping itself, each with its own timeout and back
 
 Only queues that the control plane lists, that registered workers poll (legacy task
 queues) or that the profile names are described: describing an unknown name creates it.
+
+Processing time (p50, p95) is close_time - start_time of the executions closed in the window,
+from one visibility page (the latest 200) per queue, rather than what workers report: it is
+Temporal's own record, the same window and the same executions as the error rate, it counts
+tasks of every worker (gone, unregistered, or not this project's), and it works with Temporal
+alone. It includes the time a task waited in the backlog, which is what a submitter waits.
+Without Temporal (API-only) the workers' own p50/p95 (from heartbeats) are used instead, and
+throughput and error rate come from the deltas of their task counters.
 A refresh starts the pollers that are due, waits for them at most ``slow_after`` seconds
 (a slow source never holds back the others: it goes on in the background and is marked
 slow), and merges the newest data of each into a Snapshot. Data kept from a source that
@@ -32,8 +41,8 @@ import inspect
 import json
 import logging
 import random
-import time
 import re
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
@@ -436,7 +445,9 @@ class Collector:
         The API is used when a key is configured, Temporal when an address is. Temporal
         alone needs the profile's ``task_queues``. ``history=True`` keeps history in
         ``$XDG_STATE_HOME/kubiya-tui/history.sqlite``; ``False`` keeps it in memory only;
-        ``None`` keeps none. Other options go to the constructor.
+        ``None`` keeps none. Without the option: a ``history`` setting if Settings has one,
+        else ``KUBIYA_TUI_HISTORY=off`` (or 0, false, memory) keeps it in memory only, else on
+        disk. Other options go to the constructor.
         """
         from kubiya_tui.client.api import ApiClient, ApiError
         from kubiya_tui.client.temporal import TemporalReader
@@ -468,7 +479,7 @@ class Collector:
                 f"no control-plane API key and no task_queues: a Temporal-only profile lists the task queues "
                 f"to watch (task_queues = [\"...\"]) for {settings.temporal_address}"
             )
-        history_option = options.pop("history", True)
+        history_option = options.pop("history", _history_default(settings))
         interval = float(options.pop("interval", settings.refresh_interval))
         history = None
         if history_option is not None:
@@ -1582,6 +1593,16 @@ def _json_list(content: bytes, path: str, *keys: str) -> Iterator[dict]:
                 raise ValueError(f"unexpected {mark!r} at character {i}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(200, "not a JSON list", message=f"unexpected answer from the control plane ({path}): {exc}") from None
+
+
+def _history_default(settings: Any) -> bool:
+    """Whether history goes to disk: a ``history`` setting when there is one, else KUBIYA_TUI_HISTORY."""
+    import os
+
+    value = getattr(settings, "history", None)
+    if isinstance(value, bool):
+        return value
+    return os.environ.get("KUBIYA_TUI_HISTORY", "").strip().lower() not in ("0", "off", "false", "no", "memory")
 
 
 def _epoch(value: Any) -> float | None:
