@@ -16,21 +16,12 @@ from typing import Any, Callable
 import httpx
 import psutil
 import pytest
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
 V1 = "/api/v1"
 
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
 def kubiya(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from kubiya_tui.stack.processes import spawn
-from tests.test_worker import live_workers, make_queue, outcomes, submit, wait_for
+from tests.helpers import make_queue, submit, wait_for
+from tests.test_worker import live_workers, outcomes
 
 pytestmark = pytest.mark.slow
 

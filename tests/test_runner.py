@@ -17,6 +17,7 @@ import pytest
 from kubiya_tui.client.api import ApiClient
 from kubiya_tui.stack.demo import BackgroundLoop
 from kubiya_tui.stack.runner import Runner, autoscale_decision, backoff_delay, worker_argv
+from tests.helpers import make_queue, submit, wait_for
 
 V1 = "/api/v1"
 
@@ -24,28 +25,7 @@ V1 = "/api/v1"
 # ---------------------------------------------------------------------------- helpers
 
 
-def make_queue(api: httpx.Client, name: str, **fields: Any) -> dict:
-    env = next(e for e in api.get(f"{V1}/environments").json() if e["name"] == "default")
-    answer = api.post(f"{V1}/environments/{env['id']}/worker-queues", json={"name": name, "heartbeat_interval": 10, **fields})
-    assert answer.status_code == 201, answer.text
-    return answer.json()
 
-
-def submit(api: httpx.Client, queue_id: str, count: int, **body: Any) -> list[str]:
-    answer = api.post(f"{V1}/worker-queues/{queue_id}/tasks", json={"kind": "sleep", "count": count, **body})
-    assert answer.status_code == 201, answer.text
-    return answer.json()["ids"]
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
 def workers_of(api: httpx.Client, queue_id: str, health: str | None = "healthy") -> list[dict]:

@@ -1,0 +1,33 @@
+"""Helpers shared by the end-to-end tests: queues, task submission, waiting with a deadline."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import httpx
+
+
+def make_queue(api: httpx.Client, name: str, **fields: Any) -> dict:
+    env = next(e for e in api.get("/api/v1/environments").json() if e["name"] == "default")
+    body = {"name": name, "heartbeat_interval": 10, **fields}
+    answer = api.post(f"/api/v1/environments/{env['id']}/worker-queues", json=body)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def submit(api: httpx.Client, queue_id: str, count: int = 1, **body: Any) -> list[str]:
+    answer = api.post(f"/api/v1/worker-queues/{queue_id}/tasks", json={"kind": "sleep", "count": count, **body})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["ids"]
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
