@@ -11,7 +11,7 @@ import time
 import pytest
 
 from kubiya_tui.stack.processes import free_port
-from tests.test_worker import make_queue, submit
+from tests.helpers import make_queue, submit
 
 pytestmark = pytest.mark.slow
 

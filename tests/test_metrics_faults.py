@@ -20,7 +20,7 @@ from kubiya_tui.config import Settings
 from kubiya_tui.metrics.collector import Collector
 from kubiya_tui.metrics.snapshot import Snapshot, SourceStatus
 from kubiya_tui.stack.processes import free_port, start_control_plane, start_temporal
-from tests.test_worker import make_queue, submit
+from tests.helpers import make_queue, submit
 
 pytestmark = pytest.mark.slow
 

@@ -28,7 +28,8 @@ from kubiya_tui.config import Settings
 from kubiya_tui.metrics.collector import Collector
 from kubiya_tui.metrics.derive import percentile
 from kubiya_tui.metrics.snapshot import SourceStatus
-from tests.test_worker import live_workers, make_queue, submit
+from tests.helpers import make_queue, submit
+from tests.test_worker import live_workers
 
 pytestmark = pytest.mark.slow
 

@@ -504,7 +504,7 @@ async def test_api_only_mode_reads_the_metrics_endpoint_and_worker_counters():
     assert (q.duration_p50_seconds, q.duration_p95_seconds, q.duration_source) == (0.2, 0.9, "workers")
     api.workers = [_worker("w1", 1, tasks_processed=25, tasks_failed=5)]
     clock.t += 60
-    snap = await collector.refresh(force=True)
+    snap = await collector.refresh(force=True, complete=True)
     q = snap.queues[0]
     assert q.processed_per_min == pytest.approx(20.0) and q.error_rate == pytest.approx(0.25)
     await collector.aclose()

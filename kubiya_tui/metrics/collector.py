@@ -400,8 +400,8 @@ class Collector:
 
         backoff_base = max(1.0, self._interval)
         self._registry_tracker = Tracker("control plane", backoff_base, max_backoff, monotonic)
-        self._stats_tracker = Tracker("stats", backoff_base, max_backoff, monotonic)
-        self._vis_tracker = Tracker("visibility", backoff_base, max_backoff, monotonic)
+        self._stats_tracker = Tracker("Temporal" if temporal is not None else "control plane metrics", backoff_base, max_backoff, monotonic)
+        self._vis_tracker = Tracker("Temporal visibility", backoff_base, max_backoff, monotonic)
         self._registry_poller = Poller(self._registry_tracker, self._poll_registry, source_timeout, clock)
         stats_work = self._poll_temporal_stats if temporal is not None else self._poll_api_metrics
         self._stats_poller = Poller(self._stats_tracker, stats_work, source_timeout, clock)
