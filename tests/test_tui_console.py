@@ -88,9 +88,16 @@ async def test_columns_drop_by_priority_at_80_columns() -> None:
     app = recorded_console()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        shown = [str(k.value) for k in app.screen.table.columns]
-        assert {"queue", "depth", "errors", "workers"} <= set(shown)
+        table = app.screen.table
+        shown = table.shown_columns
+        assert {"queue", "depth", "backlog_age", "processed", "errors", "workers"} <= set(shown)
         assert "in" not in shown
+        header = table.render_line(0).text.rstrip()
+        assert len(header) <= table.size.width and header.split()[-1] == "slots"
+        # Sorting puts an arrow in the header without pushing a column out.
+        table.sort_by("processed")
+        await pilot.pause()
+        assert table.shown_columns == shown and "▼" in table.render_line(0).text
 
 
 async def test_degraded_source_shows_the_banner() -> None:

@@ -1,17 +1,14 @@
-"""Refresh costs what changed and what is shown: lazy table cells, re-ordering in place, hidden screens, charts."""
+"""Refresh costs what changed and what is shown: rows drawn from their cells, re-ordering in place, hidden screens, charts."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import replace
 
-from textual.widgets import DataTable
-
 from kubiya_tui.metrics.history import History
 from kubiya_tui.tui.screens.overview import OverviewScreen
 from kubiya_tui.tui.widgets.charts import thin
 from kubiya_tui.tui.widgets.queue_table import QueueTable, history_of
-from kubiya_tui.tui.widgets.tables import _Cell
 from tests.benchmarks.bench_console import SyntheticSource, console_app
 from tests.tui_data import recorded_console
 
@@ -50,20 +47,31 @@ def test_thin_keeps_the_envelope_and_the_newest_point() -> None:
     assert thin(points[:50], 60) == points[:50]
 
 
-async def test_the_table_stores_lazy_cells_that_render_like_the_text() -> None:
-    """Guards the DataTable contract the table relies on (Textual is pinned): renderables pass through,
-    sort(key=) receives the row's cell values, update_cell repaints."""
+def _line_text(table: QueueTable, y: int) -> str:
+    return table.render_line(y).text
+
+
+async def test_each_line_shows_its_rows_cells_and_an_unchanged_row_is_not_drawn_again() -> None:
     app = recorded_console()
     async with app.run_test(size=(160, 40)) as pilot:
         await pilot.pause()
         table = app.screen.query_one(QueueTable)
-        key = table._order[0]
-        cell = table.get_cell(key, "queue")
-        assert isinstance(cell, _Cell)
-        assert str(cell) == table.rendered(key)["queue"].plain
-        lines = app.console.render_lines(cell, app.console.options.update_width(20))
-        expected = app.console.render_lines(table.rendered(key)["queue"], app.console.options.update_width(20))
-        assert lines == expected
+        header = _line_text(table, 0)
+        assert "queue" in header and "depth" in header and "err%" in header
+        for index, key in enumerate(table._order):
+            cells = table.rendered(key)
+            line = _line_text(table, index + 1)
+            assert cells["queue"].plain.strip() in line and cells["errors"].plain.strip() in line
+        first, second = table._order[0], table._order[1]
+        strip = table._rows[first].strip
+        assert strip is not None
+        # A new snapshot where only the second queue's depth changed: the first row keeps its strip.
+        snapshot = app.snapshot
+        queues = tuple(replace(q, depth=(q.depth or 0) + 7) if q.id == second else q for q in snapshot.queues)
+        app.snapshot = replace(snapshot, taken_at=snapshot.taken_at + 2, queues=queues)
+        await pilot.pause()
+        assert table._rows[first].strip is strip
+        assert str((snapshot.queue(second).depth or 0) + 7) in _line_text(table, table.get_row_index(second) + 1)
 
 
 async def test_reordering_refresh_keeps_rows_and_selection() -> None:
@@ -76,19 +84,19 @@ async def test_reordering_refresh_keeps_rows_and_selection() -> None:
         chosen = table._order[-1]
         table.move_cursor(row=table.get_row_index(chosen))
         await pilot.pause()
-        calls = []
-        table.clear = lambda *a, **k: calls.append(a)  # type: ignore[method-assign]
+        row = table._rows[chosen]
         snapshot = app.snapshot
         # The shallowest queue becomes the deepest: the order changes, the rows stay.
         queues = tuple(replace(q, depth=10_000) if q.id == chosen else q for q in snapshot.queues)
         app.snapshot = replace(snapshot, taken_at=snapshot.taken_at + 2, queues=queues)
         await pilot.pause()
-        assert calls == []
+        assert table._rows[chosen] is row, "rows are kept, not rebuilt"
         assert table._order[0] == chosen
         assert table.get_row_index(chosen) == 0
         assert table.selected_key == chosen, "the cursor follows the queue"
         assert "10,000" in table.rendered(chosen)["depth"].plain or "10.0k" in table.rendered(chosen)["depth"].plain
-        assert [str(k.value) for k in (table.coordinate_to_cell_key((i, 0)).row_key for i in range(table.row_count))] == table._order
+        names = {q.id: q.name for q in app.snapshot.queues}
+        assert all(names[key] in _line_text(table, i + 1) for i, key in enumerate(table._order))
 
 
 async def test_only_rows_on_screen_are_rendered() -> None:
@@ -123,5 +131,5 @@ async def test_a_covered_screen_catches_up_when_it_returns() -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert shown == [app.snapshot]
-        table = overview.query_one(DataTable)
+        table = overview.query_one(QueueTable)
         assert table.row_count == 20

@@ -32,7 +32,7 @@ class HelpScreen(ModalScreen[None]):
 
         groups = [
             ("Everywhere", _bindings(type(self.app).BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette: go to queue, drain, theme, profile")]),
-            ("Tables", _bindings(ResponsiveTable.BINDINGS) + [Binding("enter", "select", "Open the row's detail"), Binding("tab", "focus_next", "Next pane")]),
+            ("Tables", _bindings(ResponsiveTable.BINDINGS) + [Binding("tab", "focus_next", "Next pane")]),
             ("Overview", _bindings(OverviewScreen.BINDINGS)),
             ("Queue detail", _bindings(QueueDetailScreen.BINDINGS)),
             ("Workers", _bindings(WorkersScreen.BINDINGS)),
@@ -44,13 +44,16 @@ class HelpScreen(ModalScreen[None]):
         for title, bindings in groups:
             table.add_row("", "")
             table.add_row(Text(title, style="bold"), "")
-            seen: set[str] = set()
+            # One line per action, listing all of its keys.
+            keys_of: dict[tuple[str, str], list[str]] = {}
             for binding in bindings:
-                if binding.key in seen:
-                    continue
-                seen.add(binding.key)
-                keys = " ".join(self.app.get_key_display(Binding(k, binding.action)) for k in binding.key.split(","))
-                table.add_row(keys, binding.description)
+                shown = keys_of.setdefault((binding.action, binding.description), [])
+                for key in binding.key.split(","):
+                    display = self.app.get_key_display(Binding(key, binding.action))
+                    if display not in shown:
+                        shown.append(display)
+            for (_, description), keys in keys_of.items():
+                table.add_row(" ".join(keys), description)
         table.add_row("", "")
-        table.add_row("", Text("The mouse works too: click a row, a column header to sort, a key in the footer.", style="dim"))
+        table.add_row("", Text("The mouse works too: click a row to highlight it and again to open it, a column header to sort, a key in the footer.", style="dim"))
         return table

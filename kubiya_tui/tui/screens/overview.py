@@ -5,7 +5,6 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Resize
-from textual.widgets import DataTable
 
 from kubiya_tui.metrics.snapshot import Snapshot
 from kubiya_tui.tui.screens.base import ConsoleScreen
@@ -58,12 +57,11 @@ class OverviewScreen(ConsoleScreen):
         snapshot = self.app.snapshot
         self.query_one(QueueCharts).show(self.table.selected_key, self.app.source.history, snapshot.taken_at if snapshot else None)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_responsive_table_row_highlighted(self, event: QueueTable.RowHighlighted) -> None:
         self._show_charts()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.app.open_queue(str(event.row_key.value))
+    def on_responsive_table_row_selected(self, event: QueueTable.RowSelected) -> None:
+        self.app.open_queue(event.key)
 
     def action_open_queue(self) -> None:
         if self.current_queue_id:

@@ -116,9 +116,9 @@ class QueueDetailScreen(ConsoleScreen):
             table.clear()
             table.add_row(Text("unavailable", style="dim"), "", Text(message.error, style="dim"), key="error")
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if isinstance(event.data_table, WorkerTable) and event.row_key.value:
-            self.app.open_worker(str(event.row_key.value))
+    def on_responsive_table_row_selected(self, event: WorkerTable.RowSelected) -> None:
+        if isinstance(event.table, WorkerTable):
+            self.app.open_worker(event.key)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         q = snapshot.queue(self.queue_id)

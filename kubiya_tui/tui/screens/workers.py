@@ -52,9 +52,8 @@ class WorkersScreen(ConsoleScreen):
     def show_snapshot(self, snapshot: Snapshot) -> None:
         self.query_one(WorkerTable).set_items(snapshot.workers)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.app.open_worker(str(event.row_key.value))
+    def on_responsive_table_row_selected(self, event: WorkerTable.RowSelected) -> None:
+        self.app.open_worker(event.key)
 
 
 class WorkerDetailScreen(ConsoleScreen):

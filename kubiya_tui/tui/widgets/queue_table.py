@@ -48,13 +48,13 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
         Column("environment", "env", 9, priority=4),
         Column("queue", "queue", 16, priority=1),
         Column("status", "status", 10, priority=5),
-        Column("depth", "depth", 14, priority=1, numeric=True),
+        Column("depth", "depth", 13, priority=1, numeric=True),
         Column("backlog_age", "age", 7, priority=2, numeric=True),
-        Column("in", "in/m", 6, priority=6, numeric=True),
-        Column("out", "out/m", 6, priority=6, numeric=True),
-        Column("processed", "done/m", 6, priority=3, numeric=True),
+        Column("in", "in/m", 7, priority=6, numeric=True),
+        Column("out", "out/m", 7, priority=6, numeric=True),
+        Column("processed", "done/m", 7, priority=3, numeric=True),
         Column("errors", "err%", 6, priority=1, numeric=True),
-        Column("workers", "workers", 7, priority=1, numeric=True),
+        Column("workers", "workers", 8, priority=1, numeric=True),
         Column("capacity", "slots", 7, priority=4, numeric=True),
     )
 
@@ -175,4 +175,4 @@ class QueueTotals(Static):
             else:
                 text.append(label, style="bold")
             text.append("   ")
-        self.update(text)
+        self.update(text, layout=False)

@@ -43,7 +43,8 @@ class StatusHeader(Static):
             text.append("  READ-ONLY ", style=theme_style(app, "warning", bold=True))
         if getattr(app, "paused", False):
             text.append("  ⏸ PAUSED ", style=theme_style(app, "accent", bold=True))
-        self.update(text)
+        # One line, always: a repaint, not a layout of the whole screen.
+        self.update(text, layout=False)
 
     def _source(self, key: str, state: SourceState | None) -> Text:
         app = self.app
@@ -65,6 +66,8 @@ class StatusHeader(Static):
 class SourceBanner(Static):
     """Shown only while a source is down (or the last poll failed): what is down, why, and how old the numbers are."""
 
+    _shown: str | None = None
+
     def on_mount(self) -> None:
         self.watch(self.app, "snapshot", self._redraw)
         self.watch(self.app, "poll_error", self._redraw, init=False)
@@ -80,5 +83,10 @@ class SourceBanner(Static):
                 age = fmt.age(state.data_age_seconds) if state.data_age_seconds is not None else "no data yet"
                 reason = f": {state.last_error}" if state.last_error else ""
                 lines.append(f"⚠ {SOURCE_LABELS.get(key, key)} is down{reason} — numbers are {age} old (dimmed); retrying")
-        self.update("\n".join(lines))
+        text = "\n".join(lines)
+        if text == self._shown:
+            return
+        # Only a change of what is down re-lays the screen out.
+        self._shown = text
+        self.update(text)
         self.display = bool(lines)

@@ -1,10 +1,10 @@
-"""A DataTable that drops low-priority columns as the terminal narrows, sorts, filters, and updates in place.
+"""A table for thousands of live rows: drops low-priority columns as the terminal narrows, sorts, filters.
 
-Refreshing 1,000 queues or 5,000 workers every 2 s costs only what changed and what is shown:
-each cell handed to DataTable is a small lazy object (``_Cell``) that renders its row's item when
-DataTable draws it, so a refresh only swaps the items (and re-orders rows with ``DataTable.sort``
-when the order changed); rows scrolled out of view are never rendered. Rows are rebuilt only
-when the set of rows or the columns change (filter, resize, a queue created or gone).
+It is a Line API widget (``ScrollView``): each line on screen is drawn as one strip from the
+row's cells, so a refresh of 1,000 queues or 5,000 workers costs only the rows that changed
+*and* are on screen. A refresh swaps the items; a row is compared with what it last drew
+only when it is drawn again, and keeps its strip when its render token is unchanged. Nothing is rebuilt per
+refresh, whatever the number of rows.
 """
 
 from __future__ import annotations
@@ -12,16 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Hashable, Sequence, TypeVar
 
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.measure import Measurement
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.color import Color, ColorParseError
-from textual.events import Resize
-from textual.widgets import DataTable
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 T = TypeVar("T")
+
+CELL_PADDING = 1
+"""Blank cells on each side of a column's text."""
 
 
 @dataclass(frozen=True)
@@ -49,61 +55,104 @@ def theme_style(app: Any, variable: str, *, bold: bool = False, dim: bool = Fals
 
 
 class _Row:
-    """One shown item, its render token, and its cells once rendered (None: render when drawn)."""
+    """One shown item; the item, token and cells it was last drawn from, and its strip (None: not drawn yet)."""
 
-    __slots__ = ("key", "item", "token", "cells")
+    __slots__ = ("key", "item", "drawn", "token", "cells", "strip", "strip_style")
 
-    def __init__(self, key: str, item: Any, token: Any) -> None:
-        self.key, self.item, self.token = key, item, token
+    def __init__(self, key: str, item: Any) -> None:
+        self.key, self.item = key, item
+        self.drawn: Any = None
+        self.token: Any = None
         self.cells: dict[str, Any] | None = None
+        self.strip: Strip | None = None
+        self.strip_style: Style | None = None
+
+    def invalidate(self) -> None:
+        self.cells = self.strip = None
 
 
-class _Cell:
-    """What DataTable stores for a cell: renders the row's current item only when DataTable draws it."""
-
-    __slots__ = ("table", "row", "column", "width")
-
-    def __init__(self, table: "ResponsiveTable[Any]", row: _Row, column: str, width: int) -> None:
-        self.table, self.row, self.column, self.width = table, row, column, width
-
-    @property
-    def value(self) -> Any:
-        return self.table._cell_value(self.row, self.column)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self.value
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        # Columns have fixed widths: DataTable measures every new row's cells, which must not render them.
-        return Measurement(self.width, self.width)
-
-    def __str__(self) -> str:
-        value = self.value
-        return value.plain if isinstance(value, Text) else str(value)
-
-
-class ResponsiveTable(DataTable, Generic[T]):
-    """Rows of items keyed by id; set_items() swaps the items and repaints once; rows are rebuilt only when they change."""
+class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
+    """Rows of items keyed by id; set_items() swaps the items and repaints only changed rows on screen."""
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("g", "scroll_top", "Top", show=False),
-        Binding("G", "scroll_bottom", "Bottom", show=False),
+        Binding("enter", "select_row", "Open the row's detail", show=False),
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,g", "first_row", "Top", show=False),
+        Binding("end,G", "last_row", "Bottom", show=False),
         Binding("o", "cycle_sort", "Sort"),
         Binding("O", "reverse_sort", "Reverse sort", show=False),
     ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"table--header", "table--cursor", "table--even-row", "table--odd-row"}
+    DEFAULT_CSS = """
+    ResponsiveTable {
+        background: $surface;
+        color: $foreground;
+        height: auto;
+        max-height: 100%;
+        scrollbar-size-vertical: 1;
+        & > .table--header { background: $panel; color: $text-muted; text-style: bold; }
+        &:ansi > .table--header { background: ansi_bright_blue; color: ansi_default; }
+        & > .table--even-row { background: $surface-lighten-1 50%; }
+        &:dark > .table--even-row { background: $surface-darken-1 40%; }
+        & > .table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+        }
+    }
+    """
+
+    cursor_row: reactive[int] = reactive(0, repaint=False)
+    """Index (in display order) of the highlighted row."""
+
+    class RowHighlighted(Message):
+        """The cursor moved to another row (``key`` None: no rows)."""
+
+        def __init__(self, table: "ResponsiveTable[Any]", key: str | None) -> None:
+            super().__init__()
+            self.table, self.key = table, key
+
+        @property
+        def control(self) -> "ResponsiveTable[Any]":
+            return self.table
+
+    class RowSelected(Message):
+        """Enter, or a click on the highlighted row: open the row's item."""
+
+        def __init__(self, table: "ResponsiveTable[Any]", key: str) -> None:
+            super().__init__()
+            self.table, self.key = table, key
+
+        @property
+        def control(self) -> "ResponsiveTable[Any]":
+            return self.table
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable")
+        super().__init__(id=id, classes=classes)
         self.sort_key: str | None = None
         self.sort_reverse = False
         self.filter_text = ""
         self._items: Sequence[T] = ()
         self._visible: tuple[str, ...] = ()
+        self._columns: tuple[Column, ...] = ()
         self._order: list[str] = []
+        self._index: dict[str, int] = {}
         self._rows: dict[str, _Row] = {}
+        self._header: tuple[Any, Strip] | None = None
+        self._paint_styles: tuple[Style, Style, Style, Style] | None = None
+        self._last_highlighted: str | None = None
 
     # -------------------------------------------------------------- for subclasses
 
@@ -111,7 +160,7 @@ class ResponsiveTable(DataTable, Generic[T]):
         raise NotImplementedError
 
     def cells(self, item: T) -> dict[str, Any]:
-        """The rendered cell of every column for one item (called only for rows that are drawn)."""
+        """The rendered cell (a Text) of every column for one item (called only for rows that are drawn)."""
         raise NotImplementedError
 
     def sort_value(self, item: T, key: str) -> Hashable:
@@ -127,17 +176,35 @@ class ResponsiveTable(DataTable, Generic[T]):
     # -------------------------------------------------------------- public
 
     @property
+    def shown_columns(self) -> tuple[str, ...]:
+        """Keys of the columns that fit the current width, in their order."""
+        return self._visible
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
     def selected_key(self) -> str | None:
-        if not self._order or self.cursor_row < 0 or self.cursor_row >= len(self._order):
+        if not self._order or not 0 <= self.cursor_row < len(self._order):
             return None
         return self._order[self.cursor_row]
 
+    def get_row_index(self, key: str) -> int:
+        """Display index of the row of ``key`` (KeyError when it is not shown)."""
+        return self._index[key]
+
+    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+        """Highlight the row at display index ``row`` (clamped) and scroll it into view."""
+        self.cursor_row = max(0, min(row, len(self._order) - 1)) if self._order else 0
+
     def select_key(self, key: str) -> bool:
         """Move the cursor to the row of ``key``; False when that row is not shown."""
-        if key in self._rows:
-            self.move_cursor(row=self.get_row_index(key))
-            return True
-        return False
+        index = self._index.get(key)
+        if index is None:
+            return False
+        self.move_cursor(row=index)
+        return True
 
     def rendered(self, key: str) -> dict[str, Any] | None:
         """The rendered cells of the row of ``key`` (rendering it now if needed); None when not shown."""
@@ -151,8 +218,9 @@ class ResponsiveTable(DataTable, Generic[T]):
     def redraw(self) -> None:
         """Render every cell again (after a theme change)."""
         for row in self._rows.values():
-            row.cells = None
-        self._invalidate()
+            row.invalidate()
+        self._header = None
+        self.refresh()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip().lower()
@@ -167,6 +235,29 @@ class ResponsiveTable(DataTable, Generic[T]):
 
     # -------------------------------------------------------------- actions and events
 
+    def action_cursor_up(self) -> None:
+        self.move_cursor(row=self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + 1)
+
+    def action_page_up(self) -> None:
+        self.move_cursor(row=self.cursor_row - max(1, self.size.height - 2))
+
+    def action_page_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + max(1, self.size.height - 2))
+
+    def action_first_row(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        self.move_cursor(row=len(self._order) - 1)
+
+    def action_select_row(self) -> None:
+        key = self.selected_key
+        if key is not None:
+            self.post_message(self.RowSelected(self, key))
+
     def action_cycle_sort(self) -> None:
         keys = list(self._visible)
         if not keys:
@@ -180,15 +271,148 @@ class ResponsiveTable(DataTable, Generic[T]):
             self.sort_reverse = not self.sort_reverse
             self._render_rows(force=True)
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+    def on_click(self, event: events.Click) -> None:
+        """A click on a header sorts by that column; on a row it highlights it, and on the highlighted row opens it."""
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
         event.stop()
-        self.sort_by(str(event.column_key.value))
+        if offset.y == 0:
+            x = offset.x + round(self.scroll_x)
+            for column in self._columns:
+                span = self._column_width(column)
+                if x < span:
+                    self.sort_by(column.key)
+                    return
+                x -= span
+            return
+        index = round(self.scroll_y) + offset.y - 1
+        if not 0 <= index < len(self._order):
+            return
+        if index == self.cursor_row:
+            self.action_select_row()
+        else:
+            self.move_cursor(row=index)
 
-    def on_resize(self, event: Resize) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         if self._fit(event.size.width) != self._visible:
             self._render_rows(force=True)
+        else:
+            self._scroll_cursor_into_view()
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self._refresh_row(old)
+        self._refresh_row(new)
+        self._scroll_cursor_into_view()
+        self._announce_highlight()
+
+    def _announce_highlight(self) -> None:
+        """Post RowHighlighted when the highlighted row's key changed (a move, or rows coming and going)."""
+        key = self.selected_key
+        if key != self._last_highlighted:
+            self._last_highlighted = key
+            self.post_message(self.RowHighlighted(self, key))
+
+    # -------------------------------------------------------------- drawing
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Component styles are read once per paint, not once per line.
+        self._paint_styles = (
+            self.get_component_rich_style("table--header"),
+            self.get_component_rich_style("table--cursor"),
+            self.get_component_rich_style("table--even-row"),
+            self.get_component_rich_style("table--odd-row"),
+        )
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint_styles = None
+
+    def render_line(self, y: int) -> Strip:
+        styles = self._paint_styles or (
+            self.get_component_rich_style("table--header"),
+            self.get_component_rich_style("table--cursor"),
+            self.get_component_rich_style("table--even-row"),
+            self.get_component_rich_style("table--odd-row"),
+        )
+        header_style, cursor_style, even_style, odd_style = styles
+        base = self.rich_style
+        width = self.size.width
+        scroll_x, scroll_y = round(self.scroll_x), round(self.scroll_y)
+        full = max(width + scroll_x, self.virtual_size.width)
+        if y == 0:
+            strip = self._header_strip(base + header_style, full)
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._order):
+                return Strip.blank(width, base)
+            row = self._rows[self._order[index]]
+            if index == self.cursor_row:
+                style = base + cursor_style
+            else:
+                style = base + (even_style if index % 2 == 0 else odd_style)
+            strip = self._row_strip(row, style, full)
+        return strip.crop(scroll_x, scroll_x + width) if scroll_x or strip.cell_length != width else strip
+
+    def _header_strip(self, style: Style, full: int) -> Strip:
+        key = (style, full, self._columns, self.sort_key, self.sort_reverse)
+        if self._header is not None and self._header[0] == key:
+            return self._header[1]
+        labels = {column.key: self._label(column) for column in self._columns}
+        strip = self._line(labels, style, full)
+        self._header = (key, strip)
+        return strip
+
+    def _row_strip(self, row: _Row, style: Style, full: int) -> Strip:
+        cells = self._row_cells(row)
+        strip = row.strip
+        if strip is None or row.strip_style != style or strip.cell_length != full:
+            strip = row.strip = self._line(cells, style, full)
+            row.strip_style = style
+        return strip
+
+    def _line(self, cells: dict[str, Any], style: Style, full: int) -> Strip:
+        """One line of cells: each padded and cropped to its column, the rest of the width blank, all on ``style``."""
+        console = self.app.console
+        segments: list[Segment] = []
+        pad = Segment(" " * CELL_PADDING)
+        used = 0
+        for column in self._columns:
+            width = self._column_width(column) - 2 * CELL_PADDING
+            text = cells.get(column.key)
+            if not isinstance(text, Text):
+                text = Text("" if text is None else str(text))
+            if text.cell_len > width:
+                text = text.copy()
+                text.truncate(width, overflow="ellipsis")
+            segments.append(pad)
+            segments.extend(Segment.adjust_line_length(list(text.render(console, end="")), width))
+            segments.append(pad)
+            used += width + 2 * CELL_PADDING
+        if used < full:
+            segments.append(Segment(" " * (full - used)))
+        return Strip(Segment.apply_style(segments, style), max(used, full))
+
+    def _refresh_row(self, index: int) -> None:
+        """Repaint the line of the row at ``index`` when it is on screen."""
+        y = index - round(self.scroll_y) + 1
+        if 1 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def _scroll_cursor_into_view(self) -> None:
+        rows_shown = max(1, self.scrollable_content_region.height - 1)
+        top = round(self.scroll_y)
+        cursor = self.cursor_row
+        if cursor < top:
+            self.scroll_to(y=cursor, animate=False, immediate=True)
+        elif cursor >= top + rows_shown:
+            self.scroll_to(y=cursor - rows_shown + 1, animate=False, immediate=True)
 
     # -------------------------------------------------------------- internals
+
+    def _column_width(self, column: Column) -> int:
+        """A column's cells on screen: its width and the padding (the sort arrow fits inside, so sorting never moves columns)."""
+        return column.width + 2 * CELL_PADDING
 
     def _default_reverse(self, key: str) -> bool:
         column = next((c for c in self.COLUMNS if c.key == key), None)
@@ -201,7 +425,7 @@ class ResponsiveTable(DataTable, Generic[T]):
         budget = width - 2
         keep: set[str] = set()
         for column in sorted(self.COLUMNS, key=lambda c: c.priority):
-            cost = column.width + 2 + (2 if column.key == self.sort_key else 0)
+            cost = column.width + 2 * CELL_PADDING
             if column.priority > 1 and cost > budget:
                 continue
             keep.add(column.key)
@@ -209,14 +433,17 @@ class ResponsiveTable(DataTable, Generic[T]):
         return tuple(c.key for c in self.COLUMNS if c.key in keep)
 
     def _label(self, column: Column) -> Text:
-        arrow = (" ▼" if self.sort_reverse else " ▲") if column.key == self.sort_key else ""
-        label = Text(column.label + arrow)
+        """The header of a column, with the sort arrow inside its width (the label gives way to it)."""
+        arrow = ("▼" if self.sort_reverse else "▲") if column.key == self.sort_key else ""
+        room = column.width - (len(arrow) + 1 if arrow else 0)
+        name = column.label if len(column.label) <= room else column.label[: max(1, room - 1)] + "…"
+        label = Text(f"{name} {arrow}" if arrow else name)
         if column.numeric:
-            label.align("right", column.width + len(arrow))
+            label.align("right", column.width)
         return label
 
     def _aligned(self, cells: dict[str, Any]) -> dict[str, Any]:
-        """Numbers right-aligned to their column width (DataTable draws cells left-aligned)."""
+        """Numbers right-aligned to their column width."""
         for column in self.COLUMNS:
             value = cells.get(column.key)
             if column.numeric and isinstance(value, Text) and value.cell_len < column.width:
@@ -224,26 +451,17 @@ class ResponsiveTable(DataTable, Generic[T]):
         return cells
 
     def _row_cells(self, row: _Row) -> dict[str, Any]:
+        """The row's cells, rendered again only when its item's render token changed since it was drawn."""
         cells = row.cells
-        if cells is None:
-            cells = row.cells = self._aligned(self.cells(row.item))
+        item = row.item
+        if cells is not None and item is row.drawn:
+            return cells
+        token = self.render_token(item)
+        if cells is None or not (token is row.token or token == row.token):
+            cells = row.cells = self._aligned(self.cells(item))
+            row.strip = None
+        row.drawn, row.token = item, token
         return cells
-
-    def _cell_value(self, row: _Row, column: str) -> Any:
-        return self._row_cells(row)[column]
-
-    def _invalidate(self) -> None:
-        """Make DataTable draw its cells again, once.
-
-        DataTable caches rendered cells by an update counter that its public update methods
-        bump; rewriting one cell with the object it already holds does that (and one refresh)
-        without touching DataTable's private state.
-        """
-        if self._order and self._visible:
-            key, column = self._order[0], self._visible[0]
-            self.update_cell(key, column, self.get_cell(key, column))
-        else:
-            self.refresh()
 
     def _sorted(self, items: list[T]) -> list[T]:
         key = self.sort_key
@@ -262,51 +480,40 @@ class ResponsiveTable(DataTable, Generic[T]):
         return [item for _, item in present] + absent
 
     def _render_rows(self, force: bool = False) -> None:
+        """Apply the items, filter and sort: keep rows whose token is unchanged, repaint what changed on screen."""
         text = self.filter_text
         items = [i for i in self._items if text in self.search_text(i).lower()] if text else list(self._items)
         items = self._sorted(items)
-        item_key, token_of = self.item_key, self.render_token
-        keys = [item_key(i) for i in items]
-        visible = self._fit(self.size.width)
-        rows = self._rows
-        if not force and visible == self._visible and len(keys) == len(rows) and all(k in rows for k in keys):
-            # Same rows and columns: swap the items; cells render again only when drawn.
-            changed = False
-            for key, item in zip(keys, items):
-                row = rows[key]
-                token = token_of(item)
-                row.item = item
-                if row.cells is None or not (token is row.token or token == row.token):
-                    row.token, row.cells = token, None
-                    changed = True
-            if keys != self._order:
-                selected = self.selected_key
-                rank = {key: index for index, key in enumerate(keys)}
-                # DataTable re-orders its rows without rebuilding them (and repaints).
-                self.sort(key=lambda cells: rank[cells[0].row.key])
-                self._order = keys
-                if selected is not None and self.cursor_row != rank[selected]:
-                    self.move_cursor(row=rank[selected], animate=False)
-            elif changed:
-                self._invalidate()
-            return
+        item_key = self.item_key
         selected = self.selected_key
-        self.clear(columns=visible != self._visible or force)
-        if not self.columns:
-            for column in self.COLUMNS:
-                if column.key in visible:
-                    self.add_column(self._label(column), width=column.width + (2 if column.key == self.sort_key else 0), key=column.key)
-        widths = {c.key: c.width for c in self.COLUMNS}
-        old, rows = rows, {}
-        for key, item in zip(keys, items):
-            token = token_of(item)
+        visible = self._fit(self.size.width)
+        if force or visible != self._visible:
+            for row in self._rows.values():
+                row.invalidate()
+            self._header = None
+        old, rows = self._rows, {}
+        keys: list[str] = []
+        # Only the items are swapped here; whether a row changed is decided when it is drawn.
+        for item in items:
+            key = item_key(item)
             row = old.get(key)
-            if row is None or not (token is row.token or token == row.token) or force:
-                row = _Row(key, item, token)
+            if row is None:
+                row = _Row(key, item)
             else:
                 row.item = item
             rows[key] = row
-            self.add_row(*(_Cell(self, row, c, widths[c]) for c in visible), key=key)
-        self._visible, self._order, self._rows = visible, keys, rows
-        if selected in rows:
-            self.move_cursor(row=keys.index(selected), animate=False)
+            keys.append(key)
+        self._visible = visible
+        self._columns = tuple(c for c in self.COLUMNS if c.key in visible)
+        if keys != self._order:
+            self._index = {key: index for index, key in enumerate(keys)}
+        self._order, self._rows = keys, rows
+        width = sum(self._column_width(c) for c in self._columns)
+        self.virtual_size = Size(width, len(keys) + 1)
+        # The cursor follows its row when the order changes; it stays in range when rows go.
+        if selected is not None and selected in self._index:
+            self.cursor_row = self._index[selected]
+        else:
+            self.cursor_row = max(0, min(self.cursor_row, len(keys) - 1))
+        self._announce_highlight()
+        self.refresh()

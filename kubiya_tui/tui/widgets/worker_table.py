@@ -34,13 +34,13 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
 
     COLUMNS = (
         Column("worker", "worker", 16, priority=1),
-        Column("queue", "queue", 12, priority=2),
-        Column("health", "health", 16, priority=1),
+        Column("queue", "queue", 14, priority=2),
+        Column("health", "health", 14, priority=1),
         Column("heartbeat", "beat", 7, priority=1, numeric=True),
         Column("host", "host", 13, priority=4),
         Column("slots", "slots", 6, priority=3, numeric=True),
         Column("processed", "done", 7, priority=3, numeric=True),
-        Column("failed", "failed", 6, priority=3, numeric=True),
+        Column("failed", "failed", 8, priority=3, numeric=True),
         Column("task", "current task", 20, priority=5),
     )
 
