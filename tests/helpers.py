@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Callable
 
 import httpx
+
+from kubiya_tui.client.temporal import TemporalReader
 
 
 def make_queue(api: httpx.Client, name: str, **fields: Any) -> dict:
@@ -31,3 +34,12 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float =
             return last
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def outcomes(temporal_address: str, task_queue: str) -> dict[str, int]:
+    """How the task queue's workflows ended in the last hour, counted by status, as Temporal tells it."""
+
+    async def read() -> dict[str, int]:
+        return (await TemporalReader(temporal_address).outcomes(task_queue, window_seconds=3600)).by_status
+
+    return asyncio.run(read())

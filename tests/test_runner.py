@@ -17,7 +17,7 @@ import pytest
 from kubiya_tui.client.api import ApiClient
 from kubiya_tui.stack.demo import BackgroundLoop
 from kubiya_tui.stack.runner import Runner, autoscale_decision, backoff_delay, worker_argv
-from tests.helpers import make_queue, submit, wait_for
+from tests.helpers import make_queue, outcomes, submit, wait_for
 
 V1 = "/api/v1"
 
@@ -31,17 +31,6 @@ V1 = "/api/v1"
 def workers_of(api: httpx.Client, queue_id: str, health: str | None = "healthy") -> list[dict]:
     rows = api.get(f"{V1}/worker-queues/{queue_id}/workers").json()
     return [w for w in rows if health is None or w["health"] == health]
-
-
-def outcomes(temporal_address: str, task_queue: str) -> dict[str, int]:
-    import asyncio
-
-    from kubiya_tui.client.temporal import TemporalReader
-
-    async def read() -> dict[str, int]:
-        return (await TemporalReader(temporal_address).outcomes(task_queue, window_seconds=3600)).by_status
-
-    return asyncio.run(read())
 
 
 def cli(cp, *args: str) -> subprocess.CompletedProcess:

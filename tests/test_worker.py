@@ -12,17 +12,9 @@ from typing import Any, Callable
 import httpx
 import pytest
 
-from kubiya_tui.client.temporal import TemporalReader
-from tests.helpers import make_queue, submit, wait_for
+from tests.helpers import make_queue, outcomes, submit, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def outcomes(temporal_address: str, task_queue: str) -> dict[str, int]:
-    async def read() -> dict[str, int]:
-        return (await TemporalReader(temporal_address).outcomes(task_queue, window_seconds=3600)).by_status
-
-    return asyncio.run(read())
 
 
 def live_workers(api: httpx.Client, queue_id: str) -> list[dict]:

@@ -14,6 +14,7 @@ from typing import Any, List, Optional
 
 import typer
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.app import app
 from kubiya_tui.cli.common import OUTPUT, OutputFormat
 from kubiya_tui.config import Settings, resolve_settings
@@ -59,18 +60,6 @@ def _fmt(value: float | None) -> str | None:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
-def _dur(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
 def _queue_rows(snapshot: Any) -> list[tuple]:
     rows = []
     for q in snapshot.queues:
@@ -89,16 +78,16 @@ def _queue_rows(snapshot: Any) -> list[tuple]:
         if flags:
             workers += " (" + ", ".join(flags) + ")"
         capacity = f"{q.capacity_used}/{q.capacity_total}" if q.capacity_total else None
-        drain = "growing" if q.growing else (_dur(q.time_to_drain_seconds) if q.time_to_drain_seconds is not None else None)
+        drain = "growing" if q.growing else fmt.age(q.time_to_drain_seconds)
         rows.append(
             (
                 name,
                 q.depth,
-                _dur(q.backlog_age_seconds) if q.depth else ("0s" if q.depth == 0 else None),
+                fmt.age(q.backlog_age_seconds) if q.depth else ("0s" if q.depth == 0 else None),
                 _fmt(q.add_rate_per_min),
                 _fmt(q.dispatch_rate_per_min),
                 _fmt(q.processed_per_min),
-                _dur(q.duration_p95_seconds),
+                fmt.duration(q.duration_p95_seconds),
                 None if q.error_rate is None else f"{q.error_rate * 100:.1f}%",
                 workers,
                 capacity,

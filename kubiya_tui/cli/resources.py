@@ -13,6 +13,7 @@ from typing import Any, List, Optional
 
 import typer
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.app import app
 from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, key_values, require_writable, table
 from kubiya_tui.client.api import ApiClient
@@ -77,18 +78,6 @@ def _queue_detail(q: WorkerQueue, env_names: dict[str, str]):  # type: ignore[no
     )
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f}h"
-    return f"{seconds / 86400:.0f}d"
-
-
 def _worker_table(workers: list[WorkerDetail], queue_names: dict[str, str]):  # type: ignore[no-untyped-def]
     def host(w: WorkerDetail) -> str | None:
         return w.hostname or (w.system_info or {}).get("hostname")
@@ -113,7 +102,7 @@ def _worker_table(workers: list[WorkerDetail], queue_names: dict[str, str]):  # 
                 w.health.value if w.health else None,
                 w.status,
                 w.tasks_processed,
-                _age(w.heartbeat_age_seconds),
+                "never" if w.heartbeat_age_seconds is None else fmt.age(w.heartbeat_age_seconds),
                 host(w),
             ]
             for w in workers
