@@ -110,3 +110,18 @@ async def test_degraded_source_shows_the_banner() -> None:
 
 def test_recorded_snapshot_is_deterministic() -> None:
     assert recorded_snapshot() == recorded_snapshot()
+
+
+async def test_the_filter_narrows_the_rows_and_the_totals() -> None:
+    app = recorded_console()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("slash", *"pay")
+        await pilot.pause()
+        table = app.screen.table
+        assert [q.name for q in table.shown_items] == ["payments"]
+        payments = table.shown_items[0]
+        totals = str(app.screen.query_one("#totals").render())
+        assert "1 of 5 queues" in totals
+        assert f"healthy {payments.workers.healthy}/{payments.workers.total}" in totals
+        assert f"depth {payments.depth}" in totals

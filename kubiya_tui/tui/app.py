@@ -46,20 +46,21 @@ class KubiyaConsole(App[None]):
     CSS_PATH = "styles.tcss"
     TITLE = "kubiya-tui"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
+    # In footer order: the actions first, so a narrow terminal cuts the keys everyone knows (q, ?).
     BINDINGS = [
+        Binding("w", "workers", "Workers", tooltip="Every worker, its health and heartbeat"),
+        Binding("s", "scale", "Scale", tooltip="Scale the selected queue's workers, or set its autoscale policy"),
+        Binding("d", "drain", "Drain", tooltip="Drain the selected worker: it finishes its tasks and exits"),
+        Binding("c", "create_queue", "New queue", tooltip="Create a worker queue in an environment"),
+        Binding("i", "worker_command", "Worker cmd", tooltip="The selected queue's worker start command and install scripts"),
+        Binding("question_mark", "help", "Help", tooltip="This list of keys"),
         Binding("q", "quit", "Quit"),
         # Ctrl+C quits, as in every terminal tool an operator knows (Textual would copy instead).
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("question_mark", "help", "Help"),
-        Binding("w", "workers", "Workers"),
-        Binding("L", "legacy", "Legacy queues", show=False),
-        Binding("c", "create_queue", "New queue"),
-        Binding("i", "worker_command", "Worker cmd"),
-        Binding("s", "scale", "Scale"),
-        Binding("d", "drain", "Drain"),
-        Binding("r", "refresh", "Refresh", show=False),
-        Binding("p", "pause", "Pause", show=False),
-        Binding("t", "next_theme", "Next theme", show=False),
+        Binding("L", "legacy", "Legacy queues", show=False, tooltip="Legacy task queues, and their migration to worker queues"),
+        Binding("r", "refresh", "Refresh", show=False, tooltip="Refresh now, skipping any back-off"),
+        Binding("p", "pause", "Pause", show=False, tooltip="Pause or resume the live refresh"),
+        Binding("t", "next_theme", "Next theme", show=False, tooltip="Next theme (remembered in the config)"),
     ]
 
     snapshot: var[Snapshot | None] = var(None)

@@ -24,7 +24,8 @@ class ConsoleScreen(Screen):
         if self.HAS_FILTER:
             yield Input(placeholder="filter: name, environment, host, status… (Enter keeps, Esc clears)", id="filter")
         yield from self.compose_body()
-        yield Footer()
+        # Compact: more keys fit in 80 columns.
+        yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -90,6 +91,9 @@ class ConsoleScreen(Screen):
         if event.input.id == "filter":
             for table in self.query(ResponsiveTable):
                 table.set_filter(event.value)
+            if self.app.snapshot is not None:
+                # Totals and charts follow the rows the filter leaves.
+                self.show_snapshot(self.app.snapshot)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":

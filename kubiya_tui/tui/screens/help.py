@@ -21,13 +21,16 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-body"):
+        with VerticalScroll(id="help-body") as body:
+            # The list is longer than a 24-line terminal: say so where the eye ends.
+            body.border_subtitle = "↓ PgDn / scroll for more · Esc closes"
             yield Static(self._keys(), id="help-keys")
 
     def _keys(self) -> Table:
+        from kubiya_tui.tui.screens.legacy import LegacyScreen
         from kubiya_tui.tui.screens.overview import OverviewScreen
         from kubiya_tui.tui.screens.queue_detail import QueueDetailScreen
-        from kubiya_tui.tui.screens.workers import WorkersScreen
+        from kubiya_tui.tui.screens.workers import WorkerDetailScreen, WorkersScreen
         from kubiya_tui.tui.widgets.tables import ResponsiveTable
 
         groups = [
@@ -36,6 +39,8 @@ class HelpScreen(ModalScreen[None]):
             ("Overview", _bindings(OverviewScreen.BINDINGS)),
             ("Queue detail", _bindings(QueueDetailScreen.BINDINGS)),
             ("Workers", _bindings(WorkersScreen.BINDINGS)),
+            ("Worker detail", _bindings(WorkerDetailScreen.BINDINGS)),
+            ("Legacy task queues (L)", _bindings(LegacyScreen.BINDINGS)),
         ]
         table = Table.grid(padding=(0, 2))
         table.add_column(justify="right", style="bold", no_wrap=True)
@@ -47,7 +52,7 @@ class HelpScreen(ModalScreen[None]):
             # One line per action, listing all of its keys.
             keys_of: dict[tuple[str, str], list[str]] = {}
             for binding in bindings:
-                shown = keys_of.setdefault((binding.action, binding.description), [])
+                shown = keys_of.setdefault((binding.action, binding.tooltip or binding.description), [])
                 for key in binding.key.split(","):
                     display = self.app.get_key_display(Binding(key, binding.action))
                     if display not in shown:

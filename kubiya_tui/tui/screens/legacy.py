@@ -8,15 +8,13 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from kubiya_tui.client.api import ApiClient
 from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 from kubiya_tui.tui.screens.base import ConsoleScreen
-
-COLUMNS = ("task queue", "temporal task queue", "state", "depth", "age", "in/m", "out/m", "workers", "err%", "migrated to")
-
+from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
 
 async def read_legacy(api: ApiClient) -> list[tuple[Any, Any]]:
     """Every legacy task queue with its metrics (depth, rates, workers from Temporal)."""
@@ -27,6 +25,77 @@ async def read_legacy(api: ApiClient) -> list[tuple[Any, Any]]:
 
 def state_of(queue: Any) -> str:
     return queue.migration.state if queue.migration else "legacy"
+
+
+Legacy = tuple[Any, Any]
+"""A legacy task queue and its metrics, as read_legacy returns them."""
+
+
+class LegacyTable(ResponsiveTable[Legacy]):
+    """Legacy task queues with their state and live numbers; columns drop by priority as the terminal narrows."""
+
+    COLUMNS = (
+        Column("name", "task queue", 16, priority=1),
+        Column("task_queue", "temporal task queue", 24, priority=6),
+        Column("state", "state", 10, priority=1),
+        Column("depth", "depth", 7, priority=1, numeric=True),
+        Column("age", "age", 7, priority=2, numeric=True),
+        Column("in", "in/m", 7, priority=5, numeric=True),
+        Column("out", "out/m", 7, priority=5, numeric=True),
+        Column("workers", "workers", 8, priority=1, numeric=True),
+        Column("errors", "err%", 6, priority=3, numeric=True),
+        Column("target", "migrated to", 18, priority=4),
+    )
+
+    SORT_VALUES: dict[str, Any] = {
+        "name": lambda q, m: q.name,
+        "task_queue": lambda q, m: q.task_queue_name or "",
+        "state": lambda q, m: state_of(q),
+        "depth": lambda q, m: m.task_queue_backlog,
+        "age": lambda q, m: m.task_queue_backlog_age_seconds,
+        "in": lambda q, m: m.tasks_add_rate_per_min,
+        "out": lambda q, m: m.tasks_dispatch_rate_per_min,
+        "workers": lambda q, m: m.total_workers,
+        "errors": lambda q, m: m.error_rate_percent,
+        "target": lambda q, m: q.migration.worker_queue_id if q.migration else "",
+    }
+
+    def item_key(self, item: Legacy) -> str:
+        return str(item[0].id)
+
+    def search_text(self, item: Legacy) -> str:
+        queue = item[0]
+        return f"{queue.name} {queue.task_queue_name or ''} {state_of(queue)}"
+
+    def sort_value(self, item: Legacy, key: str) -> Any:
+        return self.SORT_VALUES[key](*item)
+
+    def render_token(self, item: Legacy) -> Any:
+        # The target's name comes from the live snapshot.
+        return (item, self.screen.target_name(item[0]) if isinstance(self.screen, LegacyScreen) else "")
+
+    def cells(self, item: Legacy) -> dict[str, Any]:
+        queue, m = item
+        app = self.app
+        state = state_of(queue)
+        temporal = bool(m.temporal_available)
+        target = self.screen.target_name(queue) if isinstance(self.screen, LegacyScreen) else "-"
+
+        def num(text: str) -> Text:
+            return Text(text if temporal else fmt.MISSING, justify="right")
+
+        return {
+            "name": Text(queue.name, style=theme_style(app, "foreground", bold=True)),
+            "task_queue": Text(queue.task_queue_name or fmt.MISSING),
+            "state": Text(state, style=_style(self.screen, state)),
+            "depth": num(fmt.count(m.task_queue_backlog)),
+            "age": num(fmt.age(m.task_queue_backlog_age_seconds)),
+            "in": num(fmt.rate(m.tasks_add_rate_per_min)),
+            "out": num(fmt.rate(m.tasks_dispatch_rate_per_min)),
+            "workers": Text(f"{m.total_workers}", justify="right"),
+            "errors": num(f"{m.error_rate_percent:.1f}%" if m.error_rate_percent is not None else fmt.MISSING),
+            "target": Text(target, style="dim" if target == fmt.MISSING else ""),
+        }
 
 
 class LegacyScreen(ConsoleScreen):
@@ -43,16 +112,13 @@ class LegacyScreen(ConsoleScreen):
         self.loaded = False
 
     def compose_body(self) -> ComposeResult:
-        yield Static("[b]Legacy task queues[/]  [dim]environment-level queues on <org>.<environment>; migrate them to worker queues (m)[/]", id="legacy-title")
-        yield DataTable(id="legacy-table", cursor_type="row", zebra_stripes=True)
+        yield Static("[b]Legacy task queues[/]  [dim]on <org>.<environment> · m migrates one to a worker queue[/]", id="legacy-title")
+        yield LegacyTable(id="legacy-table")
         yield Static(id="legacy-note")
 
     def on_mount(self) -> None:
         super().on_mount()
-        table = self.query_one("#legacy-table", DataTable)
-        for name in COLUMNS:
-            table.add_column(name, key=name)
-        table.focus()
+        self.query_one(LegacyTable).focus()
         self._load()
 
     def _load(self) -> None:
@@ -75,32 +141,9 @@ class LegacyScreen(ConsoleScreen):
                 self.set_timer(5.0, self._load)
 
     def _render_rows(self) -> None:
-        table = self.query_one("#legacy-table", DataTable)
-        selected = self.selected_id
-        table.clear()
-        for queue, m in self.rows:
-            state = state_of(queue)
-            temporal = bool(m.temporal_available)
-            table.add_row(
-                Text(queue.name, style="bold"),
-                queue.task_queue_name or "-",
-                Text(state, style=_style(self, state)),
-                fmt.count(m.task_queue_backlog) if temporal else "-",
-                fmt.age(m.task_queue_backlog_age_seconds) if temporal else "-",
-                fmt.rate(m.tasks_add_rate_per_min) if temporal else "-",
-                fmt.rate(m.tasks_dispatch_rate_per_min) if temporal else "-",
-                f"{m.total_workers}",
-                f"{m.error_rate_percent:.1f}%" if temporal else "-",
-                self._target_name(queue),
-                key=queue.id,
-            )
-        if selected:
-            try:
-                table.move_cursor(row=table.get_row_index(selected))
-            except Exception:
-                pass
+        self.query_one(LegacyTable).set_items(self.rows)
 
-    def _target_name(self, queue: Any) -> str:
+    def target_name(self, queue: Any) -> str:
         if not queue.migration:
             return "-"
         snapshot = self.app.snapshot
@@ -109,13 +152,7 @@ class LegacyScreen(ConsoleScreen):
 
     @property
     def selected_id(self) -> str | None:
-        table = self.query_one("#legacy-table", DataTable)
-        if not table.row_count:
-            return None
-        try:
-            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        except Exception:
-            return None
+        return self.query_one(LegacyTable).selected_key
 
     def action_migrate(self) -> None:
         from kubiya_tui.tui.dialogs.migrate import MigrateDialog

@@ -50,12 +50,14 @@ class OverviewScreen(ConsoleScreen):
         pending = getattr(self.app, "pending_select", None)
         if pending and table.select_key(pending):
             self.app.pending_select = None
-        self.query_one(QueueTotals).show(snapshot, table.row_count)
+        self.query_one(QueueTotals).show(snapshot, table.shown_items)
         self._show_charts()
 
     def _show_charts(self) -> None:
         snapshot = self.app.snapshot
-        self.query_one(QueueCharts).show(self.table.selected_key, self.app.source.history, snapshot.taken_at if snapshot else None)
+        key = self.table.selected_key
+        queue = snapshot.queue(key) if snapshot and key else None
+        self.query_one(QueueCharts).show(key, self.app.source.history, snapshot.taken_at if snapshot else None, queue.name if queue else "")
 
     def on_responsive_table_row_highlighted(self, event: QueueTable.RowHighlighted) -> None:
         self._show_charts()

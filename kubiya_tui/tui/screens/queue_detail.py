@@ -22,6 +22,7 @@ from kubiya_tui.tui.widgets.worker_table import WorkerTable
 
 FAILED_TASKS_SHOWN = 10
 NARROW_WIDTH = 110
+TALL_HEIGHT = 56
 
 
 def facts_table(rows: list[tuple[str, Any]]) -> Table:
@@ -66,11 +67,12 @@ class QueueDetailScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
             yield Static(id="detail-title")
-            yield QueueCharts(id="detail-charts")
+            # The numbers come first, so a 24-line terminal shows them before the charts.
             with Horizontal(id="detail-facts"):
                 yield Static(id="facts-load", classes="facts")
                 yield Static(id="facts-priority", classes="facts")
                 yield Static(id="facts-settings", classes="facts")
+            yield QueueCharts(id="detail-charts")
             yield Label("Workers", classes="section")
             yield WorkerTable(id="queue-workers")
             yield Label("Recent failed tasks", classes="section")
@@ -94,8 +96,9 @@ class QueueDetailScreen(ConsoleScreen):
         self.action_reload_failures()
 
     def on_resize(self, event: Resize) -> None:
-        # Side-by-side fact panels need room; on a narrow terminal they stack.
+        # Side-by-side fact panels need room; on a narrow terminal they stack. A tall one gets taller charts.
         self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
+        self.set_class(event.size.height >= TALL_HEIGHT, "-tall")
 
     def action_reload_failures(self) -> None:
         self.app.perform(self, "failed-tasks", self.queue_id, lambda api: load_failed_tasks(api, self.queue_id), mutating=False)
@@ -126,18 +129,23 @@ class QueueDetailScreen(ConsoleScreen):
         if q is None:
             title.update(Text(f"queue {self.queue_id} is gone", style="bold"))
             return
-        stale = f"   [dim]stale, {fmt.age(q.data_age_seconds)} old[/]" if q.stale else ""
-        title.update(f"[b]{q.environment or '-'} / {q.name}[/]   [dim]{q.id} · {q.task_queue_name}[/]   {q.status}{stale}")
+        stale = Text(f"   stale, {fmt.age(q.data_age_seconds)} old", style="dim") if q.stale else ""
+        status = "growing" if q.growing and q.status == "active" else q.status
+        # Name and status first: a narrow terminal cuts the task queue and the id at the end.
+        title.update(Text.assemble((f"{q.environment or '-'} / {q.name}", "bold"), f"   {status}", stale,
+                                   (f"   {q.task_queue_name} · {q.id}", "dim"), no_wrap=True, overflow="ellipsis"))  # fmt: skip
         self.query_one(QueueCharts).show(q.id, self.app.source.history, snapshot.taken_at)
         w = q.workers
         self.query_one("#facts-load", Static).update(facts_table([
             ("depth", fmt.count(q.depth)),
             ("backlog age", fmt.age(q.backlog_age_seconds)),
-            ("in / out per min", f"{fmt.rate(q.add_rate_per_min)} / {fmt.rate(q.dispatch_rate_per_min)}"),
+            ("time to drain", drain_text(q)),
             ("processed / min", fmt.rate(q.processed_per_min)),
             ("error rate", fmt.percent(q.error_rate)),
-            ("time to drain", drain_text(q)),
-            ("p50 / p95", f"{fmt.duration(q.duration_p50_seconds)} / {fmt.duration(q.duration_p95_seconds)}"),
+            ("p50 / p95 time", f"{fmt.duration(q.duration_p50_seconds)} / {fmt.duration(q.duration_p95_seconds)}"),
+            ("workers", f"{w.healthy}/{w.total} healthy, {fmt.count(q.desired_workers)} wanted"),
+            # Temporal counts workflow and activity tasks: a task is about three of them.
+            ("Temporal tasks in/out", f"{fmt.rate(q.add_rate_per_min)} / {fmt.rate(q.dispatch_rate_per_min)} per min"),
         ]))  # fmt: skip
         priorities = ", ".join(f"p{k}: {v}" for k, v in sorted(q.priority_backlog.items())) or fmt.MISSING
         closed = ", ".join(f"{k} {v}" for k, v in sorted(q.closed_by_status.items())) or fmt.MISSING

@@ -46,7 +46,7 @@ class WorkersScreen(ConsoleScreen):
         self.query_one("#filter").display = False
         self.query_one(WorkerTable).focus()
         self.query_one("#worker-legend", Static).update(
-            "[dim]!poll registered but not polling Temporal · !reg polling but not registered · beat = heartbeat age[/]"
+            "[dim]!poll registered, not polling · !reg polling, not registered · beat = heartbeat age[/]"
         )
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
@@ -54,6 +54,17 @@ class WorkersScreen(ConsoleScreen):
 
     def on_responsive_table_row_selected(self, event: WorkerTable.RowSelected) -> None:
         self.app.open_worker(event.key)
+
+
+def _capability(value: object) -> str:
+    """A reported capability as an operator reads it: lists comma-separated, other structures as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return json.dumps(value)
 
 
 class WorkerDetailScreen(ConsoleScreen):
@@ -72,7 +83,7 @@ class WorkerDetailScreen(ConsoleScreen):
                 yield Static(id="worker-state", classes="facts")
                 yield Static(id="worker-system", classes="facts")
                 yield Static(id="worker-capabilities", classes="facts")
-            yield Label("Recent heartbeats (newest last)", classes="section")
+            yield Label("Heartbeat age at each refresh (newest last; colour: health then)", classes="section")
             yield Static(id="worker-heartbeats")
             yield Label("Current tasks", classes="section")
             yield DataTable(id="worker-tasks", cursor_type="row")
@@ -121,7 +132,7 @@ class WorkerDetailScreen(ConsoleScreen):
             ("cpu", f"{info.get('cpu_count') or '-'} cores, {info.get('cpu_percent', '-')}%"),
             ("memory", f"{memory / 2**30:.1f} GiB, {info.get('memory_percent', '-')}%" if memory else fmt.MISSING),
         ]))  # fmt: skip
-        caps = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in sorted(worker.capabilities.items())]
+        caps = [(k, _capability(v)) for k, v in sorted(worker.capabilities.items())]
         self.query_one("#worker-capabilities", Static).update(facts_table(caps or [("capabilities", "none reported")]))
         self._show_heartbeats()
         tasks = self.query_one("#worker-tasks", DataTable)

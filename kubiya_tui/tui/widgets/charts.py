@@ -8,6 +8,7 @@ thinned to what the canvas can show (the low and high of each stretch of samples
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -24,6 +25,22 @@ REDRAW_SECONDS = 10.0
 """New samples of the same queue redraw its charts at most this often (the table shows the live numbers)."""
 POINTS_PER_COLUMN = 4
 """A chart keeps at most this many points per character column (braille: 2 dots wide; low and high of each)."""
+
+
+def nice_step(span: float, ticks: int = 4) -> float:
+    """A round step (1, 2 or 5 times a power of ten) that cuts ``span`` into about ``ticks`` parts."""
+    if span <= 0:
+        return 1.0
+    raw = span / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if raw <= factor * power:
+            return factor * power
+    return 10 * power
+
+
+def _tick_label(value: float) -> str:
+    return f"{value:g}" if abs(value) >= 1 or value == 0 else f"{value:.2g}"
 
 
 def thin(points: list[tuple[float, float]], buckets: int) -> list[tuple[float, float]]:
@@ -55,6 +72,8 @@ class MetricChart(PlotextPlot):
         self.scale = scale
         self._points: list[tuple[float, float]] = []
         self._now: float | None = None
+        self.label = ""
+        """The queue's name, shown in the title."""
 
     def on_mount(self) -> None:
         # Re-plot in the new theme's colours; PlotextPlot itself only re-colours background and text.
@@ -65,10 +84,10 @@ class MetricChart(PlotextPlot):
         if len(self._points) > 2 * event.size.width:
             self._draw()  # thinned for the old width
 
-    def show(self, points: list[tuple[float, float]], now: float | None) -> None:
-        if points == self._points and now == self._now:
+    def show(self, points: list[tuple[float, float]], now: float | None, label: str = "") -> None:
+        if points == self._points and now == self._now and label == self.label:
             return
-        self._points, self._now = points, now
+        self._points, self._now, self.label = points, now, label
         self._draw()
 
     def _rgb(self) -> tuple[int, int, int] | str:
@@ -85,20 +104,28 @@ class MetricChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(self.title)
+        titled = f"{self.title} · {self.label}" if self.label else self.title
+        # plotext drops a title wider than the canvas: the queue's name gives way first.
+        plt.title(titled if len(titled) <= self.size.width - 4 else self.title)
+        left, top = -5.0, 1.0
         if self._points:
             now = self._now if self._now is not None else self._points[-1][0]
             points = thin(self._points, self.size.width * POINTS_PER_COLUMN // 2)
             xs = [(t - now) / 60 for t, _ in points]
             ys = [v * self.scale for _, v in points]
             plt.plot(xs, ys, marker="braille", color=self._rgb())
-            plt.xlim(min(xs[0], -1), 0)
-            top = max(ys) or 1
-            plt.ylim(0, top * 1.1)
-        else:
-            plt.xlim(-5, 0)
-            plt.ylim(0, 1)
-        plt.xlabel("min")
+            left, top = min(xs[0], -1.0), max(ys) or 1.0
+        # Round ticks: whole minutes back from now, and round values from 0 up.
+        x_step = nice_step(-left, 3)
+        x_ticks = [-k * x_step for k in range(int(-left // x_step), -1, -1)]
+        plt.xticks(x_ticks, ["now" if t == 0 else _tick_label(t) for t in x_ticks])
+        y_step = nice_step(top, 3)
+        y_top = y_step * math.ceil(top * 1.05 / y_step)
+        y_ticks = [k * y_step for k in range(int(round(y_top / y_step)) + 1)]
+        plt.yticks(y_ticks, [_tick_label(t) for t in y_ticks])
+        plt.xlim(left, 0)
+        plt.ylim(0, y_top)
+        plt.xlabel("minutes ago")
         self.refresh()
 
 
@@ -110,7 +137,7 @@ class QueueCharts(Horizontal):
         self._shown: tuple[str | None, float | None] | None = None
         """The queue and the time of the data drawn last."""
         self._drawn_at = -1e18
-        self._due: tuple[str | None, History, float | None] | None = None
+        self._due: tuple[str | None, History, float | None, str] | None = None
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -118,10 +145,11 @@ class QueueCharts(Horizontal):
         yield MetricChart("processed_per_min", "processed / min", "chart-rate", id="chart-rate")
         yield MetricChart("error_rate", "error %", "chart-error", scale=100.0, id="chart-error")
 
-    def show(self, queue_id: str | None, history: History, now: float | None) -> None:
+    def show(self, queue_id: str | None, history: History, now: float | None, label: str = "") -> None:
+        """Chart ``queue_id`` (titled with ``label``, its name) from ``history`` up to ``now``."""
         if self._shown == (queue_id, now):
             return
-        self._due = (queue_id, history, now)
+        self._due = (queue_id, history, now, label)
         wait = self._drawn_at + REDRAW_SECONDS - time.monotonic()
         if self._shown is None or self._shown[0] != queue_id or wait <= 0:
             self._draw_due()
@@ -134,8 +162,8 @@ class QueueCharts(Horizontal):
             self._timer = None
         if self._due is None:
             return
-        queue_id, history, now = self._due
+        queue_id, history, now, label = self._due
         self._due = None
         self._shown, self._drawn_at = (queue_id, now), time.monotonic()
         for chart in self.query(MetricChart):
-            chart.show(history(queue_id, chart.metric) if queue_id else [], now)
+            chart.show(history(queue_id, chart.metric) if queue_id else [], now, label)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Sequence
 
 from rich.text import Text
 from textual.widgets import Static
@@ -151,13 +151,13 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
 
 
 class QueueTotals(Static):
-    """One line under the queue table: the sums across the queues shown."""
+    """One line under the queue table: the sums across the queues shown (the filter applies)."""
 
-    def show(self, snapshot: Snapshot | None, shown: int) -> None:
+    def show(self, snapshot: Snapshot | None, shown: Sequence[QueueSnapshot]) -> None:
         if snapshot is None:
             self.update("")
             return
-        qs = snapshot.queues
+        qs = shown
         depth = sum(q.depth or 0 for q in qs)
         processed = sum(q.processed_per_min or 0 for q in qs)
         healthy = sum(q.workers.healthy for q in qs)
@@ -165,7 +165,8 @@ class QueueTotals(Static):
         closed = sum(sum(q.closed_by_status.values()) for q in qs)
         failed = sum(q.closed_by_status.get("Failed", 0) + q.closed_by_status.get("TimedOut", 0) for q in qs)
         err = fmt.percent(failed / closed) if closed else fmt.MISSING
-        count = f"{shown} of {len(qs)} queues" if shown != len(qs) else f"{len(qs)} queues"
+        queues = len(snapshot.queues)
+        count = f"{len(qs)} of {queues} queues" if len(qs) != queues else f"{queues} queues"
         parts = [(count, ""), ("depth", depth and f"{depth:,}" or "0"), ("done/m", fmt.rate(processed)), ("err", err), ("healthy", f"{healthy}/{total}")]
         text = Text()
         for label, value in parts:

@@ -54,6 +54,16 @@ def theme_style(app: Any, variable: str, *, bold: bool = False, dim: bool = Fals
     return Style(color=color, bold=bold, dim=dim)
 
 
+def _text_segments(text: Text, console: Any) -> list[Segment]:
+    """One line of Text as segments, its own style included (Text.render leaves it out when there are no spans)."""
+    if text.spans:
+        return list(text.render(console))
+    style = text.style
+    if isinstance(style, str):
+        style = console.get_style(style, default=Style.null())
+    return [Segment(text.plain, style or None)]
+
+
 class _Row:
     """One shown item; the item, token and cells it was last drawn from, and its strip (None: not drawn yet)."""
 
@@ -83,7 +93,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home,g", "first_row", "Top", show=False),
         Binding("end,G", "last_row", "Bottom", show=False),
-        Binding("o", "cycle_sort", "Sort"),
+        Binding("o", "cycle_sort", "Sort", show=False),
         Binding("O", "reverse_sort", "Reverse sort", show=False),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"table--header", "table--cursor", "table--even-row", "table--odd-row"}
@@ -179,6 +189,12 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
     def shown_columns(self) -> tuple[str, ...]:
         """Keys of the columns that fit the current width, in their order."""
         return self._visible
+
+    @property
+    def shown_items(self) -> list[T]:
+        """The items of the rows shown (after the filter), in display order."""
+        rows = self._rows
+        return [rows[key].item for key in self._order]
 
     @property
     def row_count(self) -> int:
@@ -386,7 +402,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
                 text = text.copy()
                 text.truncate(width, overflow="ellipsis")
             segments.append(pad)
-            segments.extend(Segment.adjust_line_length(list(text.render(console, end="")), width))
+            segments.extend(Segment.adjust_line_length(_text_segments(text, console), width))
             segments.append(pad)
             used += width + 2 * CELL_PADDING
         if used < full:
