@@ -6,6 +6,7 @@ import random
 from dataclasses import replace
 
 from kubiya_tui.metrics.history import History
+from kubiya_tui.tui.messages import SnapshotReady
 from kubiya_tui.tui.screens.overview import OverviewScreen
 from kubiya_tui.tui.widgets.charts import thin
 from kubiya_tui.tui.widgets.queue_table import QueueTable, history_of
@@ -133,3 +134,24 @@ async def test_a_covered_screen_catches_up_when_it_returns() -> None:
         assert shown == [app.snapshot]
         table = overview.query_one(QueueTable)
         assert table.row_count == 20
+
+
+async def test_a_heartbeat_is_recorded_once_when_it_arrives() -> None:
+    source = SyntheticSource(2, 2)
+    app = console_app(source, cursor_blink=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        first = app.snapshot
+        worker = first.workers[0]
+        app.heartbeats.clear()
+
+        async def at(taken_at: float, age: float) -> None:
+            workers = tuple(replace(w, heartbeat_age_seconds=age) if w.worker_id == worker.worker_id else w for w in first.workers)
+            app.post_message(SnapshotReady(replace(first, taken_at=taken_at, workers=workers)))
+            await pilot.pause()
+
+        await at(1000.0, 4.0)  # a heartbeat at 996
+        await at(1002.0, 6.0)  # the same one, seen again
+        await at(1004.0, 8.4)  # the same one (ages are rounded)
+        await at(1030.0, 3.0)  # a new one at 1027
+        assert list(app.heartbeats[worker.worker_id]) == [996.0, 1027.0]

@@ -37,6 +37,8 @@ from kubiya_tui.tui.themes import ANSI_THEME, DEFAULT_THEME, VARIABLE_DEFAULTS, 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_RING = 20
+HEARTBEAT_SAME_SECONDS = 1.0
+"""Two refreshes whose heartbeat times are closer than this saw the same heartbeat (ages are rounded)."""
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -94,7 +96,8 @@ class KubiyaConsole(App[None]):
         self.cursor_blink = cursor_blink
         """Off in snapshot tests so a text cursor is always drawn the same."""
         self.pending_select: str | None = None
-        self.heartbeats: dict[str, deque[tuple[float, float | None, str]]] = {}
+        self.heartbeats: dict[str, deque[float]] = {}
+        """Each worker's recent heartbeat arrival times (newest last), for its detail screen."""
         self.project_themes = [t.name for t in load_themes()]
         self._poll_timer: Timer | None = None
         self._failures = 0
@@ -169,12 +172,19 @@ class KubiyaConsole(App[None]):
     def _apply(self, snapshot: Snapshot) -> None:
         previous = self.snapshot
         if previous is None or snapshot.taken_at != previous.taken_at:
+            # A heartbeat is recorded when it arrives (its time moves), not at every refresh.
             heartbeats, taken_at = self.heartbeats, snapshot.taken_at
             for worker in snapshot.workers:
+                age = worker.heartbeat_age_seconds
+                if age is None:
+                    continue
+                arrived = taken_at - age
                 ring = heartbeats.get(worker.worker_id)
                 if ring is None:
                     ring = heartbeats[worker.worker_id] = deque(maxlen=HEARTBEAT_RING)
-                ring.append((taken_at, worker.heartbeat_age_seconds, worker.health.value))
+                    ring.append(arrived)
+                elif arrived - ring[-1] > HEARTBEAT_SAME_SECONDS:
+                    ring.append(arrived)
         self.snapshot = snapshot
 
     def _schedule_poll(self, delay: float) -> None:

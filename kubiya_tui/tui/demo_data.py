@@ -264,20 +264,21 @@ def recorded_transport() -> httpx.MockTransport:
 
 
 def recorded_heartbeats() -> dict[str, Any]:
-    """Twenty earlier heartbeat observations per worker, for the worker detail's recent-heartbeats row."""
+    """Each worker's last heartbeat arrival times, for the worker detail's recent-heartbeats row."""
     from collections import deque
 
     rings: dict[str, Any] = {}
     for w in _workers():
-        ring: deque[tuple[float, float | None, str]] = deque(maxlen=20)
-        for i in range(20):
-            t = FIXED_NOW - (19 - i) * HISTORY_STEP
-            if w.heartbeat_age_seconds is None:
-                ring.append((t, None, w.health.value))
-                continue
-            interval = 30.0
-            age = (w.heartbeat_age_seconds + (19 - i) * 7.3) % interval if w.health.value == "healthy" else w.heartbeat_age_seconds - (19 - i) * HISTORY_STEP
-            health = w.health.value if age >= 0 else "healthy"
-            ring.append((t, round(abs(age), 1), health if w.health.value != "stale" or age > 75 else "healthy"))
-        rings[w.worker_id] = ring
+        if w.heartbeat_age_seconds is None:
+            continue
+        interval = w.heartbeat_interval or 30.0
+        last = FIXED_NOW - w.heartbeat_age_seconds
+        # Regular beats with a little jitter; a stale worker's last gap is the one that went long.
+        gaps = [interval + ((k * 7) % 5 - 2) for k in range(11)]
+        if w.health.value == "stale":
+            gaps[0] = 3.1 * interval
+        times = [last]
+        for gap in gaps:
+            times.append(times[-1] - gap)
+        rings[w.worker_id] = deque(sorted(times), maxlen=20)
     return rings

@@ -11,12 +11,13 @@ from textual.events import Resize
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
-from kubiya_tui.metrics.snapshot import Health, Snapshot
+from kubiya_tui.metrics.snapshot import Snapshot, WorkerSnapshot
+from kubiya_tui.models import STALE_AFTER_INTERVALS as STALE_INTERVALS
 from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.screens.queue_detail import NARROW_WIDTH, facts_table
 from kubiya_tui.tui.widgets.tables import theme_style
-from kubiya_tui.tui.widgets.worker_table import HEALTH_VARIABLE, WorkerTable, health_text
+from kubiya_tui.tui.widgets.worker_table import WorkerTable, health_text
 
 
 class WorkersScreen(ConsoleScreen):
@@ -83,7 +84,7 @@ class WorkerDetailScreen(ConsoleScreen):
                 yield Static(id="worker-state", classes="facts")
                 yield Static(id="worker-system", classes="facts")
                 yield Static(id="worker-capabilities", classes="facts")
-            yield Label("Heartbeat age at each refresh (newest last; colour: health then)", classes="section")
+            yield Label("Recent heartbeats: time since the one before (newest last)", classes="section")
             yield Static(id="worker-heartbeats")
             yield Label("Current tasks", classes="section")
             yield DataTable(id="worker-tasks", cursor_type="row")
@@ -134,7 +135,7 @@ class WorkerDetailScreen(ConsoleScreen):
         ]))  # fmt: skip
         caps = [(k, _capability(v)) for k, v in sorted(worker.capabilities.items())]
         self.query_one("#worker-capabilities", Static).update(facts_table(caps or [("capabilities", "none reported")]))
-        self._show_heartbeats()
+        self._show_heartbeats(worker, snapshot.taken_at)
         tasks = self.query_one("#worker-tasks", DataTable)
         tasks.clear()
         for task_id in worker.current_task_ids:
@@ -142,11 +143,17 @@ class WorkerDetailScreen(ConsoleScreen):
         if not worker.current_task_ids:
             tasks.add_row(Text("idle", style="dim"), key="idle")
 
-    def _show_heartbeats(self) -> None:
-        ring = self.app.heartbeats.get(self.worker_id, ())
+    def _show_heartbeats(self, worker: WorkerSnapshot, now: float) -> None:
+        arrivals = list(self.app.heartbeats.get(self.worker_id, ()))
         text = Text()
-        for _taken_at, age, health in ring:
-            style = theme_style(self.app, HEALTH_VARIABLE.get(Health(health), "foreground"))
-            text.append(f"{fmt.age(age):>6}", style=style)
-            text.append(" ")
-        self.query_one("#worker-heartbeats", Static).update(text if ring else Text("none yet", style="dim"))
+        if arrivals:
+            text.append(f"{fmt.age(now - arrivals[0])} ago", style="dim")
+        interval = worker.heartbeat_interval or 30.0
+        for before, after in zip(arrivals, arrivals[1:]):
+            gap = after - before
+            # A gap over 2.5 heartbeat intervals is what makes a worker stale.
+            variable = "status-stale" if gap > STALE_INTERVALS * interval else "status-healthy"
+            text.append(f"  +{fmt.age(gap)}", style=theme_style(self.app, variable))
+        if arrivals:
+            text.append(f"   (interval {fmt.age(interval)}; last {fmt.age(worker.heartbeat_age_seconds)} ago)", style="dim")
+        self.query_one("#worker-heartbeats", Static).update(text if arrivals else Text("none yet", style="dim"))

@@ -113,8 +113,8 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             color: $block-cursor-blurred-foreground;
             text-style: $block-cursor-blurred-text-style;
         }
+        /* Focus shows in the cursor's colour (a background tint would filter every line on every paint). */
         &:focus {
-            background-tint: $foreground 5%;
             & > .table--cursor {
                 background: $block-cursor-background;
                 color: $block-cursor-foreground;
