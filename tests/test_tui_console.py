@@ -125,3 +125,28 @@ async def test_the_filter_narrows_the_rows_and_the_totals() -> None:
         assert "1 of 5 queues" in totals
         assert f"healthy {payments.workers.healthy}/{payments.workers.total}" in totals
         assert f"depth {payments.depth}" in totals
+
+
+async def test_the_mouse_sorts_highlights_and_opens() -> None:
+    from kubiya_tui.tui.screens.queue_detail import QueueDetailScreen
+
+    app = recorded_console()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        table = app.screen.table
+        header = table.render_line(0).text
+        # A click on the "err%" header sorts by error rate, highest first.
+        await pilot.click(table, offset=(header.index("err%") + 1, 0))
+        await pilot.pause()
+        assert table.sort_key == "errors" and table.sort_reverse
+        rates = [q.error_rate for q in table.shown_items if q.error_rate is not None]
+        assert rates == sorted(rates, reverse=True)
+        # A click on a row other than the highlighted one highlights it; a second click opens it.
+        index = 3 if table.cursor_row != 3 else 1
+        chosen = table._order[index]
+        await pilot.click(table, offset=(3, index + 1))
+        await pilot.pause()
+        assert table.selected_key == chosen and not isinstance(app.screen, QueueDetailScreen)
+        await pilot.click(table, offset=(3, index + 1))
+        await pilot.pause()
+        assert isinstance(app.screen, QueueDetailScreen) and app.screen.queue_id == chosen

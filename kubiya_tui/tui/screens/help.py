@@ -59,6 +59,12 @@ class HelpScreen(ModalScreen[None]):
                         shown.append(display)
             for (_, description), keys in keys_of.items():
                 table.add_row(" ".join(keys), description)
+        from kubiya_tui.tui.widgets.queue_table import QueueTable
+
+        table.add_row("", "")
+        table.add_row(Text("Queue columns", style="bold"), Text("(narrow terminals drop the later ones first)", style="dim"))
+        for column in QueueTable.COLUMNS:
+            table.add_row(column.label, column.meaning)
         table.add_row("", "")
         table.add_row("", Text("The mouse works too: click a row to highlight it and again to open it, a column header to sort, a key in the footer.", style="dim"))
         return table

@@ -45,17 +45,17 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
     """Every queue with its live numbers; Enter opens the queue's detail."""
 
     COLUMNS = (
-        Column("environment", "env", 9, priority=4),
-        Column("queue", "queue", 16, priority=1),
-        Column("status", "status", 10, priority=5),
-        Column("depth", "depth", 13, priority=1, numeric=True),
-        Column("backlog_age", "age", 7, priority=2, numeric=True),
-        Column("in", "in/m", 7, priority=6, numeric=True),
-        Column("out", "out/m", 7, priority=6, numeric=True),
-        Column("processed", "done/m", 7, priority=3, numeric=True),
-        Column("errors", "err%", 6, priority=1, numeric=True),
-        Column("workers", "workers", 8, priority=1, numeric=True),
-        Column("capacity", "slots", 7, priority=4, numeric=True),
+        Column("environment", "env", 9, priority=4, meaning="the queue's environment"),
+        Column("queue", "queue", 16, priority=1, meaning="the worker queue"),
+        Column("status", "status", 10, priority=5, meaning="active, growing (in > out), stale data, or the queue's state"),
+        Column("depth", "depth", 13, priority=1, numeric=True, meaning="tasks waiting in Temporal, with its recent trend"),
+        Column("backlog_age", "age", 7, priority=2, numeric=True, meaning="how long the oldest waiting task has waited"),
+        Column("in", "in/m", 7, priority=6, numeric=True, meaning="Temporal tasks added per minute (workflow + activity: about 3 per task)"),
+        Column("out", "out/m", 7, priority=6, numeric=True, meaning="Temporal tasks handed to workers per minute"),
+        Column("processed", "done/m", 7, priority=3, numeric=True, meaning="tasks finished per minute over the last 5 minutes"),
+        Column("errors", "err%", 6, priority=1, numeric=True, meaning="failed or timed out / finished, last 5 minutes"),
+        Column("workers", "workers", 8, priority=1, numeric=True, meaning="healthy / all workers"),
+        Column("capacity", "slots", 7, priority=4, numeric=True, meaning="task slots in use / all slots of its workers"),
     )
 
     def __init__(self, *, id: str | None = None) -> None:

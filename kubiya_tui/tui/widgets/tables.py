@@ -39,6 +39,8 @@ class Column:
     width: int
     priority: int = 1
     numeric: bool = False
+    meaning: str = ""
+    """What the column shows, for the help screen."""
 
 
 def theme_style(app: Any, variable: str, *, bold: bool = False, dim: bool = False) -> Style:
