@@ -81,8 +81,8 @@ class MetricChart(PlotextPlot):
         self._draw()
 
     def on_resize(self, event: Resize) -> None:
-        if len(self._points) > 2 * event.size.width:
-            self._draw()  # thinned for the old width
+        # Points were thinned, and the title fitted, for the old width.
+        self._draw()
 
     def show(self, points: list[tuple[float, float]], now: float | None, label: str = "") -> None:
         if points == self._points and now == self._now and label == self.label:
