@@ -15,7 +15,7 @@ import pytest
 from kubiya_tui.client.temporal import ClosedExecutions, Outcomes, QueueStats, TemporalUnavailable
 from kubiya_tui.metrics import derive
 from kubiya_tui.metrics.check import Status, Thresholds, evaluate, parse_rate, parse_seconds
-from kubiya_tui.metrics.collector import Collector
+from kubiya_tui.metrics.collector import Collector, Tracker
 from kubiya_tui.metrics.history import BLOCK, History
 from kubiya_tui.metrics.snapshot import (
     QueueSnapshot,
@@ -50,6 +50,18 @@ def test_error_rate_counts_failed_and_timed_out_over_closed():
     assert derive.error_rate({"Completed": 5, "Canceled": 5}) == 0.0
     assert derive.error_rate({}) is None
     assert derive.per_minute(50, 300) == 10.0
+
+
+def test_a_queue_younger_than_the_window_is_rated_over_its_age():
+    now = 10_000.0
+    # Created 60 s ago, 60 executions closed: 60 a minute, not 60 over the whole 5-minute window (12).
+    span = derive.rate_window(300.0, now, now - 60.0)
+    assert span == 60.0 and derive.per_minute(60, span) == pytest.approx(60.0)
+    assert derive.per_minute(60, 300.0) == pytest.approx(12.0), "what a young queue read before"
+    assert derive.rate_window(300.0, now, now - 3600.0) == 300.0, "older than the window: the whole window"
+    assert derive.rate_window(300.0, now, None) == 300.0, "creation time unknown (Temporal-only): the whole window"
+    assert derive.rate_window(300.0, now, now - 1.0, floor_seconds=10.0) == 10.0, "a brand-new queue: the floor, not ~0"
+    assert derive.rate_window(300.0, now, now + 5.0, floor_seconds=10.0) == 10.0, "a clock ahead of ours: the floor"
 
 
 def test_counter_window_rates_survive_a_worker_restart():
@@ -297,6 +309,7 @@ class FakeTemporal:
         self.calls: list[str] = []
         self.delay = 0.0
         self.fail: Exception | None = None
+        self.closed = {"Completed": 8, "Failed": 2}
 
     async def client(self) -> None:
         if self.fail is not None:
@@ -319,11 +332,11 @@ class FakeTemporal:
 
     async def closed_executions(self, tq: str, window: float = 300, limit: int = 200, timeout: float = 3.0, **_: Any):
         await self._maybe(f"list {tq}")
-        return ClosedExecutions(window, {"Completed": 8, "Failed": 2}, tuple(float(d) for d in range(1, 11)), True)
+        return ClosedExecutions(window, dict(self.closed), tuple(float(d) for d in range(1, 11)), True)
 
     async def outcomes(self, tq: str, window: float = 300, timeout: float = 3.0, **_: Any) -> Outcomes:
         await self._maybe(f"count {tq}")
-        return Outcomes(window, {"Completed": 8, "Failed": 2})
+        return Outcomes(window, dict(self.closed))
 
     async def workers(self, tq: str, timeout: float = 3.0, **_: Any) -> list:
         await self._maybe(f"workers {tq}")
@@ -423,6 +436,83 @@ async def test_a_slow_source_never_holds_back_the_other():
     await collector.aclose()
 
 
+async def test_a_young_queue_reads_its_rate_over_its_age_not_the_window():
+    from datetime import datetime, timezone
+
+    api, temporal = FakeApi(), FakeTemporal()
+    clock = Clock()
+    api.queues[0]["created_at"] = datetime.fromtimestamp(clock.t - 60, timezone.utc).isoformat()
+    api.queues.append({"id": "q2", "name": "old", "environment_id": "e1", "environment_name": "prod",
+                       "task_queue_name": "org.prod.old", "created_at": clock.t - 3600})  # fmt: skip
+    temporal.closed = {"Completed": 55, "Failed": 5}
+    collector = Collector(api, temporal, clock=clock)
+    snap = await collector.refresh(complete=True)
+    young, old = snap.queue("q1"), snap.queue("q2")
+    assert young.closed_in_window == 60 and young.processed_per_min == pytest.approx(60.0), "60 closed in its first 60 s"
+    assert young.error_rate == pytest.approx(5 / 60, abs=1e-4), "a ratio: the window's length does not matter"
+    assert old.processed_per_min == pytest.approx(12.0), "60 closed over the whole 5-minute window"
+    await collector.aclose()
+
+    only = FakeTemporal()
+    only.closed = {"Completed": 60}
+    collector = Collector(None, only, task_queues=["payments"], clock=clock)
+    snap = await collector.refresh(complete=True)
+    assert snap.queues[0].processed_per_min == pytest.approx(12.0), "Temporal-only: no creation time, the whole window"
+    await collector.aclose()
+
+
+def test_a_source_is_down_after_two_failed_polls_in_a_row():
+    mono = Clock()
+    tracker = Tracker("Temporal", interval=2.0, max_backoff=15.0, mono=mono)
+    tracker.failure("h2 protocol error: http2 error")
+    assert tracker.status(1.0) == SourceStatus.down, "never answered: nothing to keep, down at once"
+    tracker.success(5.0, wall=1.0)
+    assert tracker.status(1.0) == SourceStatus.ok
+    tracker.failure("h2 protocol error: http2 error", latency_ms=5.0)
+    assert tracker.status(1.0) == SourceStatus.ok, "one failure keeps the last status"
+    assert tracker.failing and tracker.error == "h2 protocol error: http2 error"
+    tracker.failure("Temporal unreachable: connection refused", latency_ms=5.0)
+    assert tracker.status(1.0) == SourceStatus.down, "two in a row"
+    tracker.success(5.0, wall=2.0)
+    assert tracker.status(1.0) == SourceStatus.ok and not tracker.failing and tracker.error is None
+    tracker.failure("again", latency_ms=5.0)
+    assert tracker.status(1.0) == SourceStatus.ok, "a success in between starts the count again"
+
+
+async def test_one_transient_error_is_not_an_outage_and_a_failed_read_is_retried_soon():
+    api, temporal = FakeApi(), FakeTemporal()
+    mono = Clock()
+    collector = Collector(api, temporal, monotonic=mono, interval=2.0, stats_interval=5.0, max_backoff=10.0)
+    await collector.refresh(complete=True)
+
+    async def connected() -> None:  # the connection is up; one call fails, as under load
+        return None
+
+    temporal.client = connected  # type: ignore[method-assign]
+    temporal.fail = TemporalUnavailable("Temporal call to fake:7233 failed: h2 protocol error: http2 error")
+    mono.t += 5
+    snap = await collector.refresh()
+    source, q = snap.sources["temporal"], snap.queues[0]
+    assert source.status == SourceStatus.ok and "h2 protocol error" in source.last_error, "told, but not called down"
+    assert q.stale and q.depth == 12 and q.data_age_seconds is not None, "the numbers are kept and dim by age"
+    temporal.fail = None
+    mono.t += 2.5  # past the backoff, before the 5 s stats schedule: the failed read is retried now
+    snap = await collector.refresh()
+    assert snap.sources["temporal"].status == SourceStatus.ok and snap.sources["temporal"].last_error is None
+    assert not snap.queues[0].stale
+    assert temporal.calls.count("describe org.prod.orders") == 3
+
+    # A source that stays unreachable is down by the second poll, about one interval after the first.
+    temporal.fail = TemporalUnavailable("Temporal call to fake:7233 failed: connection refused")
+    mono.t += 5
+    assert (await collector.refresh()).sources["temporal"].status == SourceStatus.ok
+    mono.t += 2.5
+    snap = await collector.refresh()
+    assert snap.sources["temporal"].status == SourceStatus.down and "connection refused" in snap.sources["temporal"].last_error
+    assert snap.queues[0].stale and snap.queues[0].depth == 12
+    await collector.aclose()
+
+
 async def test_failures_back_off_and_recover_without_a_restart():
     api, temporal = FakeApi(), FakeTemporal()
     mono = Clock()
@@ -431,7 +521,8 @@ async def test_failures_back_off_and_recover_without_a_restart():
     temporal.fail = TemporalUnavailable("Temporal unreachable at fake:7233: connection refused")
     mono.t += 10
     snap = await collector.refresh()
-    assert snap.sources["temporal"].status == SourceStatus.down
+    # One failed poll: the error is told and the numbers are stale, but the source is not called down yet.
+    assert snap.sources["temporal"].status == SourceStatus.ok
     assert "connection refused" in snap.sources["temporal"].last_error
     q = snap.queues[0]
     assert q.stale and "temporal" in q.stale_sources and q.depth == 12
@@ -440,6 +531,10 @@ async def test_failures_back_off_and_recover_without_a_restart():
     mono.t += 0.5
     await collector.refresh()
     assert len(temporal.calls) == calls, "backing off: no new attempt half a second later"
+    mono.t += 2.5  # past the first backoff (one interval, +20 % jitter at most)
+    snap = await collector.refresh()
+    assert snap.sources["temporal"].status == SourceStatus.down, "the second failed poll in a row"
+    assert snap.queues[0].stale and snap.queues[0].depth == 12
     temporal.fail = None
     mono.t += 30
     snap = await collector.refresh(complete=True)

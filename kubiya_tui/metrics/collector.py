@@ -29,8 +29,11 @@ Without Temporal (API-only) the workers' own p50/p95 (from heartbeats) are used 
 throughput and error rate come from the deltas of their task counters.
 A refresh starts the pollers that are due, waits for them at most ``slow_after`` seconds
 (a slow source never holds back the others: it goes on in the background and is marked
-slow), and merges the newest data of each into a Snapshot. Data kept from a source that
-is down is marked stale with its age. No exception leaves the collector.
+slow), and merges the newest data of each into a Snapshot. Data kept from a source whose
+last poll failed is marked stale with its age; the source reads "down" after
+DOWN_AFTER_FAILURES failed polls in a row, its failed reads retried on its backoff (about one
+interval), so one transient error is no outage and a dead source is down within ~2 intervals.
+No exception leaves the collector.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ ENVIRONMENTS_INTERVAL = 300.0
 WORKERS_INTERVAL = 5.0
 """The worker list is read this often (heartbeats come every 10 s at best); the queue list every refresh."""
 WINDOW_SECONDS = 300.0
+MIN_RATE_WINDOW = 10.0
+"""The shortest span a young queue's processing rate is taken over (at least one refresh interval)."""
 DURATION_PAGE = 200
 CONCURRENCY = 16
 VISIBILITY_RPS = 40.0
@@ -86,6 +91,8 @@ GONE_KEEP_SECONDS = 600.0
 """A worker that said goodbye stays in snapshots (as gone) this long."""
 POLL_GRACE_SECONDS = 30.0
 """A newly registered worker gets this long to show up as a Temporal poller before it is flagged."""
+DOWN_AFTER_FAILURES = 2
+"""Consecutive failed polls before a source that has answered before reads "down": one failure is often transient."""
 
 
 # ---------------------------------------------------------------------------- plain data
@@ -109,6 +116,8 @@ class QueueRef:
     description: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    created_at: float | None = None
+    """When the control plane created the queue (epoch seconds); None when unknown (legacy, Temporal-only)."""
 
     @property
     def label(self) -> str:
@@ -207,6 +216,8 @@ class Tracker:
         self.error: str | None = None
         self.partial_error: str | None = None
         self.failures = 0
+        self.failed_at: float | None = None
+        """Monotonic time of the last failed poll while failing; None after a success."""
         self.next_at = 0.0
         self.busy_since: float | None = None
 
@@ -217,10 +228,12 @@ class Tracker:
         self.error = None
         self.partial_error = partial
         self.failures = 0
+        self.failed_at = None
         self.next_at = 0.0
 
     def failure(self, error: str, latency_ms: float | None = None) -> None:
         self.failures += 1
+        self.failed_at = self._mono()
         self.error = error
         if latency_ms is not None:
             self.latency_ms = latency_ms
@@ -230,9 +243,14 @@ class Tracker:
     def backing_off(self) -> bool:
         return self.failures > 0 and self._mono() < self.next_at
 
+    @property
+    def failing(self) -> bool:
+        """Its last poll failed: what it said before is kept, marked stale, and retried after the backoff."""
+        return self.failures > 0
+
     def status(self, slow_after: float) -> SourceStatus | None:
-        """ok, slow or down; None before its first answer (nothing to say yet)."""
-        if self.failures:
+        """ok, slow or down (after DOWN_AFTER_FAILURES failed polls in a row, or one before any answer); None before its first answer."""
+        if self.failures >= DOWN_AFTER_FAILURES or (self.failures and self.ok_at is None):
             return SourceStatus.down
         if self.busy_since is not None and self._mono() - self.busy_since > slow_after:
             return SourceStatus.slow
@@ -806,6 +824,7 @@ class Collector:
             description=q.get("description"),
             settings=q.get("settings") or {},
             tags=tuple(q.get("tags") or ()),
+            created_at=_epoch(q.get("created_at")),
         )
         # An unchanged queue keeps its old object: fewer long-lived allocations, less heap churn.
         before = self._qrefs.get(queue_id)
@@ -907,7 +926,8 @@ class Collector:
         if self._registry is None:
             return _IDLE
         mono = self._mono()
-        due = [r for r in self._registry.queues if force or _due(self._api_metrics.get(r.id), mono, self.stats_interval)]
+        failed_at = self._stats_tracker.failed_at
+        due = [r for r in self._registry.queues if force or _due(self._api_metrics.get(r.id), mono, self.stats_interval, failed_at)]
         if not due:
             return _IDLE
         failures: list[str] = []
@@ -935,7 +955,8 @@ class Collector:
 
         tqs = await self._task_queues()
         mono = self._mono()
-        due = [tq for tq in tqs if force or _due(self._stats.get(tq), mono, self.stats_interval)]
+        failed_at = self._stats_tracker.failed_at
+        due = [tq for tq in tqs if force or _due(self._stats.get(tq), mono, self.stats_interval, failed_at)]
         if not due:
             return _IDLE
         await self.temporal.client()  # a connection failure fails the poll at once
@@ -1037,7 +1058,7 @@ class Collector:
         reading = self._outcomes.get(tq)
         if reading is None or reading.tried < self._vis_force_at:
             return True
-        return _due(reading, mono, self.outcomes_interval)
+        return _due(reading, mono, self.outcomes_interval, self._vis_tracker.failed_at)
 
     async def _visibility_loop(self) -> None:
         """Reads outcomes queue by queue, paced under the visibility rate limit, until closed."""
@@ -1222,8 +1243,11 @@ class Collector:
         now = self._clock()
         mono = self._mono()
         sources = self._source_states()
-        api_down = self.api is not None and sources["api"].status == SourceStatus.down
-        temporal_down = self.temporal is not None and sources["temporal"].status == SourceStatus.down
+        # Rows are stale from a source's first failed poll, well before the source itself reads "down".
+        api_failing = self.api is not None and (
+            self._registry_tracker.failing or (self.temporal is None and self._stats_tracker.failing)
+        )
+        temporal_failing = self.temporal is not None and (self._stats_tracker.failing or self._vis_tracker.failing)
         registry = self._registry
         rows_by_queue: dict[str, list[WorkerRow]] = {}
         if registry is not None:
@@ -1235,7 +1259,7 @@ class Collector:
         workers: list[WorkerSnapshot] = []
         self._qsnaps_next = {}
         for ref in self._watched():
-            q, ws = self._queue_snapshot(ref, rows_by_queue.get(ref.id, []), now, mono, api_down, temporal_down)
+            q, ws = self._queue_snapshot(ref, rows_by_queue.get(ref.id, []), now, mono, api_failing, temporal_failing)
             queues.append(q)
             workers.extend(ws)
         self._qsnaps = self._qsnaps_next
@@ -1257,8 +1281,8 @@ class Collector:
         rows: list[WorkerRow],
         now: float,
         mono: float,
-        api_down: bool,
-        temporal_down: bool,
+        api_failing: bool,
+        temporal_failing: bool,
     ) -> tuple[QueueSnapshot, list[WorkerSnapshot]]:
         tq = ref.task_queue_name
         stale: list[str] = []
@@ -1266,7 +1290,7 @@ class Collector:
         ages: list[float] = []
         """Ages of the data that is stale in this row."""
         registry = self._registry
-        if self.api is not None and registry is not None and api_down:
+        if self.api is not None and registry is not None and api_failing:
             stale.append("api")
             ages.append(now - registry.at)
 
@@ -1276,7 +1300,7 @@ class Collector:
         polling: set[str] = set()
         tworkers: list[dict] = []
         if self.temporal is not None:
-            t_stale = temporal_down
+            t_stale = temporal_failing
             if stats_reading is not None and stats_reading.value is not None:
                 st = stats_reading.value
                 if stats_reading.error:
@@ -1309,10 +1333,12 @@ class Collector:
             if oc_reading is not None and oc_reading.value is not None:
                 oc: Outcome = oc_reading.value
                 closed = sum(oc.by_status.values())
+                # A queue younger than the window closed its executions over its age, not the whole window.
+                span = derive.rate_window(self.window, oc_reading.at, ref.created_at, max(MIN_RATE_WINDOW, self._interval))
                 numbers.update(
                     closed_by_status=dict(oc.by_status),
                     closed_in_window=closed,
-                    processed_per_min=round(derive.per_minute(closed, self.window), 3),
+                    processed_per_min=round(derive.per_minute(closed, span), 3),
                     error_rate=_round(derive.error_rate(oc.by_status), 4),
                 )
                 if oc.samples:
@@ -1328,7 +1354,7 @@ class Collector:
                     t_stale = True
                     errors.append(oc_reading.error)
                     ages.append(now - oc_reading.at)
-            if t_stale or (stats_reading is None and temporal_down):
+            if t_stale or (stats_reading is None and temporal_failing):
                 stale.append("temporal")
         else:
             m_reading = self._api_metrics.get(ref.id)
@@ -1549,8 +1575,12 @@ def queue_matches(ref: Any, selector: str) -> bool:
     return len(selector) >= 8 and ref.id.startswith(selector)
 
 
-def _due(reading: Reading | None, mono: float, every: float) -> bool:
-    return reading is None or mono - reading.tried >= every
+def _due(reading: Reading | None, mono: float, every: float, failed_at: float | None = None) -> bool:
+    """Whether a read is due: ``every`` seconds after its last try, or at once if it failed with its source's last failed poll."""
+    if reading is None or mono - reading.tried >= every:
+        return True
+    # Retried on the source's backoff (about one interval), so two failed polls in a row come soon.
+    return failed_at is not None and reading.error is not None and reading.tried <= failed_at
 
 
 _WS = re.compile(r"[ \t\n\r]*")

@@ -40,6 +40,13 @@ def per_minute(count: float, window_seconds: float) -> float:
     return count * 60.0 / window_seconds if window_seconds > 0 else 0.0
 
 
+def rate_window(window_seconds: float, read_at: float | None, created_at: float | None, floor_seconds: float = 10.0) -> float:
+    """The window, or the queue's age (at least ``floor_seconds``) when younger: nothing closed before it existed."""
+    if created_at is None or read_at is None:
+        return window_seconds
+    return min(window_seconds, max(floor_seconds, read_at - created_at))
+
+
 def time_to_drain(depth: int | None, add_per_min: float | None, dispatch_per_min: float | None) -> tuple[float | None, bool]:
     """(seconds until the backlog is gone, growing).
 
