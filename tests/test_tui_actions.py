@@ -78,6 +78,28 @@ async def test_create_queue(control_plane, api, unique) -> None:
         await until(pilot, lambda: overview.table.selected_key == created[0]["id"], what="new queue selected")
 
 
+async def test_create_queue_by_keyboard_at_80x24(control_plane, api, unique) -> None:
+    """On a small terminal the form scrolls to the field being typed in, and Enter creates the queue."""
+    name = unique("tui-kb")
+    app = console(control_plane)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.snapshot is not None, what="first snapshot")
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CreateQueueDialog), what="dialog")
+        dialog = app.screen
+        select = dialog.query_one("#environment", Select)
+        await until(pilot, lambda: select.selection is not None, what="environments")
+        assert app.screen.region.contains_region(dialog.query_one("#confirm").region), "the buttons are on screen"
+        await pilot.press(*name, "tab", "tab", "tab")  # display name, description, max workers
+        await pilot.pause(0.3)
+        assert app.focused is dialog.query_one("#max_workers")
+        assert dialog.query_one("#dialog-body").region.contains_region(app.focused.region), "scrolled into view"
+        await pilot.press("3", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, CreateQueueDialog), what="dialog closed")
+    created = [q for q in api.get("/api/v1/worker-queues").json() if q["name"] == name]
+    assert len(created) == 1 and created[0]["max_workers"] == 3
+
+
 async def test_drain_worker(control_plane, api, unique) -> None:
     queue = make_queue(api, unique)
     api.post(f"/api/v1/worker-queues/{queue['id']}/start", json={}).raise_for_status()
@@ -123,6 +145,26 @@ async def test_scale_queue_and_autoscale(control_plane, api, unique) -> None:
         got = api.get(f"/api/v1/worker-queues/{queue['id']}").json()
         assert got["desired_workers"] == 3
         assert got["autoscale"]["max_workers"] == 4 and got["autoscale"]["target_backlog_age_seconds"] == 45
+
+
+async def test_scale_queue_enter_submits(control_plane, api, unique) -> None:
+    """Enter in the Workers field scales; an empty field is an error only then, and nothing is sent."""
+    queue = make_queue(api, unique, max_workers=5)
+    app = console(control_plane)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: has_queue(app, queue["id"]), what="queue listed")
+        app.scale_queue(queue["id"])
+        await until(pilot, lambda: isinstance(app.screen, ScaleDialog), what="scale dialog")
+        dialog = app.screen
+        await pilot.press("backspace")
+        assert not dialog.query_one("#count-error").display, "no error while the field is empty"
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert dialog.query_one("#count-error").display and isinstance(app.screen, ScaleDialog)
+        assert api.get(f"/api/v1/worker-queues/{queue['id']}").json()["desired_workers"] in (None, 0), "nothing sent"
+        await pilot.press("2", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, ScaleDialog), what="dialog closed")
+    assert api.get(f"/api/v1/worker-queues/{queue['id']}").json()["desired_workers"] == 2
 
 
 async def test_worker_command_copies_and_masks(control_plane, api, unique) -> None:

@@ -1,4 +1,13 @@
-"""The frame every operation dialog shares: a title, a body, an error line and confirm/cancel buttons."""
+"""The frame every operation dialog shares: a title, a body, an error line and confirm/cancel buttons.
+
+The title and the footer (error line and buttons) stay in view; the body between them scrolls
+when the terminal is too short for it, so the buttons are never pushed off screen.
+
+Textual calls a message handler of every class along the MRO, so a subclass must not define
+``on_button_pressed``, ``on_input_submitted`` or ``on_operation_failed`` again (the base's would
+run too, and an action could be sent twice): it overrides ``confirm``, ``confirm_refused`` and
+``operation_failed`` instead.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +15,9 @@ from typing import Generic, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
 from kubiya_tui.tui.messages import OperationFailed
@@ -16,7 +26,7 @@ T = TypeVar("T")
 
 
 class ActionDialog(ModalScreen[T], Generic[T]):
-    """A keyboard-first dialog: Tab between fields, Ctrl+S or the button confirms, Esc cancels."""
+    """A keyboard-first dialog: Tab between fields, Enter in a field, Ctrl+S or the button confirms, Esc cancels."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
@@ -25,15 +35,24 @@ class ActionDialog(ModalScreen[T], Generic[T]):
     TITLE = ""
     CONFIRM_LABEL = "Confirm"
     CONFIRM_VARIANT = "primary"
+    # A body of fields is reached field by field; a body of text only gets focus to scroll it.
+    BODY_FOCUSABLE = False
+    # Subclasses name their first field in AUTO_FOCUS: it is focused as soon as the dialog is
+    # composed, so a key typed right after the one that opened the dialog lands there.
+    _laid_out = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes=self.dialog_classes()):
             yield Label(self.TITLE, id="dialog-title")
-            yield from self.compose_body()
-            yield Static(id="dialog-error")
-            with Horizontal(id="dialog-buttons"):
-                yield Button(self.CONFIRM_LABEL, variant=self.CONFIRM_VARIANT, id="confirm")  # type: ignore[arg-type]
-                yield Button("Cancel", id="cancel")
+            body = VerticalScroll(id="dialog-body")
+            body.can_focus = self.BODY_FOCUSABLE
+            with body:
+                yield from self.compose_body()
+            with Vertical(id="dialog-footer"):
+                yield Static(id="dialog-error")
+                with Horizontal(id="dialog-buttons"):
+                    yield Button(self.CONFIRM_LABEL, variant=self.CONFIRM_VARIANT, id="confirm")  # type: ignore[arg-type]
+                    yield Button("Cancel", id="cancel")
 
     def dialog_classes(self) -> str:
         return ""
@@ -50,6 +69,12 @@ class ActionDialog(ModalScreen[T], Generic[T]):
         self.show_error(None)
         for box in self.query(Input):
             box.cursor_blink = getattr(self.app, "cursor_blink", True)
+        self.call_after_refresh(setattr, self, "_laid_out", True)
+
+    def set_focus(self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False) -> None:
+        # Before the first layout Textual cannot tell that a widget is in view and scrolls the body
+        # to centre it, which hid the top of the form: a focus before then never scrolls.
+        super().set_focus(widget, scroll_visible and self._laid_out, from_app_focus)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -58,11 +83,26 @@ class ActionDialog(ModalScreen[T], Generic[T]):
         elif event.button.id == "cancel":
             self.action_cancel()
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a single-line field does what the confirm button does."""
+        event.stop()
+        self.action_confirm()
+
     def action_cancel(self) -> None:
         self.dismiss(None)
 
     def action_confirm(self) -> None:
+        """Ctrl+S, Enter in a field or the button: confirm, unless the button is disabled (invalid or already sent)."""
+        if self.query_one("#confirm", Button).disabled:
+            self.confirm_refused()
+            return
+        self.confirm()
+
+    def confirm(self) -> None:
         """Validate and start the operation; subclasses implement it."""
+
+    def confirm_refused(self) -> None:
+        """Confirming while the button is disabled: by default nothing; a subclass may say why at the fields."""
 
     def set_busy(self, busy: bool, label: str | None = None) -> None:
         button = self.query_one("#confirm", Button)
@@ -71,5 +111,8 @@ class ActionDialog(ModalScreen[T], Generic[T]):
             button.label = label
 
     def on_operation_failed(self, message: OperationFailed) -> None:
+        self.operation_failed(message)
+
+    def operation_failed(self, message: OperationFailed) -> None:
         self.set_busy(False)
         self.show_error(message.error)

@@ -12,6 +12,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from kubiya_tui.models import QUEUE_NAME_PATTERN
 from kubiya_tui.tui.dialogs.base import ActionDialog
+from kubiya_tui.tui.dialogs.fields import FieldInput, mark_invalid
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 
 # Server field names and the input that shows their errors.
@@ -19,10 +20,15 @@ FIELDS = ("environment", "name", "display_name", "description", "max_workers", "
 
 
 class CreateQueueDialog(ActionDialog[str]):
-    """Answers the new queue's id, or None when cancelled."""
+    """Answers the new queue's id, or None when cancelled.
+
+    A field is checked as it is typed, but an empty field only at submit (empty is fine for the
+    optional ones); Enter in any field submits, and a refused submit focuses the first bad field.
+    """
 
     TITLE = "Create worker queue"
     CONFIRM_LABEL = "Create"
+    AUTO_FOCUS = "#name"
 
     def dialog_classes(self) -> str:
         return "wide"
@@ -30,21 +36,21 @@ class CreateQueueDialog(ActionDialog[str]):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="form"):
             yield from self._field("environment", "Environment", Select([], prompt="environment", id="environment", allow_blank=True))
-            yield from self._field("name", "Name", Input(
-                placeholder="lowercase letters, digits, '-' (2-50)", id="name", max_length=50,
+            yield from self._field("name", "Name", FieldInput(
+                placeholder="lowercase letters, digits, '-' (2-50)", id="name", max_length=50, valid_empty=True,
                 validators=[Length(2, 50, failure_description="2 to 50 characters"),
                             Regex(QUEUE_NAME_PATTERN, failure_description="a-z, 0-9 and '-', starting with a letter or digit")],
                 validate_on=["changed", "submitted"]))  # fmt: skip
-            yield from self._field("display_name", "Display name", Input(placeholder="optional", id="display_name", max_length=200))
-            yield from self._field("description", "Description", Input(placeholder="optional", id="description", max_length=2000))
+            yield from self._field("display_name", "Display name", FieldInput(placeholder="optional", id="display_name", max_length=200))
+            yield from self._field("description", "Description", FieldInput(placeholder="optional", id="description", max_length=2000))
             with Horizontal(classes="pair"):
-                yield from self._field("max_workers", "Max workers", Input(
-                    placeholder="unlimited", id="max_workers", type="integer",
+                yield from self._field("max_workers", "Max workers", FieldInput(
+                    placeholder="unlimited", id="max_workers", type="integer", valid_empty=True,
                     validators=[Integer(1, 10000, failure_description="1 to 10000")], validate_on=["changed"]))  # fmt: skip
-                yield from self._field("heartbeat_interval", "Heartbeat (s)", Input(
-                    "60", id="heartbeat_interval", type="integer",
+                yield from self._field("heartbeat_interval", "Heartbeat (s)", FieldInput(
+                    "60", id="heartbeat_interval", type="integer", valid_empty=True,
                     validators=[Integer(10, 300, failure_description="10 to 300 seconds")], validate_on=["changed"]))  # fmt: skip
-            yield from self._field("tags", "Tags", Input(placeholder="comma separated", id="tags"))
+            yield from self._field("tags", "Tags", FieldInput(placeholder="comma separated", id="tags"))
 
     def _field(self, key: str, label: str, widget: Any) -> ComposeResult:
         with Vertical(classes="field"):
@@ -54,6 +60,8 @@ class CreateQueueDialog(ActionDialog[str]):
 
     def on_mount(self) -> None:
         super().on_mount()
+        for key in FIELDS:
+            self.field_error(key, None)
         self._set_environments(self._known_environments())
         self.app.perform(self, "list-environments", "", lambda api: api.list_environments(), mutating=False)
         self.query_one("#name", Input).focus()
@@ -109,7 +117,11 @@ class CreateQueueDialog(ActionDialog[str]):
             ok = False
         name = self.query_one("#name", Input)
         result = name.validate(name.value)
-        if result is not None and not result.is_valid:
+        if not name.value:
+            self.field_error("name", "a name is required: 2 to 50 characters")
+            mark_invalid(name, True)
+            ok = False
+        elif result is not None and not result.is_valid:
             self.field_error("name", "; ".join(result.failure_descriptions))
             ok = False
         body: dict[str, Any] = {"name": name.value}
@@ -131,9 +143,17 @@ class CreateQueueDialog(ActionDialog[str]):
             body["tags"] = tags
         return body if ok else None
 
-    def action_confirm(self) -> None:
+    def _focus_first_error(self) -> None:
+        """Bring the first field that has an error into view (the form scrolls on a short terminal)."""
+        for key in FIELDS:
+            if self.query_one(f"#{key}-error", Static).display:
+                self.query_one(f"#{key}").focus()
+                return
+
+    def confirm(self) -> None:
         body = self._body()
         if body is None:
+            self._focus_first_error()
             return
         env_id = str(self.query_one("#environment", Select).selection)
         self.show_error(None)
@@ -147,7 +167,7 @@ class CreateQueueDialog(ActionDialog[str]):
             self.app.notify(f"created queue {self._target()}", title="Queue created")
             self.dismiss(message.result.id)
 
-    def on_operation_failed(self, message: OperationFailed) -> None:
+    def operation_failed(self, message: OperationFailed) -> None:
         if message.action == "list-environments":
             return  # the environments known from the snapshot stay offered
         self.set_busy(False)
@@ -161,6 +181,8 @@ class CreateQueueDialog(ActionDialog[str]):
                 if loc and loc[0] in FIELDS:
                     self.field_error(loc[0], str(item.get("msg", "invalid")))
                     placed = True
-        if not placed:
+        if placed:
+            self._focus_first_error()
+        else:
             self.show_error(message.error)
         self._update_confirm()

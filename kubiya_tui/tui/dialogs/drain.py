@@ -28,6 +28,8 @@ class DrainDialog(ActionDialog[bool]):
 
     TITLE = "Drain worker"
     CONFIRM_VARIANT = "error"
+    BODY_FOCUSABLE = True  # only text: focus lets the keys scroll it on a short terminal
+    AUTO_FOCUS = "#cancel"
 
     def __init__(self, worker: WorkerSnapshot, queue: QueueSnapshot | None, peers: tuple[WorkerSnapshot, ...]) -> None:
         super().__init__()
@@ -56,7 +58,7 @@ class DrainDialog(ActionDialog[bool]):
         self.query_one("#drain-state").display = False
         self.query_one("#cancel").focus()
 
-    def action_confirm(self) -> None:
+    def confirm(self) -> None:
         if self.accepted:
             self.dismiss(True)
             return
@@ -97,10 +99,11 @@ class DrainDialog(ActionDialog[bool]):
         state.update(line)
         state.display = True
 
-    def on_operation_failed(self, message: OperationFailed) -> None:
+    def operation_failed(self, message: OperationFailed) -> None:
         if message.action == "follow-worker":
             # Keep following through a blip; the state line says what failed.
             self.query_one("#drain-state", Static).update(Text(f"cannot read the worker: {message.error}", style="dim"))
             self.set_timer(FOLLOW_EVERY_SECONDS * 3, self._follow)
             return
-        super().on_operation_failed(message)
+        super().operation_failed(message)
+        self.set_busy(False, self.CONFIRM_LABEL)

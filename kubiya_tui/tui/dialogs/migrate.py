@@ -13,10 +13,12 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.containers import ScrollableContainer
 from textual.widgets import Input, Label, Select, Static
 
 from kubiya_tui.client.api import ApiClient
 from kubiya_tui.tui.dialogs.base import ActionDialog
+from kubiya_tui.tui.dialogs.fields import FieldInput
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 
 FOLLOW_EVERY_SECONDS = 2.0
@@ -45,6 +47,7 @@ class MigrateDialog(ActionDialog[bool]):
 
     TITLE = "Migrate legacy task queue"
     CONFIRM_LABEL = "Migrate"
+    AUTO_FOCUS = "#migrate-name"
 
     def __init__(self, task_queue: Any) -> None:
         super().__init__()
@@ -64,22 +67,30 @@ class MigrateDialog(ActionDialog[bool]):
         yield Label("environment for the new worker queue")
         yield Select([], id="migrate-env", prompt="loading environments…", allow_blank=True)
         yield Label("worker queue name")
-        yield Input(value=queue_safe(tq.name), id="migrate-name")
-        yield Static(id="migrate-command")
+        yield FieldInput(value=queue_safe(tq.name), id="migrate-name")
+        yield Label("start the new queue's workers with:", id="migrate-command-label")
+        with ScrollableContainer(id="migrate-command-box"):
+            # One line, never soft-wrapped (a copied command must stay runnable): it scrolls sideways.
+            yield Static(id="migrate-command", classes="command")
         yield Static(id="migrate-progress")
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#migrate-command").display = False
-        self.query_one("#migrate-progress").display = False
+        for widget_id in ("#migrate-command-label", "#migrate-command-box", "#migrate-progress"):
+            self.query_one(widget_id).display = False
         if self.queue_id:
-            # Already migrating: resume following it.
+            # Already migrating: resume following it (the fields are disabled, so focus the way out).
             self._started()
+            self.query_one("#cancel").focus()
         else:
             self.app.perform(self, "list-environments", "environments", lambda api: api.list_environments(), mutating=False)
-        self.query_one("#migrate-name", Input).focus()
+            self.query_one("#migrate-name", Input).focus()
 
-    def action_confirm(self) -> None:
+    def confirm(self) -> None:
+        """Migrate (Enter in the name does it too), then drain the legacy workers once it is safe, then close."""
+        if self.progress and self.progress.get("state") == "migrated":
+            self.dismiss(True)
+            return
         if self.queue_id:
             self._drain_legacy()
             return
@@ -138,10 +149,10 @@ class MigrateDialog(ActionDialog[bool]):
         self._follow()
 
     def _show_command(self) -> None:
-        box = self.query_one("#migrate-command", Static)
         if self.command:
-            box.update(Text.assemble(("start the new queue's workers with:\n", "dim"), (self.command, "bold")))
-            box.display = True
+            self.query_one("#migrate-command", Static).update(Text(self.command, style="bold"))
+            for widget_id in ("#migrate-command-label", "#migrate-command-box"):
+                self.query_one(widget_id).display = True
 
     def _follow(self) -> None:
         legacy_id, queue_id = self.task_queue.id, self.queue_id
@@ -163,7 +174,10 @@ class MigrateDialog(ActionDialog[bool]):
         lines.append(f"state: {state}", style="bold")
         box = self.query_one("#migrate-progress", Static)
         box.update(lines)
-        box.display = True
+        if not box.display:
+            box.display = True
+            # On a short terminal the body scrolls: bring the progress into view once, when it first shows.
+            self.call_after_refresh(box.scroll_visible, animate=False)
         ready = bool(p.get("new_healthy")) and backlog == 0 and bool(p.get("legacy_workers")) and state == "migrating"
         if state == "migrated":
             self.set_busy(False, "Close")
@@ -180,7 +194,7 @@ class MigrateDialog(ActionDialog[bool]):
     def action_cancel(self) -> None:
         self.dismiss(self.queue_id is not None or None)
 
-    def on_operation_failed(self, message: OperationFailed) -> None:
+    def operation_failed(self, message: OperationFailed) -> None:
         if message.action == "follow-migration":
             self.query_one("#migrate-progress", Static).update(Text(f"cannot read progress: {message.error}", style="dim"))
             self.set_timer(FOLLOW_EVERY_SECONDS * 2, self._follow)
@@ -189,11 +203,8 @@ class MigrateDialog(ActionDialog[bool]):
             self.show_error(message.error)
             self.set_busy(True, "Drain legacy workers")
             return
-        super().on_operation_failed(message)
-
-    def on_button_pressed(self, event: Any) -> None:
-        if event.button.id == "confirm" and self.progress and self.progress.get("state") == "migrated":
-            event.stop()
-            self.dismiss(True)
-            return
-        super().on_button_pressed(event)
+        super().operation_failed(message)
+        if message.action == "migrate-task-queue":
+            self.set_busy(False, self.CONFIRM_LABEL)
+        elif message.action == "drain-legacy-workers":
+            self.set_busy(False, "Drain legacy workers")

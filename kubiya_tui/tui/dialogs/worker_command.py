@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, TabbedContent, TabPane
 
@@ -24,7 +24,12 @@ async def load_commands(api: ApiClient, queue_id: str) -> tuple[str, dict[str, s
 
 
 class WorkerCommandDialog(ModalScreen[None]):
-    """Tabs per platform; ``c`` copies the tab's text with OSC 52 (works over SSH), ``r`` reveals the key."""
+    """Tabs per platform; ``c`` copies the tab's text with OSC 52 (works over SSH), ``r`` reveals the key.
+
+    Commands and scripts are shown as typed, one screen line per line (never soft-wrapped, so
+    a mouse-copied line stays runnable) and as plain text (never read as markup); a line wider
+    than the dialog scrolls sideways.
+    """
 
     BINDINGS = [
         Binding("escape", "dismiss", "Close"),
@@ -46,7 +51,7 @@ class WorkerCommandDialog(ModalScreen[None]):
             with TabbedContent(id="platforms"):
                 for platform in PLATFORMS:
                     with TabPane(platform, id=f"tab-{platform}"):
-                        with VerticalScroll():
+                        with ScrollableContainer(classes="commands"):
                             if platform == "local":
                                 yield Label("Run on this machine:", classes="section")
                                 yield Static("loading…", id="command-local", classes="command")
@@ -72,11 +77,12 @@ class WorkerCommandDialog(ModalScreen[None]):
         return f"KUBIYA_API_KEY={key if reveal else MASK} {self.command}"
 
     def _show(self) -> None:
-        self.query_one("#command-local", Static).update(self.command_line(self.revealed))
-        for platform, script in self.scripts.items():
-            self.query_one(f"#script-{platform}", Static).update(script.rstrip())
+        command = Content(self.command_line(self.revealed))
         if self.app.api_key is None and self.command is not None:
-            self.query_one("#command-local", Static).update(f"{self.command}\n[dim](set KUBIYA_API_KEY first)[/]")
+            command = Content.assemble(self.command, "\n", ("(set KUBIYA_API_KEY first)", "dim"))
+        self.query_one("#command-local", Static).update(command)
+        for platform, script in self.scripts.items():
+            self.query_one(f"#script-{platform}", Static).update(Content(script.rstrip()))
 
     def on_operation_done(self, message: OperationDone) -> None:
         self.command, self.scripts = message.result
