@@ -12,9 +12,9 @@ class FieldInput(Input):
     Textual inserts a printable character as soon as the Input sees its key, but sends a bound
     key (Backspace is the binding ``delete_left``) up to the app before its action runs. When
     keys arrive together, as over SSH, Backspace followed by a digit then ran the other way
-    round: the digit was inserted and immediately deleted (Textual issue #6605; the fix
-    proposed upstream, PR #6631, does the same as this). Priority bindings are checked before
-    the key reaches the widget, so only the widget's own non-priority bindings run here.
+    round: the digit was inserted and immediately deleted (reproduced with a bare Textual
+    8.2.8 Input in tmux). Priority bindings are checked before the key reaches the widget,
+    so only the widget's own non-priority bindings run here.
     """
 
     async def _on_key(self, event: events.Key) -> None:

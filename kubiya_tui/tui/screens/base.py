@@ -8,6 +8,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input
 
 from kubiya_tui.metrics.snapshot import Snapshot
+from kubiya_tui.tui.dialogs.fields import FieldInput
 from kubiya_tui.tui.widgets.status import SourceBanner, StatusHeader
 from kubiya_tui.tui.widgets.tables import ResponsiveTable
 
@@ -22,7 +23,7 @@ class ConsoleScreen(Screen):
         yield StatusHeader(id="header")
         yield SourceBanner(id="banner")
         if self.HAS_FILTER:
-            yield Input(placeholder="filter: name, environment, host, status… (Enter keeps, Esc clears)", id="filter")
+            yield FieldInput(placeholder="filter: name, environment, host, status… (Enter keeps, Esc clears)", id="filter")
         yield from self.compose_body()
         # Compact: more keys fit in 80 columns.
         yield Footer(compact=True)
