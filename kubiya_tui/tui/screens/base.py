@@ -25,8 +25,7 @@ class ConsoleScreen(Screen):
         if self.HAS_FILTER:
             yield FieldInput(placeholder="filter: name, environment, host, status… (Enter keeps, Esc clears)", id="filter")
         yield from self.compose_body()
-        # Compact: more keys fit in 80 columns.
-        yield Footer(compact=True)
+        yield Footer()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -57,7 +57,7 @@ class QueueDetailScreen(ConsoleScreen):
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("f", "reload_failures", "Reload failures"),
+        Binding("f", "reload_failures", "Reload failures", show=False),
     ]
 
     def __init__(self, queue_id: str) -> None:
