@@ -21,6 +21,7 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "workers": ("w",),
     "worker-detail": ("w", "enter"),
     "help": ("question_mark",),
+    "legacy-task-queues": ("L",),
     "create-queue": ("c", *"billing-events"),
     "worker-command": ("i",),
     "drain-worker": ("w", "j", "j", "j", "j", "d"),
