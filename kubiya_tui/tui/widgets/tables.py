@@ -43,8 +43,28 @@ class Column:
     """What the column shows, for the help screen."""
 
 
+_style_memo: tuple[dict[str, str], dict[tuple[str, bool, bool], Style]] = ({}, {})
+"""The theme variables the memo was made for, and the styles made from them."""
+
+
 def theme_style(app: Any, variable: str, *, bold: bool = False, dim: bool = False) -> Style:
-    """A Rich style in the colour of a theme variable (``status-healthy``...), for table cells."""
+    """A Rich style in the colour of a theme variable (``status-healthy``...), for table cells.
+
+    Memoised per set of theme variables (a new set comes with every theme change): a refresh
+    asks for a dozen of them for each row drawn.
+    """
+    global _style_memo
+    variables, memo = _style_memo
+    if app.theme_variables is not variables:
+        _style_memo = variables, memo = app.theme_variables, {}
+    key = (variable, bold, dim)
+    style = memo.get(key)
+    if style is None:
+        style = memo[key] = _theme_style(app, variable, bold=bold, dim=dim)
+    return style
+
+
+def _theme_style(app: Any, variable: str, *, bold: bool, dim: bool) -> Style:
     if variable == "foreground":
         # Plain text keeps the widget's own colour, so a row cursor can recolour it.
         return Style(bold=bold, dim=dim)
