@@ -53,8 +53,8 @@ class KubiyaConsole(App[None]):
         Binding("w", "workers", "Workers", tooltip="Every worker, its health and heartbeat"),
         Binding("s", "scale", "Scale", tooltip="Scale the selected queue's workers, or set its autoscale policy"),
         Binding("d", "drain", "Drain", tooltip="Drain the selected worker: it finishes its tasks and exits"),
-        Binding("c", "create_queue", "New queue", tooltip="Create a worker queue in an environment"),
-        Binding("i", "worker_command", "Worker cmd", tooltip="The selected queue's worker start command and install scripts"),
+        Binding("c", "create_queue", "Create", tooltip="Create a worker queue in an environment"),
+        Binding("i", "worker_command", "Command", tooltip="The selected queue's worker start command and install scripts"),
         Binding("question_mark", "help", "Help", tooltip="This list of keys"),
         Binding("q", "quit", "Quit"),
         # Ctrl+C quits, as in every terminal tool an operator knows (Textual would copy instead).

@@ -45,10 +45,11 @@ class HelpScreen(ModalScreen[None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(justify="right", style="bold", no_wrap=True)
         table.add_column()
-        table.add_row(Text("Keys", style="bold underline"), "")
+        # Titles sit in the description column, so the key column stays as narrow as its keys.
+        table.add_row("", Text("Keys", style="bold underline"))
         for title, bindings in groups:
             table.add_row("", "")
-            table.add_row(Text(title, style="bold"), "")
+            table.add_row("", Text(title, style="bold"))
             # One line per action, listing all of its keys.
             keys_of: dict[tuple[str, str], list[str]] = {}
             for binding in bindings:
@@ -61,8 +62,9 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(" ".join(keys), description)
         from kubiya_tui.tui.widgets.queue_table import QueueTable
 
+        dropped = [c.label for c in sorted(QueueTable.COLUMNS, key=lambda c: -c.priority) if c.priority > 1]
         table.add_row("", "")
-        table.add_row(Text("Queue columns", style="bold"), Text("(narrow terminals drop the later ones first)", style="dim"))
+        table.add_row("", Text.assemble(("Queue columns", "bold"), (f"  (a narrow terminal drops {', '.join(dropped)}, in that order)", "dim")))
         for column in QueueTable.COLUMNS:
             table.add_row(column.label, column.meaning)
         table.add_row("", "")

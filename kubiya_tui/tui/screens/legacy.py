@@ -35,7 +35,7 @@ class LegacyTable(ResponsiveTable[Legacy]):
     """Legacy task queues with their state and live numbers; columns drop by priority as the terminal narrows."""
 
     COLUMNS = (
-        Column("name", "task queue", 16, priority=1),
+        Column("name", "task queue", 16, priority=1, grow=10),
         Column("task_queue", "temporal task queue", 24, priority=6),
         Column("state", "state", 10, priority=1),
         Column("depth", "depth", 7, priority=1, numeric=True),

@@ -133,7 +133,7 @@ class QueueDetailScreen(ConsoleScreen):
         status = "growing" if q.growing and q.status == "active" else q.status
         # Name and status first: a narrow terminal cuts the task queue and the id at the end.
         title.update(Text.assemble((f"{q.environment or '-'} / {q.name}", "bold"), f"   {status}", stale,
-                                   (f"   {q.task_queue_name} · {q.id}", "dim"), no_wrap=True, overflow="ellipsis"))  # fmt: skip
+                                   (f"   {q.task_queue_name}   {q.id}", "dim"), no_wrap=True, overflow="ellipsis"))  # fmt: skip
         self.query_one(QueueCharts).show(q.id, self.app.source.history, snapshot.taken_at)
         w = q.workers
         self.query_one("#facts-load", Static).update(facts_table([

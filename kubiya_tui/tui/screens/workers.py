@@ -27,6 +27,8 @@ class WorkersScreen(ConsoleScreen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),
+        # Already here: the footer's room goes to the actions.
+        Binding("w", "app.workers", "", show=False),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -47,7 +49,7 @@ class WorkersScreen(ConsoleScreen):
         self.query_one("#filter").display = False
         self.query_one(WorkerTable).focus()
         self.query_one("#worker-legend", Static).update(
-            "[dim]!poll registered, not polling · !reg polling, not registered · beat = heartbeat age[/]"
+            "[dim]!poll not polling · !reg not registered · beat: heartbeat age[/]"
         )
 
     def show_snapshot(self, snapshot: Snapshot) -> None:

@@ -104,9 +104,9 @@ class MetricChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        titled = f"{self.title} · {self.label}" if self.label else self.title
-        # plotext drops a title wider than the canvas: the queue's name gives way first.
-        plt.title(titled if len(titled) <= self.size.width - 4 else self.title)
+        plt.title(self.title)
+        # The queue's name goes in the border, which Textual crops instead of dropping.
+        self.border_title = self.label or None
         left, top = -5.0, 1.0
         if self._points:
             now = self._now if self._now is not None else self._points[-1][0]

@@ -46,7 +46,7 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
 
     COLUMNS = (
         Column("environment", "env", 9, priority=4, meaning="the queue's environment"),
-        Column("queue", "queue", 16, priority=1, meaning="the worker queue"),
+        Column("queue", "queue", 16, priority=1, meaning="the worker queue", grow=16),
         Column("status", "status", 11, priority=5, meaning="active, growing (in > out), stale data, or the queue's state"),
         Column("depth", "depth", 13, priority=1, numeric=True, meaning="tasks waiting in Temporal, with its recent trend"),
         Column("backlog_age", "age", 7, priority=2, numeric=True, meaning="how long the oldest waiting task has waited"),

@@ -41,6 +41,8 @@ class Column:
     numeric: bool = False
     meaning: str = ""
     """What the column shows, for the help screen."""
+    grow: int = 0
+    """How much wider it gets when the terminal has room to spare (long names and ids)."""
 
 
 _style_memo: tuple[dict[str, str], dict[tuple[str, bool, bool], Style]] = ({}, {})
@@ -178,6 +180,8 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         self.filter_text = ""
         self._items: Sequence[T] = ()
         self._visible: tuple[str, ...] = ()
+        self._widths: dict[str, int] = {}
+        """Each shown column's text width: its declared width plus its share of the spare room."""
         self._columns: tuple[Column, ...] = ()
         self._order: list[str] = []
         self._index: dict[str, int] = {}
@@ -333,7 +337,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             self.move_cursor(row=index)
 
     def on_resize(self, event: events.Resize) -> None:
-        if self._fit(event.size.width) != self._visible:
+        if self._fit(event.size.width) != (self._visible, self._widths):
             self._render_rows(force=True)
         else:
             self._scroll_cursor_into_view()
@@ -448,16 +452,19 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
 
     # -------------------------------------------------------------- internals
 
+    def _text_width(self, column: Column) -> int:
+        return self._widths.get(column.key, column.width)
+
     def _column_width(self, column: Column) -> int:
         """A column's cells on screen: its width and the padding (the sort arrow fits inside, so sorting never moves columns)."""
-        return column.width + 2 * CELL_PADDING
+        return self._text_width(column) + 2 * CELL_PADDING
 
     def _default_reverse(self, key: str) -> bool:
         column = next((c for c in self.COLUMNS if c.key == key), None)
         return bool(column and column.numeric)
 
-    def _fit(self, width: int) -> tuple[str, ...]:
-        """The columns that fit ``width``, by priority, in their declared order."""
+    def _fit(self, width: int) -> tuple[tuple[str, ...], dict[str, int]]:
+        """The columns that fit ``width``, by priority, in their declared order, and their widths (spare room to growing ones)."""
         if width <= 0:
             width = self.app.size.width
         budget = width - 2
@@ -468,24 +475,32 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
                 continue
             keep.add(column.key)
             budget -= cost
-        return tuple(c.key for c in self.COLUMNS if c.key in keep)
+        widths = {c.key: c.width for c in self.COLUMNS if c.key in keep}
+        for column in self.COLUMNS:
+            if column.key in keep and column.grow and budget > 0:
+                extra = min(column.grow, budget)
+                widths[column.key] += extra
+                budget -= extra
+        return tuple(c.key for c in self.COLUMNS if c.key in keep), widths
 
     def _label(self, column: Column) -> Text:
         """The header of a column, with the sort arrow inside its width (the label gives way to it)."""
         arrow = ("▼" if self.sort_reverse else "▲") if column.key == self.sort_key else ""
-        room = column.width - (len(arrow) + 1 if arrow else 0)
+        width = self._text_width(column)
+        room = width - len(arrow)
         name = column.label if len(column.label) <= room else column.label[: max(1, room - 1)] + "…"
-        label = Text(f"{name} {arrow}" if arrow else name)
+        label = Text(name + arrow)
         if column.numeric:
-            label.align("right", column.width)
+            label.align("right", width)
         return label
 
     def _aligned(self, cells: dict[str, Any]) -> dict[str, Any]:
         """Numbers right-aligned to their column width."""
         for column in self.COLUMNS:
             value = cells.get(column.key)
-            if column.numeric and isinstance(value, Text) and value.cell_len < column.width:
-                value.align("right", column.width)
+            width = self._text_width(column)
+            if column.numeric and isinstance(value, Text) and value.cell_len < width:
+                value.align("right", width)
         return cells
 
     def _row_cells(self, row: _Row) -> dict[str, Any]:
@@ -524,8 +539,8 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         items = self._sorted(items)
         item_key = self.item_key
         selected = self.selected_key
-        visible = self._fit(self.size.width)
-        if force or visible != self._visible:
+        visible, widths = self._fit(self.size.width)
+        if force or visible != self._visible or widths != self._widths:
             for row in self._rows.values():
                 row.invalidate()
             self._header = None
@@ -541,7 +556,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
                 row.item = item
             rows[key] = row
             keys.append(key)
-        self._visible = visible
+        self._visible, self._widths = visible, widths
         self._columns = tuple(c for c in self.COLUMNS if c.key in visible)
         if keys != self._order:
             self._index = {key: index for index, key in enumerate(keys)}

@@ -33,15 +33,15 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
     """Every worker (or one queue's); Enter opens the worker's detail, ``d`` drains it."""
 
     COLUMNS = (
-        Column("worker", "worker", 16, priority=1),
-        Column("queue", "queue", 14, priority=2),
+        Column("worker", "worker", 16, priority=1, grow=20),
+        Column("queue", "queue", 14, priority=2, grow=10),
         Column("health", "health", 14, priority=1),
         Column("heartbeat", "beat", 7, priority=1, numeric=True),
         Column("host", "host", 13, priority=4),
         Column("slots", "slots", 6, priority=3, numeric=True),
         Column("processed", "done", 7, priority=3, numeric=True),
         Column("failed", "failed", 8, priority=3, numeric=True),
-        Column("task", "current task", 20, priority=5),
+        Column("task", "current task", 20, priority=5, grow=20),
     )
 
     def item_key(self, item: WorkerSnapshot) -> str:
