@@ -236,7 +236,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         """Display index of the row of ``key`` (KeyError when it is not shown)."""
         return self._index[key]
 
-    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+    def move_cursor(self, *, row: int) -> None:
         """Highlight the row at display index ``row`` (clamped) and scroll it into view."""
         self.cursor_row = max(0, min(row, len(self._order) - 1)) if self._order else 0
 
@@ -359,24 +359,14 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # Component styles are read once per paint, not once per line.
-        self._paint_styles = (
-            self.get_component_rich_style("table--header"),
-            self.get_component_rich_style("table--cursor"),
-            self.get_component_rich_style("table--even-row"),
-            self.get_component_rich_style("table--odd-row"),
-        )
+        self._paint_styles = self._table_styles()
         try:
             return super().render_lines(crop)
         finally:
             self._paint_styles = None
 
     def render_line(self, y: int) -> Strip:
-        styles = self._paint_styles or (
-            self.get_component_rich_style("table--header"),
-            self.get_component_rich_style("table--cursor"),
-            self.get_component_rich_style("table--even-row"),
-            self.get_component_rich_style("table--odd-row"),
-        )
+        styles = self._paint_styles or self._table_styles()
         header_style, cursor_style, even_style, odd_style = styles
         base = self.rich_style
         width = self.size.width
@@ -395,6 +385,15 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
                 style = base + (even_style if index % 2 == 0 else odd_style)
             strip = self._row_strip(row, style, full)
         return strip.crop(scroll_x, scroll_x + width) if scroll_x or strip.cell_length != width else strip
+
+    def _table_styles(self) -> tuple[Style, Style, Style, Style]:
+        """Header, cursor, even-row and odd-row styles from the CSS."""
+        return (
+            self.get_component_rich_style("table--header"),
+            self.get_component_rich_style("table--cursor"),
+            self.get_component_rich_style("table--even-row"),
+            self.get_component_rich_style("table--odd-row"),
+        )
 
     def _header_strip(self, style: Style, full: int) -> Strip:
         key = (style, full, self._columns, self.sort_key, self.sort_reverse)
