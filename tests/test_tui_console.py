@@ -150,3 +150,16 @@ async def test_the_mouse_sorts_highlights_and_opens() -> None:
         await pilot.click(table, offset=(3, index + 1))
         await pilot.pause()
         assert isinstance(app.screen, QueueDetailScreen) and app.screen.queue_id == chosen
+
+
+async def test_columns_drop_by_whole_priority_levels_at_every_width() -> None:
+    app = recorded_console()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        table = app.screen.table
+        priority = {c.key: c.priority for c in table.COLUMNS}
+        for width in range(60, 260):
+            shown, widths = table._fit(width)
+            hidden = [priority[c.key] for c in table.COLUMNS if c.key not in shown]
+            assert not hidden or max(priority[k] for k in shown) < min(hidden), (width, shown)
+            assert sum(w + 2 for w in widths.values()) <= max(width - 2, sum(c.width + 2 for c in table.COLUMNS if c.priority == 1))

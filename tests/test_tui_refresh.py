@@ -66,13 +66,20 @@ async def test_each_line_shows_its_rows_cells_and_an_unchanged_row_is_not_drawn_
         first, second = table._order[0], table._order[1]
         strip = table._rows[first].strip
         assert strip is not None
-        # A new snapshot where only the second queue's depth changed: the first row keeps its strip.
+        # A new snapshot of new but equal objects, where only the second queue's depth changed:
+        # the first row keeps its strip.
         snapshot = app.snapshot
-        queues = tuple(replace(q, depth=(q.depth or 0) + 7) if q.id == second else q for q in snapshot.queues)
+        queues = tuple(replace(q, depth=(q.depth or 0) + 7) if q.id == second else replace(q) for q in snapshot.queues)
         app.snapshot = replace(snapshot, taken_at=snapshot.taken_at + 2, queues=queues)
         await pilot.pause()
         assert table._rows[first].strip is strip
         assert str((snapshot.queue(second).depth or 0) + 7) in _line_text(table, table.get_row_index(second) + 1)
+        # The same queue object, but its depth history moved: the sparkline is drawn again.
+        before = table.rendered(first)["depth"].plain
+        table.history = lambda queue_id, metric, last=None: [(float(t), float(t * 50)) for t in range(6)]
+        app.snapshot = replace(app.snapshot, taken_at=app.snapshot.taken_at + 2)
+        await pilot.pause()
+        assert table.rendered(first)["depth"].plain != before
 
 
 async def test_reordering_refresh_keeps_rows_and_selection() -> None:

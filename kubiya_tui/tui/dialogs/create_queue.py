@@ -106,7 +106,12 @@ class CreateQueueDialog(ActionDialog[str]):
         name = self.query_one("#name", Input).value or "…"
         return f"{getattr(self, '_env_names', {}).get(env, env)}/{name}"
 
+    sending = False
+    """A create request is in flight: field changes must not re-enable the button."""
+
     def _update_confirm(self) -> None:
+        if self.sending:
+            return
         self.set_busy(False, f"Create {self._target()}")
 
     def _body(self) -> dict[str, Any] | None:
@@ -157,6 +162,7 @@ class CreateQueueDialog(ActionDialog[str]):
             return
         env_id = str(self.query_one("#environment", Select).selection)
         self.show_error(None)
+        self.sending = True
         self.set_busy(True, f"Creating {self._target()}…")
         self.app.perform(self, "create-queue", self._target(), lambda api: api.create_queue(env_id, body))
 
@@ -170,6 +176,7 @@ class CreateQueueDialog(ActionDialog[str]):
     def operation_failed(self, message: OperationFailed) -> None:
         if message.action == "list-environments":
             return  # the environments known from the snapshot stay offered
+        self.sending = False
         self.set_busy(False)
         placed = False
         if message.status == 409:

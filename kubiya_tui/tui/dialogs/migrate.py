@@ -107,8 +107,12 @@ class MigrateDialog(ActionDialog[bool]):
         tq = self.task_queue
         self.app.perform(self, "migrate-task-queue", tq.name, lambda api: api.migrate_task_queue(tq.id, env, name))
 
+    draining = False
+    """The drain was sent (or is in flight): progress updates must not offer it again."""
+
     def _drain_legacy(self) -> None:
         tq = self.task_queue
+        self.draining = True
         self.set_busy(True, "Draining…")
         self.app.perform(self, "drain-legacy-workers", tq.name, lambda api: api.drain_task_queue_workers(tq.id))
 
@@ -182,7 +186,7 @@ class MigrateDialog(ActionDialog[bool]):
         if state == "migrated":
             self.set_busy(False, "Close")
             self.query_one("#cancel").display = False
-        elif state == "migrating":
+        elif state == "migrating" and not self.draining:
             self.set_busy(not ready, "Drain legacy workers")
             if not p.get("new_healthy"):
                 self.show_error(None)
@@ -199,9 +203,15 @@ class MigrateDialog(ActionDialog[bool]):
             self.query_one("#migrate-progress", Static).update(Text(f"cannot read progress: {message.error}", style="dim"))
             self.set_timer(FOLLOW_EVERY_SECONDS * 2, self._follow)
             return
+        if message.action == "drain-legacy-workers":
+            self.draining = False
         if message.action == "drain-legacy-workers" and message.status == 409:
             self.show_error(message.error)
             self.set_busy(True, "Drain legacy workers")
+            return
+        if message.action == "worker-command":
+            # The command is shown when it can be read; the drain button follows the progress, not this.
+            self.show_error(f"cannot read the worker command: {message.error}")
             return
         super().operation_failed(message)
         if message.action == "migrate-task-queue":

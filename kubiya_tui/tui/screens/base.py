@@ -92,7 +92,7 @@ class ConsoleScreen(Screen):
             for table in self.query(ResponsiveTable):
                 table.set_filter(event.value)
             if self.app.snapshot is not None:
-                # Totals and charts follow the rows the filter leaves.
+                # Totals and charts follow the rows the filter leaves (this applies the filter again, which is cheap).
                 self.show_snapshot(self.app.snapshot)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

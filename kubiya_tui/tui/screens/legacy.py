@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -57,7 +58,6 @@ class LegacyTable(ResponsiveTable[Legacy]):
         "out": lambda q, m: m.tasks_dispatch_rate_per_min,
         "workers": lambda q, m: m.total_workers,
         "errors": lambda q, m: m.error_rate_percent,
-        "target": lambda q, m: q.migration.worker_queue_id if q.migration else "",
     }
 
     def item_key(self, item: Legacy) -> str:
@@ -68,18 +68,23 @@ class LegacyTable(ResponsiveTable[Legacy]):
         return f"{queue.name} {queue.task_queue_name or ''} {state_of(queue)}"
 
     def sort_value(self, item: Legacy, key: str) -> Any:
+        if key == "target":
+            return self._target_of(item[0])
         return self.SORT_VALUES[key](*item)
+
+    def _target_of(self, queue: Any) -> str:
+        return self.screen.target_name(queue) if isinstance(self.screen, LegacyScreen) else fmt.MISSING
 
     def render_token(self, item: Legacy) -> Any:
         # The target's name comes from the live snapshot.
-        return (item, self.screen.target_name(item[0]) if isinstance(self.screen, LegacyScreen) else "")
+        return (item, self._target_of(item[0]))
 
     def cells(self, item: Legacy) -> dict[str, Any]:
         queue, m = item
         app = self.app
         state = state_of(queue)
         temporal = bool(m.temporal_available)
-        target = self.screen.target_name(queue) if isinstance(self.screen, LegacyScreen) else "-"
+        target = self._target_of(queue)
 
         def num(text: str) -> Text:
             return Text(text if temporal else fmt.MISSING, justify="right")
@@ -170,11 +175,10 @@ class LegacyScreen(ConsoleScreen):
         self.app.push_screen(MigrateDialog(queue), lambda _: self._load())
 
 
-def _style(screen: ConsoleScreen, state: str) -> str:
-    """The theme colour for a migration state (legacy stands out, migrated fades)."""
-    variables = screen.app.theme_variables
+def _style(screen: ConsoleScreen, state: str) -> Style:
+    """The theme colour for a migration state (legacy stands out, migrated fades); works with ANSI themes too."""
     if state == "legacy":
-        return f"bold {variables.get('warning', 'yellow')}"
+        return theme_style(screen.app, "warning", bold=True)
     if state == "migrated":
-        return "dim"
-    return f"bold {variables.get('accent', 'cyan')}"
+        return theme_style(screen.app, "foreground", dim=True)
+    return theme_style(screen.app, "accent", bold=True)

@@ -55,9 +55,9 @@ class OverviewScreen(ConsoleScreen):
 
     def _show_charts(self) -> None:
         snapshot = self.app.snapshot
-        key = self.table.selected_key
-        queue = snapshot.queue(key) if snapshot and key else None
-        self.query_one(QueueCharts).show(key, self.app.source.history, snapshot.taken_at if snapshot else None, queue.name if queue else "")
+        queue = self.table.selected_item
+        self.query_one(QueueCharts).show(queue.id if queue else None, self.app.source.history, snapshot.taken_at if snapshot else None,
+                                         queue.name if queue else "")  # fmt: skip
 
     def on_responsive_table_row_highlighted(self, event: QueueTable.RowHighlighted) -> None:
         self._show_charts()

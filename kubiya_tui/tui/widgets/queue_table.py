@@ -45,13 +45,13 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
     """Every queue with its live numbers; Enter opens the queue's detail."""
 
     COLUMNS = (
-        Column("environment", "env", 9, priority=4, meaning="the queue's environment"),
+        Column("environment", "env", 9, priority=5, meaning="the queue's environment"),
         Column("queue", "queue", 16, priority=1, meaning="the worker queue", grow=16),
-        Column("status", "status", 11, priority=5, meaning="active, growing (in > out), stale data, or the queue's state"),
+        Column("status", "status", 11, priority=6, meaning="active, growing (in > out), stale data, or the queue's state"),
         Column("depth", "depth", 13, priority=1, numeric=True, meaning="tasks waiting in Temporal, with its recent trend"),
         Column("backlog_age", "age", 7, priority=2, numeric=True, meaning="how long the oldest waiting task has waited"),
-        Column("in", "in/m", 7, priority=6, numeric=True, meaning="Temporal tasks added per minute (workflow + activity: about 3 per task)"),
-        Column("out", "out/m", 7, priority=6, numeric=True, meaning="Temporal tasks handed to workers per minute"),
+        Column("in", "in/m", 7, priority=7, numeric=True, meaning="Temporal tasks added per minute (workflow + activity: about 3 per task)"),
+        Column("out", "out/m", 7, priority=7, numeric=True, meaning="Temporal tasks handed to workers per minute"),
         Column("processed", "done/m", 7, priority=3, numeric=True, meaning="tasks finished per minute over the last 5 minutes"),
         Column("errors", "err%", 6, priority=1, numeric=True, meaning="failed or timed out / finished, last 5 minutes"),
         Column("workers", "workers", 8, priority=1, numeric=True, meaning="healthy / all workers"),
@@ -61,15 +61,15 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.history: HistoryLookup = lambda queue_id, metric, last=None: []
-        self._tails: dict[str, tuple[float, ...]] = {}
-        """The depth sparkline's values of each queue, read by render_token for cells()."""
 
     def _depth_tail(self, q: QueueSnapshot) -> tuple[float, ...]:
         return tuple(v for _, v in self.history(q.id, "depth", last=SPARK_WIDTH))
 
+    # The sparkline moves with history even when the queue's snapshot object is reused.
+    TOKEN_IS_ITEM = False
+
     def render_token(self, item: QueueSnapshot) -> Any:
-        tail = self._tails[item.id] = self._depth_tail(item)
-        return (item, tail)
+        return (item, self._depth_tail(item))
 
     def item_key(self, item: QueueSnapshot) -> str:
         return item.id
@@ -108,8 +108,7 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
             depth_var = "depth-high"
         elif q.depth is not None and q.depth >= DEPTH_WARN:
             depth_var = "depth-warn"
-        tail = self._tails.get(q.id)
-        spark = fmt.sparkline(self._depth_tail(q) if tail is None else tail, width=SPARK_WIDTH)
+        spark = fmt.sparkline(self._depth_tail(q), width=SPARK_WIDTH)
         depth = Text.assemble(
             (spark, theme_style(app, "chart-depth", dim=True)),
             (f" {fmt.count(q.depth):>6}", theme_style(app, depth_var, dim=dim, bold=True) if depth_var else base),

@@ -109,6 +109,8 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
     """Rows of items keyed by id; set_items() swaps the items and repaints only changed rows on screen."""
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    TOKEN_IS_ITEM: ClassVar[bool] = True
+    """render_token() depends on the item alone, so the same item object needs no new token (False: ask every draw)."""
     BINDINGS = [
         Binding("enter", "select_row", "Open the row's detail", show=False),
         Binding("up,k", "cursor_up", "Up", show=False),
@@ -187,7 +189,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         self._index: dict[str, int] = {}
         self._rows: dict[str, _Row] = {}
         self._header: tuple[Any, Strip] | None = None
-        self._paint_styles: tuple[Style, Style, Style, Style] | None = None
+        self._paint_styles: tuple[Style, Style, Style, Style, Style] | None = None
         self._last_highlighted: str | None = None
 
     # -------------------------------------------------------------- for subclasses
@@ -231,6 +233,11 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         if not self._order or not 0 <= self.cursor_row < len(self._order):
             return None
         return self._order[self.cursor_row]
+
+    @property
+    def selected_item(self) -> T | None:
+        key = self.selected_key
+        return None if key is None else self._rows[key].item
 
     def get_row_index(self, key: str) -> int:
         """Display index of the row of ``key`` (KeyError when it is not shown)."""
@@ -339,8 +346,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         if self._fit(event.size.width) != (self._visible, self._widths):
             self._render_rows(force=True)
-        else:
-            self._scroll_cursor_into_view()
+        self._scroll_cursor_into_view()
 
     def watch_cursor_row(self, old: int, new: int) -> None:
         self._refresh_row(old)
@@ -358,7 +364,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
     # -------------------------------------------------------------- drawing
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        # Component styles are read once per paint, not once per line.
+        # Styles are read once per paint, not once per line (rich_style walks every ancestor).
         self._paint_styles = self._table_styles()
         try:
             return super().render_lines(crop)
@@ -367,8 +373,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         styles = self._paint_styles or self._table_styles()
-        header_style, cursor_style, even_style, odd_style = styles
-        base = self.rich_style
+        base, header_style, cursor_style, even_style, odd_style = styles
         width = self.size.width
         scroll_x, scroll_y = round(self.scroll_x), round(self.scroll_y)
         full = max(width + scroll_x, self.virtual_size.width)
@@ -386,9 +391,10 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             strip = self._row_strip(row, style, full)
         return strip.crop(scroll_x, scroll_x + width) if scroll_x or strip.cell_length != width else strip
 
-    def _table_styles(self) -> tuple[Style, Style, Style, Style]:
-        """Header, cursor, even-row and odd-row styles from the CSS."""
+    def _table_styles(self) -> tuple[Style, Style, Style, Style, Style]:
+        """The widget's own, header, cursor, even-row and odd-row styles from the CSS."""
         return (
+            self.rich_style,
             self.get_component_rich_style("table--header"),
             self.get_component_rich_style("table--cursor"),
             self.get_component_rich_style("table--even-row"),
@@ -468,11 +474,13 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             width = self.app.size.width
         budget = width - 2
         keep: set[str] = set()
-        for column in sorted(self.COLUMNS, key=lambda c: c.priority):
-            cost = column.width + 2 * CELL_PADDING
-            if column.priority > 1 and cost > budget:
-                continue
-            keep.add(column.key)
+        # Whole priority levels, most important first: the first level that does not fit ends it.
+        for priority in sorted({c.priority for c in self.COLUMNS}):
+            level = [c for c in self.COLUMNS if c.priority == priority]
+            cost = sum(c.width + 2 * CELL_PADDING for c in level)
+            if priority > 1 and cost > budget:
+                break
+            keep.update(c.key for c in level)
             budget -= cost
         widths = {c.key: c.width for c in self.COLUMNS if c.key in keep}
         for column in self.COLUMNS:
@@ -506,7 +514,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         """The row's cells, rendered again only when its item's render token changed since it was drawn."""
         cells = row.cells
         item = row.item
-        if cells is not None and item is row.drawn:
+        if cells is not None and item is row.drawn and self.TOKEN_IS_ITEM:
             return cells
         token = self.render_token(item)
         if cells is None or not (token is row.token or token == row.token):

@@ -37,11 +37,11 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
         Column("queue", "queue", 14, priority=2, grow=10),
         Column("health", "health", 14, priority=1),
         Column("heartbeat", "beat", 7, priority=1, numeric=True),
-        Column("host", "host", 13, priority=4),
+        Column("host", "host", 13, priority=5),
         Column("slots", "slots", 6, priority=3, numeric=True),
         Column("processed", "done", 7, priority=3, numeric=True),
-        Column("failed", "failed", 8, priority=3, numeric=True),
-        Column("task", "current task", 20, priority=5, grow=20),
+        Column("failed", "failed", 8, priority=4, numeric=True),
+        Column("task", "current task", 20, priority=6, grow=20),
     )
 
     def item_key(self, item: WorkerSnapshot) -> str:
