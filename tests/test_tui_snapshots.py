@@ -17,10 +17,13 @@ Prepare = Callable[[Pilot], Awaitable[None]]
 
 
 async def _settle(pilot: Pilot, ready: Callable[[], bool] = lambda: True) -> None:
-    for _ in range(50):
+    # A loaded machine (the whole suite on 2 cores) can take seconds: wait, and say so if it never gets there.
+    for _ in range(300):
         await pilot.pause(0.05)
         if ready():
             break
+    else:
+        raise AssertionError("the view was not ready within 15 s")
     await pilot.pause()
 
 
@@ -34,8 +37,13 @@ def _keys(*keys: str, ready: Callable[[Pilot], bool] | None = None) -> Prepare:
 
 
 def _failures_loaded(pilot: Pilot) -> bool:
-    table = pilot.app.screen.query("#failed-tasks")
-    return bool(table) and "loading" not in table.first().rows
+    """The failed tasks are in, and the table has sized its error column to them (it does that when idle)."""
+    found = pilot.app.screen.query("#failed-tasks")
+    if not found or "loading" in found.first().rows:
+        return False
+    table = found.first()
+    error = next(c for c in table.ordered_columns if c.key.value == "error")
+    return error.content_width >= max((len(str(cell)) for cell in table.get_column("error")), default=0)
 
 
 def _command_loaded(pilot: Pilot) -> bool:
