@@ -89,11 +89,12 @@ class ConsoleScreen(Screen):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
+            snapshot = self.app.snapshot
             for table in self.query(ResponsiveTable):
-                table.set_filter(event.value)
-            if self.app.snapshot is not None:
-                # Totals and charts follow the rows the filter leaves (this applies the filter again, which is cheap).
-                self.show_snapshot(self.app.snapshot)
+                table.set_filter(event.value, apply=snapshot is None)
+            if snapshot is not None:
+                # One pass: show_snapshot applies the filter to the tables, and totals and charts follow.
+                self.show_snapshot(snapshot)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":

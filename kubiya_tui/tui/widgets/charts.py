@@ -27,16 +27,14 @@ POINTS_PER_COLUMN = 4
 """A chart keeps at most this many points per character column (braille: 2 dots wide; low and high of each)."""
 
 
-def nice_step(span: float, ticks: int = 4) -> float:
+def nice_step(span: float, ticks: int) -> float:
     """A round step (1, 2 or 5 times a power of ten) that cuts ``span`` into about ``ticks`` parts."""
     if span <= 0:
         return 1.0
     raw = span / ticks
     power = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 5, 10):
-        if raw <= factor * power:
-            return factor * power
-    return 10 * power
+    # raw / power is in [1, 10), so one of these always fits.
+    return next(factor * power for factor in (1, 2, 5, 10) if raw <= factor * power)
 
 
 def _tick_label(value: float) -> str:

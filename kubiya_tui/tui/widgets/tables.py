@@ -91,10 +91,10 @@ def _text_segments(text: Text, console: Any) -> list[Segment]:
 class _Row:
     """One shown item; the item, token and cells it was last drawn from, and its strip (None: not drawn yet)."""
 
-    __slots__ = ("key", "item", "drawn", "token", "cells", "strip", "strip_style")
+    __slots__ = ("item", "drawn", "token", "cells", "strip", "strip_style")
 
-    def __init__(self, key: str, item: Any) -> None:
-        self.key, self.item = key, item
+    def __init__(self, item: Any) -> None:
+        self.item = item
         self.drawn: Any = None
         self.token: Any = None
         self.cells: dict[str, Any] | None = None
@@ -271,9 +271,11 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         self._header = None
         self.refresh()
 
-    def set_filter(self, text: str) -> None:
+    def set_filter(self, text: str, *, apply: bool = True) -> None:
+        """Show only rows whose search text holds ``text``; ``apply=False`` leaves it to the next set_items()."""
         self.filter_text = text.strip().lower()
-        self._render_rows()
+        if apply:
+            self._render_rows()
 
     def sort_by(self, key: str) -> None:
         if self.sort_key == key:
@@ -558,7 +560,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             key = item_key(item)
             row = old.get(key)
             if row is None:
-                row = _Row(key, item)
+                row = _Row(item)
             else:
                 row.item = item
             rows[key] = row
