@@ -101,7 +101,7 @@ async def _too_large(send: Callable, limit: int) -> None:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    from kubiya_tui.controlplane import legacy, routes, tasks
+    from kubiya_tui.controlplane import distribution, legacy, routes, tasks
     from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +126,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(tasks.router)
     app.include_router(legacy.router)
+    app.include_router(distribution.router)
     return app
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 
 from kubiya_tui import __version__
 from kubiya_tui.client.temporal import TemporalReader, TemporalUnavailable
-from kubiya_tui.controlplane import scripts
+from kubiya_tui.controlplane import distribution, scripts
 from kubiya_tui.controlplane.store import NotFound, Store, hash_key
 from kubiya_tui.models import (
     AuditEntry,
@@ -282,9 +282,11 @@ async def worker_command(queue_id: str, request: Request, who: Caller = Auth) ->
     live = _live_count(store, who.org, queue)
     url = _public_url(request)
     under_limit = queue["max_workers"] is None or live < queue["max_workers"]
+    wheel, problem = await distribution.current(request)
     return WorkerCommand(
         queue_id=queue_id,
         command=scripts.worker_command(queue_id, url),
+        package=scripts.package_source(wheel, problem),
         command_parts=scripts.worker_command_parts(queue_id, url),
         can_register=queue["status"] == "active" and under_limit,
         queue_status=queue["status"],
@@ -303,7 +305,8 @@ async def install_script(
 ) -> PlainTextResponse:
     queue = _store(request).get_queue(who.org, queue_id)
     chosen = platform or deployment_type or Platform.local
-    return PlainTextResponse(scripts.install_script(chosen.value, queue, _public_url(request)))
+    wheel, problem = await distribution.current(request)
+    return PlainTextResponse(scripts.install_script(chosen.value, queue, _public_url(request), wheel, problem))
 
 
 @router.get(f"{V1}/worker-queues/{{queue_id}}/config", tags=["worker queues"])
