@@ -345,3 +345,16 @@ def test_install_scripts_pass_shellcheck(platform, served, tmp_path):
     script = scripts.install_script(platform, queue, "https://cp.example.com/", wheel, None if served else "no build backend")
     out = subprocess.run([shellcheck, "--shell=bash", "-"], input=script, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout
+
+
+def test_worker_command_says_where_the_package_comes_from(api, unique):
+    q = make_queue(api, unique())
+    served = api.get(f"{V1}/distribution").json()
+    package = api.get(f"{V1}/worker-queues/{q['id']}/worker-command").json()["package"]
+    assert package == (
+        f"package: kubiya-tui {served['version']} from this control plane (/api/v1/distribution, sha256 {served['sha256'][:12]}…), "
+        "or set KUBIYA_TUI_PACKAGE to install from an index"
+    )
+    assert scripts.package_source(None, "hatchling is not installed").startswith(
+        "package: this control plane serves no kubiya-tui wheel (hatchling is not installed)"
+    )

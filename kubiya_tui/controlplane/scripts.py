@@ -118,12 +118,11 @@ def package_source(wheel: Distribution | None, problem: str | None = None) -> st
     if wheel is None:
         return (
             f"package: this control plane serves no kubiya-tui wheel ({problem or 'unknown reason'}); "
-            "set KUBIYA_TUI_PACKAGE to a pip requirement to install kubiya-tui from your package index"
+            "set KUBIYA_TUI_PACKAGE to install from an index"
         )
     return (
-        f"package: kubiya-tui {wheel.version}, the wheel this control plane serves at {DISTRIBUTION_PATH}/{wheel.filename} "
-        f"(sha256 {wheel.sha256[:12]}…, checked by the install scripts); KUBIYA_TUI_PACKAGE=<pip requirement> "
-        "installs from your package index instead"
+        f"package: kubiya-tui {wheel.version} from this control plane ({DISTRIBUTION_PATH}, sha256 {wheel.sha256[:12]}…), "
+        "or set KUBIYA_TUI_PACKAGE to install from an index"
     )
 
 

@@ -442,6 +442,7 @@ class Collector:
         self._api_metrics: dict[str, Reading] = {}
         self._counters: dict[str, derive.CounterWindow] = {}
 
+        self._control_plane_version: str | None = None
         self._latest: Snapshot | None = None
         self._refreshing: asyncio.Future | None = None
         self._force_next = False
@@ -770,6 +771,7 @@ class Collector:
         elif want_workers:
             workers = await self._workers_per_queue(refs)
         if workers is not None:
+            await self._read_control_plane_version()
             wanted = {r.id for r in refs}
             rows = tuple(row for w in workers if (row := self._worker_row(w, now, wanted)) is not None)
             self._workers_read = self._mono()
@@ -785,6 +787,15 @@ class Collector:
         if self.temporal is None and workers is not None:
             self._observe_counters(now)
         return None
+
+    async def _read_control_plane_version(self) -> None:
+        """The control plane's version, read with the worker list (kept when the read fails: it rarely changes)."""
+        from kubiya_tui.client.api import ApiError
+
+        try:
+            self._control_plane_version = (await self.api.health()).version
+        except ApiError:
+            pass
 
     async def _get_raw(self, path: str) -> bytes:
         """The body of a GET to the control plane (parsed item by item later: no models, no big list at once)."""
@@ -1273,6 +1284,7 @@ class Collector:
             mode=self.mode,
             window_seconds=self.window,
             refresh_ms=None if refresh_ms is None else round(refresh_ms, 1),
+            control_plane_version=self._control_plane_version,
         )
 
     def _queue_snapshot(
@@ -1492,6 +1504,7 @@ class Collector:
                     heartbeat_interval=w.interval,
                     task_queue_name=ref.task_queue_name,
                     source="api",
+                    version=_str_or_none(w.system_info.get("sdk_version")),
                 )
             )
         if self.temporal is not None and stats_reading is not None and stats_reading.value is not None:
@@ -1652,6 +1665,10 @@ def _epoch(value: Any) -> float | None:
 
 def _int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _round(value: float | None, digits: int) -> float | None:

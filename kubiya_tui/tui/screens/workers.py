@@ -17,7 +17,7 @@ from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.screens.queue_detail import NARROW_WIDTH, facts_table
 from kubiya_tui.tui.widgets.tables import theme_style
-from kubiya_tui.tui.widgets.worker_table import WorkerTable, health_text
+from kubiya_tui.tui.widgets.worker_table import WorkerTable, health_text, other_version
 
 
 class WorkersScreen(ConsoleScreen):
@@ -49,7 +49,7 @@ class WorkersScreen(ConsoleScreen):
         self.query_one("#filter").display = False
         self.query_one(WorkerTable).focus()
         self.query_one("#worker-legend", Static).update(
-            "[dim]!poll not polling · !reg not registered · beat: heartbeat age[/]"
+            "[dim]!poll no poller · !reg unregistered · !ver other version · beat: heartbeat age[/]"
         )
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
@@ -123,7 +123,7 @@ class WorkerDetailScreen(ConsoleScreen):
             ("slots", slots),
             ("processed / failed", f"{worker.processed:,} / {worker.failed:,}"),
             ("registered", fmt.age(snapshot.taken_at - worker.registered_at) + " ago" if worker.registered_at else fmt.MISSING),
-            ("flags", ", ".join(f for f, on in (("registered, not polling", worker.registered_not_polling), ("polling, not registered", worker.polling_not_registered)) if on) or "none"),
+            ("flags", ", ".join(f for f, on in (("registered, not polling", worker.registered_not_polling), ("polling, not registered", worker.polling_not_registered), (f"runs {other_version(self.app, worker)}, the control plane {snapshot.control_plane_version}", other_version(self.app, worker))) if on) or "none"),
         ]))  # fmt: skip
         info = worker.system_info
         memory = info.get("memory_total")
