@@ -734,9 +734,13 @@ class Collector:
         want_workers = force or previous is None or self._mono() - self._workers_read >= self.workers_interval
         workers_raw: bytes | None = None
         if want_workers and self._workers_endpoint:
-            queues_raw, answer = await asyncio.gather(
-                self._get_raw("/api/v1/worker-queues"), self._get_raw("/api/v1/workers"), return_exceptions=True
+            queues_raw, answer, health_raw = await asyncio.gather(
+                self._get_raw("/api/v1/worker-queues"),
+                self._get_raw("/api/v1/workers"),
+                self._get_raw("/api/health"),
+                return_exceptions=True,
             )
+            self._note_control_plane_version(health_raw)
             if isinstance(queues_raw, BaseException):
                 raise queues_raw
             if isinstance(answer, ApiError) and answer.status in (404, 405):
@@ -771,7 +775,6 @@ class Collector:
         elif want_workers:
             workers = await self._workers_per_queue(refs)
         if workers is not None:
-            await self._read_control_plane_version()
             wanted = {r.id for r in refs}
             rows = tuple(row for w in workers if (row := self._worker_row(w, now, wanted)) is not None)
             self._workers_read = self._mono()
@@ -788,14 +791,14 @@ class Collector:
             self._observe_counters(now)
         return None
 
-    async def _read_control_plane_version(self) -> None:
-        """The control plane's version, read with the worker list (kept when the read fails: it rarely changes)."""
-        from kubiya_tui.client.api import ApiError
-
+    def _note_control_plane_version(self, answer: bytes | BaseException) -> None:
+        """The version in a ``/api/health`` answer, read with the worker list; a failed read keeps the last one."""
         try:
-            self._control_plane_version = (await self.api.health()).version
-        except ApiError:
-            pass
+            version = json.loads(answer).get("version") if isinstance(answer, bytes) else None
+        except (ValueError, AttributeError):
+            version = None
+        if isinstance(version, str) and version:
+            self._control_plane_version = version
 
     async def _get_raw(self, path: str) -> bytes:
         """The body of a GET to the control plane (parsed item by item later: no models, no big list at once)."""
