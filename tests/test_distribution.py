@@ -358,3 +358,41 @@ def test_worker_command_says_where_the_package_comes_from(api, unique):
     assert scripts.package_source(None, "hatchling is not installed").startswith(
         "package: this control plane serves no kubiya-tui wheel (hatchling is not installed)"
     )
+
+
+def test_without_a_wheel_the_control_plane_says_why_and_the_scripts_ask_for_a_package(control_plane_factory, tmp_path, unique):
+    """A data dir where no wheel can be kept: 503 with the reason; scripts and commands still served, saying so."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / distribution.CACHE_DIR).write_text("a file where the wheel folder should be")
+    cp = control_plane_factory(data_dir=data_dir)
+    try:
+        with cp.client() as api:
+            answer = api.get(f"{V1}/distribution")
+            assert answer.status_code == 503
+            detail = answer.json()["detail"]
+            assert detail.startswith("this control plane serves no kubiya-tui wheel: cannot keep the wheel in ") and "\n" not in detail
+            assert api.get(f"{V1}/distribution/kubiya_tui-{__version__}-py3-none-any.whl").status_code == 503
+            q = make_queue(api, unique())
+            script = api.get(f"{V1}/worker-queues/{q['id']}/install-script", params={"platform": "local"}).text
+            assert "# This control plane serves no kubiya-tui wheel: cannot keep the wheel in" in script
+            assert "KUBIYA_TUI_WHEEL=''" in script
+            command = api.get(f"{V1}/worker-queues/{q['id']}/worker-command").json()
+            assert command["package"].startswith("package: this control plane serves no kubiya-tui wheel (cannot keep")
+        assert "no kubiya-tui wheel to serve to workers: cannot keep the wheel in" in (data_dir / "control-plane.log").read_text()
+    finally:
+        cp.stop()
+
+
+async def test_a_failed_wheel_is_tried_again_later(tmp_path, monkeypatch):
+    (tmp_path / distribution.CACHE_DIR).write_text("in the way")
+    provider = distribution.Provider(tmp_path)
+    with pytest.raises(distribution.DistributionUnavailable, match="cannot keep the wheel"):
+        await provider.get()
+    (tmp_path / distribution.CACHE_DIR).unlink()
+    with pytest.raises(distribution.DistributionUnavailable, match="cannot keep the wheel"):
+        await provider.get()  # fixed, but within the minute: the same answer, nothing tried again yet
+    monkeypatch.setattr(distribution, "RETRY_AFTER_SECONDS", 0.0)
+    served = await provider.get()
+    assert served.path.is_file() and served.version == __version__
+    assert await provider.get() is served

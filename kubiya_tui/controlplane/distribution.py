@@ -29,12 +29,14 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import tomllib
 import zipfile
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse
@@ -93,19 +95,23 @@ def prepare(data_dir: Path) -> Distribution:
     """The wheel of the running kubiya-tui in ``data_dir/distribution``: found there, or made now."""
     installed = _installed()
     source = source_tree(installed)
+    make: Callable[[Path], Path]
     if source is not None:
         key = f"{__version__}-{source_hash(source)[:16]}"
         origin = f"built from the source tree {source}"
-        make = lambda out: build_wheel(source, out)  # noqa: E731
+        make = partial(build_wheel, source)
     else:
         assert installed is not None
         record = installed.read_text("RECORD") or ""
         key = f"{__version__}-{hashlib.sha256(record.encode()).hexdigest()[:16]}"
         origin = f"packed from the installation in {installed.locate_file('')}"
-        make = lambda out: repack(installed, out)  # noqa: E731
+        make = partial(repack, installed)
     cache = data_dir / CACHE_DIR
-    wheel = _cached(cache / key) or _make(cache, key, make)
-    _prune(cache, keep=key)
+    try:
+        wheel = _cached(cache / key) or _make(cache, key, make)
+        _prune(cache, keep=key)
+    except OSError as exc:
+        raise DistributionUnavailable(f"cannot keep the wheel in {cache}: {exc.strerror or exc}") from None
     version = wheel.name.split("-")[1]
     if version != __version__:
         raise DistributionUnavailable(
@@ -236,7 +242,7 @@ def _cached(folder: Path) -> Path | None:
     return wheels[0] if len(wheels) == 1 else None
 
 
-def _make(cache: Path, key: str, make: Any) -> Path:
+def _make(cache: Path, key: str, make: Callable[[Path], Path]) -> Path:
     """Make the wheel in a fresh folder and move the folder into place whole (no half-written wheel is ever found)."""
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".making-", dir=cache))
@@ -267,34 +273,46 @@ def _prune(cache: Path, keep: str) -> None:
 # ---------------------------------------------------------------------------- the served wheel of an app
 
 
+RETRY_AFTER_SECONDS = 60.0
+
+
 class Provider:
-    """Makes the wheel once, in a thread of its own, and hands it to every request that needs it."""
+    """Makes the wheel once, in a thread of its own, and hands it to every request that needs it.
+
+    A failure is the answer until a minute has passed; the next request after that tries
+    again (say, once the missing build backend is installed).
+    """
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self._future: Future[Distribution] | None = None
+        self._failed_at: float | None = None
         self._lock = threading.Lock()
 
     def start(self) -> Future[Distribution]:
         with self._lock:
-            if self._future is None:
-                self._future = Future()
-                threading.Thread(target=self._make, name="kubiya-tui-wheel", daemon=True).start()
+            retry = self._failed_at is not None and time.monotonic() - self._failed_at >= RETRY_AFTER_SECONDS
+            if self._future is None or retry:
+                self._future, self._failed_at = Future(), None
+                threading.Thread(target=self._make, args=(self._future,), name="kubiya-tui-wheel", daemon=True).start()
             return self._future
 
-    def _make(self) -> None:
-        assert self._future is not None
+    def _make(self, future: Future[Distribution]) -> None:
         try:
             found = prepare(self.data_dir)
-        except DistributionUnavailable as exc:
-            log.error("no kubiya-tui wheel to serve to workers: %s", exc)
-            self._future.set_exception(exc)
-        except Exception as exc:  # anything else is still a reason, never a dead thread
-            log.exception("making the kubiya-tui wheel failed")
-            self._future.set_exception(DistributionUnavailable(f"making the wheel failed: {type(exc).__name__}: {exc}"))
+        except Exception as exc:  # any failure is a reason to answer, never a dead thread
+            if isinstance(exc, DistributionUnavailable):
+                reason = exc
+            else:
+                log.exception("making the kubiya-tui wheel failed")
+                reason = DistributionUnavailable(f"making the wheel failed: {type(exc).__name__}: {exc}")
+            log.error("no kubiya-tui wheel to serve to workers: %s", reason)
+            with self._lock:
+                self._failed_at = time.monotonic()
+            future.set_exception(reason)
         else:
             log.info("serving %s (%s, sha256 %s) to workers", found.filename, found.origin, found.sha256)
-            self._future.set_result(found)
+            future.set_result(found)
 
     async def get(self) -> Distribution:
         """The wheel; raises DistributionUnavailable with the reason when there is none."""
