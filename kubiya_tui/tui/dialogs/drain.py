@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import Health, QueueSnapshot, WorkerSnapshot
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.dialogs.base import ActionDialog
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 

@@ -11,8 +11,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.client.api import ApiClient
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style

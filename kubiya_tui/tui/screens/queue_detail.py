@@ -12,9 +12,9 @@ from textual.events import Resize
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.client.api import ApiClient
 from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.widgets.charts import QueueCharts

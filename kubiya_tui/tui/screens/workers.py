@@ -11,9 +11,9 @@ from textual.events import Resize
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import Snapshot, WorkerSnapshot
 from kubiya_tui.models import STALE_AFTER_INTERVALS as STALE_INTERVALS
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.screens.queue_detail import NARROW_WIDTH, facts_table
 from kubiya_tui.tui.widgets.tables import theme_style

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import Snapshot, SourceState, SourceStatus
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.widgets.tables import theme_style
 
 SOURCE_LABELS = {"api": "control plane", "temporal": "Temporal"}

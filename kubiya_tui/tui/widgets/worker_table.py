@@ -6,8 +6,8 @@ from typing import Any, Callable, Hashable
 
 from rich.text import Text
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import Health, WorkerSnapshot
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
 
 HEALTH_VARIABLE = {
