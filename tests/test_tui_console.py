@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from kubiya_tui.tui.commands import ConsoleCommands
-from kubiya_tui.tui.demo_data import recorded_snapshot
+from kubiya_tui.tui.recorded import recorded_snapshot
 from kubiya_tui.tui.screens.overview import OverviewScreen
 from kubiya_tui.tui.themes import ThemeFileError, load_theme, load_themes, themes_dir
-from tests.tui_data import recorded_console
+from kubiya_tui.tui.screenshots import recorded_console
 
 
 def test_project_themes_load_and_define_status_colours() -> None:
@@ -54,7 +54,7 @@ async def test_palette_offers_queues_workers_and_themes() -> None:
     app = recorded_console()
     async with app.run_test() as pilot:
         await pilot.pause()
-        names = [name for name, _cb, _help in ConsoleCommands(app.screen)._commands()]
+        names = [name for name, _cb, _help in ConsoleCommands(app.screen).commands()]
     assert "Go to queue prod/payments" in names
     assert "Drain worker wkr-pay-01a4…" in names
     assert "Switch theme: kubiya-light" in names

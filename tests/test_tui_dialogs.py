@@ -1,6 +1,6 @@
 """The dialogs driven by keys on the recorded data (no network): fit at 80x24, Enter and Escape, text shown as typed.
 
-What is sent is observed at ``app.perform``. A change is held there, as if still in flight
+What is sent is observed at ``app.operations.perform``. A change is held there, as if still in flight
 (``hold=False`` sends it on to the recorded API, which answers reads only: a change then
 fails with a 404, which is enough to see the dialog take the failure).
 """
@@ -22,7 +22,7 @@ from kubiya_tui.tui.dialogs.migrate import MigrateDialog
 from kubiya_tui.tui.dialogs.scale import ScaleDialog
 from kubiya_tui.tui.dialogs.worker_command import MASK, PLATFORMS, WorkerCommandDialog
 from kubiya_tui.tui.messages import OperationFailed
-from tests.tui_data import recorded_console
+from kubiya_tui.tui.screenshots import recorded_console
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,7 +34,7 @@ def spied_console(hold: bool = True) -> tuple[KubiyaConsole, list[str]]:
     """The recorded console, with the actions it performs listed in order."""
     app = recorded_console()
     sent: list[str] = []
-    perform = app.perform
+    perform = app.operations.perform
 
     def spy(requester, action, target, call, **kwargs):  # type: ignore[no-untyped-def]
         sent.append(action)
@@ -42,7 +42,7 @@ def spied_console(hold: bool = True) -> tuple[KubiyaConsole, list[str]]:
             return None  # in flight until the test ends
         return perform(requester, action, target, call, **kwargs)
 
-    app.perform = spy  # type: ignore[method-assign]
+    app.operations.perform = spy  # type: ignore[method-assign]
     return app, sent
 
 
@@ -376,4 +376,4 @@ async def test_worker_command_is_never_soft_wrapped(size: tuple[int, int]) -> No
         await pilot.press("c")
         assert app.clipboard == f'KUBIYA_API_KEY="$KUBIYA_API_KEY" {dialog.command}', "the copy is unchanged"
         await pilot.press("r")
-        assert app.api_key in str(command.render()) and command.size.height == 1
+        assert app.operations.api_key in str(command.render()) and command.size.height == 1

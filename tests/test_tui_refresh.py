@@ -11,7 +11,7 @@ from kubiya_tui.tui.screens.overview import OverviewScreen
 from kubiya_tui.tui.widgets.charts import thin
 from kubiya_tui.tui.widgets.queue_table import QueueTable, history_of
 from tests.benchmarks.bench_console import SyntheticSource, console_app
-from tests.tui_data import recorded_console
+from kubiya_tui.tui.screenshots import recorded_console
 
 
 def test_history_last_is_the_tail_of_points() -> None:
@@ -161,4 +161,4 @@ async def test_a_heartbeat_is_recorded_once_when_it_arrives() -> None:
         await at(1002.0, 6.0)  # the same one, seen again
         await at(1004.0, 8.4)  # the same one (ages are rounded)
         await at(1030.0, 3.0)  # a new one at 1027
-        assert list(app.heartbeats[worker.worker_id]) == [996.0, 1027.0]
+        assert app.heartbeats.arrivals(worker.worker_id) == [996.0, 1027.0]

@@ -63,11 +63,11 @@ class CreateQueueDialog(ActionDialog[str]):
         for key in FIELDS:
             self.field_error(key, None)
         self._set_environments(self._known_environments())
-        self.app.perform(self, "list-environments", "", lambda api: api.list_environments(), mutating=False)
+        self.operations.perform(self, "list-environments", "", lambda api: api.list_environments(), mutating=False)
         self.query_one("#name", Input).focus()
 
     def _known_environments(self) -> dict[str, str]:
-        snapshot = self.app.snapshot
+        snapshot = self.console.snapshot
         return {q.environment_id: q.environment or q.environment_id for q in (snapshot.queues if snapshot else ()) if q.environment_id}
 
     def _set_environments(self, envs: dict[str, str]) -> None:
@@ -164,7 +164,7 @@ class CreateQueueDialog(ActionDialog[str]):
         self.show_error(None)
         self.sending = True
         self.set_busy(True, f"Creating {self._target()}…")
-        self.app.perform(self, "create-queue", self._target(), lambda api: api.create_queue(env_id, body))
+        self.operations.perform(self, "create-queue", self._target(), lambda api: api.create_queue(env_id, body))
 
     def on_operation_done(self, message: OperationDone) -> None:
         if message.action == "list-environments":

@@ -64,7 +64,7 @@ class DrainDialog(ActionDialog[bool]):
             return
         worker_id = self.worker.worker_id
         self.set_busy(True, f"Draining {worker_id}…")
-        self.app.perform(self, "drain-worker", worker_id, lambda api: api.drain_worker(worker_id))
+        self.operations.perform(self, "drain-worker", worker_id, lambda api: api.drain_worker(worker_id))
 
     def action_cancel(self) -> None:
         self.dismiss(self.accepted or None)
@@ -82,7 +82,7 @@ class DrainDialog(ActionDialog[bool]):
 
     def _follow(self) -> None:
         worker_id = self.worker.worker_id
-        self.app.perform(self, "follow-worker", worker_id, lambda api: api.get_worker(worker_id), mutating=False)
+        self.operations.perform(self, "follow-worker", worker_id, lambda api: api.get_worker(worker_id), mutating=False)
 
     def _show_state(self, detail: object) -> None:
         state = self.query_one("#drain-state", Static)

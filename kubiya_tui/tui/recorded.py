@@ -1,9 +1,11 @@
-"""Recorded, deterministic data for snapshot tests and screenshots: a fixed clock, no network.
+"""Recorded, deterministic data for the snapshot tests and the screenshots: a fixed clock, no network.
 
 ``recorded_snapshot()`` is one moment of a small organization (three environments, five
 queues, ten workers) in which something is wrong enough to show every state the console
-draws. ``RecordedSource`` serves it through the SnapshotSource protocol, and
-``recorded_transport()`` answers the few API reads the dialogs make.
+draws. ``RecordedSource`` serves it through the SnapshotSource protocol,
+``recorded_transport()`` answers the few API reads the dialogs make, and
+``recorded_heartbeats()`` gives the workers a heartbeat history. (The ``demo`` command runs a
+real stack instead: see ``kubiya_tui/stack/demo.py``.)
 """
 
 from __future__ import annotations
@@ -263,11 +265,9 @@ def recorded_transport() -> httpx.MockTransport:
     return httpx.MockTransport(_answer)
 
 
-def recorded_heartbeats() -> dict[str, Any]:
-    """Each worker's last heartbeat arrival times, for the worker detail's recent-heartbeats row."""
-    from collections import deque
-
-    rings: dict[str, Any] = {}
+def recorded_heartbeats() -> dict[str, list[float]]:
+    """Each worker's recent heartbeat arrival times (oldest first), for the worker detail's recent-heartbeats row."""
+    arrivals: dict[str, list[float]] = {}
     for w in _workers():
         if w.heartbeat_age_seconds is None:
             continue
@@ -280,5 +280,5 @@ def recorded_heartbeats() -> dict[str, Any]:
         times = [last]
         for gap in gaps:
             times.append(times[-1] - gap)
-        rings[w.worker_id] = deque(sorted(times), maxlen=20)
-    return rings
+        arrivals[w.worker_id] = sorted(times)
+    return arrivals
