@@ -19,6 +19,7 @@ from kubiya_tui.tui.dialogs.worker_command import MASK, WorkerCommandDialog
 from kubiya_tui.tui.screens.overview import OverviewScreen
 from kubiya_tui.tui.screens.workers import WorkersScreen
 from kubiya_tui.tui.widgets.worker_table import WorkerTable
+from tests.helpers import toasts
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -192,7 +193,7 @@ async def test_read_only_refuses_every_change(control_plane, api, unique) -> Non
         app.actions.scale(queue["id"])
         await pilot.pause()
         assert isinstance(app.screen, OverviewScreen)
-        messages = [n.message for n in app._notifications]
+        messages = toasts(app)
         assert any("read-only" in m and "create queue" in m for m in messages)
         assert any("read-only" in m and "scale queue" in m for m in messages)
 

@@ -21,7 +21,7 @@ from kubiya_tui.tui.dialogs.drain import DrainDialog
 from kubiya_tui.tui.dialogs.migrate import MigrateDialog
 from kubiya_tui.tui.dialogs.scale import ScaleDialog
 from kubiya_tui.tui.dialogs.worker_command import MASK, PLATFORMS, WorkerCommandDialog
-from kubiya_tui.tui.messages import OperationFailed
+from kubiya_tui.tui.messages import OperationDone, OperationFailed
 from kubiya_tui.tui.screenshots import recorded_console
 
 pytestmark = pytest.mark.timeout(60)
@@ -305,7 +305,7 @@ async def test_migrate_enter_in_the_name_submits_once() -> None:
     app, sent = spied_console()
     async with app.run_test(size=SMALL) as pilot:
         dialog = await open_dialog(pilot, MigrateDialog, "L", "m")
-        await until(pilot, lambda: bool(dialog.query_one("#migrate-env", Select)._options[1:]), "environments")
+        await until(pilot, lambda: dialog.query_one("#migrate-env", Select).prompt == "choose an environment", "environments")
         await pilot.press("enter")
         await pilot.pause()
         assert "environment" in str(dialog.query_one("#dialog-error").render()), "refused: no environment chosen"
@@ -357,8 +357,9 @@ async def test_worker_command_is_never_soft_wrapped(size: tuple[int, int]) -> No
     async with app.run_test(size=size) as pilot:
         dialog = await open_dialog(pilot, WorkerCommandDialog, "i")
         await until(pilot, lambda: dialog.command is not None, "command")
-        dialog.command, dialog.scripts = real_scripts("q-payments-3f9c2a", "http://127.0.0.1:54185")
-        dialog._show()
+        # The control plane's own command and scripts, as if it had answered them.
+        dialog.post_message(OperationDone("worker-command", real_scripts("q-payments-3f9c2a", "http://127.0.0.1:54185")))
+        await until(pilot, lambda: "54185" in (dialog.command or ""), "the real command shown")
         for platform in PLATFORMS:
             dialog.query_one(TabbedContent).active = f"tab-{platform}"
             await pilot.pause(0.1)

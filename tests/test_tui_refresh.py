@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.history import History
 from kubiya_tui.tui.messages import SnapshotReady
 from kubiya_tui.tui.screens.overview import OverviewScreen
@@ -52,6 +53,25 @@ def _line_text(table: QueueTable, y: int) -> str:
     return table.render_line(y).text
 
 
+def _count_renders(table: QueueTable) -> list[str]:
+    """The ids of the queues whose cells the table renders from now on, in order (one entry per rendering)."""
+    rendered: list[str] = []
+    cells = table.cells
+
+    def counting(item):  # type: ignore[no-untyped-def]
+        rendered.append(item.id)
+        return cells(item)
+
+    table.cells = counting  # type: ignore[method-assign]
+    return rendered
+
+
+async def _draw(pilot, table: QueueTable) -> list[str]:  # type: ignore[no-untyped-def]
+    """Let the app repaint, and answer every line of the table as the terminal shows it."""
+    await pilot.pause()
+    return [_line_text(table, y) for y in range(table.size.height)]
+
+
 async def test_each_line_shows_its_rows_cells_and_an_unchanged_row_is_not_drawn_again() -> None:
     app = recorded_console()
     async with app.run_test(size=(160, 40)) as pilot:
@@ -59,27 +79,27 @@ async def test_each_line_shows_its_rows_cells_and_an_unchanged_row_is_not_drawn_
         table = app.screen.query_one(QueueTable)
         header = _line_text(table, 0)
         assert "queue" in header and "depth" in header and "err%" in header
-        for index, key in enumerate(table._order):
-            cells = table.rendered(key)
+        shown = table.shown_items
+        for index, queue in enumerate(shown):
             line = _line_text(table, index + 1)
-            assert cells["queue"].plain.strip() in line and cells["errors"].plain.strip() in line
-        first, second = table._order[0], table._order[1]
-        strip = table._rows[first].strip
-        assert strip is not None
+            assert f" {queue.name} " in line and fmt.percent(queue.error_rate) in line
+        first, second = shown[0], shown[1]
+        rendered = _count_renders(table)
         # A new snapshot of new but equal objects, where only the second queue's depth changed:
-        # the first row keeps its strip.
+        # only the second row is rendered again.
         snapshot = app.snapshot
-        queues = tuple(replace(q, depth=(q.depth or 0) + 7) if q.id == second else replace(q) for q in snapshot.queues)
+        queues = tuple(replace(q, depth=(q.depth or 0) + 7) if q.id == second.id else replace(q) for q in snapshot.queues)
         app.snapshot = replace(snapshot, taken_at=snapshot.taken_at + 2, queues=queues)
-        await pilot.pause()
-        assert table._rows[first].strip is strip
-        assert str((snapshot.queue(second).depth or 0) + 7) in _line_text(table, table.get_row_index(second) + 1)
+        lines = await _draw(pilot, table)
+        assert rendered == [second.id]
+        assert fmt.count((second.depth or 0) + 7) in lines[table.get_row_index(second.id) + 1]
         # The same queue object, but its depth history moved: the sparkline is drawn again.
-        before = table.rendered(first)["depth"].plain
+        before = lines[1]
         table.history = lambda queue_id, metric, last=None: [(float(t), float(t * 50)) for t in range(6)]
         app.snapshot = replace(app.snapshot, taken_at=app.snapshot.taken_at + 2)
-        await pilot.pause()
-        assert table.rendered(first)["depth"].plain != before
+        lines = await _draw(pilot, table)
+        assert first.id in rendered and lines[1] != before
+        assert f" {first.name} " in lines[1]
 
 
 async def test_reordering_refresh_keeps_rows_and_selection() -> None:
@@ -89,22 +109,21 @@ async def test_reordering_refresh_keeps_rows_and_selection() -> None:
         table = app.screen.query_one(QueueTable)
         table.sort_by("depth")
         await pilot.pause()
-        chosen = table._order[-1]
-        table.move_cursor(row=table.get_row_index(chosen))
+        chosen = table.shown_items[-1]
+        table.move_cursor(row=table.get_row_index(chosen.id))
         await pilot.pause()
-        row = table._rows[chosen]
+        rendered = _count_renders(table)
         snapshot = app.snapshot
-        # The shallowest queue becomes the deepest: the order changes, the rows stay.
-        queues = tuple(replace(q, depth=10_000) if q.id == chosen else q for q in snapshot.queues)
+        # The shallowest queue becomes the deepest: the order changes, only its row is rendered again.
+        queues = tuple(replace(q, depth=10_000) if q.id == chosen.id else q for q in snapshot.queues)
         app.snapshot = replace(snapshot, taken_at=snapshot.taken_at + 2, queues=queues)
-        await pilot.pause()
-        assert table._rows[chosen] is row, "rows are kept, not rebuilt"
-        assert table._order[0] == chosen
-        assert table.get_row_index(chosen) == 0
-        assert table.selected_key == chosen, "the cursor follows the queue"
-        assert "10,000" in table.rendered(chosen)["depth"].plain or "10.0k" in table.rendered(chosen)["depth"].plain
-        names = {q.id: q.name for q in app.snapshot.queues}
-        assert all(names[key] in _line_text(table, i + 1) for i, key in enumerate(table._order))
+        lines = await _draw(pilot, table)
+        assert rendered == [chosen.id], "the other rows are moved, not rendered again"
+        assert f" {chosen.name} " in lines[1] and fmt.count(10_000) in lines[1], "deepest first"
+        assert table.selected_item is not None and table.selected_item.id == chosen.id, "the cursor follows the queue"
+        assert table.cursor_row == 0
+        names = [q.name for q in table.shown_items]
+        assert all(f" {name} " in lines[i + 1] for i, name in enumerate(names))
 
 
 async def test_only_rows_on_screen_are_rendered() -> None:
@@ -114,11 +133,12 @@ async def test_only_rows_on_screen_are_rendered() -> None:
         await pilot.pause()
         table = app.screen.query_one(QueueTable)
         assert table.row_count == 300
+        rendered = _count_renders(table)
         app.snapshot = source.next_snapshot()
-        await pilot.pause()
-        rendered = [key for key in table._order if table._rows[key].cells is not None]
-        assert 0 < len(rendered) <= table.size.height
-        assert table._rows[table._order[-1]].cells is None
+        lines = await _draw(pilot, table)
+        assert 0 < len(set(rendered)) <= table.size.height
+        last = table.shown_items[-1]
+        assert last.id not in rendered and not any(f" {last.name} " in line for line in lines)
 
 
 async def test_a_covered_screen_catches_up_when_it_returns() -> None:
