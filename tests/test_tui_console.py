@@ -40,6 +40,17 @@ def test_a_bad_colour_names_the_file_and_field(tmp_path: Path) -> None:
         load_theme(path)
 
 
+async def test_a_theme_without_the_console_colours_uses_the_default_themes() -> None:
+    """Textual's own themes know nothing of worker health: the console's colours come from kubiya-dark.toml."""
+    dark = load_theme(themes_dir() / "kubiya-dark.toml")
+    app = recorded_console("textual-light")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.theme == "textual-light"
+        for variable in ("status-healthy", "status-stale", "status-failed", "depth-high", "chart-depth"):
+            assert app.theme_variables[variable] == dark.variables[variable], variable
+
+
 async def test_unknown_theme_falls_back_with_a_notification() -> None:
     app = recorded_console("no-such-theme")
     async with app.run_test(notifications=True) as pilot:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, cast
 
 from textual.pilot import Pilot
+from textual.widgets import DataTable, Select
 
 from kubiya_tui.client.api import ApiClient
 from kubiya_tui.tui.app import KubiyaConsole
@@ -53,10 +54,10 @@ def _always(app: KubiyaConsole) -> bool:
 
 def _failures_loaded(app: KubiyaConsole) -> bool:
     """The failed tasks are in, and the table has sized its error column to them (it does that when idle)."""
-    found = app.screen.query("#failed-tasks")
-    if not found or "loading" in found.first().rows:
+    found = app.screen.query("#failed-tasks").results(DataTable)
+    table = next(found, None)
+    if table is None or "loading" in table.rows:
         return False
-    table = found.first()
     error = next(c for c in table.ordered_columns if c.key.value == "error")
     return error.content_width >= max((len(str(cell)) for cell in table.get_column("error")), default=0)
 
@@ -72,7 +73,7 @@ def _legacy_loaded(app: KubiyaConsole) -> bool:
 
 
 def _environments_loaded(app: KubiyaConsole) -> bool:
-    return app.screen.query_one("#migrate-env").prompt != "loading environments…"
+    return app.screen.query_one("#migrate-env", Select).prompt != "loading environments…"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
@@ -92,7 +92,7 @@ class LegacyTable(ResponsiveTable[Legacy]):
         return {
             "name": Text(queue.name, style=theme_style(app, "foreground", bold=True)),
             "task_queue": Text(queue.task_queue_name or fmt.MISSING),
-            "state": Text(state, style=_style(self.screen, state)),
+            "state": Text(state, style=_style(app, state)),
             "depth": num(fmt.count(m.task_queue_backlog)),
             "age": num(fmt.age(m.task_queue_backlog_age_seconds)),
             "in": num(fmt.rate(m.tasks_add_rate_per_min)),
@@ -170,10 +170,10 @@ class LegacyScreen(ConsoleScreen):
         self.console.actions.migrate(queue, self._load)
 
 
-def _style(screen: ConsoleScreen, state: str) -> Style:
+def _style(app: App[Any], state: str) -> Style:
     """The theme colour for a migration state (legacy stands out, migrated fades); works with ANSI themes too."""
     if state == "legacy":
-        return theme_style(screen.app, "warning", bold=True)
+        return theme_style(app, "warning", bold=True)
     if state == "migrated":
-        return theme_style(screen.app, "foreground", dim=True)
-    return theme_style(screen.app, "accent", bold=True)
+        return theme_style(app, "foreground", dim=True)
+    return theme_style(app, "accent", bold=True)
