@@ -28,10 +28,10 @@ from kubiya_tui.config import resolve_settings
 from kubiya_tui.errors import UserError
 from kubiya_tui.metrics.collector import Collector
 from kubiya_tui.metrics.snapshot import Snapshot, SnapshotSource
+from kubiya_tui.tui import persistence
 from kubiya_tui.tui.actions import Actions, Operations
 from kubiya_tui.tui.commands import ConsoleCommands
 from kubiya_tui.tui.messages import SnapshotReady
-from kubiya_tui.tui.persistence import remember_theme
 from kubiya_tui.tui.polling import POLL_GROUP, HeartbeatHistory, SnapshotPoller
 from kubiya_tui.tui.themes import ANSI_THEME, DEFAULT_THEME, project_themes, variable_defaults
 
@@ -134,7 +134,7 @@ class KubiyaConsole(App[None]):
         # Remember a theme the operator picked (not the one the console started with).
         if self._theme_ready and self.remember_theme:
             try:
-                remember_theme(name)
+                persistence.remember_theme(name)
             except UserError as exc:
                 self.notify(str(exc), title="Theme not saved", severity="warning")
 

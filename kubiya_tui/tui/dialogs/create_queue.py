@@ -27,6 +27,8 @@ class CreateQueueDialog(ActionDialog[str]):
     """
 
     TITLE = "Create worker queue"
+    _env_names: dict[str, str] = {}
+    """Environment id -> name, of the environments offered (replaced, never changed in place)."""
     CONFIRM_LABEL = "Create"
     AUTO_FOCUS = "#name"
 
@@ -104,7 +106,7 @@ class CreateQueueDialog(ActionDialog[str]):
         select = self.query_one("#environment", Select)
         env = str(select.selection) if select.selection is not None else "?"
         name = self.query_one("#name", Input).value or "…"
-        return f"{getattr(self, '_env_names', {}).get(env, env)}/{name}"
+        return f"{self._env_names.get(env, env)}/{name}"
 
     sending = False
     """A create request is in flight: field changes must not re-enable the button."""
