@@ -1,21 +1,27 @@
-"""Refresh costs what changed and what is shown: rows drawn from their cells, re-ordering in place, hidden screens, charts."""
+"""Refresh costs what changed and what is shown (rows drawn from their cells, re-ordering in place, hidden screens,
+charts), and a failing or slow source neither ends the console nor piles polls up."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import replace
+from typing import Callable
 
 from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.history import History
+from kubiya_tui.metrics.snapshot import Snapshot
+from kubiya_tui.tui.app import KubiyaConsole
 from kubiya_tui.tui.messages import SnapshotReady
+from kubiya_tui.tui.recorded import RecordedSource, recorded_snapshot
 from kubiya_tui.tui.screens.overview import OverviewScreen
+from kubiya_tui.tui.screenshots import recorded_console
 from kubiya_tui.tui.widgets.charts import thin
 from kubiya_tui.tui.widgets.queue_table import QueueTable, history_of
 from tests.benchmarks.bench_console import SyntheticSource, console_app
 
 # The synthetic sources below never come due on their own (an hour): only the test moves the snapshot,
 # so a poll landing mid-test on a loaded machine cannot add a snapshot it did not expect.
-from kubiya_tui.tui.screenshots import recorded_console
 
 
 def test_history_last_is_the_tail_of_points() -> None:
@@ -185,3 +191,45 @@ async def test_a_heartbeat_is_recorded_once_when_it_arrives() -> None:
         await at(1004.0, 8.4)  # the same one (ages are rounded)
         await at(1030.0, 3.0)  # a new one at 1027
         assert app.heartbeats.arrivals(worker.worker_id) == [996.0, 1027.0]
+
+
+class FlakySource(RecordedSource):
+    """The recorded moment, slowly (each refresh takes a while) and failing until told otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__(interval=0.05)
+        self.failing = True
+        self.polls = self.running = self.most_at_once = 0
+
+    async def refresh(self) -> Snapshot:
+        self.polls += 1
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await asyncio.sleep(0.1)  # slower than the interval: polls must still not overlap
+            if self.failing:
+                raise RuntimeError("backend exploded")
+            return recorded_snapshot()
+        finally:
+            self.running -= 1
+
+
+async def test_a_failing_slow_source_shows_why_retries_and_never_piles_polls_up() -> None:
+    source = FlakySource()
+    app = KubiyaConsole(source, remember_theme=False, cursor_blink=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        banner = app.screen.query_one("#banner")
+
+        async def until(condition: Callable[[], bool], what: str) -> None:
+            for _ in range(200):
+                if condition():
+                    return
+                await pilot.pause(0.05)
+            raise AssertionError(f"timed out waiting for {what}")
+
+        await until(lambda: banner.display and "refresh failed: backend exploded" in str(banner.render()), "the banner")
+        await until(lambda: source.polls >= 4, "retries")
+        assert app.is_running and source.most_at_once == 1
+        source.failing = False
+        await until(lambda: not banner.display, "the banner to go once a refresh succeeds")
+        assert source.most_at_once == 1
