@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Select
 from kubiya_tui.client.api import ApiClient
 from kubiya_tui.tui.app import KubiyaConsole
 from kubiya_tui.tui.dialogs.worker_command import WorkerCommandDialog
-from kubiya_tui.tui.recorded import DEMO_KEY, DEMO_URL, RecordedSource, recorded_heartbeats, recorded_transport
+from kubiya_tui.tui.recorded import RECORDED_KEY, RECORDED_URL, RecordedSource, recorded_heartbeats, recorded_transport
 from kubiya_tui.tui.screens.legacy import LegacyScreen
 
 SIZE = (120, 36)
@@ -33,13 +33,13 @@ SETTLE_STEPS = 300
 
 def recorded_console(theme: str = "kubiya-dark", *, degraded: bool = False, read_only: bool = False) -> KubiyaConsole:
     """The console over the recorded moment, with the recorded API answering the dialogs' reads."""
-    api = ApiClient(DEMO_URL, DEMO_KEY, transport=recorded_transport(), retries=0)
+    api = ApiClient(RECORDED_URL, RECORDED_KEY, transport=recorded_transport(), retries=0)
     app = KubiyaConsole(
         RecordedSource(degraded=degraded),
         api=api,
         profile="demo",
         theme=theme,
-        api_key=DEMO_KEY,
+        api_key=RECORDED_KEY,
         read_only=read_only,
         remember_theme=False,
         cursor_blink=False,
