@@ -17,7 +17,7 @@ from kubiya_tui.tui.screens.help import HelpScreen
 from kubiya_tui.tui.screens.workers import WorkerDetailScreen, WorkersScreen
 from kubiya_tui.tui.widgets.worker_table import WorkerTable
 from tests.helpers import make_queue
-from tests.tui_data import recorded_console
+from kubiya_tui.tui.screenshots import recorded_console
 
 V1 = "/api/v1"
 

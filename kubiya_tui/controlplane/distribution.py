@@ -36,14 +36,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import AsyncIterator, Callable
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 import kubiya_tui
 from kubiya_tui import __version__
+from kubiya_tui.controlplane.deps import Auth, get_public_url
 
 log = logging.getLogger("kubiya_tui.controlplane")
 
@@ -340,19 +341,7 @@ async def _start_making(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(lifespan=_start_making)
-
-
-async def _caller(request: Request) -> Any:
-    """The API-key check of every route (imported on first use: routes imports this module)."""
-    from kubiya_tui.controlplane.routes import caller
-
-    return await caller(request)
-
-
-def _public_url(request: Request) -> str:
-    configured = request.app.state.settings.public_url
-    return (configured or str(request.base_url)).rstrip("/")
+router = APIRouter(lifespan=_start_making, tags=["distribution"])
 
 
 async def _served(request: Request) -> Distribution:
@@ -362,7 +351,7 @@ async def _served(request: Request) -> Distribution:
         raise HTTPException(503, f"this control plane serves no kubiya-tui wheel: {exc}") from None
 
 
-@router.get(PATH, tags=["distribution"], dependencies=[Depends(_caller)])
+@router.get(PATH, dependencies=[Auth])
 async def distribution_info(request: Request) -> DistributionInfo:
     """The kubiya-tui wheel this control plane runs and serves to workers: version, file name, sha256."""
     found = await _served(request)
@@ -371,12 +360,12 @@ async def distribution_info(request: Request) -> DistributionInfo:
         filename=found.filename,
         sha256=found.sha256,
         size=found.size,
-        url=f"{_public_url(request)}{PATH}/{found.filename}",
+        url=f"{get_public_url(request)}{PATH}/{found.filename}",
         origin=found.origin,
     )
 
 
-@router.get(PATH + "/{filename}", tags=["distribution"], dependencies=[Depends(_caller)], response_class=FileResponse)
+@router.get(PATH + "/{filename}", dependencies=[Auth], response_class=FileResponse)
 async def distribution_file(filename: str, request: Request) -> FileResponse:
     """The wheel file itself, with its sha256 in ``Repr-Digest`` (RFC 9530) and ``ETag``."""
     found = await _served(request)

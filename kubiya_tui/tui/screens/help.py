@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from kubiya_tui import __version__
+from kubiya_tui.tui.context import console_of
 
 
 def _bindings(source: list[BindingType]) -> list[Binding]:
@@ -25,7 +26,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
-            snapshot = getattr(self.app, "snapshot", None)
+            snapshot = console_of(self).snapshot
             control_plane = snapshot.control_plane_version if snapshot is not None else None
             # Plain text, not markup: the control plane's version is whatever it says.
             body.border_title = Content(f"kubiya-tui {__version__}" + (f" · control plane {control_plane}" if control_plane else ""))
