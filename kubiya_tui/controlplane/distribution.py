@@ -291,6 +291,7 @@ class Provider:
         self._lock = threading.Lock()
 
     def start(self) -> Future[Distribution]:
+        """Start making the wheel unless it is made, being made, or failed less than a minute ago."""
         with self._lock:
             retry = self._failed_at is not None and time.monotonic() - self._failed_at >= RETRY_AFTER_SECONDS
             if self._future is None or retry:
@@ -371,6 +372,8 @@ async def distribution_file(filename: str, request: Request) -> FileResponse:
     found = await _served(request)
     if filename != found.filename:
         raise HTTPException(404, f"this control plane serves {found.filename}, not {filename[:200]!r}")
+    if not found.path.is_file():
+        raise HTTPException(503, f"the wheel {found.path} was removed from the data dir; restart the control plane to make it again")
     digest = base64.b64encode(bytes.fromhex(found.sha256)).decode()
     return FileResponse(
         found.path,
