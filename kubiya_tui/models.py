@@ -225,6 +225,8 @@ class WorkerQueue(Response):
     environment_name: str | None = None
     desired_workers: int | None = None
     autoscale: dict[str, Any] | None = None
+    last_scaled_at: datetime | None = None
+    """When ``desired_workers`` last changed (an autoscaler's cool-down starts there)."""
 
 
 class WorkerCommand(Response):

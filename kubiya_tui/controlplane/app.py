@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -34,6 +35,14 @@ class Settings:
     temporal_api_key: str | None = None
     public_url: str | None = None
     """The URL workers should use to reach this control plane; default: the URL of the request."""
+    database_url: str | None = None
+    """Where the registry lives (``database.py``); default: the SQLite file in the data dir."""
+
+    def registry_url(self) -> str:
+        """The database URL this process uses."""
+        from kubiya_tui.controlplane.database import default_url
+
+        return self.database_url or default_url(self.data_dir)
 
 
 class BodyLimit:
@@ -106,7 +115,17 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     from kubiya_tui.controlplane.routers import audit, environments, health, legacy, tasks, worker_queues, workers
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    owned = store is None
+    store = store or Store(settings.registry_url(), migrate=False)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:  # a store handed in belongs to the caller, who closes it
+            await store.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="kubiya-tui local control plane",
         version=__version__,
         description="Kubiya's worker-queue API, served locally for kubiya-tui, its tests and its demo.",
@@ -115,7 +134,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.store = store or Store(settings.data_dir / "control-plane.sqlite")
+    app.state.store = store
     app.state.temporal = TemporalReader(
         settings.temporal_address, settings.namespace, api_key=settings.temporal_api_key
     )

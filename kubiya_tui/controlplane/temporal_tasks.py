@@ -110,7 +110,7 @@ async def start_tasks(
                 rpc_timeout=timedelta(seconds=30),
             )
         # Recorded as soon as Temporal has it, so a task that started is never unknown here.
-        store.add_task(
+        await store.add_task(
             who.org,
             {
                 "id": task_id,
@@ -140,7 +140,7 @@ async def start_tasks(
 
 async def describe_task(store: Store, reader: TemporalReader, org: str, task_id: str) -> TaskInfo:
     """One task of the organization: its registry row, with state, attempts and outcome from Temporal."""
-    row = store.get_task(org, task_id)
+    row = await store.get_task(org, task_id)
     client = await _workflow_client(reader)
     handle = client.get_workflow_handle(task_id)
     try:

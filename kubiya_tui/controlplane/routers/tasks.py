@@ -14,7 +14,7 @@ router = APIRouter(tags=["tasks"])
 @router.post(f"{V1}/worker-queues/{{queue_id}}/tasks", status_code=201)
 async def submit_task(queue_id: str, body: TaskSubmit, request: Request, who: Caller = Auth) -> TaskSubmitted:
     store = get_store(request)
-    queue = store.get_queue(who.org, queue_id)
+    queue = await store.get_queue(who.org, queue_id)
     return await start_tasks(store, get_temporal(request), who, queue_id, queue["task_queue_name"], queue, body)
 
 
@@ -31,5 +31,5 @@ async def list_tasks(
     limit: int = Query(default=50, ge=1, le=500),
     who: Caller = Auth,
 ) -> list[TaskInfo]:
-    queue = get_store(request).get_queue(who.org, queue_id)
+    queue = await get_store(request).get_queue(who.org, queue_id)
     return await recent_tasks(get_temporal(request), queue_id, queue["task_queue_name"], status, limit)
