@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "kubiya_tui"
+PACKAGE = Path(__file__).resolve().parents[2] / "kubiya_tui"
 
 
 def _imports(path: Path) -> set[str]:
