@@ -55,6 +55,25 @@ class ControlPlane:
         self.process.stop()
 
 
+# The default run is spread over pytest-xdist workers (`-n ... --dist loadgroup` in pyproject.toml).
+# Each worker has its own session fixtures (a Temporal dev server, a control plane). Tests of
+# a module listed here run one after the other in one worker: they share a module fixture
+# that is slow to make, or each starts a whole stack and two at once would starve the machine.
+XDIST_GROUPS = {
+    "tests/api/test_api_bad_input.py": "api-bad-input",  # one organization for the module
+    "tests/e2e/test_demo.py": "demo",  # each test runs `kubiya-tui demo`: Temporal, control plane, 8 workers
+    "tests/e2e/test_metrics_cli.py": "metrics-cli",  # one queue with waiting tasks for the module
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = XDIST_GROUPS.get(item.nodeid.split("::")[0])
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
