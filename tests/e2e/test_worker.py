@@ -78,7 +78,7 @@ def test_sigterm_drains_running_tasks_without_loss(api, control_plane, start_wor
     wait_for(lambda: len(live_workers(api, queue["id"])) == 1, 30, "first worker registered")
     ids = submit(api, queue["id"], count=20, input={"seconds": 2})
     # Let the first worker take its ten slots' worth, then bring a second one and drain the first.
-    time.sleep(1.0)
+    wait_for(lambda: sum(task(api, i)["status"] == "running" for i in ids) == 10, 30, "ten tasks running on the first worker")
     second = start_worker(queue["id"])
     wait_for(lambda: len(live_workers(api, queue["id"])) == 2, 30, "second worker registered")
     first.proc.send_signal(signal.SIGTERM)
