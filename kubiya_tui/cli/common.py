@@ -15,6 +15,7 @@ from pydantic_core import to_jsonable_python
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.config import Settings, resolve_settings
 from kubiya_tui.errors import UserError
+from kubiya_tui.models import PRIORITY_NAMES
 
 T = TypeVar("T")
 
@@ -148,3 +149,12 @@ def confirm(question: str, *, yes: bool, refuse: str) -> None:
     sys.stdout.flush()
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):
         raise UserError("cancelled; nothing was changed")
+
+
+def parse_priority(text: str) -> int | str:
+    """A ``--priority`` argument as a task's priority: high, normal, low, or 1 (first) to 5 (last)."""
+    if text in PRIORITY_NAMES:
+        return text
+    if text.isdigit() and 1 <= int(text) <= 5:
+        return int(text)
+    raise UserError(f"--priority {text!r} is not high, normal, low or 1-5")

@@ -13,8 +13,7 @@ from typing import Any, List, Optional
 import typer
 
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, api_client, emit, explain, settings
-from kubiya_tui.client.api import ApiError
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, api_client, emit, explain, parse_priority, settings
 from kubiya_tui.errors import UserError
 
 # ---------------------------------------------------------------------------- demo
@@ -177,10 +176,9 @@ def load(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Submit `sleep` tasks at a steady rate for a while (open loop); prints what was submitted and refused."""
-    from kubiya_tui.cli.runtime import _parse_priority
     from kubiya_tui.stack.loadgen import LoadGenerator, LoadSpec
 
-    prio = _parse_priority(priority)
+    prio = parse_priority(priority)
     found = settings(ctx)
     api = api_client(found)
 

@@ -1,6 +1,6 @@
 """The dialogs driven by keys on the recorded data (no network): fit at 80x24, Enter and Escape, text shown as typed.
 
-What is sent is observed at ``app.perform``. A change is held there, as if still in flight
+What is sent is observed at ``app.operations.perform``. A change is held there, as if still in flight
 (``hold=False`` sends it on to the recorded API, which answers reads only: a change then
 fails with a 404, which is enough to see the dialog take the failure).
 """
@@ -21,8 +21,8 @@ from kubiya_tui.tui.dialogs.drain import DrainDialog
 from kubiya_tui.tui.dialogs.migrate import MigrateDialog
 from kubiya_tui.tui.dialogs.scale import ScaleDialog
 from kubiya_tui.tui.dialogs.worker_command import MASK, PLATFORMS, WorkerCommandDialog
-from kubiya_tui.tui.messages import OperationFailed
-from tests.tui_data import recorded_console
+from kubiya_tui.tui.messages import OperationDone, OperationFailed
+from kubiya_tui.tui.screenshots import recorded_console
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,7 +34,7 @@ def spied_console(hold: bool = True) -> tuple[KubiyaConsole, list[str]]:
     """The recorded console, with the actions it performs listed in order."""
     app = recorded_console()
     sent: list[str] = []
-    perform = app.perform
+    perform = app.operations.perform
 
     def spy(requester, action, target, call, **kwargs):  # type: ignore[no-untyped-def]
         sent.append(action)
@@ -42,7 +42,7 @@ def spied_console(hold: bool = True) -> tuple[KubiyaConsole, list[str]]:
             return None  # in flight until the test ends
         return perform(requester, action, target, call, **kwargs)
 
-    app.perform = spy  # type: ignore[method-assign]
+    app.operations.perform = spy  # type: ignore[method-assign]
     return app, sent
 
 
@@ -305,7 +305,7 @@ async def test_migrate_enter_in_the_name_submits_once() -> None:
     app, sent = spied_console()
     async with app.run_test(size=SMALL) as pilot:
         dialog = await open_dialog(pilot, MigrateDialog, "L", "m")
-        await until(pilot, lambda: bool(dialog.query_one("#migrate-env", Select)._options[1:]), "environments")
+        await until(pilot, lambda: dialog.query_one("#migrate-env", Select).prompt == "choose an environment", "environments")
         await pilot.press("enter")
         await pilot.pause()
         assert "environment" in str(dialog.query_one("#dialog-error").render()), "refused: no environment chosen"
@@ -357,8 +357,9 @@ async def test_worker_command_is_never_soft_wrapped(size: tuple[int, int]) -> No
     async with app.run_test(size=size) as pilot:
         dialog = await open_dialog(pilot, WorkerCommandDialog, "i")
         await until(pilot, lambda: dialog.command is not None, "command")
-        dialog.command, dialog.scripts = real_scripts("q-payments-3f9c2a", "http://127.0.0.1:54185")
-        dialog._show()
+        # The control plane's own command and scripts, as if it had answered them.
+        dialog.post_message(OperationDone("worker-command", real_scripts("q-payments-3f9c2a", "http://127.0.0.1:54185")))
+        await until(pilot, lambda: "54185" in (dialog.command or ""), "the real command shown")
         for platform in PLATFORMS:
             dialog.query_one(TabbedContent).active = f"tab-{platform}"
             await pilot.pause(0.1)
@@ -376,4 +377,4 @@ async def test_worker_command_is_never_soft_wrapped(size: tuple[int, int]) -> No
         await pilot.press("c")
         assert app.clipboard == f'KUBIYA_API_KEY="$KUBIYA_API_KEY" {dialog.command}', "the copy is unchanged"
         await pilot.press("r")
-        assert app.api_key in str(command.render()) and command.size.height == 1
+        assert app.operations.api_key in str(command.render()) and command.size.height == 1

@@ -11,9 +11,9 @@ from textual.events import Resize
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import Snapshot, WorkerSnapshot
 from kubiya_tui.models import STALE_AFTER_INTERVALS as STALE_INTERVALS
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.screens.queue_detail import NARROW_WIDTH, facts_table
 from kubiya_tui.tui.widgets.tables import theme_style
@@ -41,7 +41,7 @@ class WorkersScreen(ConsoleScreen):
 
     @property
     def current_queue_id(self) -> str | None:
-        snapshot = self.app.snapshot
+        snapshot = self.console.snapshot
         worker = next((w for w in snapshot.workers if w.worker_id == self.current_worker_id), None) if snapshot else None
         return worker.queue_id if worker else None
 
@@ -56,7 +56,7 @@ class WorkersScreen(ConsoleScreen):
         self.query_one(WorkerTable).set_items(snapshot.workers)
 
     def on_responsive_table_row_selected(self, event: WorkerTable.RowSelected) -> None:
-        self.app.open_worker(event.key)
+        self.console.open_worker(event.key)
 
 
 def _capability(value: object) -> str:
@@ -97,7 +97,7 @@ class WorkerDetailScreen(ConsoleScreen):
 
     @property
     def current_queue_id(self) -> str | None:
-        snapshot = self.app.snapshot
+        snapshot = self.console.snapshot
         worker = next((w for w in snapshot.workers if w.worker_id == self.worker_id), None) if snapshot else None
         return worker.queue_id if worker else None
 
@@ -146,7 +146,7 @@ class WorkerDetailScreen(ConsoleScreen):
             tasks.add_row(Text("idle", style="dim"), key="idle")
 
     def _show_heartbeats(self, worker: WorkerSnapshot, now: float) -> None:
-        arrivals = list(self.app.heartbeats.get(self.worker_id, ()))
+        arrivals = self.console.heartbeats.arrivals(self.worker_id)
         text = Text()
         if arrivals:
             text.append(f"{fmt.age(now - arrivals[0])} ago", style="dim")

@@ -1,9 +1,11 @@
-"""Recorded, deterministic data for snapshot tests and screenshots: a fixed clock, no network.
+"""Recorded, deterministic data for the snapshot tests and the screenshots: a fixed clock, no network.
 
 ``recorded_snapshot()`` is one moment of a small organization (three environments, five
 queues, ten workers) in which something is wrong enough to show every state the console
-draws. ``RecordedSource`` serves it through the SnapshotSource protocol, and
-``recorded_transport()`` answers the few API reads the dialogs make.
+draws. ``RecordedSource`` serves it through the SnapshotSource protocol,
+``recorded_transport()`` answers the few API reads the dialogs make, and
+``recorded_heartbeats()`` gives the workers a heartbeat history. (The ``demo`` command runs a
+real stack instead: see ``kubiya_tui/stack/demo.py``.)
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from kubiya_tui.metrics.snapshot import (
 FIXED_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 HISTORY_STEP = 30.0
 HISTORY_POINTS = 60
-DEMO_URL = "http://127.0.0.1:8787"
-DEMO_KEY = "kty_demo_5f1c0e9a7b3d4c2e"
+RECORDED_URL = "http://127.0.0.1:8787"
+RECORDED_KEY = "kty_demo_5f1c0e9a7b3d4c2e"
 
 ENVIRONMENTS = {"env-prod-7d2a": "prod", "env-staging-41c9": "staging", "env-dev-0b6e": "dev"}
 
@@ -116,14 +118,14 @@ def recorded_snapshot(degraded: bool = False) -> Snapshot:
     """The recorded moment; ``degraded`` has Temporal down and every number 48s old."""
     if degraded:
         sources = {
-            "api": SourceState("api", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=DEMO_URL),
+            "api": SourceState("api", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=RECORDED_URL),
             "temporal": SourceState("temporal", SourceStatus.down, last_error="cannot reach Temporal at 127.0.0.1:7233: connection refused",
                                     data_age_seconds=48.0, address="127.0.0.1:7233"),
         }  # fmt: skip
         queues = _queues(stale=True, age=48.0)
     else:
         sources = {
-            "api": SourceState("api", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=DEMO_URL),
+            "api": SourceState("api", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=RECORDED_URL),
             "temporal": SourceState("temporal", SourceStatus.ok, latency_ms=9.0, data_age_seconds=1.4, address="127.0.0.1:7233"),
         }  # fmt: skip
         queues = _queues()
@@ -187,7 +189,7 @@ _FAILED = {
 def _install_script(queue_id: str, platform: str) -> str:
     if platform == "docker":
         return (f"docker run -d --name kubiya-worker-{queue_id[:10]} --restart unless-stopped \\\n"
-                f"  -e KUBIYA_API_KEY -e KUBIYA_CONTROL_PLANE_BASE_URL={DEMO_URL} \\\n"
+                f"  -e KUBIYA_API_KEY -e KUBIYA_CONTROL_PLANE_BASE_URL={RECORDED_URL} \\\n"
                 f"  ghcr.io/kubiyabot/kubiya-tui:0.1.0 worker start --queue-id {queue_id}\n")  # fmt: skip
     if platform == "kubernetes":
         return (f"kubectl create secret generic kubiya-worker --from-literal=KUBIYA_API_KEY=\"$KUBIYA_API_KEY\"\n"
@@ -195,7 +197,7 @@ def _install_script(queue_id: str, platform: str) -> str:
                 f"spec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n        - name: worker\n"
                 f"          image: ghcr.io/kubiyabot/kubiya-tui:0.1.0\n          args: [worker, start, --queue-id, {queue_id}]\nYAML\n")  # fmt: skip
     return (f"#!/bin/sh\nset -eu\npython3 -m venv ~/.kubiya-worker\n~/.kubiya-worker/bin/pip install kubiya-tui\n"
-            f"exec ~/.kubiya-worker/bin/kubiya-tui worker start --queue-id {queue_id} --control-plane-url {DEMO_URL}\n")  # fmt: skip
+            f"exec ~/.kubiya-worker/bin/kubiya-tui worker start --queue-id {queue_id} --control-plane-url {RECORDED_URL}\n")  # fmt: skip
 
 
 # Legacy task queues: one still in use, one half-way through its migration, one migrated.
@@ -241,7 +243,7 @@ def _answer(request: httpx.Request) -> httpx.Response:
         envs = [{"id": i, "organization_id": "org-demo", "name": n} for i, n in ENVIRONMENTS.items()]
         return httpx.Response(200, json=envs)
     if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "worker-command":
-        command = f"kubiya-tui worker start --queue-id {parts[1]} --control-plane-url {DEMO_URL}"
+        command = f"kubiya-tui worker start --queue-id {parts[1]} --control-plane-url {RECORDED_URL}"
         return httpx.Response(200, json={"queue_id": parts[1], "command": command, "command_parts": command.split()})
     if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "install-script":
         return httpx.Response(200, text=_install_script(parts[1], request.url.params.get("platform", "local")))
@@ -263,11 +265,9 @@ def recorded_transport() -> httpx.MockTransport:
     return httpx.MockTransport(_answer)
 
 
-def recorded_heartbeats() -> dict[str, Any]:
-    """Each worker's last heartbeat arrival times, for the worker detail's recent-heartbeats row."""
-    from collections import deque
-
-    rings: dict[str, Any] = {}
+def recorded_heartbeats() -> dict[str, list[float]]:
+    """Each worker's recent heartbeat arrival times (oldest first), for the worker detail's recent-heartbeats row."""
+    arrivals: dict[str, list[float]] = {}
     for w in _workers():
         if w.heartbeat_age_seconds is None:
             continue
@@ -280,5 +280,5 @@ def recorded_heartbeats() -> dict[str, Any]:
         times = [last]
         for gap in gaps:
             times.append(times[-1] - gap)
-        rings[w.worker_id] = deque(sorted(times), maxlen=20)
-    return rings
+        arrivals[w.worker_id] = sorted(times)
+    return arrivals
