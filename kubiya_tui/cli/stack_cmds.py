@@ -14,6 +14,7 @@ import typer
 
 from kubiya_tui.cli.app import app
 from kubiya_tui.cli.common import OUTPUT, OutputFormat, api_client, emit, explain, parse_priority, settings
+from kubiya_tui.client.api import ApiError
 from kubiya_tui.errors import UserError
 
 # ---------------------------------------------------------------------------- demo
