@@ -66,8 +66,23 @@ XDIST_GROUPS = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-install",
+        action="store_true",
+        help="also run the install suite (tests marked `install`: a fresh-host install, the sdist and wheel build)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The install suite stays out of the default run, whatever -m says, unless --run-install asks for it;
+    the modules of XDIST_GROUPS get their group."""
+    if not config.getoption("--run-install"):
+        left_out = [item for item in items if item.get_closest_marker("install")]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if not item.get_closest_marker("install")]
     for item in items:
         group = XDIST_GROUPS.get(item.nodeid.split("::")[0])
         if group is not None:

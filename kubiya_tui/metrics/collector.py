@@ -442,6 +442,7 @@ class Collector:
         self._api_metrics: dict[str, Reading] = {}
         self._counters: dict[str, derive.CounterWindow] = {}
 
+        self._control_plane_version: str | None = None
         self._latest: Snapshot | None = None
         self._refreshing: asyncio.Future | None = None
         self._force_next = False
@@ -733,9 +734,13 @@ class Collector:
         want_workers = force or previous is None or self._mono() - self._workers_read >= self.workers_interval
         workers_raw: bytes | None = None
         if want_workers and self._workers_endpoint:
-            queues_raw, answer = await asyncio.gather(
-                self._get_raw("/api/v1/worker-queues"), self._get_raw("/api/v1/workers"), return_exceptions=True
+            queues_raw, answer, health_raw = await asyncio.gather(
+                self._get_raw("/api/v1/worker-queues"),
+                self._get_raw("/api/v1/workers"),
+                self._get_raw("/api/health"),
+                return_exceptions=True,
             )
+            self._note_control_plane_version(health_raw)
             if isinstance(queues_raw, BaseException):
                 raise queues_raw
             if isinstance(answer, ApiError) and answer.status in (404, 405):
@@ -785,6 +790,15 @@ class Collector:
         if self.temporal is None and workers is not None:
             self._observe_counters(now)
         return None
+
+    def _note_control_plane_version(self, answer: bytes | BaseException) -> None:
+        """The version in a ``/api/health`` answer, read with the worker list; a failed read keeps the last one."""
+        try:
+            version = json.loads(answer).get("version") if isinstance(answer, bytes) else None
+        except (ValueError, AttributeError):
+            version = None
+        if isinstance(version, str) and version:
+            self._control_plane_version = version
 
     async def _get_raw(self, path: str) -> bytes:
         """The body of a GET to the control plane (parsed item by item later: no models, no big list at once)."""
@@ -1273,6 +1287,7 @@ class Collector:
             mode=self.mode,
             window_seconds=self.window,
             refresh_ms=None if refresh_ms is None else round(refresh_ms, 1),
+            control_plane_version=self._control_plane_version,
         )
 
     def _queue_snapshot(
@@ -1492,6 +1507,7 @@ class Collector:
                     heartbeat_interval=w.interval,
                     task_queue_name=ref.task_queue_name,
                     source="api",
+                    version=_str_or_none(w.system_info.get("sdk_version")),
                 )
             )
         if self.temporal is not None and stats_reading is not None and stats_reading.value is not None:
@@ -1652,6 +1668,10 @@ def _epoch(value: Any) -> float | None:
 
 def _int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _round(value: float | None, digits: int) -> float | None:

@@ -31,6 +31,8 @@ HISTORY_STEP = 30.0
 HISTORY_POINTS = 60
 RECORDED_URL = "http://127.0.0.1:8787"
 RECORDED_KEY = "kty_demo_5f1c0e9a7b3d4c2e"
+RECORDED_VERSION = "0.1.0"
+"""The recorded control plane's kubiya-tui version (fixed, so a release changes no snapshot)."""
 
 ENVIRONMENTS = {"env-prod-7d2a": "prod", "env-staging-41c9": "staging", "env-dev-0b6e": "dev"}
 
@@ -78,10 +80,11 @@ def _queues(stale: bool = False, age: float | None = 1.4) -> tuple[QueueSnapshot
     )
 
 
-def _worker(worker_id: str, queue: str, queue_id: str, health: Health, status: str, **fields: Any) -> WorkerSnapshot:
-    info = {**_SYSTEM, "hostname": fields.get("hostname"), "pid": 4000 + len(worker_id) * 7}
+def _worker(worker_id: str, queue: str, queue_id: str, health: Health, status: str, sdk: str = RECORDED_VERSION, **fields: Any) -> WorkerSnapshot:
+    info = {**_SYSTEM, "hostname": fields.get("hostname"), "pid": 4000 + len(worker_id) * 7, "sdk_version": sdk}
     return WorkerSnapshot(worker_id=worker_id, queue_id=queue_id, queue_name=queue, health=health, status=status,
-                          system_info=info, capabilities={"runtime": "python", "tools": ["http", "shell"]}, **fields)  # fmt: skip
+                          system_info=info, capabilities={"runtime": "python", "tools": ["http", "shell"]}, version=sdk,
+                          **fields)  # fmt: skip
 
 
 def _workers() -> tuple[WorkerSnapshot, ...]:
@@ -107,7 +110,7 @@ def _workers() -> tuple[WorkerSnapshot, ...]:
         _worker("poller-batch-03", "reports", rep, Health.healthy, "polling", hostname="batch-03", polling_not_registered=True),
         _worker("wkr-etl-01aa", "etl-nightly", etl, Health.healthy, "idle", heartbeat_age_seconds=21.0,
                 hostname="stg-etl-1", slots_used=0, slots_available=10, processed=64, registered_at=FIXED_NOW - 90_000),
-        _worker("wkr-etl-02bb", "etl-nightly", etl, Health.healthy, "idle", heartbeat_age_seconds=44.0,
+        _worker("wkr-etl-02bb", "etl-nightly", etl, Health.healthy, "idle", heartbeat_age_seconds=44.0, sdk="0.0.9",
                 hostname="stg-etl-2", slots_used=0, slots_available=10, processed=61, failed=2, registered_at=FIXED_NOW - 90_000),
         _worker("wkr-web-01cc", "webhooks", web, Health.gone, "disconnected", heartbeat_age_seconds=1_840.0,
                 hostname="stg-web-1", processed=230, failed=4, registered_at=FIXED_NOW - 200_000),
@@ -129,7 +132,8 @@ def recorded_snapshot(degraded: bool = False) -> Snapshot:
             "temporal": SourceState("temporal", SourceStatus.ok, latency_ms=9.0, data_age_seconds=1.4, address="127.0.0.1:7233"),
         }  # fmt: skip
         queues = _queues()
-    return Snapshot(taken_at=FIXED_NOW, queues=queues, workers=_workers(), sources=sources, profile="demo")
+    return Snapshot(taken_at=FIXED_NOW, queues=queues, workers=_workers(), sources=sources, profile="demo",
+                    control_plane_version=RECORDED_VERSION)  # fmt: skip
 
 
 def recorded_history(queue_id: str, metric: str) -> list[tuple[float, float]]:
@@ -190,14 +194,20 @@ def _install_script(queue_id: str, platform: str) -> str:
     if platform == "docker":
         return (f"docker run -d --name kubiya-worker-{queue_id[:10]} --restart unless-stopped \\\n"
                 f"  -e KUBIYA_API_KEY -e KUBIYA_CONTROL_PLANE_BASE_URL={RECORDED_URL} \\\n"
-                f"  ghcr.io/kubiyabot/kubiya-tui:0.1.0 worker start --queue-id {queue_id}\n")  # fmt: skip
+                f"  -e KUBIYA_TUI_WHEEL=kubiya_tui-{RECORDED_VERSION}-py3-none-any.whl -e KUBIYA_TUI_WHEEL_SHA256=e1782c01fd5b… \\\n"
+                "  python:3.11-slim python -c \"$BOOTSTRAP\"\n")  # fmt: skip
     if platform == "kubernetes":
-        return (f"kubectl create secret generic kubiya-worker --from-literal=KUBIYA_API_KEY=\"$KUBIYA_API_KEY\"\n"
-                f"kubectl apply -f - <<'YAML'\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kubiya-worker-{queue_id[:10]}\n"
+        return (f"kubectl create secret generic kubiya-worker-{queue_id[:10]}-key --from-file=api-key=/dev/stdin\n"
+                f"kubectl apply -f - <<MANIFEST\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kubiya-worker-{queue_id[:10]}\n"
                 f"spec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n        - name: worker\n"
-                f"          image: ghcr.io/kubiyabot/kubiya-tui:0.1.0\n          args: [worker, start, --queue-id, {queue_id}]\nYAML\n")  # fmt: skip
-    return (f"#!/bin/sh\nset -eu\npython3 -m venv ~/.kubiya-worker\n~/.kubiya-worker/bin/pip install kubiya-tui\n"
-            f"exec ~/.kubiya-worker/bin/kubiya-tui worker start --queue-id {queue_id} --control-plane-url {RECORDED_URL}\n")  # fmt: skip
+                f"          image: python:3.11-slim\n          command: [python, -c]\nMANIFEST\n")  # fmt: skip
+    return (f"#!/usr/bin/env bash\n# kubiya-tui worker for queue {queue_id}, platform: local.\n"
+            f"# Package: kubiya-tui {RECORDED_VERSION}, the wheel this control plane serves (its sha256 is checked\n"
+            "# before pip installs it); set KUBIYA_TUI_PACKAGE to a pip requirement to install from your index instead.\n"
+            f"set -euo pipefail\nKUBIYA_CONTROL_PLANE_BASE_URL=${{KUBIYA_CONTROL_PLANE_BASE_URL:-{RECORDED_URL}}}\n"
+            f"KUBIYA_TUI_WHEEL=kubiya_tui-{RECORDED_VERSION}-py3-none-any.whl\n"
+            "KUBIYA_TUI_WHEEL_SHA256=e1782c01fd5b4ec7619f1f70504f5ffafda086b53d098975794b7c20c0d4507f\n"
+            "exec python3 -c \"$BOOTSTRAP\"  # fetch, check the sha256, pip install, start the worker\n")  # fmt: skip
 
 
 # Legacy task queues: one still in use, one half-way through its migration, one migrated.
@@ -244,7 +254,9 @@ def _answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=envs)
     if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "worker-command":
         command = f"kubiya-tui worker start --queue-id {parts[1]} --control-plane-url {RECORDED_URL}"
-        return httpx.Response(200, json={"queue_id": parts[1], "command": command, "command_parts": command.split()})
+        package = (f"package: kubiya-tui {RECORDED_VERSION} from this control plane (/api/v1/distribution, sha256 e1782c01fd5b…), "
+                   "or set KUBIYA_TUI_PACKAGE to install from an index")  # fmt: skip
+        return httpx.Response(200, json={"queue_id": parts[1], "command": command, "command_parts": command.split(), "package": package})
     if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "install-script":
         return httpx.Response(200, text=_install_script(parts[1], request.url.params.get("platform", "local")))
     if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "tasks":

@@ -7,6 +7,7 @@ fails with a 404, which is enough to see the dialog take the failure).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -14,7 +15,8 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static, Switch, TabbedContent
 
-from kubiya_tui.controlplane.scripts import install_script, worker_command
+from kubiya_tui.controlplane.distribution import Distribution
+from kubiya_tui.controlplane.scripts import install_script, package_source, worker_command
 from kubiya_tui.tui.app import KubiyaConsole
 from kubiya_tui.tui.dialogs.create_queue import CreateQueueDialog
 from kubiya_tui.tui.dialogs.drain import DrainDialog
@@ -346,9 +348,11 @@ async def test_migrate_resumed_shows_the_command_unwrapped_and_focuses_cancel() 
 # ---------------------------------------------------------------- worker command
 
 
-def real_scripts(queue_id: str, url: str) -> tuple[str, dict[str, str]]:
+def real_scripts(queue_id: str, url: str) -> tuple[str, str, dict[str, str]]:
+    """What the control plane answers for the dialog: the command, where the package comes from, the scripts."""
     queue = {"id": queue_id, "name": "payments"}
-    return worker_command(queue_id, url), {p: install_script(p, queue, url) for p in PLATFORMS}
+    wheel = Distribution("0.1.0", Path("kubiya_tui-0.1.0-py3-none-any.whl"), "e1" * 32, 222_088, "built from the source tree")
+    return worker_command(queue_id, url), package_source(wheel), {p: install_script(p, queue, url, wheel) for p in PLATFORMS}
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from kubiya_tui.controlplane import scripts
+from kubiya_tui.controlplane import distribution, scripts
 from kubiya_tui.controlplane.deps import (
     V1,
     Auth,
@@ -112,9 +112,11 @@ async def worker_command(queue_id: str, request: Request, who: Caller = Auth) ->
     live = live_worker_count(store, who.org, queue)
     url = get_public_url(request)
     under_limit = queue["max_workers"] is None or live < queue["max_workers"]
+    wheel, problem = await distribution.current(request)
     return WorkerCommand(
         queue_id=queue_id,
         command=scripts.worker_command(queue_id, url),
+        package=scripts.package_source(wheel, problem),
         command_parts=scripts.worker_command_parts(queue_id, url),
         can_register=queue["status"] == "active" and under_limit,
         queue_status=queue["status"],
@@ -133,7 +135,8 @@ async def install_script(
 ) -> PlainTextResponse:
     queue = get_store(request).get_queue(who.org, queue_id)
     chosen = platform or deployment_type or Platform.local
-    return PlainTextResponse(scripts.install_script(chosen.value, queue, get_public_url(request)))
+    wheel, problem = await distribution.current(request)
+    return PlainTextResponse(scripts.install_script(chosen.value, queue, get_public_url(request), wheel, problem))
 
 
 @router.get(f"{V1}/worker-queues/{{queue_id}}/config")

@@ -20,9 +20,10 @@ PLATFORMS = ("local", "docker", "kubernetes")
 MASK = "••••••"
 
 
-async def load_commands(api: ApiClient, queue_id: str) -> tuple[str, dict[str, str]]:
+async def load_commands(api: ApiClient, queue_id: str) -> tuple[str, str | None, dict[str, str]]:
+    """The queue's worker command, where its package comes from, and its install script per platform."""
     command, *scripts = await asyncio.gather(api.worker_command(queue_id), *(api.install_script(queue_id, p) for p in PLATFORMS))
-    return command.command, dict(zip(PLATFORMS, scripts))
+    return command.command, command.package, dict(zip(PLATFORMS, scripts))
 
 
 class WorkerCommandDialog(ModalScreen[None]):
@@ -45,6 +46,8 @@ class WorkerCommandDialog(ModalScreen[None]):
         self.label = label
         self.revealed = False
         self.command: str | None = None
+        self.package: str | None = None
+        """Where the worker's kubiya-tui comes from, as the control plane says (None: it does not say)."""
         self.scripts: dict[str, str] = {}
 
     @property
@@ -62,6 +65,7 @@ class WorkerCommandDialog(ModalScreen[None]):
                             if platform == "local":
                                 yield Label("Run on this machine:", classes="section")
                                 yield Static("loading…", id="command-local", classes="command")
+                                yield Static(id="package-source")
                                 yield Label("or install it with:", classes="section")
                             yield Static("loading…", id=f"script-{platform}", classes="script")
             yield Static(id="dialog-error")
@@ -88,11 +92,14 @@ class WorkerCommandDialog(ModalScreen[None]):
         if self.operations.api_key is None and self.command is not None:
             command = Content.assemble(self.command, "\n", ("(set KUBIYA_API_KEY first)", "dim"))
         self.query_one("#command-local", Static).update(command)
+        package = self.query_one("#package-source", Static)
+        package.update(Content(self.package or ""))
+        package.display = bool(self.package)
         for platform, script in self.scripts.items():
             self.query_one(f"#script-{platform}", Static).update(Content(script.rstrip()))
 
     def on_operation_done(self, message: OperationDone) -> None:
-        self.command, self.scripts = message.result
+        self.command, self.package, self.scripts = message.result
         self._show()
 
     def on_operation_failed(self, message: OperationFailed) -> None:

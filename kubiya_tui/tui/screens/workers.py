@@ -17,7 +17,7 @@ from kubiya_tui.models import STALE_AFTER_INTERVALS as STALE_INTERVALS
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.screens.queue_detail import NARROW_WIDTH, facts_table
 from kubiya_tui.tui.widgets.tables import theme_style
-from kubiya_tui.tui.widgets.worker_table import WorkerTable, health_text
+from kubiya_tui.tui.widgets.worker_table import WorkerTable, health_text, other_version
 
 
 class WorkersScreen(ConsoleScreen):
@@ -49,7 +49,7 @@ class WorkersScreen(ConsoleScreen):
         self.query_one("#filter").display = False
         self.query_one(WorkerTable).focus()
         self.query_one("#worker-legend", Static).update(
-            "[dim]!poll not polling · !reg not registered · beat: heartbeat age[/]"
+            "[dim]!poll no poller · !reg unregistered · !ver other version · beat: heartbeat age[/]"
         )
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
@@ -115,6 +115,7 @@ class WorkerDetailScreen(ConsoleScreen):
             return
         title.update(Text.assemble((worker.worker_id, "bold"), "   ", health_text(self.app, worker), ("   queue ", "dim"), worker.queue_name or "-"))
         slots = fmt.ratio(worker.slots_used, None if worker.slots_used is None or worker.slots_available is None else worker.slots_used + worker.slots_available)
+        other = other_version(self.app, worker)
         self.query_one("#worker-state", Static).update(facts_table([
             ("status", worker.status),
             ("wanted state", worker.desired_state or "running"),
@@ -123,7 +124,7 @@ class WorkerDetailScreen(ConsoleScreen):
             ("slots", slots),
             ("processed / failed", f"{worker.processed:,} / {worker.failed:,}"),
             ("registered", fmt.age(snapshot.taken_at - worker.registered_at) + " ago" if worker.registered_at else fmt.MISSING),
-            ("flags", ", ".join(f for f, on in (("registered, not polling", worker.registered_not_polling), ("polling, not registered", worker.polling_not_registered)) if on) or "none"),
+            ("flags", ", ".join(f for f, on in (("registered, not polling", worker.registered_not_polling), ("polling, not registered", worker.polling_not_registered), (f"runs {other}, the control plane {snapshot.control_plane_version}", other)) if on) or "none"),
         ]))  # fmt: skip
         info = worker.system_info
         memory = info.get("memory_total")
