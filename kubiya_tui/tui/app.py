@@ -7,7 +7,6 @@ post messages; widgets change in message handlers. A worker that raises lands in
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import time
@@ -27,8 +26,8 @@ from textual.worker import Worker, WorkerState
 from kubiya_tui import locations
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.config import load_config, resolve_settings, write_config
+from kubiya_tui.connection import Connection, connect
 from kubiya_tui.errors import UserError
-from kubiya_tui.metrics.collector import Collector
 from kubiya_tui.metrics.snapshot import Health, Snapshot, SnapshotSource
 from kubiya_tui.tui.commands import ConsoleCommands
 from kubiya_tui.tui.messages import OperationDone, OperationFailed, SnapshotReady
@@ -83,10 +82,13 @@ class KubiyaConsole(App[None]):
         api_key: str | None = None,
         remember_theme: bool = True,
         cursor_blink: bool = True,
+        connection: Connection | None = None,
     ) -> None:
         super().__init__()
         self.source = source
         self.api = api
+        self.connection = connection
+        """The connection that ``source`` and ``api`` belong to, closed with the console; None: they are closed one by one."""
         self.profile_name = profile
         self.read_only = read_only
         self.read_only_reason = read_only_reason
@@ -128,14 +130,15 @@ class KubiyaConsole(App[None]):
         self.poll()
 
     async def on_unmount(self) -> None:
-        closer = getattr(self.source, "aclose", None)
-        if closer is not None:
-            try:
-                await closer()
-            except Exception:
-                log.exception("closing the snapshot source")
-        if self.api is not None:
-            await self.api.aclose()
+        try:
+            if self.connection is not None:
+                await self.connection.aclose()
+            else:
+                await self.source.aclose()
+                if self.api is not None:
+                    await self.api.aclose()
+        except Exception:
+            log.exception("closing the connection")
 
     def watch_theme(self, name: str) -> None:
         # Remember a theme the operator picked (not the one the console started with).
@@ -156,11 +159,7 @@ class KubiyaConsole(App[None]):
 
         ``force`` (the ``r`` key) asks a collector to skip its back-off and poll every source now.
         """
-        refresh = self.source.refresh
-        if force and "force" in inspect.signature(refresh).parameters:
-            snapshot = await refresh(force=True)  # type: ignore[call-arg]
-        else:
-            snapshot = await refresh()
+        snapshot = await self.source.refresh(force=force)
         self.post_message(SnapshotReady(snapshot))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
@@ -326,13 +325,14 @@ class KubiyaConsole(App[None]):
         """Reconnect with another profile from config.toml."""
         try:
             settings = resolve_settings(name)
-            api = ApiClient(settings.api_url, settings.api_key_value())
-            source = Collector.from_settings(settings)
+            connection = connect(settings)
+            source = connection.source
         except (UserError, ApiError, ValueError) as exc:
             self.notify(str(exc), title=f"Profile {name}", severity="error")
             return
-        old = self.api
-        self.api, self.source, self.profile_name = api, source, name
+        old = self.connection
+        old_api = self.api if old is None else None
+        self.connection, self.api, self.source, self.profile_name = connection, connection.api, source, name
         self.api_key = settings.api_key_value()
         if settings.read_only:
             self.read_only, self.read_only_reason = True, f"profile {name!r}"
@@ -342,6 +342,8 @@ class KubiyaConsole(App[None]):
             self.pop_screen()
         if old is not None:
             self.run_worker(old.aclose(), group="close", exit_on_error=False)
+        elif old_api is not None:
+            self.run_worker(old_api.aclose(), group="close", exit_on_error=False)
         self.notify(f"profile: {name} ({settings.api_url})")
         self.action_refresh()
 
@@ -457,18 +459,18 @@ def build_console(
     api_key: str | None = None,
     read_only: bool = False,
     theme: str | None = None,
+    connection: Connection | None = None,
 ) -> KubiyaConsole:
-    """The console for a profile (and flag overrides), connected but not yet running."""
-    settings = resolve_settings(profile, api_url, api_key)
-    try:
-        api = ApiClient(settings.api_url, settings.api_key_value())
-    except ApiError as exc:
-        raise UserError(str(exc)) from None
-    source = Collector.from_settings(settings)
+    """The console over a connection (by default, that of a profile and flag overrides), not yet running."""
+    if connection is None:
+        connection = connect(resolve_settings(profile, api_url, api_key))
+    settings = connection.settings
+    source = connection.source
     chosen = theme or settings.theme or (ANSI_THEME if _terminal_has_16_colours() else None)
     return KubiyaConsole(
         source,
-        api=api,
+        api=connection.api,
+        connection=connection,
         profile=settings.profile,
         read_only=read_only or settings.read_only,
         read_only_reason="--read-only" if read_only else f"profile {settings.profile!r}",
@@ -484,8 +486,12 @@ def run_console(
     api_key: str | None = None,
     read_only: bool = False,
     theme: str | None = None,
+    connection: Connection | None = None,
 ) -> None:
-    """Open the console until the operator quits; configuration errors are UserErrors."""
+    """Open the console until the operator quits; configuration errors are UserErrors.
+
+    ``connection``: an open connection to show (the demo's); else one is made from the profile.
+    """
     _log_to_file()
-    app = build_console(profile, api_url=api_url, api_key=api_key, read_only=read_only, theme=theme)
+    app = build_console(profile, api_url=api_url, api_key=api_key, read_only=read_only, theme=theme, connection=connection)
     app.run()

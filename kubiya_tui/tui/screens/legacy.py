@@ -137,7 +137,7 @@ class LegacyScreen(ConsoleScreen):
         self._render_rows()
         self.query_one("#legacy-note", Static).update("")
         if self.is_mounted:
-            self.set_timer(max(2.0, getattr(self.app.source, "interval", 2.0)), self._load)
+            self.set_timer(max(2.0, self.app.source.interval), self._load)
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         if message.action == "legacy-list":
