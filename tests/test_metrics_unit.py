@@ -394,6 +394,18 @@ async def test_numbers_and_workers_merge_into_one_snapshot():
     await collector.aclose()
 
 
+async def test_a_complete_refresh_on_a_machine_just_booted_reads_everything():
+    api, temporal = FakeApi(), FakeTemporal()
+    booted = Clock()
+    booted.t = 5.0  # the monotonic clock counts from boot: younger than every schedule's interval
+    collector = Collector(api, temporal, monotonic=booted)
+    snap = await collector.refresh(complete=True)
+    [q] = snap.queues
+    assert q.partitions == 4, "partitions are read at the first poll, not 5 minutes after boot"
+    assert q.depth == 12 and q.closed_in_window == 10
+    await collector.aclose()
+
+
 async def test_a_healthy_worker_that_never_polls_is_flagged():
     api, temporal = FakeApi(), FakeTemporal()
     api.workers = [_worker("w-silent", 1)]
