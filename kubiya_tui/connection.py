@@ -21,15 +21,17 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.client.capabilities import Capabilities, CapabilitiesCache
-from kubiya_tui.client.temporal import TemporalReader
 from kubiya_tui.config import Settings
 from kubiya_tui.errors import UserError
 from kubiya_tui.metrics.collector import Collector, CollectorOptions
 from kubiya_tui.metrics.history import History
+
+if TYPE_CHECKING:
+    from kubiya_tui.client.temporal import TemporalReader
 
 __all__ = ["Capabilities", "CapabilitiesCache", "Connection", "HistoryMode", "connect"]
 
@@ -146,6 +148,8 @@ def connect(settings: Settings, options: CollectorOptions | None = None, *, hist
             raise UserError(str(exc)) from None
     temporal = None
     if settings.temporal_address:
+        from kubiya_tui.client.temporal import TemporalReader  # the Temporal SDK is loaded only when it is used
+
         temporal = TemporalReader(
             settings.temporal_address,
             namespace=settings.temporal_namespace,

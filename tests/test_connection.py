@@ -21,7 +21,6 @@ from kubiya_tui.client.api import ApiClient
 from kubiya_tui.client.capabilities import LOCAL_TITLE, Capabilities, capabilities_from
 from kubiya_tui.config import Settings
 from kubiya_tui.connection import Connection, connect
-from kubiya_tui.metrics.collector import CollectorOptions
 
 QUEUE = {"id": "q1", "organization_id": "o1", "name": "orders", "environment_id": "e1", "environment_name": "prod", "task_queue_name": "org.prod.orders"}
 

@@ -16,15 +16,17 @@ Data kept from a source whose last poll failed is marked stale with its age.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from kubiya_tui.client.temporal import QueueStats
 from kubiya_tui.metrics import derive
 from kubiya_tui.metrics.scheduler import Reading
 from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot, SourceState, WorkerCounts, WorkerSnapshot
 from kubiya_tui.metrics.sources.outcomes import Outcome
 from kubiya_tui.metrics.sources.registry import QueueRef, Registry, RegisteredWorker
 from kubiya_tui.models import WorkerHealth, WorkerQueueMetrics
+
+if TYPE_CHECKING:
+    from kubiya_tui.client.temporal import QueueStats
 
 MIN_RATE_WINDOW = 10.0
 """The shortest span a young queue's processing rate is taken over (at least one refresh interval)."""

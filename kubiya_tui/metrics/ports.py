@@ -8,11 +8,12 @@ about the control plane before using an endpoint that not every control plane ha
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from kubiya_tui.client.capabilities import Capabilities
-from kubiya_tui.client.temporal import ClosedExecutions, Outcomes, QueueStats
-from kubiya_tui.models import Environment, WorkerQueueMetrics
+if TYPE_CHECKING:  # types only: importing the Temporal SDK is left to whoever connects to Temporal
+    from kubiya_tui.client.capabilities import Capabilities
+    from kubiya_tui.client.temporal import ClosedExecutions, Outcomes, QueueStats
+    from kubiya_tui.models import Environment, WorkerQueueMetrics
 
 
 class ControlPlaneReader(Protocol):

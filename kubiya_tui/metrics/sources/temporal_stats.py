@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
-from kubiya_tui.client.temporal import QueueStats
 from kubiya_tui.metrics.ports import TemporalStatsReader
 from kubiya_tui.metrics.scheduler import IDLE, Reading, TokenBucket, Tracker, is_due, one_line, run_pool
+
+if TYPE_CHECKING:
+    from kubiya_tui.client.temporal import QueueStats
 
 log = logging.getLogger("kubiya_tui.metrics")
 
