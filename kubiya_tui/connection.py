@@ -42,6 +42,7 @@ HistoryMode = Literal["auto", "disk", "memory", "off"]
 POLL_TIMEOUT_MARGIN = 2.0
 """A control-plane read of the collector may take this much longer than one Temporal call."""
 CAPABILITIES_TIMEOUT = 5.0
+"""Learning the capabilities is never retried (it is tried again later) and gives up after this long."""
 
 
 class Connection:
@@ -59,8 +60,9 @@ class Connection:
         self.settings = settings
         self.api = api
         self.temporal = temporal
-        poll_view = api.with_policy(retries=0, timeout=CAPABILITIES_TIMEOUT) if api is not None else None
-        self.capabilities = CapabilitiesCache(poll_view)
+        asking = api.with_policy(retries=0, timeout=CAPABILITIES_TIMEOUT) if api is not None else None
+        self.capabilities = CapabilitiesCache(asking)
+        """What the control plane offers: ``await capabilities.get()``, or ``capabilities.known`` (None until learned)."""
         self._options = options
         self._history = history
         self._source: Collector | None = None

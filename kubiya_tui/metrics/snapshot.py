@@ -24,7 +24,7 @@ class SourceStatus(str, Enum):
 
 
 Health = WorkerHealth
-"""Worker health (healthy, stale, draining, gone): the name the console's modules import."""
+"""Worker health (healthy, stale, draining, gone), by the name the console's modules still import; new code says WorkerHealth."""
 
 
 @dataclass(frozen=True)
