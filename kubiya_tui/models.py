@@ -235,6 +235,8 @@ class WorkerCommand(Response):
     queue_status: str = "active"
     active_workers: int = 0
     max_workers: int | None = None
+    # Extension: where the worker's kubiya-tui comes from (the wheel the control plane serves, or an index).
+    package: str | None = None
 
 
 class QueueConfig(Response):

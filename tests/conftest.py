@@ -55,6 +55,24 @@ class ControlPlane:
         self.process.stop()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-install",
+        action="store_true",
+        help="also run the install suite (tests marked `install`: a fresh-host install, the sdist and wheel build)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The install suite stays out of the default run, whatever -m says, unless --run-install asks for it."""
+    if config.getoption("--run-install"):
+        return
+    left_out = [item for item in items if item.get_closest_marker("install")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("install")]
+
+
 @pytest.fixture(autouse=True)
 def isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):

@@ -43,3 +43,8 @@ def outcomes(temporal_address: str, task_queue: str) -> dict[str, int]:
         return (await TemporalReader(temporal_address).outcomes(task_queue, window_seconds=3600)).by_status
 
     return asyncio.run(read())
+
+
+def toasts(app: Any) -> list[str]:
+    """The notifications a Textual app shows on screen, as the operator reads them (title and message)."""
+    return [str(toast.render()) for toast in app.screen.query("Toast")]

@@ -232,7 +232,7 @@ async def test_the_console_runs_on_the_connection_it_is_given_and_closes_it(serv
 
     conn.aclose = counting_close  # type: ignore[method-assign]
     app = build_console(connection=conn)
-    assert (app.connection, app.api, app.source) == (conn, conn.api, conn.source)
+    assert (app.connection, app.operations.api, app.source) == (conn, conn.api, conn.source)
     async with app.run_test(size=(120, 30)) as pilot:
         for _ in range(100):
             await pilot.pause(0.05)
@@ -247,7 +247,7 @@ def test_a_console_of_a_profile_builds_one_client(server: FakeControlPlane, clie
     from kubiya_tui.tui.app import build_console
 
     app = build_console(api_url=server.url, api_key="k", theme="kubiya-dark")
-    assert app.connection is not None and app.api is app.connection.api and app.source is app.connection.source
+    assert app.connection is not None and app.operations.api is app.connection.api and app.source is app.connection.source
     assert len(clients_built) == 1
 
 

@@ -19,6 +19,7 @@ from kubiya_tui.tui.dialogs.worker_command import MASK, WorkerCommandDialog
 from kubiya_tui.tui.screens.overview import OverviewScreen
 from kubiya_tui.tui.screens.workers import WorkersScreen
 from kubiya_tui.tui.widgets.worker_table import WorkerTable
+from tests.helpers import toasts
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -127,7 +128,7 @@ async def test_scale_queue_and_autoscale(control_plane, api, unique) -> None:
     app = console(control_plane)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: has_queue(app, queue["id"]), what="queue listed")
-        app.scale_queue(queue["id"])
+        app.actions.scale(queue["id"])
         await until(pilot, lambda: isinstance(app.screen, ScaleDialog), what="scale dialog")
         dialog = app.screen
         await pilot.press("9")
@@ -153,7 +154,7 @@ async def test_scale_queue_enter_submits(control_plane, api, unique) -> None:
     app = console(control_plane)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: has_queue(app, queue["id"]), what="queue listed")
-        app.scale_queue(queue["id"])
+        app.actions.scale(queue["id"])
         await until(pilot, lambda: isinstance(app.screen, ScaleDialog), what="scale dialog")
         dialog = app.screen
         await pilot.press("backspace")
@@ -172,7 +173,7 @@ async def test_worker_command_copies_and_masks(control_plane, api, unique) -> No
     app = console(control_plane)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: has_queue(app, queue["id"]), what="queue listed")
-        app.show_worker_command(queue["id"])
+        app.actions.worker_command(queue["id"])
         await until(pilot, lambda: isinstance(app.screen, WorkerCommandDialog) and app.screen.command is not None, what="command")
         shown = str(app.screen.query_one("#command-local").render())
         assert MASK in shown and control_plane.api_key not in shown
@@ -189,10 +190,10 @@ async def test_read_only_refuses_every_change(control_plane, api, unique) -> Non
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await until(pilot, lambda: has_queue(app, queue["id"]), what="queue listed")
         await pilot.press("c")
-        app.scale_queue(queue["id"])
+        app.actions.scale(queue["id"])
         await pilot.pause()
         assert isinstance(app.screen, OverviewScreen)
-        messages = [n.message for n in app._notifications]
+        messages = toasts(app)
         assert any("read-only" in m and "create queue" in m for m in messages)
         assert any("read-only" in m and "scale queue" in m for m in messages)
 

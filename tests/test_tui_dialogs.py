@@ -1,12 +1,13 @@
 """The dialogs driven by keys on the recorded data (no network): fit at 80x24, Enter and Escape, text shown as typed.
 
-What is sent is observed at ``app.perform``. A change is held there, as if still in flight
+What is sent is observed at ``app.operations.perform``. A change is held there, as if still in flight
 (``hold=False`` sends it on to the recorded API, which answers reads only: a change then
 fails with a 404, which is enough to see the dialog take the failure).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -14,15 +15,16 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static, Switch, TabbedContent
 
-from kubiya_tui.controlplane.scripts import install_script, worker_command
+from kubiya_tui.controlplane.distribution import Distribution
+from kubiya_tui.controlplane.scripts import install_script, package_source, worker_command
 from kubiya_tui.tui.app import KubiyaConsole
 from kubiya_tui.tui.dialogs.create_queue import CreateQueueDialog
 from kubiya_tui.tui.dialogs.drain import DrainDialog
 from kubiya_tui.tui.dialogs.migrate import MigrateDialog
 from kubiya_tui.tui.dialogs.scale import ScaleDialog
 from kubiya_tui.tui.dialogs.worker_command import MASK, PLATFORMS, WorkerCommandDialog
-from kubiya_tui.tui.messages import OperationFailed
-from tests.tui_data import recorded_console
+from kubiya_tui.tui.messages import OperationDone, OperationFailed
+from kubiya_tui.tui.screenshots import recorded_console
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,7 +36,7 @@ def spied_console(hold: bool = True) -> tuple[KubiyaConsole, list[str]]:
     """The recorded console, with the actions it performs listed in order."""
     app = recorded_console()
     sent: list[str] = []
-    perform = app.perform
+    perform = app.operations.perform
 
     def spy(requester, action, target, call, **kwargs):  # type: ignore[no-untyped-def]
         sent.append(action)
@@ -42,7 +44,7 @@ def spied_console(hold: bool = True) -> tuple[KubiyaConsole, list[str]]:
             return None  # in flight until the test ends
         return perform(requester, action, target, call, **kwargs)
 
-    app.perform = spy  # type: ignore[method-assign]
+    app.operations.perform = spy  # type: ignore[method-assign]
     return app, sent
 
 
@@ -305,7 +307,7 @@ async def test_migrate_enter_in_the_name_submits_once() -> None:
     app, sent = spied_console()
     async with app.run_test(size=SMALL) as pilot:
         dialog = await open_dialog(pilot, MigrateDialog, "L", "m")
-        await until(pilot, lambda: bool(dialog.query_one("#migrate-env", Select)._options[1:]), "environments")
+        await until(pilot, lambda: dialog.query_one("#migrate-env", Select).prompt == "choose an environment", "environments")
         await pilot.press("enter")
         await pilot.pause()
         assert "environment" in str(dialog.query_one("#dialog-error").render()), "refused: no environment chosen"
@@ -346,9 +348,11 @@ async def test_migrate_resumed_shows_the_command_unwrapped_and_focuses_cancel() 
 # ---------------------------------------------------------------- worker command
 
 
-def real_scripts(queue_id: str, url: str) -> tuple[str, dict[str, str]]:
+def real_scripts(queue_id: str, url: str) -> tuple[str, str, dict[str, str]]:
+    """What the control plane answers for the dialog: the command, where the package comes from, the scripts."""
     queue = {"id": queue_id, "name": "payments"}
-    return worker_command(queue_id, url), {p: install_script(p, queue, url) for p in PLATFORMS}
+    wheel = Distribution("0.1.0", Path("kubiya_tui-0.1.0-py3-none-any.whl"), "e1" * 32, 222_088, "built from the source tree")
+    return worker_command(queue_id, url), package_source(wheel), {p: install_script(p, queue, url, wheel) for p in PLATFORMS}
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
@@ -357,8 +361,9 @@ async def test_worker_command_is_never_soft_wrapped(size: tuple[int, int]) -> No
     async with app.run_test(size=size) as pilot:
         dialog = await open_dialog(pilot, WorkerCommandDialog, "i")
         await until(pilot, lambda: dialog.command is not None, "command")
-        dialog.command, dialog.scripts = real_scripts("q-payments-3f9c2a", "http://127.0.0.1:54185")
-        dialog._show()
+        # The control plane's own command and scripts, as if it had answered them.
+        dialog.post_message(OperationDone("worker-command", real_scripts("q-payments-3f9c2a", "http://127.0.0.1:54185")))
+        await until(pilot, lambda: "54185" in (dialog.command or ""), "the real command shown")
         for platform in PLATFORMS:
             dialog.query_one(TabbedContent).active = f"tab-{platform}"
             await pilot.pause(0.1)
@@ -376,4 +381,4 @@ async def test_worker_command_is_never_soft_wrapped(size: tuple[int, int]) -> No
         await pilot.press("c")
         assert app.clipboard == f'KUBIYA_API_KEY="$KUBIYA_API_KEY" {dialog.command}', "the copy is unchanged"
         await pilot.press("r")
-        assert app.api_key in str(command.render()) and command.size.height == 1
+        assert app.operations.api_key in str(command.render()) and command.size.height == 1

@@ -1,17 +1,27 @@
-"""Refresh costs what changed and what is shown: rows drawn from their cells, re-ordering in place, hidden screens, charts."""
+"""Refresh costs what changed and what is shown (rows drawn from their cells, re-ordering in place, hidden screens,
+charts), and a failing or slow source neither ends the console nor piles polls up."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import replace
+from typing import Callable
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.history import History
+from kubiya_tui.metrics.snapshot import Snapshot
+from kubiya_tui.tui.app import KubiyaConsole
 from kubiya_tui.tui.messages import SnapshotReady
+from kubiya_tui.tui.recorded import RecordedSource, recorded_snapshot
 from kubiya_tui.tui.screens.overview import OverviewScreen
+from kubiya_tui.tui.screenshots import recorded_console
 from kubiya_tui.tui.widgets.charts import thin
 from kubiya_tui.tui.widgets.queue_table import QueueTable
 from tests.benchmarks.bench_console import SyntheticSource, console_app
-from tests.tui_data import recorded_console
+
+# The synthetic sources below never come due on their own (an hour): only the test moves the snapshot,
+# so a poll landing mid-test on a loaded machine cannot add a snapshot it did not expect.
 
 
 def test_history_last_is_the_tail_of_points() -> None:
@@ -43,6 +53,25 @@ def _line_text(table: QueueTable, y: int) -> str:
     return table.render_line(y).text
 
 
+def _count_renders(table: QueueTable) -> list[str]:
+    """The ids of the queues whose cells the table renders from now on, in order (one entry per rendering)."""
+    rendered: list[str] = []
+    cells = table.cells
+
+    def counting(item):  # type: ignore[no-untyped-def]
+        rendered.append(item.id)
+        return cells(item)
+
+    table.cells = counting  # type: ignore[method-assign]
+    return rendered
+
+
+async def _draw(pilot, table: QueueTable) -> list[str]:  # type: ignore[no-untyped-def]
+    """Let the app repaint, and answer every line of the table as the terminal shows it."""
+    await pilot.pause()
+    return [_line_text(table, y) for y in range(table.size.height)]
+
+
 async def test_each_line_shows_its_rows_cells_and_an_unchanged_row_is_not_drawn_again() -> None:
     app = recorded_console()
     async with app.run_test(size=(160, 40)) as pilot:
@@ -50,27 +79,27 @@ async def test_each_line_shows_its_rows_cells_and_an_unchanged_row_is_not_drawn_
         table = app.screen.query_one(QueueTable)
         header = _line_text(table, 0)
         assert "queue" in header and "depth" in header and "err%" in header
-        for index, key in enumerate(table._order):
-            cells = table.rendered(key)
+        shown = table.shown_items
+        for index, queue in enumerate(shown):
             line = _line_text(table, index + 1)
-            assert cells["queue"].plain.strip() in line and cells["errors"].plain.strip() in line
-        first, second = table._order[0], table._order[1]
-        strip = table._rows[first].strip
-        assert strip is not None
+            assert f" {queue.name} " in line and fmt.percent(queue.error_rate) in line
+        first, second = shown[0], shown[1]
+        rendered = _count_renders(table)
         # A new snapshot of new but equal objects, where only the second queue's depth changed:
-        # the first row keeps its strip.
+        # only the second row is rendered again.
         snapshot = app.snapshot
-        queues = tuple(replace(q, depth=(q.depth or 0) + 7) if q.id == second else replace(q) for q in snapshot.queues)
+        queues = tuple(replace(q, depth=(q.depth or 0) + 7) if q.id == second.id else replace(q) for q in snapshot.queues)
         app.snapshot = replace(snapshot, taken_at=snapshot.taken_at + 2, queues=queues)
-        await pilot.pause()
-        assert table._rows[first].strip is strip
-        assert str((snapshot.queue(second).depth or 0) + 7) in _line_text(table, table.get_row_index(second) + 1)
+        lines = await _draw(pilot, table)
+        assert rendered == [second.id]
+        assert fmt.count((second.depth or 0) + 7) in lines[table.get_row_index(second.id) + 1]
         # The same queue object, but its depth history moved: the sparkline is drawn again.
-        before = table.rendered(first)["depth"].plain
+        before = lines[1]
         table.history = lambda queue_id, metric, last=None: [(float(t), float(t * 50)) for t in range(6)]
         app.snapshot = replace(app.snapshot, taken_at=app.snapshot.taken_at + 2)
-        await pilot.pause()
-        assert table.rendered(first)["depth"].plain != before
+        lines = await _draw(pilot, table)
+        assert first.id in rendered and lines[1] != before
+        assert f" {first.name} " in lines[1]
 
 
 async def test_reordering_refresh_keeps_rows_and_selection() -> None:
@@ -80,40 +109,40 @@ async def test_reordering_refresh_keeps_rows_and_selection() -> None:
         table = app.screen.query_one(QueueTable)
         table.sort_by("depth")
         await pilot.pause()
-        chosen = table._order[-1]
-        table.move_cursor(row=table.get_row_index(chosen))
+        chosen = table.shown_items[-1]
+        table.move_cursor(row=table.get_row_index(chosen.id))
         await pilot.pause()
-        row = table._rows[chosen]
+        rendered = _count_renders(table)
         snapshot = app.snapshot
-        # The shallowest queue becomes the deepest: the order changes, the rows stay.
-        queues = tuple(replace(q, depth=10_000) if q.id == chosen else q for q in snapshot.queues)
+        # The shallowest queue becomes the deepest: the order changes, only its row is rendered again.
+        queues = tuple(replace(q, depth=10_000) if q.id == chosen.id else q for q in snapshot.queues)
         app.snapshot = replace(snapshot, taken_at=snapshot.taken_at + 2, queues=queues)
-        await pilot.pause()
-        assert table._rows[chosen] is row, "rows are kept, not rebuilt"
-        assert table._order[0] == chosen
-        assert table.get_row_index(chosen) == 0
-        assert table.selected_key == chosen, "the cursor follows the queue"
-        assert "10,000" in table.rendered(chosen)["depth"].plain or "10.0k" in table.rendered(chosen)["depth"].plain
-        names = {q.id: q.name for q in app.snapshot.queues}
-        assert all(names[key] in _line_text(table, i + 1) for i, key in enumerate(table._order))
+        lines = await _draw(pilot, table)
+        assert rendered == [chosen.id], "the other rows are moved, not rendered again"
+        assert f" {chosen.name} " in lines[1] and fmt.count(10_000) in lines[1], "deepest first"
+        assert table.selected_item is not None and table.selected_item.id == chosen.id, "the cursor follows the queue"
+        assert table.cursor_row == 0
+        names = [q.name for q in table.shown_items]
+        assert all(f" {name} " in lines[i + 1] for i, name in enumerate(names))
 
 
 async def test_only_rows_on_screen_are_rendered() -> None:
-    source = SyntheticSource(300, 30)
+    source = SyntheticSource(300, 30, interval=3600.0)
     app = console_app(source, cursor_blink=False)
     async with app.run_test(size=(160, 40)) as pilot:
         await pilot.pause()
         table = app.screen.query_one(QueueTable)
         assert table.row_count == 300
+        rendered = _count_renders(table)
         app.snapshot = source.next_snapshot()
-        await pilot.pause()
-        rendered = [key for key in table._order if table._rows[key].cells is not None]
-        assert 0 < len(rendered) <= table.size.height
-        assert table._rows[table._order[-1]].cells is None
+        lines = await _draw(pilot, table)
+        assert 0 < len(set(rendered)) <= table.size.height
+        last = table.shown_items[-1]
+        assert last.id not in rendered and not any(f" {last.name} " in line for line in lines)
 
 
 async def test_a_covered_screen_catches_up_when_it_returns() -> None:
-    source = SyntheticSource(20, 40)
+    source = SyntheticSource(20, 40, interval=3600.0)
     app = console_app(source, cursor_blink=False)
     async with app.run_test(size=(160, 40)) as pilot:
         await pilot.pause()
@@ -135,7 +164,7 @@ async def test_a_covered_screen_catches_up_when_it_returns() -> None:
 
 
 async def test_a_heartbeat_is_recorded_once_when_it_arrives() -> None:
-    source = SyntheticSource(2, 2)
+    source = SyntheticSource(2, 2, interval=3600.0)
     app = console_app(source, cursor_blink=False)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.pause()
@@ -152,4 +181,46 @@ async def test_a_heartbeat_is_recorded_once_when_it_arrives() -> None:
         await at(1002.0, 6.0)  # the same one, seen again
         await at(1004.0, 8.4)  # the same one (ages are rounded)
         await at(1030.0, 3.0)  # a new one at 1027
-        assert list(app.heartbeats[worker.worker_id]) == [996.0, 1027.0]
+        assert app.heartbeats.arrivals(worker.worker_id) == [996.0, 1027.0]
+
+
+class FlakySource(RecordedSource):
+    """The recorded moment, slowly (each refresh takes a while) and failing until told otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__(interval=0.05)
+        self.failing = True
+        self.polls = self.running = self.most_at_once = 0
+
+    async def refresh(self, *, force: bool = False) -> Snapshot:
+        self.polls += 1
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await asyncio.sleep(0.1)  # slower than the interval: polls must still not overlap
+            if self.failing:
+                raise RuntimeError("backend exploded")
+            return recorded_snapshot()
+        finally:
+            self.running -= 1
+
+
+async def test_a_failing_slow_source_shows_why_retries_and_never_piles_polls_up() -> None:
+    source = FlakySource()
+    app = KubiyaConsole(source, remember_theme=False, cursor_blink=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        banner = app.screen.query_one("#banner")
+
+        async def until(condition: Callable[[], bool], what: str) -> None:
+            for _ in range(200):
+                if condition():
+                    return
+                await pilot.pause(0.05)
+            raise AssertionError(f"timed out waiting for {what}")
+
+        await until(lambda: banner.display and "refresh failed: backend exploded" in str(banner.render()), "the banner")
+        await until(lambda: source.polls >= 4, "retries")
+        assert app.is_running and source.most_at_once == 1
+        source.failing = False
+        await until(lambda: not banner.display, "the banner to go once a refresh succeeds")
+        assert source.most_at_once == 1

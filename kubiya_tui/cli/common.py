@@ -16,6 +16,7 @@ from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.config import Settings, resolve_settings
 from kubiya_tui.connection import Connection, connect
 from kubiya_tui.errors import UserError
+from kubiya_tui.models import PRIORITY_NAMES
 
 T = TypeVar("T")
 
@@ -145,3 +146,12 @@ def confirm(question: str, *, yes: bool, refuse: str) -> None:
     sys.stdout.flush()
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):
         raise UserError("cancelled; nothing was changed")
+
+
+def parse_priority(text: str) -> int | str:
+    """A ``--priority`` argument as a task's priority: high, normal, low, or 1 (first) to 5 (last)."""
+    if text in PRIORITY_NAMES:
+        return text
+    if text.isdigit() and 1 <= int(text) <= 5:
+        return int(text)
+    raise UserError(f"--priority {text!r} is not high, normal, low or 1-5")

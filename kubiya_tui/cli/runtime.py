@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, emit, key_values, table
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, emit, key_values, parse_priority, table
 from kubiya_tui.errors import UserError
 
 worker_app = typer.Typer(help="Run a worker that polls a queue on Temporal.", no_args_is_help=True)
@@ -76,14 +76,6 @@ def _parse_input(text: str) -> dict:
     return value
 
 
-def _parse_priority(text: str) -> int | str:
-    if text in ("high", "normal", "low"):
-        return text
-    if text.isdigit() and 1 <= int(text) <= 5:
-        return int(text)
-    raise UserError(f"--priority {text!r} is not high, normal, low or 1-5")
-
-
 @tasks_app.command("submit")
 def tasks_submit(
     ctx: typer.Context,
@@ -100,7 +92,7 @@ def tasks_submit(
     body = {
         "kind": kind,
         "input": _parse_input(input_json),
-        "priority": _parse_priority(priority),
+        "priority": parse_priority(priority),
         "timeout_seconds": timeout_seconds,
         "max_attempts": max_attempts,
     }

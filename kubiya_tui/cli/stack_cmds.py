@@ -22,6 +22,7 @@ from kubiya_tui.cli.common import (
     emit,
     explain,
     key_values,
+    parse_priority,
     require_writable,
     settings,
 )
@@ -348,10 +349,9 @@ def load(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Submit `sleep` tasks at a steady rate for a while (open loop); prints what was submitted and refused."""
-    from kubiya_tui.cli.runtime import _parse_priority
     from kubiya_tui.stack.loadgen import LoadGenerator, LoadSpec
 
-    prio = _parse_priority(priority)
+    prio = parse_priority(priority)
     found = settings(ctx)
     api = api_client(found)
 

@@ -101,8 +101,9 @@ async def _too_large(send: Callable, limit: int) -> None:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    from kubiya_tui.controlplane import legacy, routes, tasks
+    from kubiya_tui.controlplane import distribution
     from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
+    from kubiya_tui.controlplane.routers import audit, environments, health, legacy, tasks, worker_queues, workers
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(
@@ -123,9 +124,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(HeartbeatFastPath)
     app.add_middleware(BodyLimit)
     _install_error_handlers(app)
-    app.include_router(routes.router)
-    app.include_router(tasks.router)
-    app.include_router(legacy.router)
+    # In matching order: the first router with a route for a path and method serves it.
+    for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, distribution):
+        app.include_router(resource.router)
     return app
 
 

@@ -4,7 +4,7 @@
 without FastAPI's route matching, dependency solving and response-model machinery (about
 half of the CPU a heartbeat costs on the normal path). It calls the same code as the
 route: the ``caller`` dependency for the key, the route's own endpoint function for the
-work, and answers the same bytes.
+work (``routers/workers.py``), and answers the same bytes.
 
 Only the ordinary case is served here: a known key, a JSON body that validates and a
 known worker. Anything else (no or unknown key, another content type, a body that does
@@ -23,13 +23,14 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from kubiya_tui.controlplane import routes
+from kubiya_tui.controlplane.deps import V1, caller
+from kubiya_tui.controlplane.routers.workers import heartbeat
 from kubiya_tui.controlplane.store import NotFound
 from kubiya_tui.models import HeartbeatRequest
 
 log = logging.getLogger("kubiya_tui.controlplane")
 
-PREFIX = routes.V1 + "/workers/"
+PREFIX = V1 + "/workers/"
 SUFFIX = "/heartbeat"
 _ENDPOINT_PARAMS = ["worker_id", "body", "request", "who"]
 
@@ -47,7 +48,7 @@ class HeartbeatFastPath:
 
     def __init__(self, app: Callable) -> None:
         self.app = app
-        params = list(inspect.signature(routes.heartbeat).parameters)
+        params = list(inspect.signature(heartbeat).parameters)
         self.enabled = params == _ENDPOINT_PARAMS
         if not self.enabled:
             log.warning("heartbeat fast path off: the endpoint's parameters are now %s", params)
@@ -99,12 +100,12 @@ class HeartbeatFastPath:
             return None
         request = Request(scope)
         try:
-            who = await routes.caller(request)
+            who = await caller(request)
             body = HeartbeatRequest.model_validate(json.loads(raw))
         except (HTTPException, ValueError, RecursionError, ValidationError):
             return None
         try:
-            result = await routes.heartbeat(worker_id=worker_id, body=body, request=request, who=who)
+            result = await heartbeat(worker_id=worker_id, body=body, request=request, who=who)
         except (HTTPException, NotFound):
             # Raised before anything was written (an unknown worker updates no row): the
             # normal path runs it again and answers exactly as the route does.

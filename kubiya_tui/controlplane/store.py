@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from kubiya_tui.models import STALE_AFTER_INTERVALS
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS organizations (
     id TEXT PRIMARY KEY,
@@ -450,7 +452,7 @@ class Store:
         row = self._one(
             "SELECT COUNT(*) AS n FROM workers WHERE organization_id=? AND queue_id=?"
             " AND status NOT IN ('disconnected','offline') AND last_heartbeat >= ?",
-            (org, queue_id, now - 2.5 * interval),
+            (org, queue_id, now - STALE_AFTER_INTERVALS * interval),
         )
         return row["n"]  # type: ignore[index]
 
@@ -459,8 +461,8 @@ class Store:
         rows = self._all(
             "SELECT w.queue_id, COUNT(*) AS n FROM workers w JOIN worker_queues q ON q.id = w.queue_id"
             " WHERE w.organization_id=? AND w.status NOT IN ('disconnected','offline')"
-            " AND w.last_heartbeat >= ? - 2.5 * q.heartbeat_interval GROUP BY w.queue_id",
-            (org, now),
+            " AND w.last_heartbeat >= ? - ? * q.heartbeat_interval GROUP BY w.queue_id",
+            (org, now, STALE_AFTER_INTERVALS),
         )
         return {r["queue_id"]: r["n"] for r in rows}
 

@@ -78,6 +78,8 @@ class Readings:
     """The control plane's last poll failed: its data in rows is stale (well before the source reads "down")."""
     temporal_failing: bool = False
     """Temporal's last stats or visibility poll failed."""
+    control_plane_version: str | None = None
+    """What the control plane's ``/api/health`` says it runs."""
 
 
 @dataclass
@@ -130,6 +132,7 @@ def build_snapshot(
         mode=rules.mode,
         window_seconds=rules.window,
         refresh_ms=None if refresh_ms is None else round(refresh_ms, 1),
+        control_plane_version=readings.control_plane_version,
     )
 
 

@@ -304,6 +304,7 @@ class Collector:
                 self._registry_tracker.failing or (self.temporal is None and self._stats_tracker.failing)
             ),
             temporal_failing=self.temporal is not None and (self._stats_tracker.failing or self._vis_tracker.failing),
+            control_plane_version=self.registry.control_plane_version if self.registry is not None else None,
         )
         now = self._clock()
         return build_snapshot(

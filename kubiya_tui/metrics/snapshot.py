@@ -80,6 +80,8 @@ class WorkerSnapshot:
     task_queue_name: str | None = None
     source: str = "api"
     """Where the worker is known from: ``api`` (a registration) or ``temporal`` (pollers, ListWorkers only)."""
+    version: str | None = None
+    """The kubiya-tui version the worker reports in its heartbeats; None when it reports none."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ class Snapshot:
     window_seconds: float = 300.0
     refresh_ms: float | None = None
     """How long the refresh that made this snapshot took."""
+    control_plane_version: str | None = None
+    """The control plane's kubiya-tui version (``/api/health``); workers on another one are flagged."""
 
     def queue(self, queue_id: str) -> QueueSnapshot | None:
         return next((q for q in self.queues if q.id == queue_id), None)

@@ -1,44 +1,41 @@
-"""The console: a Textual app that renders snapshots and runs operations against the control plane.
+"""The console: a Textual app that shows snapshots and opens the operator's actions; it keeps navigation and wiring.
 
-All I/O runs in async workers (``poll`` for snapshots, ``perform`` for operations) that only
-post messages; widgets change in message handlers. A worker that raises lands in one
-``Worker.StateChanged`` handler, so a failing backend shows a banner instead of ending the app.
+What it wires together, each in its own module: ``polling`` (the snapshot poll and heartbeat
+history), ``actions`` (control-plane calls for screens and dialogs, and the dialogs of each
+action), ``persistence`` (the audit copy and the remembered theme), ``themes`` and the
+``commands`` of the palette. Screens and dialogs reach all of it through ``context.console_of``.
+
+All I/O runs in async workers that only post messages; widgets change in message handlers. A
+worker that raises lands in one ``Worker.StateChanged`` handler, so a failing backend shows a
+banner instead of ending the app.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from collections import deque
 from pathlib import Path
-from typing import Any, Awaitable, Callable
 
-from textual import on, work
+from textual import on
 from textual.app import App
 from textual.binding import Binding
-from textual.message_pump import MessagePump
 from textual.reactive import reactive, var
-from textual.screen import ModalScreen, Screen
-from textual.timer import Timer
+from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from kubiya_tui import locations
 from kubiya_tui.client.api import ApiClient, ApiError
-from kubiya_tui.config import load_config, resolve_settings, write_config
+from kubiya_tui.config import resolve_settings
 from kubiya_tui.connection import Connection, connect
 from kubiya_tui.errors import UserError
-from kubiya_tui.metrics.snapshot import Health, Snapshot, SnapshotSource
+from kubiya_tui.metrics.snapshot import Snapshot, SnapshotSource
+from kubiya_tui.tui import persistence
+from kubiya_tui.tui.actions import Actions, Operations
 from kubiya_tui.tui.commands import ConsoleCommands
-from kubiya_tui.tui.messages import OperationDone, OperationFailed, SnapshotReady
-from kubiya_tui.tui.themes import ANSI_THEME, DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
+from kubiya_tui.tui.messages import SnapshotReady
+from kubiya_tui.tui.polling import POLL_GROUP, HeartbeatHistory, SnapshotPoller
+from kubiya_tui.tui.themes import ANSI_THEME, DEFAULT_THEME, project_themes, variable_defaults
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT_RING = 20
-HEARTBEAT_SAME_SECONDS = 1.0
-"""Two refreshes whose heartbeat times are closer than this saw the same heartbeat (ages are rounded)."""
-MAX_BACKOFF_SECONDS = 30.0
 
 
 class KubiyaConsole(App[None]):
@@ -85,32 +82,35 @@ class KubiyaConsole(App[None]):
         connection: Connection | None = None,
     ) -> None:
         super().__init__()
-        self.source = source
-        self.api = api
         self.connection = connection
         """The connection that ``source`` and ``api`` belong to, closed with the console; None: they are closed one by one."""
-        self.profile_name = profile
-        self.read_only = read_only
-        self.read_only_reason = read_only_reason
-        self.api_key = api_key
+        self.poller = SnapshotPoller(self, source)
+        self.heartbeats = HeartbeatHistory()
+        self.operations = Operations(
+            self, api, profile=profile, read_only=read_only, read_only_reason=read_only_reason, api_key=api_key
+        )
+        self.actions = Actions(self)
         self.requested_theme = theme
         self.remember_theme = remember_theme
         self.cursor_blink = cursor_blink
         """Off in snapshot tests so a text cursor is always drawn the same."""
         self.pending_select: str | None = None
-        self.heartbeats: dict[str, deque[float]] = {}
-        """Each worker's recent heartbeat arrival times (newest last), for its detail screen."""
-        self.project_themes = [t.name for t in load_themes()]
-        self._poll_timer: Timer | None = None
-        self._failures = 0
+        """A queue to select in the overview as soon as a snapshot lists it (one just created)."""
+        themes = project_themes()
+        self.project_themes = [t.name for t in themes]
         self._theme_ready = False
-        for theme_obj in load_themes():
+        for theme_obj in themes:
             self.register_theme(theme_obj)
+
+    @property
+    def source(self) -> SnapshotSource:
+        """Where snapshots and history come from (the collector, or recorded data)."""
+        return self.poller.source
 
     # ------------------------------------------------------------------ setup
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        return dict(VARIABLE_DEFAULTS)
+        return variable_defaults()
 
     def get_default_screen(self) -> Screen:
         from kubiya_tui.tui.screens.overview import OverviewScreen
@@ -126,81 +126,35 @@ class KubiyaConsole(App[None]):
         self._theme_ready = True
         latest = self.source.latest()
         if latest is not None:
-            self._apply(latest)
-        self.poll()
+            self.show_snapshot(latest)
+        self.poller.poll()
 
     async def on_unmount(self) -> None:
-        try:
-            if self.connection is not None:
-                await self.connection.aclose()
-            else:
-                await self.source.aclose()
-                if self.api is not None:
-                    await self.api.aclose()
-        except Exception:
-            log.exception("closing the connection")
+        if self.connection is not None:
+            self.poller.stop()
+            await self.connection.aclose()  # its source, then its clients
+        else:
+            await self.poller.aclose()
+            await self.operations.aclose()
 
     def watch_theme(self, name: str) -> None:
         # Remember a theme the operator picked (not the one the console started with).
         if self._theme_ready and self.remember_theme:
             try:
-                config = load_config()
-                if config.theme != name:
-                    config.theme = name
-                    write_config(config)
+                persistence.remember_theme(name)
             except UserError as exc:
                 self.notify(str(exc), title="Theme not saved", severity="warning")
 
-    # ------------------------------------------------------------------ refresh
-
-    @work(exclusive=True, group="poll", exit_on_error=False)
-    async def poll(self, force: bool = False) -> None:
-        """Ask the source for a new snapshot; the next one is scheduled when this one is in.
-
-        ``force`` (the ``r`` key) asks a collector to skip its back-off and poll every source now.
-        """
-        snapshot = await self.source.refresh(force=force)
-        self.post_message(SnapshotReady(snapshot))
+    # ------------------------------------------------------------------ snapshots
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
-        self._failures = 0
-        self.poll_error = None
-        self._apply(message.snapshot)
-        self._schedule_poll(self.source.interval)
+        self.poller.succeeded()
+        self.show_snapshot(message.snapshot)
 
-    def _apply(self, snapshot: Snapshot) -> None:
-        previous = self.snapshot
-        if previous is None or snapshot.taken_at != previous.taken_at:
-            # A heartbeat is recorded when it arrives (its time moves), not at every refresh.
-            heartbeats, taken_at = self.heartbeats, snapshot.taken_at
-            for worker in snapshot.workers:
-                age = worker.heartbeat_age_seconds
-                if age is None:
-                    continue
-                arrived = taken_at - age
-                ring = heartbeats.get(worker.worker_id)
-                if ring is None:
-                    ring = heartbeats[worker.worker_id] = deque(maxlen=HEARTBEAT_RING)
-                    ring.append(arrived)
-                elif arrived - ring[-1] > HEARTBEAT_SAME_SECONDS:
-                    ring.append(arrived)
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        """Make ``snapshot`` the one every screen shows, noting the heartbeats that arrived with it."""
+        self.heartbeats.record(snapshot, self.snapshot)
         self.snapshot = snapshot
-
-    def _schedule_poll(self, delay: float) -> None:
-        if self._poll_timer is not None:
-            self._poll_timer.stop()
-        self._poll_timer = self.set_timer(delay, self._poll_due)
-
-    def _poll_due(self) -> None:
-        self._poll_timer = None
-        if self.paused or not self.is_running or not self.screen_stack:
-            # Nothing to refresh while paused, or while the app is closing.
-            return
-        if isinstance(self.screen, ModalScreen):
-            # Refresh waits while a dialog is open, so what it shows does not move under the operator.
-            self._schedule_poll(0.5)
-            return
-        self.poll()
 
     @on(Worker.StateChanged)
     def _worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -210,62 +164,10 @@ class KubiyaConsole(App[None]):
             return
         error = worker.error
         log.error("background job %s failed: %r", worker.name, error, exc_info=error)
-        if worker.group == "poll":
-            self._failures += 1
-            self.poll_error = str(error) or type(error).__name__
-            self._schedule_poll(min(MAX_BACKOFF_SECONDS, self.source.interval * 2 ** min(self._failures, 5)))
+        if worker.group == POLL_GROUP:
+            self.poller.failed(error)
         else:
             self.notify(f"{worker.name}: {error}", title="Failed", severity="error")
-
-    # ------------------------------------------------------------------ operations
-
-    def perform(
-        self,
-        requester: MessagePump,
-        action: str,
-        target: str,
-        call: Callable[[ApiClient], Awaitable[Any]],
-        *,
-        mutating: bool = True,
-    ) -> None:
-        """Run ``call(api)`` in a worker; the requester gets OperationDone or OperationFailed."""
-        if mutating and self.read_only:
-            requester.post_message(OperationFailed(action, self.refusal(action, target)))
-            return
-        self.run_worker(self._perform(requester, action, target, call, mutating), name=action, group=f"op-{action}", exit_on_error=False)
-
-    async def _perform(
-        self, requester: MessagePump, action: str, target: str, call: Callable[[ApiClient], Awaitable[Any]], mutating: bool
-    ) -> None:
-        if self.api is None:
-            requester.post_message(OperationFailed(action, "no control plane is configured for this console"))
-            return
-        try:
-            result = await call(self.api)
-        except ApiError as exc:
-            if mutating:
-                self.audit(action, target, "failed", str(exc))
-            requester.post_message(OperationFailed(action, str(exc), exc.status, exc.body))
-            return
-        if mutating:
-            self.audit(action, target, "ok")
-        requester.post_message(OperationDone(action, result))
-
-    def refusal(self, action: str, target: str) -> str:
-        return f"read-only ({self.read_only_reason}): refusing to {action.replace('-', ' ')} {target}"
-
-    def audit(self, action: str, target: str, outcome: str, detail: str | None = None) -> None:
-        """Append one line to the console's own audit copy (the control plane keeps the authoritative log)."""
-        entry = {"time": time.time(), "profile": self.profile_name, "action": action, "target": target, "outcome": outcome}
-        if detail:
-            entry["detail"] = detail
-        try:
-            folder = locations.state_dir()
-            folder.mkdir(parents=True, exist_ok=True)
-            with open(folder / "audit.log", "a", encoding="utf-8") as out:
-                out.write(json.dumps(entry) + "\n")
-        except OSError:
-            log.exception("cannot write the audit copy")
 
     # ------------------------------------------------------------------ navigation
 
@@ -278,6 +180,17 @@ class KubiyaConsole(App[None]):
         from kubiya_tui.tui.screens.workers import WorkerDetailScreen
 
         self.push_screen(WorkerDetailScreen(worker_id))
+
+    def back_to_overview(self) -> None:
+        """Close every screen and dialog above the overview."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def select_when_listed(self, queue_id: str) -> None:
+        """Back to the overview, refreshed, with ``queue_id`` selected as soon as a snapshot lists it."""
+        self.pending_select = queue_id
+        self.back_to_overview()
+        self.poller.refresh_now()
 
     def action_workers(self) -> None:
         from kubiya_tui.tui.screens.workers import WorkersScreen
@@ -298,16 +211,13 @@ class KubiyaConsole(App[None]):
             self.push_screen(HelpScreen())
 
     def action_refresh(self) -> None:
-        if self._poll_timer is not None:
-            self._poll_timer.stop()
-            self._poll_timer = None
-        self.poll(force=True)
+        self.poller.refresh_now()
 
     def action_pause(self) -> None:
         self.paused = not self.paused
         self.notify("refresh paused (p resumes)" if self.paused else "refresh resumed", timeout=2)
         if not self.paused:
-            self.action_refresh()
+            self.poller.refresh_now()
 
     def action_next_theme(self) -> None:
         names = self.project_themes or [DEFAULT_THEME]
@@ -330,100 +240,32 @@ class KubiyaConsole(App[None]):
         except (UserError, ApiError, ValueError) as exc:
             self.notify(str(exc), title=f"Profile {name}", severity="error")
             return
-        old = self.connection
-        old_api = self.api if old is None else None
-        self.connection, self.api, self.source, self.profile_name = connection, connection.api, source, name
-        self.api_key = settings.api_key_value()
-        if settings.read_only:
-            self.read_only, self.read_only_reason = True, f"profile {name!r}"
+        old_connection, self.connection = self.connection, connection
+        old = self.operations.reconnect(connection.api, profile=name, api_key=settings.api_key_value(), read_only=settings.read_only)
+        self.poller.replace_source(source)
         self.heartbeats.clear()
         self.snapshot = None
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
-        if old is not None:
+        self.back_to_overview()
+        if old_connection is not None:
+            self.run_worker(old_connection.aclose(), group="close", exit_on_error=False)
+        elif old is not None:
             self.run_worker(old.aclose(), group="close", exit_on_error=False)
-        elif old_api is not None:
-            self.run_worker(old_api.aclose(), group="close", exit_on_error=False)
         self.notify(f"profile: {name} ({settings.api_url})")
-        self.action_refresh()
+        self.poller.refresh_now()
 
-    # ------------------------------------------------------------------ actions
-
-    def _current(self, attribute: str) -> str | None:
-        return getattr(self.screen, attribute, None)
-
-    def _queue_label(self, queue_id: str) -> str:
-        queue = self.snapshot.queue(queue_id) if self.snapshot else None
-        return f"{queue.environment or '-'}/{queue.name}" if queue else queue_id
-
-    def _refuse(self, action: str, target: str) -> bool:
-        if self.read_only:
-            self.notify(self.refusal(action, target), title="Read-only", severity="error")
-            return True
-        return False
+    # ------------------------------------------------------------------ the action keys (see actions.py)
 
     def action_create_queue(self) -> None:
-        from kubiya_tui.tui.dialogs.create_queue import CreateQueueDialog
-
-        if self._refuse("create-queue", "a queue"):
-            return
-
-        def created(queue_id: str | None) -> None:
-            if queue_id:
-                self.pending_select = queue_id
-                while len(self.screen_stack) > 1:
-                    self.pop_screen()
-                self.action_refresh()
-
-        self.push_screen(CreateQueueDialog(), created)
+        self.actions.create_queue()
 
     def action_worker_command(self) -> None:
-        queue_id = self._current("current_queue_id")
-        if queue_id is None:
-            self.notify("select a queue first", severity="warning")
-            return
-        self.show_worker_command(queue_id)
-
-    def show_worker_command(self, queue_id: str) -> None:
-        from kubiya_tui.tui.dialogs.worker_command import WorkerCommandDialog
-
-        self.push_screen(WorkerCommandDialog(queue_id, self._queue_label(queue_id)))
+        self.actions.worker_command_for_selected()
 
     def action_scale(self) -> None:
-        queue_id = self._current("current_queue_id")
-        if queue_id is None:
-            self.notify("select a queue first", severity="warning")
-            return
-        self.scale_queue(queue_id)
-
-    def scale_queue(self, queue_id: str) -> None:
-        from kubiya_tui.tui.dialogs.scale import ScaleDialog
-
-        queue = self.snapshot.queue(queue_id) if self.snapshot else None
-        if queue is None or self._refuse("scale-queue", self._queue_label(queue_id)):
-            return
-        self.push_screen(ScaleDialog(queue, self.snapshot.workers_of(queue_id)), lambda _: self.action_refresh())
+        self.actions.scale_selected()
 
     def action_drain(self) -> None:
-        worker_id = self._current("current_worker_id")
-        if worker_id is None:
-            self.notify("select a worker (w lists them) or use Ctrl+P › Drain worker", severity="warning")
-            return
-        self.drain_worker(worker_id)
-
-    def drain_worker(self, worker_id: str) -> None:
-        from kubiya_tui.tui.dialogs.drain import DrainDialog
-
-        snapshot = self.snapshot
-        worker = next((w for w in snapshot.workers if w.worker_id == worker_id), None) if snapshot else None
-        if worker is None or self._refuse("drain-worker", worker_id):
-            return
-        if worker.health is Health.gone:
-            self.notify(f"worker {worker_id} is already gone", severity="warning")
-            return
-        queue = snapshot.queue(worker.queue_id) if worker.queue_id else None
-        peers = snapshot.workers_of(worker.queue_id) if worker.queue_id else ()
-        self.push_screen(DrainDialog(worker, queue, peers), lambda _: self.action_refresh())
+        self.actions.drain_selected()
 
 
 # ---------------------------------------------------------------------- entry

@@ -1,61 +1,140 @@
-"""Regenerate screenshots/: every main view of the console over the recorded data, in each project theme.
+"""The console over recorded data, and its views: one definition for the snapshot tests and for screenshots/.
 
-Run ``python -m kubiya_tui.tui.screenshots`` from the repository root.
+``recorded_console()`` builds the console over ``recorded.py`` (fixed clock, no network);
+``VIEWS`` names every screen and dialog with the keys that reach it from the overview and
+when it is ready to be looked at; ``show_view()`` goes there. Run
+``python -m kubiya_tui.tui.screenshots`` from the repository root to regenerate screenshots/.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, cast
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Select
 
 from kubiya_tui.client.api import ApiClient
 from kubiya_tui.tui.app import KubiyaConsole
-from kubiya_tui.tui.demo_data import DEMO_KEY, DEMO_URL, RecordedSource, recorded_heartbeats, recorded_transport
+from kubiya_tui.tui.dialogs.worker_command import WorkerCommandDialog
+from kubiya_tui.tui.recorded import RECORDED_KEY, RECORDED_URL, RecordedSource, recorded_heartbeats, recorded_transport
+from kubiya_tui.tui.screens.legacy import LegacyScreen
 
 SIZE = (120, 36)
-# View name -> keys that reach it from the overview.
-VIEWS: dict[str, tuple[str, ...]] = {
-    "overview": (),
-    "queue-detail": ("j", "enter"),
-    "workers": ("w",),
-    "worker-detail": ("w", "enter"),
-    "help": ("question_mark",),
-    "legacy-task-queues": ("L",),
-    "create-queue": ("c", *"billing-events"),
-    "worker-command": ("i",),
-    "drain-worker": ("w", "j", "j", "j", "j", "d"),
-    "scale-queue": ("j", "s", "4"),
-}
+"""The size of the screenshots in screenshots/."""
 THEMES = ("kubiya-dark", "kubiya-light")
+SETTLE_STEP_SECONDS = 0.05
+SETTLE_STEPS = 300
+"""A loaded machine (the whole suite on 2 cores) can take seconds to get a view ready: up to 15 s."""
 
 
-def recorded_app(theme: str, degraded: bool = False) -> KubiyaConsole:
-    api = ApiClient(DEMO_URL, DEMO_KEY, transport=recorded_transport(), retries=0)
-    app = KubiyaConsole(RecordedSource(degraded=degraded), api=api, profile="demo", theme=theme, api_key=DEMO_KEY,
-                        remember_theme=False, cursor_blink=False)  # fmt: skip
-    app.heartbeats.update(recorded_heartbeats())
+def recorded_console(theme: str = "kubiya-dark", *, degraded: bool = False, read_only: bool = False) -> KubiyaConsole:
+    """The console over the recorded moment, with the recorded API answering the dialogs' reads."""
+    api = ApiClient(RECORDED_URL, RECORDED_KEY, transport=recorded_transport(), retries=0)
+    app = KubiyaConsole(
+        RecordedSource(degraded=degraded),
+        api=api,
+        profile="demo",
+        theme=theme,
+        api_key=RECORDED_KEY,
+        read_only=read_only,
+        remember_theme=False,
+        cursor_blink=False,
+    )
+    app.heartbeats.seed(recorded_heartbeats())
     return app
 
 
-async def shoot(name: str, keys: tuple[str, ...], theme: str, folder: Path, degraded: bool = False) -> Path:
-    app = recorded_app(theme, degraded)
+def _always(app: KubiyaConsole) -> bool:
+    return True
+
+
+def _failures_loaded(app: KubiyaConsole) -> bool:
+    """The failed tasks are in, and the table has sized its error column to them (it does that when idle)."""
+    found = app.screen.query("#failed-tasks").results(DataTable)
+    table = next(found, None)
+    if table is None or "loading" in table.rows:
+        return False
+    error = next(c for c in table.ordered_columns if c.key.value == "error")
+    return error.content_width >= max((len(str(cell)) for cell in table.get_column("error")), default=0)
+
+
+def _command_loaded(app: KubiyaConsole) -> bool:
+    screen = app.screen
+    return isinstance(screen, WorkerCommandDialog) and screen.command is not None
+
+
+def _legacy_loaded(app: KubiyaConsole) -> bool:
+    screen = app.screen
+    return isinstance(screen, LegacyScreen) and screen.loaded
+
+
+def _environments_loaded(app: KubiyaConsole) -> bool:
+    return app.screen.query_one("#migrate-env", Select).prompt != "loading environments…"
+
+
+@dataclass(frozen=True)
+class View:
+    """One view of the console: the keys that reach it from the overview, and when it is ready to be looked at."""
+
+    keys: tuple[str, ...] = ()
+    ready: Callable[[KubiyaConsole], bool] = _always
+
+
+VIEWS: dict[str, View] = {
+    "overview": View(),
+    "queue_detail": View(("j", "enter"), _failures_loaded),
+    "workers": View(("w",)),
+    "worker_detail": View(("w", "enter")),
+    "help": View(("question_mark",)),
+    "create_queue": View(("c", *"Bad_Name")),
+    "worker_command": View(("i",), _command_loaded),
+    "drain": View(("w", "j", "j", "j", "j", "d")),
+    "scale": View(("j", "s", "2")),
+    "legacy": View(("L",), _legacy_loaded),
+    "migrate": View(("L", "m"), _environments_loaded),
+}
+
+
+async def _settle(pilot: Pilot, ready: Callable[[], bool]) -> None:
+    for _ in range(SETTLE_STEPS):
+        await pilot.pause(SETTLE_STEP_SECONDS)
+        if ready():
+            break
+    else:
+        raise AssertionError(f"the view was not ready within {SETTLE_STEPS * SETTLE_STEP_SECONDS:.0f} s")
+    await pilot.pause()
+
+
+async def show_view(pilot: Pilot, view: View) -> None:
+    """Press the view's keys once the console is up, and wait until the view is ready."""
+    app = cast(KubiyaConsole, pilot.app)
+    await _settle(pilot, lambda: True)
+    await pilot.press(*view.keys)
+    await _settle(pilot, lambda: view.ready(app))
+
+
+async def shoot(name: str, view: View, theme: str, folder: Path, degraded: bool = False) -> Path:
+    """Save one view as ``<name>-<theme>.svg`` in ``folder``."""
+    app = recorded_console(theme, degraded=degraded)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.2)
-        await pilot.press(*keys)
-        await pilot.pause(0.5)
-        filename = f"{name}-{theme.removeprefix('kubiya-')}.svg"
+        await show_view(pilot, view)
+        filename = f"{name.replace('_', '-')}-{theme.removeprefix('kubiya-')}.svg"
         app.save_screenshot(filename, path=str(folder))
     return folder / filename
 
 
 async def main(folder: Path) -> None:
+    """Every view in the dark and the light theme, the degraded overview, and the overview in 16 colours."""
     folder.mkdir(parents=True, exist_ok=True)
     for theme in THEMES:
-        for name, keys in VIEWS.items():
-            print(await shoot(name, keys, theme, folder))
-    print(await shoot("overview-degraded", (), "kubiya-dark", folder, degraded=True))
-    print(await shoot("overview", (), "kubiya-ansi", folder))
+        for name, view in VIEWS.items():
+            print(await shoot(name, view, theme, folder))
+    print(await shoot("overview-degraded", VIEWS["overview"], "kubiya-dark", folder, degraded=True))
+    print(await shoot("overview", VIEWS["overview"], "kubiya-ansi", folder))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,15 @@ Every colour is checked with ``Color.parse`` so a typo fails at load time with t
 
 from __future__ import annotations
 
+import functools
 import logging
 import tomllib
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
+
+from kubiya_tui.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -21,20 +24,6 @@ LIGHT_THEME = "kubiya-light"
 ANSI_THEME = "kubiya-ansi"
 
 COLOR_FIELDS = ("primary", "secondary", "accent", "warning", "error", "success", "foreground", "background", "surface", "panel", "boost")
-
-# Literal fallbacks for the console's own variables: a theme that leaves one out still renders.
-VARIABLE_DEFAULTS: dict[str, str] = {
-    "status-healthy": "#3DD68C",
-    "status-stale": "#F5A524",
-    "status-draining": "#63B3ED",
-    "status-failed": "#E5484D",
-    "status-gone": "#6B7280",
-    "depth-warn": "#F5A524",
-    "depth-high": "#E5484D",
-    "chart-depth": "#4C8DF6",
-    "chart-rate": "#3DD68C",
-    "chart-error": "#E5484D",
-}
 
 
 class ThemeFileError(ValueError):
@@ -92,3 +81,20 @@ def load_themes(folder: Path | None = None) -> list[Theme]:
         except ThemeFileError as exc:
             log.warning("skipping theme: %s", exc)
     return themes
+
+
+@functools.cache
+def project_themes() -> tuple[Theme, ...]:
+    """The project's themes, read from ``themes_dir()`` once per process (every console shares them)."""
+    return tuple(load_themes())
+
+
+def variable_defaults() -> dict[str, str]:
+    """The console's own variables (``status-healthy``...) for a theme that leaves one out: the default theme's.
+
+    ``themes/kubiya-dark.toml`` is the one place they are written down; without it the console cannot start.
+    """
+    default = next((t for t in project_themes() if t.name == DEFAULT_THEME), None)
+    if default is None:
+        raise UserError(f"the default theme {DEFAULT_THEME!r} is missing or broken in {themes_dir()}; reinstall kubiya-tui")
+    return dict(default.variables)

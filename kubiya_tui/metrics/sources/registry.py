@@ -1,8 +1,8 @@
 """The control plane as a source: which queues exist, which workers are registered, their heartbeats.
 
 ``GET /worker-queues`` every refresh, ``GET /workers`` every ``workers_interval`` (heartbeats
-come 10 s apart at best; a control plane without that endpoint is asked per queue) and now
-and then ``GET /environments``. Bodies are parsed item by item into plain records, never
+come 10 s apart at best; a control plane without that endpoint is asked per queue) with
+``GET /api/health`` (the control plane's version), and now and then ``GET /environments``. Bodies are parsed item by item into plain records, never
 models: 2,000 workers are 2 MB of JSON.
 
 Also here: which queues are watched (:func:`watched_queues`): those the control plane lists,
@@ -196,6 +196,8 @@ class RegistrySource:
         self._mono = monotonic
         self._on_workers = on_workers
         self.registry: Registry | None = None
+        self.control_plane_version: str | None = None
+        """The kubiya-tui version the control plane's ``/api/health`` reports; workers on another one are flagged."""
         self.env_names: dict[str, str] = {}
         self._workers: dict[str, tuple[tuple, RegisteredWorker]] = {}
         self._qrefs: dict[str, QueueRef] = {}
@@ -223,9 +225,13 @@ class RegistrySource:
         want_workers = force or previous is None or self._mono() - self._workers_read >= self.workers_interval
         workers_raw: bytes | None = None
         if want_workers and self._org_workers_list():
-            queues_raw, answer = await asyncio.gather(
-                self.api.get_raw("/api/v1/worker-queues"), self.api.get_raw("/api/v1/workers"), return_exceptions=True
+            queues_raw, answer, health_raw = await asyncio.gather(
+                self.api.get_raw("/api/v1/worker-queues"),
+                self.api.get_raw("/api/v1/workers"),
+                self.api.get_raw("/api/health"),
+                return_exceptions=True,
             )
+            self._note_control_plane_version(health_raw)
             if isinstance(queues_raw, BaseException):
                 raise queues_raw
             if isinstance(answer, ApiError) and answer.status in (404, 405):
@@ -278,6 +284,15 @@ class RegistrySource:
         if workers is not None and self._on_workers is not None:
             self._on_workers(self.registry, now)
         return None
+
+    def _note_control_plane_version(self, answer: bytes | BaseException) -> None:
+        """The version in a ``/api/health`` answer, read with the worker list; a failed read keeps the last one."""
+        try:
+            version = json.loads(answer).get("version") if isinstance(answer, bytes) else None
+        except (ValueError, AttributeError):
+            version = None
+        if isinstance(version, str) and version:
+            self.control_plane_version = version
 
     async def _workers_per_queue(self, refs: Iterable[QueueRef]) -> list[dict]:
         async def one(ref: QueueRef) -> list[dict]:
@@ -376,6 +391,7 @@ def parse_worker(worker_id: str, w: dict) -> RegisteredWorker:
         heartbeat_interval=float(w.get("heartbeat_interval") or 60),
         task_queue_name=w.get("task_queue_name") or (w.get("queue_name") if queue_id is None else None),
         source="api",
+        version=str_or_none(system_info.get("sdk_version")),
     )
     return RegisteredWorker(
         worker=worker,
@@ -446,3 +462,7 @@ def epoch(value: Any) -> float | None:
 
 def int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

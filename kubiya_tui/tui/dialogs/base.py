@@ -11,7 +11,7 @@ run too, and an action could be sent twice): it overrides ``confirm``, ``confirm
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,7 +20,12 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
+from kubiya_tui.tui.actions import Operations
+from kubiya_tui.tui.context import console_of
 from kubiya_tui.tui.messages import OperationFailed
+
+if TYPE_CHECKING:
+    from kubiya_tui.tui.app import KubiyaConsole
 
 T = TypeVar("T")
 
@@ -40,6 +45,16 @@ class ActionDialog(ModalScreen[T], Generic[T]):
     # Subclasses name their first field in AUTO_FOCUS: it is focused as soon as the dialog is
     # composed, so a key typed right after the one that opened the dialog lands there.
     _laid_out = False
+
+    @property
+    def console(self) -> KubiyaConsole:
+        """The console this dialog runs in, typed."""
+        return console_of(self)
+
+    @property
+    def operations(self) -> Operations:
+        """How this dialog calls the control plane."""
+        return self.console.operations
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes=self.dialog_classes()):
@@ -68,7 +83,7 @@ class ActionDialog(ModalScreen[T], Generic[T]):
     def on_mount(self) -> None:
         self.show_error(None)
         for box in self.query(Input):
-            box.cursor_blink = getattr(self.app, "cursor_blink", True)
+            box.cursor_blink = self.console.cursor_blink
         self.call_after_refresh(setattr, self, "_laid_out", True)
 
     def set_focus(self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False) -> None:

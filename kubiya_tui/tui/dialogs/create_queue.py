@@ -27,6 +27,8 @@ class CreateQueueDialog(ActionDialog[str]):
     """
 
     TITLE = "Create worker queue"
+    _env_names: dict[str, str] = {}
+    """Environment id -> name, of the environments offered (replaced, never changed in place)."""
     CONFIRM_LABEL = "Create"
     AUTO_FOCUS = "#name"
 
@@ -63,11 +65,11 @@ class CreateQueueDialog(ActionDialog[str]):
         for key in FIELDS:
             self.field_error(key, None)
         self._set_environments(self._known_environments())
-        self.app.perform(self, "list-environments", "", lambda api: api.list_environments(), mutating=False)
+        self.operations.perform(self, "list-environments", "", lambda api: api.list_environments(), mutating=False)
         self.query_one("#name", Input).focus()
 
     def _known_environments(self) -> dict[str, str]:
-        snapshot = self.app.snapshot
+        snapshot = self.console.snapshot
         return {q.environment_id: q.environment or q.environment_id for q in (snapshot.queues if snapshot else ()) if q.environment_id}
 
     def _set_environments(self, envs: dict[str, str]) -> None:
@@ -104,7 +106,7 @@ class CreateQueueDialog(ActionDialog[str]):
         select = self.query_one("#environment", Select)
         env = str(select.selection) if select.selection is not None else "?"
         name = self.query_one("#name", Input).value or "…"
-        return f"{getattr(self, '_env_names', {}).get(env, env)}/{name}"
+        return f"{self._env_names.get(env, env)}/{name}"
 
     sending = False
     """A create request is in flight: field changes must not re-enable the button."""
@@ -164,7 +166,7 @@ class CreateQueueDialog(ActionDialog[str]):
         self.show_error(None)
         self.sending = True
         self.set_busy(True, f"Creating {self._target()}…")
-        self.app.perform(self, "create-queue", self._target(), lambda api: api.create_queue(env_id, body))
+        self.operations.perform(self, "create-queue", self._target(), lambda api: api.create_queue(env_id, body))
 
     def on_operation_done(self, message: OperationDone) -> None:
         if message.action == "list-environments":

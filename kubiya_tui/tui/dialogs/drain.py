@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import Health, QueueSnapshot, WorkerSnapshot
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.dialogs.base import ActionDialog
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 
@@ -64,7 +64,7 @@ class DrainDialog(ActionDialog[bool]):
             return
         worker_id = self.worker.worker_id
         self.set_busy(True, f"Draining {worker_id}…")
-        self.app.perform(self, "drain-worker", worker_id, lambda api: api.drain_worker(worker_id))
+        self.operations.perform(self, "drain-worker", worker_id, lambda api: api.drain_worker(worker_id))
 
     def action_cancel(self) -> None:
         self.dismiss(self.accepted or None)
@@ -82,7 +82,7 @@ class DrainDialog(ActionDialog[bool]):
 
     def _follow(self) -> None:
         worker_id = self.worker.worker_id
-        self.app.perform(self, "follow-worker", worker_id, lambda api: api.get_worker(worker_id), mutating=False)
+        self.operations.perform(self, "follow-worker", worker_id, lambda api: api.get_worker(worker_id), mutating=False)
 
     def _show_state(self, detail: object) -> None:
         state = self.query_one("#drain-state", Static)

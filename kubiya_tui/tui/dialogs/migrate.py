@@ -83,7 +83,7 @@ class MigrateDialog(ActionDialog[bool]):
             self._started()
             self.query_one("#cancel").focus()
         else:
-            self.app.perform(self, "list-environments", "environments", lambda api: api.list_environments(), mutating=False)
+            self.operations.perform(self, "list-environments", "environments", lambda api: api.list_environments(), mutating=False)
             self.query_one("#migrate-name", Input).focus()
 
     def confirm(self) -> None:
@@ -105,7 +105,7 @@ class MigrateDialog(ActionDialog[bool]):
         self.show_error(None)
         self.set_busy(True, "Migrating…")
         tq = self.task_queue
-        self.app.perform(self, "migrate-task-queue", tq.name, lambda api: api.migrate_task_queue(tq.id, env, name))
+        self.operations.perform(self, "migrate-task-queue", tq.name, lambda api: api.migrate_task_queue(tq.id, env, name))
 
     draining = False
     """The drain was sent (or is in flight): progress updates must not offer it again."""
@@ -114,7 +114,7 @@ class MigrateDialog(ActionDialog[bool]):
         tq = self.task_queue
         self.draining = True
         self.set_busy(True, "Draining…")
-        self.app.perform(self, "drain-legacy-workers", tq.name, lambda api: api.drain_task_queue_workers(tq.id))
+        self.operations.perform(self, "drain-legacy-workers", tq.name, lambda api: api.drain_task_queue_workers(tq.id))
 
     def on_operation_done(self, message: OperationDone) -> None:
         if message.action == "list-environments":
@@ -147,7 +147,7 @@ class MigrateDialog(ActionDialog[bool]):
             self.query_one(widget_id).disabled = True
         if self.command is None and self.queue_id:
             queue_id = self.queue_id
-            self.app.perform(self, "worker-command", queue_id, lambda api: api.worker_command(queue_id), mutating=False)
+            self.operations.perform(self, "worker-command", queue_id, lambda api: api.worker_command(queue_id), mutating=False)
         self._show_command()
         self.set_busy(True, "Drain legacy workers")
         self._follow()
@@ -162,7 +162,7 @@ class MigrateDialog(ActionDialog[bool]):
         legacy_id, queue_id = self.task_queue.id, self.queue_id
         if queue_id is None:
             return
-        self.app.perform(
+        self.operations.perform(
             self, "follow-migration", self.task_queue.name, lambda api: read_progress(api, legacy_id, queue_id), mutating=False
         )
 

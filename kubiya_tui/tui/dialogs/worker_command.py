@@ -12,15 +12,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, TabbedContent, TabPane
 
 from kubiya_tui.client.api import ApiClient
+from kubiya_tui.tui.actions import Operations
+from kubiya_tui.tui.context import console_of
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 
 PLATFORMS = ("local", "docker", "kubernetes")
 MASK = "••••••"
 
 
-async def load_commands(api: ApiClient, queue_id: str) -> tuple[str, dict[str, str]]:
+async def load_commands(api: ApiClient, queue_id: str) -> tuple[str, str | None, dict[str, str]]:
+    """The queue's worker command, where its package comes from, and its install script per platform."""
     command, *scripts = await asyncio.gather(api.worker_command(queue_id), *(api.install_script(queue_id, p) for p in PLATFORMS))
-    return command.command, dict(zip(PLATFORMS, scripts))
+    return command.command, command.package, dict(zip(PLATFORMS, scripts))
 
 
 class WorkerCommandDialog(ModalScreen[None]):
@@ -43,7 +46,14 @@ class WorkerCommandDialog(ModalScreen[None]):
         self.label = label
         self.revealed = False
         self.command: str | None = None
+        self.package: str | None = None
+        """Where the worker's kubiya-tui comes from, as the control plane says (None: it does not say)."""
         self.scripts: dict[str, str] = {}
+
+    @property
+    def operations(self) -> Operations:
+        """How this dialog reads the control plane, and the API key the console uses."""
+        return console_of(self).operations
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide tall"):
@@ -55,37 +65,41 @@ class WorkerCommandDialog(ModalScreen[None]):
                             if platform == "local":
                                 yield Label("Run on this machine:", classes="section")
                                 yield Static("loading…", id="command-local", classes="command")
+                                yield Static(id="package-source")
                                 yield Label("or install it with:", classes="section")
                             yield Static("loading…", id=f"script-{platform}", classes="script")
             yield Static(id="dialog-error")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Copy (c)", variant="primary", id="copy")
-                yield Button("Reveal key (r)", id="reveal", disabled=self.app.api_key is None)
+                yield Button("Reveal key (r)", id="reveal", disabled=self.operations.api_key is None)
                 yield Button("Close", id="close")
 
     def on_mount(self) -> None:
         self.query_one("#dialog-error").display = False
-        self.app.perform(self, "worker-command", self.queue_id, lambda api: load_commands(api, self.queue_id), mutating=False)
+        self.operations.perform(self, "worker-command", self.queue_id, lambda api: load_commands(api, self.queue_id), mutating=False)
 
     def command_line(self, reveal: bool) -> str:
         """The local command, with the key in front when the console knows one (masked unless revealed)."""
         if self.command is None:
             return "loading…"
-        key: str | None = self.app.api_key
+        key = self.operations.api_key
         if key is None:
             return self.command
         return f"KUBIYA_API_KEY={key if reveal else MASK} {self.command}"
 
     def _show(self) -> None:
         command = Content(self.command_line(self.revealed))
-        if self.app.api_key is None and self.command is not None:
+        if self.operations.api_key is None and self.command is not None:
             command = Content.assemble(self.command, "\n", ("(set KUBIYA_API_KEY first)", "dim"))
         self.query_one("#command-local", Static).update(command)
+        package = self.query_one("#package-source", Static)
+        package.update(Content(self.package or ""))
+        package.display = bool(self.package)
         for platform, script in self.scripts.items():
             self.query_one(f"#script-{platform}", Static).update(Content(script.rstrip()))
 
     def on_operation_done(self, message: OperationDone) -> None:
-        self.command, self.scripts = message.result
+        self.command, self.package, self.scripts = message.result
         self._show()
 
     def on_operation_failed(self, message: OperationFailed) -> None:
@@ -98,7 +112,7 @@ class WorkerCommandDialog(ModalScreen[None]):
         {"copy": self.action_copy, "reveal": self.action_reveal, "close": self.dismiss}[event.button.id or "close"]()
 
     def action_reveal(self) -> None:
-        if self.app.api_key is None:
+        if self.operations.api_key is None:
             self.app.notify("the console has no API key to show", severity="warning")
             return
         self.revealed = not self.revealed
@@ -111,7 +125,7 @@ class WorkerCommandDialog(ModalScreen[None]):
         if self.command is None:
             return None
         if active == "local":
-            if self.app.api_key is None:
+            if self.operations.api_key is None:
                 return self.command
             # Masked, the copy reads the key from the environment rather than holding a useless mask.
             return self.command_line(True) if self.revealed else f'KUBIYA_API_KEY="$KUBIYA_API_KEY" {self.command}'

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input
 
 from kubiya_tui.metrics.snapshot import Snapshot
+from kubiya_tui.tui.context import console_of
 from kubiya_tui.tui.dialogs.fields import FieldInput
 from kubiya_tui.tui.widgets.status import SourceBanner, StatusHeader
 from kubiya_tui.tui.widgets.tables import ResponsiveTable
+
+if TYPE_CHECKING:
+    from kubiya_tui.tui.app import KubiyaConsole
 
 
 class ConsoleScreen(Screen):
@@ -18,6 +24,13 @@ class ConsoleScreen(Screen):
 
     BINDINGS = [Binding("escape", "back", "Back")]
     HAS_FILTER = False
+    _behind = False
+    """A snapshot came while another full screen covered this one: show the newest when it comes back."""
+
+    @property
+    def console(self) -> KubiyaConsole:
+        """The console this screen runs in, typed."""
+        return console_of(self)
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -32,8 +45,8 @@ class ConsoleScreen(Screen):
 
     def on_mount(self) -> None:
         for box in self.query(Input):
-            box.cursor_blink = getattr(self.app, "cursor_blink", True)
-        self.watch(self.app, "snapshot", self._on_snapshot)
+            box.cursor_blink = self.console.cursor_blink
+        self.watch(self.console, "snapshot", self._on_snapshot)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._on_theme())
 
     def _on_snapshot(self, snapshot: Snapshot | None) -> None:
@@ -56,8 +69,8 @@ class ConsoleScreen(Screen):
         return True
 
     def on_screen_resume(self) -> None:
-        snapshot = getattr(self.app, "snapshot", None)
-        if getattr(self, "_behind", False) and snapshot is not None:
+        snapshot = self.console.snapshot
+        if self._behind and snapshot is not None:
             self._behind = False
             self.show_snapshot(snapshot)
 
@@ -89,7 +102,7 @@ class ConsoleScreen(Screen):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
-            snapshot = self.app.snapshot
+            snapshot = self.console.snapshot
             for table in self.query(ResponsiveTable):
                 table.set_filter(event.value, apply=snapshot is None)
             if snapshot is not None:

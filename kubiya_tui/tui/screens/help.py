@@ -7,8 +7,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from kubiya_tui import __version__
+from kubiya_tui.tui.context import console_of
 
 
 def _bindings(source: list[BindingType]) -> list[Binding]:
@@ -22,6 +26,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
+            snapshot = console_of(self).snapshot
+            control_plane = snapshot.control_plane_version if snapshot is not None else None
+            # Plain text, not markup: the control plane's version is whatever it says.
+            body.border_title = Content(f"kubiya-tui {__version__}" + (f" · control plane {control_plane}" if control_plane else ""))
             # The list is longer than a 24-line terminal: say so where the eye ends.
             body.border_subtitle = "↓ PgDn / scroll for more · Esc closes"
             yield Static(self._keys(), id="help-keys")

@@ -7,12 +7,12 @@ from typing import Any
 
 from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.client.api import ApiClient
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
@@ -92,7 +92,7 @@ class LegacyTable(ResponsiveTable[Legacy]):
         return {
             "name": Text(queue.name, style=theme_style(app, "foreground", bold=True)),
             "task_queue": Text(queue.task_queue_name or fmt.MISSING),
-            "state": Text(state, style=_style(self.screen, state)),
+            "state": Text(state, style=_style(app, state)),
             "depth": num(fmt.count(m.task_queue_backlog)),
             "age": num(fmt.age(m.task_queue_backlog_age_seconds)),
             "in": num(fmt.rate(m.tasks_add_rate_per_min)),
@@ -127,7 +127,7 @@ class LegacyScreen(ConsoleScreen):
         self._load()
 
     def _load(self) -> None:
-        self.app.perform(self, "legacy-list", "legacy task queues", read_legacy, mutating=False)
+        self.console.operations.perform(self, "legacy-list", "legacy task queues", read_legacy, mutating=False)
 
     def on_operation_done(self, message: OperationDone) -> None:
         if message.action != "legacy-list":
@@ -137,7 +137,7 @@ class LegacyScreen(ConsoleScreen):
         self._render_rows()
         self.query_one("#legacy-note", Static).update("")
         if self.is_mounted:
-            self.set_timer(max(2.0, self.app.source.interval), self._load)
+            self.set_timer(max(2.0, self.console.source.interval), self._load)
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         if message.action == "legacy-list":
@@ -151,7 +151,7 @@ class LegacyScreen(ConsoleScreen):
     def target_name(self, queue: Any) -> str:
         if not queue.migration:
             return "-"
-        snapshot = self.app.snapshot
+        snapshot = self.console.snapshot
         target = snapshot.queue(queue.migration.worker_queue_id) if snapshot else None
         return f"{target.environment}/{target.name}" if target else queue.migration.worker_queue_id[:8]
 
@@ -160,8 +160,6 @@ class LegacyScreen(ConsoleScreen):
         return self.query_one(LegacyTable).selected_key
 
     def action_migrate(self) -> None:
-        from kubiya_tui.tui.dialogs.migrate import MigrateDialog
-
         queue = next((q for q, _ in self.rows if q.id == self.selected_id), None)
         if queue is None:
             self.app.notify("select a legacy task queue first", severity="warning")
@@ -169,16 +167,13 @@ class LegacyScreen(ConsoleScreen):
         if queue.migration and queue.migration.state == "migrated":
             self.app.notify(f"{queue.name} is already migrated", severity="information")
             return
-        if self.app.read_only:
-            self.app.notify(self.app.refusal("migrate", queue.name), severity="error")
-            return
-        self.app.push_screen(MigrateDialog(queue), lambda _: self._load())
+        self.console.actions.migrate(queue, self._load)
 
 
-def _style(screen: ConsoleScreen, state: str) -> Style:
+def _style(app: App[Any], state: str) -> Style:
     """The theme colour for a migration state (legacy stands out, migrated fades); works with ANSI themes too."""
     if state == "legacy":
-        return theme_style(screen.app, "warning", bold=True)
+        return theme_style(app, "warning", bold=True)
     if state == "migrated":
-        return theme_style(screen.app, "foreground", dim=True)
-    return theme_style(screen.app, "accent", bold=True)
+        return theme_style(app, "foreground", dim=True)
+    return theme_style(app, "accent", bold=True)

@@ -37,7 +37,7 @@ class OverviewScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
-        self.table.history = lambda queue_id, metric, last=None: self.app.source.history(queue_id, metric, last)
+        self.table.history = lambda queue_id, metric, last=None: self.console.source.history(queue_id, metric, last)
         self.table.focus()
 
     def on_resize(self, event: Resize) -> None:
@@ -47,24 +47,26 @@ class OverviewScreen(ConsoleScreen):
     def show_snapshot(self, snapshot: Snapshot) -> None:
         table = self.table
         table.set_items(snapshot.queues)
-        pending = getattr(self.app, "pending_select", None)
+        console = self.console
+        pending = console.pending_select
         if pending and table.select_key(pending):
-            self.app.pending_select = None
+            console.pending_select = None
         self.query_one(QueueTotals).show(snapshot, table.shown_items)
         self._show_charts()
 
     def _show_charts(self) -> None:
-        snapshot = self.app.snapshot
+        console = self.console
+        snapshot = console.snapshot
         queue = self.table.selected_item
-        self.query_one(QueueCharts).show(queue.id if queue else None, self.app.source.history, snapshot.taken_at if snapshot else None,
+        self.query_one(QueueCharts).show(queue.id if queue else None, console.source.history, snapshot.taken_at if snapshot else None,
                                          queue.name if queue else "")  # fmt: skip
 
     def on_responsive_table_row_highlighted(self, event: QueueTable.RowHighlighted) -> None:
         self._show_charts()
 
     def on_responsive_table_row_selected(self, event: QueueTable.RowSelected) -> None:
-        self.app.open_queue(event.key)
+        self.console.open_queue(event.key)
 
     def action_open_queue(self) -> None:
         if self.current_queue_id:
-            self.app.open_queue(self.current_queue_id)
+            self.console.open_queue(self.current_queue_id)

@@ -12,9 +12,9 @@ from textual.events import Resize
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.client.api import ApiClient
 from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.widgets.charts import QueueCharts
@@ -101,7 +101,7 @@ class QueueDetailScreen(ConsoleScreen):
         self.set_class(event.size.height >= TALL_HEIGHT, "-tall")
 
     def action_reload_failures(self) -> None:
-        self.app.perform(self, "failed-tasks", self.queue_id, lambda api: load_failed_tasks(api, self.queue_id), mutating=False)
+        self.console.operations.perform(self, "failed-tasks", self.queue_id, lambda api: load_failed_tasks(api, self.queue_id), mutating=False)
 
     def on_operation_done(self, message: OperationDone) -> None:
         if message.action != "failed-tasks":
@@ -121,7 +121,7 @@ class QueueDetailScreen(ConsoleScreen):
 
     def on_responsive_table_row_selected(self, event: WorkerTable.RowSelected) -> None:
         if isinstance(event.table, WorkerTable):
-            self.app.open_worker(event.key)
+            self.console.open_worker(event.key)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         q = snapshot.queue(self.queue_id)
@@ -134,7 +134,7 @@ class QueueDetailScreen(ConsoleScreen):
         # Name and status first: a narrow terminal cuts the task queue and the id at the end.
         title.update(Text.assemble((f"{q.environment or '-'} / {q.name}", "bold"), f"   {status}", stale,
                                    (f"   {q.task_queue_name}   {q.id}", "dim"), no_wrap=True, overflow="ellipsis"))  # fmt: skip
-        self.query_one(QueueCharts).show(q.id, self.app.source.history, snapshot.taken_at)
+        self.query_one(QueueCharts).show(q.id, self.console.source.history, snapshot.taken_at)
         w = q.workers
         self.query_one("#facts-load", Static).update(facts_table([
             ("depth", fmt.count(q.depth)),

@@ -11,13 +11,13 @@ from textual.events import Resize
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import Snapshot, WorkerSnapshot
 from kubiya_tui.models import STALE_AFTER_INTERVALS as STALE_INTERVALS
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.screens.queue_detail import NARROW_WIDTH, facts_table
 from kubiya_tui.tui.widgets.tables import theme_style
-from kubiya_tui.tui.widgets.worker_table import WorkerTable, health_text
+from kubiya_tui.tui.widgets.worker_table import WorkerTable, health_text, other_version
 
 
 class WorkersScreen(ConsoleScreen):
@@ -41,7 +41,7 @@ class WorkersScreen(ConsoleScreen):
 
     @property
     def current_queue_id(self) -> str | None:
-        snapshot = self.app.snapshot
+        snapshot = self.console.snapshot
         worker = next((w for w in snapshot.workers if w.worker_id == self.current_worker_id), None) if snapshot else None
         return worker.queue_id if worker else None
 
@@ -49,14 +49,14 @@ class WorkersScreen(ConsoleScreen):
         self.query_one("#filter").display = False
         self.query_one(WorkerTable).focus()
         self.query_one("#worker-legend", Static).update(
-            "[dim]!poll not polling · !reg not registered · beat: heartbeat age[/]"
+            "[dim]!poll no poller · !reg unregistered · !ver other version · beat: heartbeat age[/]"
         )
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         self.query_one(WorkerTable).set_items(snapshot.workers)
 
     def on_responsive_table_row_selected(self, event: WorkerTable.RowSelected) -> None:
-        self.app.open_worker(event.key)
+        self.console.open_worker(event.key)
 
 
 def _capability(value: object) -> str:
@@ -97,7 +97,7 @@ class WorkerDetailScreen(ConsoleScreen):
 
     @property
     def current_queue_id(self) -> str | None:
-        snapshot = self.app.snapshot
+        snapshot = self.console.snapshot
         worker = next((w for w in snapshot.workers if w.worker_id == self.worker_id), None) if snapshot else None
         return worker.queue_id if worker else None
 
@@ -115,6 +115,7 @@ class WorkerDetailScreen(ConsoleScreen):
             return
         title.update(Text.assemble((worker.worker_id, "bold"), "   ", health_text(self.app, worker), ("   queue ", "dim"), worker.queue_name or "-"))
         slots = fmt.ratio(worker.slots_used, None if worker.slots_used is None or worker.slots_available is None else worker.slots_used + worker.slots_available)
+        other = other_version(self.app, worker)
         self.query_one("#worker-state", Static).update(facts_table([
             ("status", worker.status),
             ("wanted state", worker.desired_state or "running"),
@@ -123,7 +124,7 @@ class WorkerDetailScreen(ConsoleScreen):
             ("slots", slots),
             ("processed / failed", f"{worker.processed:,} / {worker.failed:,}"),
             ("registered", fmt.age(snapshot.taken_at - worker.registered_at) + " ago" if worker.registered_at else fmt.MISSING),
-            ("flags", ", ".join(f for f, on in (("registered, not polling", worker.registered_not_polling), ("polling, not registered", worker.polling_not_registered)) if on) or "none"),
+            ("flags", ", ".join(f for f, on in (("registered, not polling", worker.registered_not_polling), ("polling, not registered", worker.polling_not_registered), (f"runs {other}, the control plane {snapshot.control_plane_version}", other)) if on) or "none"),
         ]))  # fmt: skip
         info = worker.system_info
         memory = info.get("memory_total")
@@ -146,7 +147,7 @@ class WorkerDetailScreen(ConsoleScreen):
             tasks.add_row(Text("idle", style="dim"), key="idle")
 
     def _show_heartbeats(self, worker: WorkerSnapshot, now: float) -> None:
-        arrivals = list(self.app.heartbeats.get(self.worker_id, ()))
+        arrivals = self.console.heartbeats.arrivals(self.worker_id)
         text = Text()
         if arrivals:
             text.append(f"{fmt.age(now - arrivals[0])} ago", style="dim")

@@ -7,8 +7,8 @@ from typing import Any, Callable, Hashable, Sequence
 from rich.text import Text
 from textual.widgets import Static
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
 
 DEPTH_WARN = 100

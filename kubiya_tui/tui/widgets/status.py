@@ -5,8 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from kubiya_tui.metrics.snapshot import Snapshot, SourceState, SourceStatus
-from kubiya_tui.tui import format as fmt
+from kubiya_tui import formatting as fmt
+from kubiya_tui.metrics.snapshot import SourceState, SourceStatus
+from kubiya_tui.tui.context import console_of
 from kubiya_tui.tui.widgets.tables import theme_style
 
 SOURCE_LABELS = {"api": "control plane", "temporal": "Temporal"}
@@ -23,25 +24,26 @@ class StatusHeader(Static):
     """One line: app, profile, each source with its latency and data age, read-only and paused badges."""
 
     def on_mount(self) -> None:
-        self.watch(self.app, "snapshot", self._redraw)
-        self.watch(self.app, "paused", self._redraw, init=False)
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw())
+        console = console_of(self)
+        self.watch(console, "snapshot", self._redraw)
+        self.watch(console, "paused", self._redraw, init=False)
+        console.theme_changed_signal.subscribe(self, lambda _theme: self._redraw())
 
     def _redraw(self, *_: object) -> None:
-        app = self.app
-        snapshot: Snapshot | None = getattr(app, "snapshot", None)
+        app = console_of(self)
+        snapshot = app.snapshot
         text = Text()
         text.append(" kubiya-tui ", style=theme_style(app, "primary", bold=True))
-        profile = getattr(app, "profile_name", None) or (snapshot.profile if snapshot else None)
+        profile = app.operations.profile or (snapshot.profile if snapshot else None)
         text.append(f" {profile or 'no profile'} ", style=theme_style(app, "foreground", bold=True))
         sources = snapshot.sources if snapshot else {}
         for key in ("api", "temporal"):
             state = sources.get(key)
             text.append(" │ ", style=theme_style(app, "foreground", dim=True))
             text.append_text(self._source(key, state))
-        if getattr(app, "read_only", False):
+        if app.operations.read_only:
             text.append("  READ-ONLY ", style=theme_style(app, "warning", bold=True))
-        if getattr(app, "paused", False):
+        if app.paused:
             text.append("  ⏸ PAUSED ", style=theme_style(app, "accent", bold=True))
         # One line, always: a repaint, not a layout of the whole screen.
         self.update(text, layout=False)
@@ -69,13 +71,15 @@ class SourceBanner(Static):
     _shown: str | None = None
 
     def on_mount(self) -> None:
-        self.watch(self.app, "snapshot", self._redraw)
-        self.watch(self.app, "poll_error", self._redraw, init=False)
+        console = console_of(self)
+        self.watch(console, "snapshot", self._redraw)
+        self.watch(console, "poll_error", self._redraw, init=False)
 
     def _redraw(self, *_: object) -> None:
-        snapshot: Snapshot | None = getattr(self.app, "snapshot", None)
+        console = console_of(self)
+        snapshot = console.snapshot
         lines = []
-        poll_error = getattr(self.app, "poll_error", None)
+        poll_error = console.poll_error
         if poll_error:
             lines.append(f"⚠ refresh failed: {poll_error} — retrying")
         for key, state in (snapshot.sources if snapshot else {}).items():

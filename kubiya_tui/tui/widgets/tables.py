@@ -16,6 +16,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.app import App
 from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.geometry import Region, Size
@@ -49,7 +50,7 @@ _style_memo: tuple[dict[str, str], dict[tuple[str, bool, bool], Style]] = ({}, {
 """The theme variables the memo was made for, and the styles made from them."""
 
 
-def theme_style(app: Any, variable: str, *, bold: bool = False, dim: bool = False) -> Style:
+def theme_style(app: App[Any], variable: str, *, bold: bool = False, dim: bool = False) -> Style:
     """A Rich style in the colour of a theme variable (``status-healthy``...), for table cells.
 
     Memoised per set of theme variables (a new set comes with every theme change): a refresh
@@ -66,7 +67,7 @@ def theme_style(app: Any, variable: str, *, bold: bool = False, dim: bool = Fals
     return style
 
 
-def _theme_style(app: Any, variable: str, *, bold: bool, dim: bool) -> Style:
+def _theme_style(app: App[Any], variable: str, *, bold: bool, dim: bool) -> Style:
     if variable == "foreground":
         # Plain text keeps the widget's own colour, so a row cursor can recolour it.
         return Style(bold=bold, dim=dim)

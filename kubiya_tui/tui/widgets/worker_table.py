@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, Callable, Hashable
 
 from rich.text import Text
+from textual.app import App
 
+from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import Health, WorkerSnapshot
-from kubiya_tui.tui import format as fmt
 from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
 
 HEALTH_VARIABLE = {
@@ -19,13 +20,22 @@ HEALTH_VARIABLE = {
 HEALTH_ORDER = {Health.stale: 0, Health.draining: 1, Health.healthy: 2, Health.gone: 3}
 
 
-def health_text(app: Any, worker: WorkerSnapshot) -> Text:
-    """The worker's health word in its colour, with the registration/poller flags after it."""
+def other_version(app: App[Any], worker: WorkerSnapshot) -> str | None:
+    """The worker's kubiya-tui version when it is not the control plane's (both known); else None."""
+    snapshot = getattr(app, "snapshot", None)
+    expected = snapshot.control_plane_version if snapshot is not None else None
+    return worker.version if worker.version and expected and worker.version != expected else None
+
+
+def health_text(app: App[Any], worker: WorkerSnapshot) -> Text:
+    """The worker's health word in its colour, with the registration/poller/version flags after it."""
     text = Text(f"● {worker.health.value}", style=theme_style(app, HEALTH_VARIABLE[worker.health], bold=True))
     if worker.registered_not_polling:
         text.append(" !poll", style=theme_style(app, "status-failed"))
     if worker.polling_not_registered:
         text.append(" !reg", style=theme_style(app, "status-failed"))
+    if other_version(app, worker):
+        text.append(" !ver", style=theme_style(app, "status-stale"))
     return text
 
 

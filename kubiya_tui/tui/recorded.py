@@ -1,9 +1,11 @@
-"""Recorded, deterministic data for snapshot tests and screenshots: a fixed clock, no network.
+"""Recorded, deterministic data for the snapshot tests and the screenshots: a fixed clock, no network.
 
 ``recorded_snapshot()`` is one moment of a small organization (three environments, five
 queues, ten workers) in which something is wrong enough to show every state the console
-draws. ``RecordedSource`` serves it through the SnapshotSource protocol, and
-``recorded_transport()`` answers the few API reads the dialogs make.
+draws. ``RecordedSource`` serves it through the SnapshotSource protocol,
+``recorded_transport()`` answers the few API reads the dialogs make, and
+``recorded_heartbeats()`` gives the workers a heartbeat history. (The ``demo`` command runs a
+real stack instead: see ``kubiya_tui/stack/demo/``.)
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from kubiya_tui.metrics.snapshot import (
 FIXED_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 HISTORY_STEP = 30.0
 HISTORY_POINTS = 60
-DEMO_URL = "http://127.0.0.1:8787"
-DEMO_KEY = "kty_demo_5f1c0e9a7b3d4c2e"
+RECORDED_URL = "http://127.0.0.1:8787"
+RECORDED_KEY = "kty_demo_5f1c0e9a7b3d4c2e"
+RECORDED_VERSION = "0.1.0"
+"""The recorded control plane's kubiya-tui version (fixed, so a release changes no snapshot)."""
 
 ENVIRONMENTS = {"env-prod-7d2a": "prod", "env-staging-41c9": "staging", "env-dev-0b6e": "dev"}
 
@@ -79,10 +83,11 @@ def _queues(stale: bool = False, age: float | None = 1.4) -> tuple[QueueSnapshot
     )
 
 
-def _worker(worker_id: str, queue: str, queue_id: str, health: Health, status: str, **fields: Any) -> WorkerSnapshot:
-    info = {**_SYSTEM, "hostname": fields.get("hostname"), "pid": 4000 + len(worker_id) * 7}
+def _worker(worker_id: str, queue: str, queue_id: str, health: Health, status: str, sdk: str = RECORDED_VERSION, **fields: Any) -> WorkerSnapshot:
+    info = {**_SYSTEM, "hostname": fields.get("hostname"), "pid": 4000 + len(worker_id) * 7, "sdk_version": sdk}
     return WorkerSnapshot(worker_id=worker_id, queue_id=queue_id, queue_name=queue, health=health, status=status,
-                          system_info=info, capabilities={"runtime": "python", "tools": ["http", "shell"]}, **fields)  # fmt: skip
+                          system_info=info, capabilities={"runtime": "python", "tools": ["http", "shell"]}, version=sdk,
+                          **fields)  # fmt: skip
 
 
 def _workers() -> tuple[WorkerSnapshot, ...]:
@@ -108,7 +113,7 @@ def _workers() -> tuple[WorkerSnapshot, ...]:
         _worker("poller-batch-03", "reports", rep, Health.healthy, "polling", hostname="batch-03", polling_not_registered=True),
         _worker("wkr-etl-01aa", "etl-nightly", etl, Health.healthy, "idle", heartbeat_age_seconds=21.0,
                 hostname="stg-etl-1", slots_used=0, slots_available=10, processed=64, registered_at=FIXED_NOW - 90_000),
-        _worker("wkr-etl-02bb", "etl-nightly", etl, Health.healthy, "idle", heartbeat_age_seconds=44.0,
+        _worker("wkr-etl-02bb", "etl-nightly", etl, Health.healthy, "idle", heartbeat_age_seconds=44.0, sdk="0.0.9",
                 hostname="stg-etl-2", slots_used=0, slots_available=10, processed=61, failed=2, registered_at=FIXED_NOW - 90_000),
         _worker("wkr-web-01cc", "webhooks", web, Health.gone, "disconnected", heartbeat_age_seconds=1_840.0,
                 hostname="stg-web-1", processed=230, failed=4, registered_at=FIXED_NOW - 200_000),
@@ -119,18 +124,19 @@ def recorded_snapshot(degraded: bool = False) -> Snapshot:
     """The recorded moment; ``degraded`` has Temporal down and every number 48s old."""
     if degraded:
         sources = {
-            "api": SourceState("api", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=DEMO_URL),
+            "api": SourceState("api", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=RECORDED_URL),
             "temporal": SourceState("temporal", SourceStatus.down, last_error="cannot reach Temporal at 127.0.0.1:7233: connection refused",
                                     data_age_seconds=48.0, address="127.0.0.1:7233"),
         }  # fmt: skip
         queues = _queues(stale=True, age=48.0)
     else:
         sources = {
-            "api": SourceState("api", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=DEMO_URL),
+            "api": SourceState("api", SourceStatus.ok, latency_ms=14.0, data_age_seconds=1.2, address=RECORDED_URL),
             "temporal": SourceState("temporal", SourceStatus.ok, latency_ms=9.0, data_age_seconds=1.4, address="127.0.0.1:7233"),
         }  # fmt: skip
         queues = _queues()
-    return Snapshot(taken_at=FIXED_NOW, queues=queues, workers=_workers(), sources=sources, profile="demo")
+    return Snapshot(taken_at=FIXED_NOW, queues=queues, workers=_workers(), sources=sources, profile="demo",
+                    control_plane_version=RECORDED_VERSION)  # fmt: skip
 
 
 def recorded_history(queue_id: str, metric: str) -> list[tuple[float, float]]:
@@ -202,15 +208,21 @@ _FAILED = {
 def _install_script(queue_id: str, platform: str) -> str:
     if platform == "docker":
         return (f"docker run -d --name kubiya-worker-{queue_id[:10]} --restart unless-stopped \\\n"
-                f"  -e KUBIYA_API_KEY -e KUBIYA_CONTROL_PLANE_BASE_URL={DEMO_URL} \\\n"
-                f"  ghcr.io/kubiyabot/kubiya-tui:0.1.0 worker start --queue-id {queue_id}\n")  # fmt: skip
+                f"  -e KUBIYA_API_KEY -e KUBIYA_CONTROL_PLANE_BASE_URL={RECORDED_URL} \\\n"
+                f"  -e KUBIYA_TUI_WHEEL=kubiya_tui-{RECORDED_VERSION}-py3-none-any.whl -e KUBIYA_TUI_WHEEL_SHA256=e1782c01fd5b… \\\n"
+                "  python:3.11-slim python -c \"$BOOTSTRAP\"\n")  # fmt: skip
     if platform == "kubernetes":
-        return (f"kubectl create secret generic kubiya-worker --from-literal=KUBIYA_API_KEY=\"$KUBIYA_API_KEY\"\n"
-                f"kubectl apply -f - <<'YAML'\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kubiya-worker-{queue_id[:10]}\n"
+        return (f"kubectl create secret generic kubiya-worker-{queue_id[:10]}-key --from-file=api-key=/dev/stdin\n"
+                f"kubectl apply -f - <<MANIFEST\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kubiya-worker-{queue_id[:10]}\n"
                 f"spec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n        - name: worker\n"
-                f"          image: ghcr.io/kubiyabot/kubiya-tui:0.1.0\n          args: [worker, start, --queue-id, {queue_id}]\nYAML\n")  # fmt: skip
-    return (f"#!/bin/sh\nset -eu\npython3 -m venv ~/.kubiya-worker\n~/.kubiya-worker/bin/pip install kubiya-tui\n"
-            f"exec ~/.kubiya-worker/bin/kubiya-tui worker start --queue-id {queue_id} --control-plane-url {DEMO_URL}\n")  # fmt: skip
+                f"          image: python:3.11-slim\n          command: [python, -c]\nMANIFEST\n")  # fmt: skip
+    return (f"#!/usr/bin/env bash\n# kubiya-tui worker for queue {queue_id}, platform: local.\n"
+            f"# Package: kubiya-tui {RECORDED_VERSION}, the wheel this control plane serves (its sha256 is checked\n"
+            "# before pip installs it); set KUBIYA_TUI_PACKAGE to a pip requirement to install from your index instead.\n"
+            f"set -euo pipefail\nKUBIYA_CONTROL_PLANE_BASE_URL=${{KUBIYA_CONTROL_PLANE_BASE_URL:-{RECORDED_URL}}}\n"
+            f"KUBIYA_TUI_WHEEL=kubiya_tui-{RECORDED_VERSION}-py3-none-any.whl\n"
+            "KUBIYA_TUI_WHEEL_SHA256=e1782c01fd5b4ec7619f1f70504f5ffafda086b53d098975794b7c20c0d4507f\n"
+            "exec python3 -c \"$BOOTSTRAP\"  # fetch, check the sha256, pip install, start the worker\n")  # fmt: skip
 
 
 # Legacy task queues: one still in use, one half-way through its migration, one migrated.
@@ -256,8 +268,10 @@ def _answer(request: httpx.Request) -> httpx.Response:
         envs = [{"id": i, "organization_id": "org-demo", "name": n} for i, n in ENVIRONMENTS.items()]
         return httpx.Response(200, json=envs)
     if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "worker-command":
-        command = f"kubiya-tui worker start --queue-id {parts[1]} --control-plane-url {DEMO_URL}"
-        return httpx.Response(200, json={"queue_id": parts[1], "command": command, "command_parts": command.split()})
+        command = f"kubiya-tui worker start --queue-id {parts[1]} --control-plane-url {RECORDED_URL}"
+        package = (f"package: kubiya-tui {RECORDED_VERSION} from this control plane (/api/v1/distribution, sha256 e1782c01fd5b…), "
+                   "or set KUBIYA_TUI_PACKAGE to install from an index")  # fmt: skip
+        return httpx.Response(200, json={"queue_id": parts[1], "command": command, "command_parts": command.split(), "package": package})
     if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "install-script":
         return httpx.Response(200, text=_install_script(parts[1], request.url.params.get("platform", "local")))
     if len(parts) == 3 and parts[0] == "worker-queues" and parts[2] == "tasks":
@@ -278,11 +292,9 @@ def recorded_transport() -> httpx.MockTransport:
     return httpx.MockTransport(_answer)
 
 
-def recorded_heartbeats() -> dict[str, Any]:
-    """Each worker's last heartbeat arrival times, for the worker detail's recent-heartbeats row."""
-    from collections import deque
-
-    rings: dict[str, Any] = {}
+def recorded_heartbeats() -> dict[str, list[float]]:
+    """Each worker's recent heartbeat arrival times (oldest first), for the worker detail's recent-heartbeats row."""
+    arrivals: dict[str, list[float]] = {}
     for w in _workers():
         if w.heartbeat_age_seconds is None:
             continue
@@ -295,5 +307,5 @@ def recorded_heartbeats() -> dict[str, Any]:
         times = [last]
         for gap in gaps:
             times.append(times[-1] - gap)
-        rings[w.worker_id] = deque(sorted(times), maxlen=20)
-    return rings
+        arrivals[w.worker_id] = sorted(times)
+    return arrivals

@@ -1,34 +1,33 @@
-"""Legacy task queues and their migration to worker queues.
+"""Legacy task queues (``/api/v1/task-queues``): CRUD, workers, metrics, tasks, migration and drain.
 
-Upstream, a legacy task queue is an environment-level queue: the environment itself, polled
-on the Temporal task queue ``<org>.<environment>``, with workers registered on that name
-rather than on a worker queue. Here the same: every environment is also a legacy task queue.
-
-Migration makes the equivalent worker queue, then waits: legacy workers keep serving the
-legacy backlog; they are drained only once it is empty (or on an explicit force); the
-legacy queue is marked migrated when its backlog and its live workers are both zero.
+What a legacy task queue is, and how migration proceeds, is in ``controlplane/legacy_queues.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
 import shlex
 import time
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from kubiya_tui.client.temporal import TemporalUnavailable
-from kubiya_tui.controlplane import routes, scripts
-from kubiya_tui.controlplane.routes import V1, Auth, Caller, _iso, _refuse_nulls, _store, _temporal, _worker_out
-from kubiya_tui.controlplane.store import NotFound, Store
-from kubiya_tui.controlplane.tasks import recent_tasks, start_tasks
+from kubiya_tui.controlplane import scripts
+from kubiya_tui.controlplane.deps import V1, Auth, Caller, get_public_url, get_store, get_temporal, refuse_nulls
+from kubiya_tui.controlplane.legacy_queues import (
+    LIVE,
+    backlog_of,
+    describe_task_queue,
+    legacy_task_queue_name,
+    queue_safe_name,
+    workers_of,
+)
+from kubiya_tui.controlplane.queue_metrics import metrics_for
+from kubiya_tui.controlplane.serializers import queue_out, worker_out
+from kubiya_tui.controlplane.store import NotFound
+from kubiya_tui.controlplane.temporal_tasks import recent_tasks, start_tasks
 from kubiya_tui.models import (
     LegacyTaskQueue,
     LegacyWorkerCommand,
     MigrateRequest,
-    Migration,
     MigrationResult,
     TaskInfo,
     TaskQueueCreate,
@@ -42,117 +41,62 @@ from kubiya_tui.models import (
 
 router = APIRouter(tags=["legacy task queues"])
 BASE = f"{V1}/task-queues"
-LIVE = ("healthy", "draining")
-
-
-def legacy_task_queue_name(org: str, env: dict[str, Any]) -> str:
-    return f"{org}.{env['name']}"
-
-
-def _queue_safe(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:50]
-    return slug if len(slug) >= 2 else f"{slug or 'q'}-queue"
-
-
-def _workers(store: Store, org: str, env: dict[str, Any]) -> list[WorkerDetail]:
-    now = time.time()
-    return [_worker_out(w, now) for w in store.list_legacy_workers(org, legacy_task_queue_name(org, env))]
-
-
-async def _backlog(request: Request, task_queue: str) -> int | None:
-    try:
-        return (await asyncio.wait_for(_temporal(request).queue_stats(task_queue), 5)).backlog
-    except (TemporalUnavailable, asyncio.TimeoutError):
-        return None
-
-
-async def _out(request: Request, who: Caller, env: dict[str, Any], migration: dict[str, Any] | None) -> LegacyTaskQueue:
-    store = _store(request)
-    workers = _workers(store, who.org, env)
-    live = [w for w in workers if w.health in LIVE]
-    if migration and migration["state"] != "migrated" and not live:
-        # Migrated once nothing is left on the legacy path: no live worker, an empty backlog.
-        if await _backlog(request, legacy_task_queue_name(who.org, env)) == 0:
-            store.complete_migration(who.org, env["id"])
-            migration = store.migrations(who.org)[env["id"]]
-            store.audit(who.org, who.actor, "task_queue.migrated", "task_queue", env["id"], {"name": env["name"]})
-    return LegacyTaskQueue(
-        **{
-            **{k: v for k, v in env.items() if k not in ("created_at", "updated_at")},
-            "created_at": _iso(env["created_at"]),
-            "updated_at": _iso(env["updated_at"]),
-            "priority": (env.get("settings") or {}).get("priority"),
-            "task_queue_name": legacy_task_queue_name(who.org, env),
-            "active_workers": len(live),
-            "idle_workers": sum(1 for w in live if w.status == "idle"),
-            "busy_workers": sum(1 for w in live if w.status == "busy"),
-            "migration": _migration_out(migration),
-        }
-    )
-
-
-def _migration_out(row: dict[str, Any] | None) -> Migration | None:
-    if row is None:
-        return None
-    return Migration(
-        state=row["state"],
-        worker_queue_id=row["worker_queue_id"],
-        started_at=_iso(row["started_at"]),
-        completed_at=_iso(row["completed_at"]),
-        started_by=row["started_by"],
-    )
 
 
 @router.get(BASE)
 async def list_task_queues(request: Request, who: Caller = Auth) -> list[LegacyTaskQueue]:
-    store = _store(request)
+    store = get_store(request)
+    reader = get_temporal(request)
     migrations = store.migrations(who.org)
-    return [await _out(request, who, env, migrations.get(env["id"])) for env in store.list_environments(who.org)]
+    return [
+        await describe_task_queue(store, reader, who, env, migrations.get(env["id"]))
+        for env in store.list_environments(who.org)
+    ]
 
 
 @router.post(BASE, status_code=201)
 async def create_task_queue(body: TaskQueueCreate, request: Request, who: Caller = Auth) -> LegacyTaskQueue:
-    store = _store(request)
+    store = get_store(request)
     fields = body.model_dump()
     if fields.pop("priority") is not None:
         fields["settings"] = {**fields["settings"], "priority": body.priority}
     env = store.create_environment(who.org, fields)
     store.audit(who.org, who.actor, "task_queue.create", "task_queue", env["id"], {"name": env["name"]})
-    return await _out(request, who, env, None)
+    return await describe_task_queue(store, get_temporal(request), who, env, None)
 
 
 @router.get(f"{BASE}/{{queue_id}}")
 async def get_task_queue(queue_id: str, request: Request, who: Caller = Auth) -> LegacyTaskQueue:
-    store = _store(request)
+    store = get_store(request)
     env = store.get_environment(who.org, queue_id)
-    return await _out(request, who, env, store.migrations(who.org).get(queue_id))
+    return await describe_task_queue(store, get_temporal(request), who, env, store.migrations(who.org).get(queue_id))
 
 
 @router.patch(f"{BASE}/{{queue_id}}")
 async def update_task_queue(queue_id: str, body: TaskQueueUpdate, request: Request, who: Caller = Auth) -> LegacyTaskQueue:
-    store = _store(request)
+    store = get_store(request)
     changes = body.model_dump(exclude_unset=True)
-    _refuse_nulls(changes, ("name", "tags", "settings", "status"))
+    refuse_nulls(changes, ("name", "tags", "settings", "status"))
     if "status" in changes:
         changes["status"] = changes["status"].value
     if "priority" in changes:
         current = store.get_environment(who.org, queue_id)
         changes["settings"] = {**(changes.get("settings") or current["settings"]), "priority": changes.pop("priority")}
-    if "name" in changes and _workers(store, who.org, store.get_environment(who.org, queue_id)):
+    if "name" in changes and workers_of(store, who.org, store.get_environment(who.org, queue_id)):
         raise HTTPException(400, "a legacy task queue with registered workers cannot be renamed: its workers poll the old name")
     try:
         env = store.update_environment(who.org, queue_id, changes)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     store.audit(who.org, who.actor, "task_queue.update", "task_queue", queue_id, {"changes": sorted(changes)})
-    return await _out(request, who, env, store.migrations(who.org).get(queue_id))
+    return await describe_task_queue(store, get_temporal(request), who, env, store.migrations(who.org).get(queue_id))
 
 
 @router.delete(f"{BASE}/{{queue_id}}", status_code=204)
 async def delete_task_queue(queue_id: str, request: Request, who: Caller = Auth) -> Response:
-    store = _store(request)
+    store = get_store(request)
     env = store.get_environment(who.org, queue_id)
-    live = [w for w in _workers(store, who.org, env) if w.health in LIVE]
+    live = [w for w in workers_of(store, who.org, env) if w.health in LIVE]
     if live:
         raise HTTPException(400, f"legacy task queue {env['name']!r} still has {len(live)} live worker(s); drain them first")
     try:
@@ -165,11 +109,11 @@ async def delete_task_queue(queue_id: str, request: Request, who: Caller = Auth)
 
 @router.get(f"{BASE}/{{queue_id}}/worker-command")
 async def legacy_worker_command(queue_id: str, request: Request, who: Caller = Auth) -> LegacyWorkerCommand:
-    store = _store(request)
+    store = get_store(request)
     env = store.get_environment(who.org, queue_id)
     task_queue = legacy_task_queue_name(who.org, env)
     # Upstream inlines a worker token here; ours reads the API key from KUBIYA_API_KEY instead.
-    parts = ["kubiya-tui", "worker", "start", "--task-queue", task_queue, "--control-plane-url", routes._public_url(request)]
+    parts = ["kubiya-tui", "worker", "start", "--task-queue", task_queue, "--control-plane-url", get_public_url(request)]
     migration = store.migrations(who.org).get(queue_id)
     return LegacyWorkerCommand(
         task_queue_name=task_queue,
@@ -182,21 +126,21 @@ async def legacy_worker_command(queue_id: str, request: Request, who: Caller = A
 
 @router.get(f"{BASE}/{{queue_id}}/workers")
 async def legacy_workers(queue_id: str, request: Request, who: Caller = Auth) -> list[WorkerDetail]:
-    store = _store(request)
-    return _workers(store, who.org, store.get_environment(who.org, queue_id))
+    store = get_store(request)
+    return workers_of(store, who.org, store.get_environment(who.org, queue_id))
 
 
 @router.get(f"{BASE}/{{queue_id}}/metrics")
 async def legacy_metrics(queue_id: str, request: Request, who: Caller = Auth) -> WorkerQueueMetrics:
-    store = _store(request)
+    store = get_store(request)
     env = store.get_environment(who.org, queue_id)
     task_queue = legacy_task_queue_name(who.org, env)
-    return await routes.metrics_for(request, queue_id, task_queue, store.list_legacy_workers(who.org, task_queue))
+    return await metrics_for(get_temporal(request), queue_id, task_queue, store.list_legacy_workers(who.org, task_queue))
 
 
 @router.post(f"{BASE}/{{queue_id}}/tasks", status_code=201)
 async def submit_legacy_task(queue_id: str, body: TaskSubmit, request: Request, who: Caller = Auth) -> TaskSubmitted:
-    store = _store(request)
+    store = get_store(request)
     env = store.get_environment(who.org, queue_id)
     migration = store.migrations(who.org).get(queue_id)
     if migration and migration["state"] != "migrating":
@@ -204,7 +148,7 @@ async def submit_legacy_task(queue_id: str, body: TaskSubmit, request: Request, 
         raise HTTPException(
             400, f"legacy task queue {env['name']!r} is {migration['state']}; submit to worker queue {target!r} instead"
         )
-    return await start_tasks(request, who, queue_id, legacy_task_queue_name(who.org, env), env, body)
+    return await start_tasks(store, get_temporal(request), who, queue_id, legacy_task_queue_name(who.org, env), env, body)
 
 
 @router.get(f"{BASE}/{{queue_id}}/tasks")
@@ -215,13 +159,13 @@ async def list_legacy_tasks(
     limit: int = Query(default=50, ge=1, le=500),
     who: Caller = Auth,
 ) -> list[TaskInfo]:
-    env = _store(request).get_environment(who.org, queue_id)
-    return await recent_tasks(request, queue_id, legacy_task_queue_name(who.org, env), status, limit)
+    env = get_store(request).get_environment(who.org, queue_id)
+    return await recent_tasks(get_temporal(request), queue_id, legacy_task_queue_name(who.org, env), status, limit)
 
 
 @router.post(f"{BASE}/{{queue_id}}/migrate", status_code=201)
 async def migrate(queue_id: str, body: MigrateRequest, request: Request, who: Caller = Auth) -> MigrationResult:
-    store = _store(request)
+    store = get_store(request)
     legacy = store.get_environment(who.org, queue_id)
     existing = store.migrations(who.org).get(queue_id)
     if existing:
@@ -233,7 +177,7 @@ async def migrate(queue_id: str, body: MigrateRequest, request: Request, who: Ca
         if target is None:
             raise NotFound(f"environment {body.environment_id!r} not found") from None
     fields = {
-        "name": body.name or _queue_safe(legacy["name"]),
+        "name": body.name or queue_safe_name(legacy["name"]),
         "display_name": legacy["display_name"] or legacy["name"],
         "description": legacy["description"] or f"Migrated from legacy task queue {legacy['name']!r}",
         "max_workers": body.max_workers,
@@ -251,7 +195,7 @@ async def migrate(queue_id: str, body: MigrateRequest, request: Request, who: Ca
         queue_id,
         {"name": legacy["name"], "worker_queue": queue["name"], "environment": target["name"]},
     )
-    url = routes._public_url(request)
+    url = get_public_url(request)
     command = WorkerCommand(
         queue_id=queue["id"],
         command=scripts.worker_command(queue["id"], url),
@@ -262,8 +206,8 @@ async def migrate(queue_id: str, body: MigrateRequest, request: Request, who: Ca
         max_workers=queue["max_workers"],
     )
     return MigrationResult(
-        task_queue=await _out(request, who, legacy, migration),
-        worker_queue=routes._queue_out(queue, 0),
+        task_queue=await describe_task_queue(store, get_temporal(request), who, legacy, migration),
+        worker_queue=queue_out(queue, 0),
         worker_command=command,
     )
 
@@ -273,11 +217,11 @@ async def drain_legacy_workers(
     queue_id: str, request: Request, force: bool = Query(default=False), who: Caller = Auth
 ) -> list[WorkerDetail]:
     """Drain every live legacy worker; refused while tasks still wait on the legacy path."""
-    store = _store(request)
+    store = get_store(request)
     env = store.get_environment(who.org, queue_id)
     task_queue = legacy_task_queue_name(who.org, env)
     if not force:
-        backlog = await _backlog(request, task_queue)
+        backlog = await backlog_of(get_temporal(request), task_queue)
         if backlog is None:
             raise HTTPException(503, "cannot read the legacy backlog from Temporal; refusing to drain (force=true drains anyway)")
         if backlog:
@@ -285,11 +229,11 @@ async def drain_legacy_workers(
                 409, f"{backlog} task(s) still queued on {task_queue}; draining its workers now would strand them"
             )
     drained = []
-    for worker in _workers(store, who.org, env):
+    for worker in workers_of(store, who.org, env):
         if worker.health == "healthy":
             store.set_desired_state(who.org, worker.worker_id, "draining")
             store.audit(who.org, who.actor, "worker.drain", "worker", worker.worker_id, {"task_queue": task_queue})
-            drained.append(_worker_out(store.get_worker(who.org, worker.worker_id), time.time()))
+            drained.append(worker_out(store.get_worker(who.org, worker.worker_id), time.time()))
     migration = store.migrations(who.org).get(queue_id)
     if migration and migration["state"] == "migrating":
         store.set_migration_state(who.org, queue_id, "draining")

@@ -1,4 +1,8 @@
-"""Task submission and lookup: each task is a Temporal workflow on its queue's task queue."""
+"""Tasks as Temporal workflows: start them on a queue's task queue, describe one, list recent ones.
+
+The task routers (``routers/tasks.py``, ``routers/legacy.py``) call these; errors are HTTP
+errors already (422 for a bad submission, 503 when Temporal does not answer).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,18 @@ import uuid
 from datetime import timedelta, timezone
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import HTTPException
 from pydantic import ValidationError
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import Priority
 
-from kubiya_tui.client.temporal import TemporalUnavailable
-from kubiya_tui.controlplane.routes import V1, Auth, Caller, _iso, _store, _temporal
+from kubiya_tui.client.temporal import TemporalReader, TemporalUnavailable
+from kubiya_tui.controlplane.deps import Caller
+from kubiya_tui.controlplane.store import Store
 from kubiya_tui.models import TaskInfo, TaskSubmit, TaskSubmitted
 from kubiya_tui.tasks import WORKFLOW_NAME, get_kind
 
-router = APIRouter(tags=["tasks"])
 # Workflow starts in flight at once for one submission: enough to be quick, few enough for Temporal.
 START_CONCURRENCY = 32
 
@@ -30,6 +34,7 @@ STATUS_OF = {
     WorkflowExecutionStatus.TERMINATED: "terminated",
     WorkflowExecutionStatus.CONTINUED_AS_NEW: "completed",
 }
+"""The API's status of a closed workflow."""
 STATUS_QUERY = {
     "queued": "Running",
     "running": "Running",
@@ -40,30 +45,30 @@ STATUS_QUERY = {
     "canceled": "Canceled",
     "terminated": "Terminated",
 }
+"""The API's status filter -> Temporal's ExecutionStatus in a visibility query."""
 
 
 def _validation_error(loc: list[str], msg: str) -> HTTPException:
     return HTTPException(422, [{"loc": ["body", *loc], "msg": msg, "type": "value_error"}])
 
 
-async def _temporal_client(request: Request):
+async def _workflow_client(reader: TemporalReader) -> Client:
     try:
-        return await _temporal(request).client()
+        return await reader.client()
     except TemporalUnavailable as exc:
         raise HTTPException(503, str(exc)) from None
 
 
-@router.post(f"{V1}/worker-queues/{{queue_id}}/tasks", status_code=201)
-async def submit_task(queue_id: str, body: TaskSubmit, request: Request, who: Caller = Auth) -> TaskSubmitted:
-    queue = _store(request).get_queue(who.org, queue_id)
-    return await start_tasks(request, who, queue_id, queue["task_queue_name"], queue, body)
-
-
 async def start_tasks(
-    request: Request, who: Caller, queue_id: str, task_queue: str, queue: dict[str, Any], body: TaskSubmit
+    store: Store,
+    reader: TemporalReader,
+    who: Caller,
+    queue_id: str,
+    task_queue: str,
+    queue: dict[str, Any],
+    body: TaskSubmit,
 ) -> TaskSubmitted:
     """Validate a submission against its kind and the queue, then start one workflow per task."""
-    store = _store(request)
     try:
         kind = get_kind(body.kind)
     except KeyError as exc:
@@ -79,7 +84,7 @@ async def start_tasks(
         )
     if queue["status"] not in ("active", "ready"):
         raise HTTPException(400, f"queue {queue['name']!r} is {queue['status']}; it takes no tasks")
-    client = await _temporal_client(request)
+    client = await _workflow_client(reader)
     priority = body.priority_key
     ids = [f"task-{uuid.uuid4()}" for _ in range(body.count)]
     payload = {
@@ -133,10 +138,10 @@ async def start_tasks(
     return TaskSubmitted(id=ids[0], ids=ids, queue_id=queue_id, kind=kind.name, priority=priority)
 
 
-@router.get(f"{V1}/tasks/{{task_id}}")
-async def get_task(task_id: str, request: Request, who: Caller = Auth) -> TaskInfo:
-    row = _store(request).get_task(who.org, task_id)
-    client = await _temporal_client(request)
+async def describe_task(store: Store, reader: TemporalReader, org: str, task_id: str) -> TaskInfo:
+    """One task of the organization: its registry row, with state, attempts and outcome from Temporal."""
+    row = store.get_task(org, task_id)
+    client = await _workflow_client(reader)
     handle = client.get_workflow_handle(task_id)
     try:
         desc = await handle.describe()
@@ -201,25 +206,13 @@ async def _attempt_summary(handle: Any) -> dict[str, Any]:
     return {"attempts": attempts, "worker": worker, "started_at": started}
 
 
-@router.get(f"{V1}/worker-queues/{{queue_id}}/tasks")
-async def list_tasks(
-    queue_id: str,
-    request: Request,
-    status: str | None = Query(default=None, description="queued, running, completed, failed, timed_out, canceled, terminated"),
-    limit: int = Query(default=50, ge=1, le=500),
-    who: Caller = Auth,
-) -> list[TaskInfo]:
-    queue = _store(request).get_queue(who.org, queue_id)
-    return await recent_tasks(request, queue_id, queue["task_queue_name"], status, limit)
-
-
-async def recent_tasks(request: Request, queue_id: str, task_queue: str, status: str | None, limit: int) -> list[TaskInfo]:
+async def recent_tasks(reader: TemporalReader, queue_id: str, task_queue: str, status: str | None, limit: int) -> list[TaskInfo]:
     """Recent tasks of a Temporal task queue from visibility, newest first."""
     if status is not None and status not in STATUS_QUERY:
         raise HTTPException(
             422, [{"loc": ["query", "status"], "msg": f"must be one of {', '.join(STATUS_QUERY)}", "type": "enum"}]
         )
-    client = await _temporal_client(request)
+    client = await _workflow_client(reader)
     query = f'TaskQueue="{task_queue}"'
     if status:
         query += f' AND ExecutionStatus="{STATUS_QUERY[status]}"'

@@ -1,0 +1,109 @@
+"""What every router shares: the API prefix, the caller behind an API key, and the app's state."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, HTTPException, Request
+
+from kubiya_tui.client.temporal import TemporalReader
+from kubiya_tui.controlplane.store import Store, hash_key
+
+if TYPE_CHECKING:
+    from kubiya_tui.controlplane.app import Settings
+
+V1 = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the organization that owns the API key, and the key's actor."""
+
+    org: str
+    actor: str
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(
+        status_code=401,
+        detail={
+            "error": "Unauthorized",
+            "message": message,
+            "hint": "send 'Authorization: Bearer <key>', 'Authorization: UserKey <key>' or a 'UserKey: <key>' header",
+        },
+    )
+
+
+def _key_from(request: Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() in ("bearer", "userkey") and value.strip():
+            return value.strip()
+        return None
+    user_key = request.headers.get("userkey")
+    return user_key.strip() if user_key and user_key.strip() else None
+
+
+async def caller(request: Request) -> Caller:
+    """The caller of a request, from its API key; 401 when the key is missing, malformed or unknown."""
+    key = _key_from(request)
+    if key is None:
+        raise _unauthorized("missing or malformed API key")
+    # Key owners are cached by hash: the hash of a key is all this process ever holds.
+    cache: dict[str, Caller] = request.app.state.__dict__.setdefault("key_cache", {})
+    digest = hash_key(key)
+    found = cache.get(digest)
+    if found is None:
+        owner = get_store(request).key_owner(key)
+        if owner is None:
+            raise _unauthorized("unknown API key")
+        found = cache[digest] = Caller(org=owner[0], actor=owner[1])
+    return found
+
+
+Auth = Depends(caller)
+"""The default of an endpoint's ``who: Caller`` parameter: authenticates the request."""
+
+
+def get_store(request: Request) -> Store:
+    """The app's registry."""
+    return request.app.state.store
+
+
+def get_temporal(request: Request) -> TemporalReader:
+    """The app's Temporal reader."""
+    return request.app.state.temporal
+
+
+def get_settings(request: Request) -> Settings:
+    """What this control-plane process serves (Temporal address, namespace, public URL)."""
+    return request.app.state.settings
+
+
+def get_public_url(request: Request) -> str:
+    """The URL workers should use to reach this control plane, without a trailing slash."""
+    configured = get_settings(request).public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+def config_versions(request: Request) -> dict[str, str]:
+    """The app's cache of queue id -> config version, read by heartbeats, dropped when a queue changes."""
+    return request.app.state.__dict__.setdefault("config_versions", {})
+
+
+def refuse_nulls(changes: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """422 when a PATCH body sets any of these fields to null (they can be changed, not cleared)."""
+    nulls = [f for f in fields if f in changes and changes[f] is None]
+    if nulls:
+        raise HTTPException(
+            422,
+            [{"loc": ["body", f], "msg": "may not be null", "type": "value_error"} for f in nulls],
+        )
+
+
+def live_worker_count(store: Store, org: str, queue: dict[str, Any]) -> int:
+    """Workers of a worker queue that heartbeat recently enough to count as live, now."""
+    return store.count_live_workers(org, queue["id"], time.time(), queue["heartbeat_interval"])

@@ -1,0 +1,79 @@
+"""Registry rows (plain dicts, epoch seconds) as the API's response models (ISO-8601 times)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from kubiya_tui.models import AuditEntry, Environment, Migration, WorkerDetail, WorkerQueue, derive_health
+
+# Legacy workers belong to no worker queue, so no queue sets their heartbeat interval.
+LEGACY_HEARTBEAT_INTERVAL = 15
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as an ISO-8601 UTC time; None stays None."""
+    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat()
+
+
+def env_out(row: dict[str, Any]) -> Environment:
+    """An environment row as the API shows it."""
+    return Environment(**{**row, "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])})
+
+
+def queue_out(row: dict[str, Any], live: int) -> WorkerQueue:
+    """A worker-queue row as the API shows it, with its count of live workers."""
+    row = {k: v for k, v in row.items() if k != "seq"}
+    return WorkerQueue(
+        **{
+            **row,
+            "created_at": iso(row["created_at"]),
+            "updated_at": iso(row["updated_at"]),
+            "active_workers": live,
+        }
+    )
+
+
+def worker_out(row: dict[str, Any], now: float) -> WorkerDetail:
+    """A worker row as the API shows it, with its heartbeat age and health as of ``now``."""
+    interval = row.get("heartbeat_interval") or LEGACY_HEARTBEAT_INTERVAL
+    age = None if row["last_heartbeat"] is None else max(0.0, now - row["last_heartbeat"])
+    return WorkerDetail(
+        **{
+            **row,
+            "id": row["id"],
+            "queue_name": row.get("queue_name") or row.get("legacy_queue_name"),
+            "last_heartbeat": iso(row["last_heartbeat"]),
+            "registered_at": iso(row["registered_at"]),
+            "disconnected_at": iso(row["disconnected_at"]),
+            "heartbeat_age_seconds": None if age is None else round(age, 3),
+            "heartbeat_interval": interval,
+            "health": derive_health(row["status"], row["desired_state"], age, interval),
+        }
+    )
+
+
+def migration_out(row: dict[str, Any] | None) -> Migration | None:
+    """A legacy task queue's migration row as the API shows it; None when it has none."""
+    if row is None:
+        return None
+    return Migration(
+        state=row["state"],
+        worker_queue_id=row["worker_queue_id"],
+        started_at=iso(row["started_at"]),
+        completed_at=iso(row["completed_at"]),
+        started_by=row["started_by"],
+    )
+
+
+def audit_out(row: dict[str, Any]) -> AuditEntry:
+    """An audit row as the API shows it."""
+    return AuditEntry(**{**row, "created_at": iso(row["created_at"])})
+
+
+def config_version(queue: dict[str, Any]) -> str:
+    """A short hash of what a worker obeys in its queue's config; a heartbeat answer carries it."""
+    relevant = [queue["status"], queue["max_workers"], queue["heartbeat_interval"], queue["settings"], queue["tags"]]
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
