@@ -8,13 +8,14 @@ one failing means the peer changed and docs/api.md (and the client's tolerance) 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import httpx
 import pytest
 
 from tests.helpers import make_queue, wait_for
-from tests.interop.support import start_workflows, temporal_backlog
+from tests.interop.support import start_workflows, temporal_backlog, temporal_pollers
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -207,3 +208,32 @@ def test_config_version_is_a_full_sha256(kapi) -> None:
     config = kapi.get(f"/api/v1/worker-queues/{queue['id']}/config").json()
     assert re.fullmatch(r"[0-9a-f]{64}", config["config_version"])
     assert (config["environment_name"], config["recommended_package_version"]) == ("default", "1.0.2")
+
+
+def test_what_kubiyas_worker_calls_and_reports(kapi, kubiya_server, start_kubiya_worker, temporal_server) -> None:
+    """Kubiya's worker on Kubiya's server: the requests it makes (from the server's access log), its identity, its system_info."""
+    queue = make_queue(kapi, f"facts-{uuid.uuid4().hex[:6]}", heartbeat_interval=10)
+    worker = start_kubiya_worker(kubiya_server.url, kubiya_server.api_key, queue["id"], heartbeat_interval=10)
+    rows = wait_for(lambda: kapi.get(f"/api/v1/worker-queues/{queue['id']}/workers").json(), 90, f"its heartbeat (log: {worker.log_path})")
+    (row,) = rows
+    assert (row["system_info"]["pid"], row["system_info"]["hostname"]) == (worker.pid, worker.hostname)
+    assert {"cwd", "supported_runtimes", "docker_available", "disk_total", "uptime_seconds", "sdk_version"} <= {
+        k for k, v in row["system_info"].items() if v is not None
+    }
+    assert row["logs"], "a full heartbeat carries the worker's recent log lines"
+    pollers = wait_for(lambda: temporal_pollers(temporal_server.address, queue["task_queue_name"]), 30, "its poller")
+    assert pollers == {worker.temporal_identity}
+    time.sleep(12)  # one more heartbeat, and the WebSocket retries
+    worker.stop()
+    calls = set()
+    for line in kubiya_server.log_path.read_text(errors="replace").splitlines():
+        if queue["id"] in line or row["worker_id"] in line:
+            found = re.search(r'"(\w+) (\S+)(?: HTTP/[\d.]+)?" (\d{3})', line)
+            if found:
+                path = found[2].replace(queue["id"], "{queue_id}").replace(row["worker_id"], "{worker_id}")
+                calls.add(f"{found[1]} {path} {found[3]}")
+    assert calls - {f"GET /api/v1/worker-queues/{{queue_id}}/workers 200"} == {
+        "POST /api/v1/worker-queues/{queue_id}/start 200",
+        "POST /api/v1/workers/{worker_id}/heartbeat 204",
+        "WebSocket /api/v1/ws/workers/{worker_id} 403",  # /start offers a WebSocket the app does not serve
+    }
