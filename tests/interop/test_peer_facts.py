@@ -64,10 +64,11 @@ def test_openapi_title_and_version(kubiya_server, api) -> None:
         (lambda k: {"Authorization": f"UserKey {k}"}, 200),
         (lambda k: {"UserKey": k}, 200),
         (lambda k: {"Authorization": k}, 200),  # a bare token, no scheme
+        (lambda k: {"Authorization": f"Baerer {k}"}, 200),  # a typo, accepted on purpose
         (lambda k: {"Authorization": f"bearer {k}"}, 401),  # the scheme is case-sensitive
         (lambda k: {}, 401),
     ],
-    ids=["bearer", "userkey-scheme", "userkey-header", "bare", "lowercase-bearer", "none"],
+    ids=["bearer", "userkey-scheme", "userkey-header", "bare", "baerer", "lowercase-bearer", "none"],
 )
 def test_auth_header_forms(kubiya_server, headers, status) -> None:
     answer = httpx.get(f"{kubiya_server.url}/api/v1/environments", headers=headers(kubiya_server.api_key), timeout=30)
@@ -141,8 +142,11 @@ def test_start_heartbeat_and_the_queue_workers_list(kapi, kubiya_server) -> None
     assert (row["status"], row["system_info"]["pid"], row["system_info"]["hostname"]) == ("busy", 4242, "facts-host")
 
 
-def test_heartbeats_and_disconnects_of_unknown_workers(kapi) -> None:
+def test_heartbeats_and_disconnects_of_unknown_workers(kapi, kubiya_server, kubiya_sdk) -> None:
     nobody = str(uuid.uuid4())
+    # Kubiya's own SDK reads a JSON body from every answer, so it fails on its server's 204.
+    sdk = kubiya_sdk(kubiya_server.url, kubiya_server.api_key, "workers", "heartbeat_simple", nobody)
+    assert sdk.error == "WorkerError" and "Expecting value" in sdk.message
     assert kapi.post(f"/api/v1/workers/{nobody}/heartbeat", json={}).status_code == 204
     assert kapi.post(f"/api/v1/workers/{nobody}/disconnect").status_code == 422  # a body is required
     assert kapi.post(f"/api/v1/workers/{nobody}/disconnect", json={}).status_code == 404
@@ -213,6 +217,7 @@ def test_config_version_is_a_full_sha256(kapi) -> None:
 def test_what_kubiyas_worker_calls_and_reports(kapi, kubiya_server, start_kubiya_worker, temporal_server) -> None:
     """Kubiya's worker on Kubiya's server: the requests it makes (from the server's access log), its identity, its system_info."""
     queue = make_queue(kapi, f"facts-{uuid.uuid4().hex[:6]}", heartbeat_interval=10)
+    log_offset = kubiya_server.log_path.stat().st_size
     worker = start_kubiya_worker(kubiya_server.url, kubiya_server.api_key, queue["id"], heartbeat_interval=10)
     rows = wait_for(lambda: kapi.get(f"/api/v1/worker-queues/{queue['id']}/workers").json(), 90, f"its heartbeat (log: {worker.log_path})")
     (row,) = rows
@@ -225,15 +230,52 @@ def test_what_kubiyas_worker_calls_and_reports(kapi, kubiya_server, start_kubiya
     assert pollers == {worker.temporal_identity}
     time.sleep(12)  # one more heartbeat, and the WebSocket retries
     worker.stop()
-    calls = set()
-    for line in kubiya_server.log_path.read_text(errors="replace").splitlines():
-        if queue["id"] in line or row["worker_id"] in line:
-            found = re.search(r'"(\w+) (\S+)(?: HTTP/[\d.]+)?" (\d{3})', line)
-            if found:
-                path = found[2].replace(queue["id"], "{queue_id}").replace(row["worker_id"], "{worker_id}")
-                calls.add(f"{found[1]} {path} {found[3]}")
-    assert calls - {f"GET /api/v1/worker-queues/{{queue_id}}/workers 200"} == {
+    with open(kubiya_server.log_path, "rb") as log:
+        log.seek(log_offset)
+        appended = log.read().decode(errors="replace")
+    calls = set()  # every request while the worker lived (this test's own polling aside)
+    for found in re.finditer(r'"(\w+) (/\S*?)(?: HTTP/[\d.]+)?" (\d{3})', appended):
+        path = found[2].replace(queue["id"], "{queue_id}").replace(row["worker_id"], "{worker_id}")
+        calls.add(f"{found[1]} {path} {found[3]}")
+    assert calls - {"GET /api/v1/worker-queues/{queue_id}/workers 200"} == {
         "POST /api/v1/worker-queues/{queue_id}/start 200",
         "POST /api/v1/workers/{worker_id}/heartbeat 204",
         "WebSocket /api/v1/ws/workers/{worker_id} 403",  # /start offers a WebSocket the app does not serve
     }
+
+
+def test_legacy_registration_and_simple_heartbeat(kapi, kubiya_server) -> None:
+    reg = kapi.post("/api/v1/workers/register", json={"environment_name": "legacy-env", "hostname": "h1"})
+    assert reg.status_code == 200, reg.text
+    body = reg.json()
+    assert set(body) == {
+        "worker_id", "worker_token", "environment_name", "temporal_namespace",
+        "temporal_host", "temporal_api_key", "organization_id", "control_plane_url",
+    }  # fmt: skip
+    assert body["environment_name"] == f"{kubiya_server.organization}.legacy-env"  # the task queue, org-prefixed
+    assert "legacy-env" in [e["name"] for e in kapi.get("/api/v1/environments").json()]  # created on the fly
+    assert kapi.post("/api/v1/workers/register", json={"queue_name": "x"}).status_code == 422
+    simple = "/api/v1/workers/heartbeat"
+    assert kapi.post(simple, json={"worker_id": body["worker_id"]}).status_code == 422  # environment_name required
+    assert kapi.post(simple, json={"worker_id": body["worker_id"], "environment_name": "legacy-env"}).status_code == 204
+
+
+def test_worker_id_start_hands_out_a_fixed_namespace(kapi) -> None:
+    queue = make_queue(kapi, f"facts-{uuid.uuid4().hex[:6]}")
+    worker_id = kapi.post(f"/api/v1/worker-queues/{queue['id']}/start", json={}).json()["worker_id"]
+    answer = kapi.post(f"/api/v1/workers/{worker_id}/start", json={"system_info": {"pid": 1}})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["temporal_namespace"] == "agent-control-plane.lpagu"  # hard-coded upstream ("TEMPORARY")
+    assert body["task_queue_name"] == f"{queue['organization_id']}.default.{queue['name']}"  # not the queue id /start gives
+
+
+def test_legacy_task_queues_are_environments(kapi) -> None:
+    listed = kapi.get("/api/v1/task-queues").json()
+    default = next(q for q in listed if q["name"] == "default")
+    assert {"worker_token", "priority", "policy_ids", "active_workers"} <= set(default)
+    assert kapi.get(f"/api/v1/task-queues/{default['id']}/workers").json() == []  # always empty upstream
+    command = kapi.get(f"/api/v1/task-queues/{default['id']}/worker-command").json()
+    assert command["command_parts"]["flags"] == {"--token": default["worker_token"], "--task-queue": "default"}
+    for path in ("metrics", "tasks"):
+        assert kapi.get(f"/api/v1/task-queues/{default['id']}/{path}").status_code in (404, 405)
