@@ -45,10 +45,10 @@ def interop_prerequisites() -> None:
 
 
 @pytest.fixture(scope="session")
-def peer_venv(interop_prerequisites: None, tmp_path_factory: pytest.TempPathFactory) -> PeerVenv:
+def peer_venv(interop_prerequisites: None) -> PeerVenv:
     """The peer's cached virtual environment (installed on first use: about a minute)."""
     try:
-        return peer.ensure_peer_venv(tmp_path_factory.mktemp("peer-install") / "pip.log")
+        return peer.ensure_peer_venv()
     except PeerMissing as exc:
         _fail(exc)
         raise  # unreachable: pytest.fail raises

@@ -119,14 +119,15 @@ COMPLETE_MARKER = ".interop-complete"
 SMOKE_IMPORTS = "import control_plane_api.worker.worker, kubiya, jwt, psycopg2, redis, greenlet, uvicorn"
 
 
-def ensure_peer_venv(log: Path) -> PeerVenv:
-    """The cached peer environment, installed first if needed.
+def ensure_peer_venv() -> PeerVenv:
+    """The cached peer environment, installed first if needed (pip's output goes to ``<venv>.install.log``).
 
     A directory without the completion marker (an interrupted install) is removed and made
     again; a lock file keeps two test sessions from installing into it at once.
     """
     root = peer_venv_dir()
     root.parent.mkdir(parents=True, exist_ok=True)
+    log = root.with_name(root.name + ".install.log")
     with _locked(root.with_name(root.name + ".lock")):
         venv = PeerVenv(root)
         if (root / COMPLETE_MARKER).is_file() and venv.python.exists():
@@ -137,17 +138,23 @@ def ensure_peer_venv(log: Path) -> PeerVenv:
             [str(venv.python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PEER_REQUIREMENTS],
             [str(venv.python), "-c", SMOKE_IMPORTS],
         ]
-        with open(log, "ab") as out:
+        with open(log, "wb") as out:
             for argv in steps:
                 done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=1800)
                 if done.returncode != 0:
                     shutil.rmtree(root, ignore_errors=True)
+                    out.flush()
                     raise PeerMissing(
                         f"the peer install failed ({' '.join(PEER_REQUIREMENTS)} into {root}): "
-                        f"`{Path(argv[0]).name} {' '.join(argv[1:3])}` exited {done.returncode} (log: {log})"
+                        f"`{Path(argv[0]).name} {' '.join(argv[1:3])}` exited {done.returncode}: {_last_line(log)} (log: {log})"
                     )
         (root / COMPLETE_MARKER).write_text(json.dumps({"requirements": PEER_REQUIREMENTS, "at": time.time()}))
         return venv
+
+
+def _last_line(log: Path) -> str:
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return (lines[-1] if lines else "no output")[:300]
 
 
 @contextmanager
