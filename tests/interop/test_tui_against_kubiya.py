@@ -77,8 +77,9 @@ def queue_json(server, name: str) -> dict:
 
 def test_envs_list(kubiya_server) -> None:
     envs = json.loads(ok(cli(kubiya_server, "envs", "list", "-o", "json")))
-    assert [e["name"] for e in envs] == ["default"]
-    assert "default" in ok(cli(kubiya_server, "envs", "list"))
+    default = next(e for e in envs if e["name"] == "default")
+    assert default["organization_id"] == kubiya_server.organization and default["status"] == "active"
+    assert any(line.startswith("default ") and default["id"] in line for line in ok(cli(kubiya_server, "envs", "list")).splitlines())
 
 
 def test_queues_create_list_delete(kubiya_server, kapi) -> None:
