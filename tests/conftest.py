@@ -59,11 +59,21 @@ class ControlPlane:
 # Each worker has its own session fixtures (a Temporal dev server, a control plane). Tests of
 # a module listed here run one after the other in one worker: they share a module fixture
 # that is slow to make, or each starts a whole stack and two at once would starve the machine.
+# A key ending in "/" is a folder: every module under it.
 XDIST_GROUPS = {
     "tests/api/test_api_bad_input.py": "api-bad-input",  # one organization for the module
     "tests/e2e/test_demo.py": "demo",  # each test runs `kubiya-tui demo`: Temporal, control plane, 8 workers
     "tests/e2e/test_metrics_cli.py": "metrics-cli",  # one queue with waiting tasks for the module
+    "tests/interop/": "interop",  # one Kubiya peer, installed once into a shared cache, for the suite
 }
+
+
+def _xdist_group(nodeid: str) -> str | None:
+    path = nodeid.split("::")[0]
+    for where, group in XDIST_GROUPS.items():
+        if path == where or (where.endswith("/") and path.startswith(where)):
+            return group
+    return None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -84,7 +94,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=left_out)
             items[:] = [item for item in items if not item.get_closest_marker("install")]
     for item in items:
-        group = XDIST_GROUPS.get(item.nodeid.split("::")[0])
+        group = _xdist_group(item.nodeid)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
 

@@ -82,7 +82,7 @@ class Operations:
             return True
         return False
 
-    def reconnect(self, api: ApiClient, *, profile: str, api_key: str | None, read_only: bool) -> ApiClient | None:
+    def reconnect(self, api: ApiClient | None, *, profile: str, api_key: str | None, read_only: bool) -> ApiClient | None:
         """Call through another profile's client from now on; answers the old client for the caller to close.
 
         A read-only profile makes the console read-only; leaving it does not lift read-only mode.

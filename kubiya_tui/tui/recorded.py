@@ -5,11 +5,12 @@ queues, ten workers) in which something is wrong enough to show every state the 
 draws. ``RecordedSource`` serves it through the SnapshotSource protocol,
 ``recorded_transport()`` answers the few API reads the dialogs make, and
 ``recorded_heartbeats()`` gives the workers a heartbeat history. (The ``demo`` command runs a
-real stack instead: see ``kubiya_tui/stack/demo.py``.)
+real stack instead: see ``kubiya_tui/stack/demo/``.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any
@@ -20,10 +21,12 @@ from kubiya_tui.metrics.snapshot import (
     Health,
     QueueSnapshot,
     Snapshot,
+    SnapshotCallback,
     SourceState,
     SourceStatus,
     WorkerCounts,
     WorkerSnapshot,
+    refresh_loop,
 )
 
 FIXED_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -156,14 +159,15 @@ class RecordedSource:
     def __init__(self, degraded: bool = False, interval: float = 3600.0) -> None:
         self._snapshot = recorded_snapshot(degraded)
         self._interval = interval
+        self._wake = asyncio.Event()
 
     def latest(self) -> Snapshot | None:
         return self._snapshot
 
-    async def refresh(self) -> Snapshot:
+    async def refresh(self, *, force: bool = False) -> Snapshot:
         return self._snapshot
 
-    def history(self, queue_id: str, metric: str) -> list[tuple[float, float]]:
+    def history(self, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
         queue = self._snapshot.queue(queue_id)
         if queue is None:
             return []
@@ -173,11 +177,22 @@ class RecordedSource:
         if isinstance(current, (int, float)) and points[-1][1] > 0:
             factor = current / points[-1][1]
             points = [(t, round(v * factor, 4)) for t, v in points]
+        if last is not None:
+            return points[-last:] if last > 0 else []
         return points
 
     @property
     def interval(self) -> float:
         return self._interval
+
+    def request_refresh(self) -> None:
+        self._wake.set()
+
+    async def run(self, callback: SnapshotCallback, stop_event: asyncio.Event) -> None:
+        await refresh_loop(self, callback, stop_event, self._wake)
+
+    async def aclose(self) -> None:
+        return None
 
 
 _FAILED = {

@@ -53,10 +53,12 @@ from kubiya_tui.metrics.snapshot import (
     Health,
     QueueSnapshot,
     Snapshot,
+    SnapshotCallback,
     SourceState,
     SourceStatus,
     WorkerCounts,
     WorkerSnapshot,
+    refresh_loop,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,6 +170,7 @@ class SyntheticSource:
         self._interval = interval
         self._variants = [synthetic_snapshot(queues, workers, k, 0.0) for k in range(self.VARIANTS)]
         self._history = History(interval)
+        self._wake = asyncio.Event()
         self._tick = 0
         now = time.time()
         start = now - history_samples * interval
@@ -189,7 +192,7 @@ class SyntheticSource:
     def latest(self) -> Snapshot | None:
         return self._latest
 
-    async def refresh(self) -> Snapshot:
+    async def refresh(self, *, force: bool = False) -> Snapshot:
         return self.next_snapshot()
 
     def history(self, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
@@ -198,6 +201,15 @@ class SyntheticSource:
     @property
     def interval(self) -> float:
         return self._interval
+
+    def request_refresh(self) -> None:
+        self._wake.set()
+
+    async def run(self, callback: SnapshotCallback, stop_event: asyncio.Event) -> None:
+        await refresh_loop(self, callback, stop_event, self._wake)
+
+    async def aclose(self) -> None:
+        return None
 
 
 def console_app(source: Any, **kwargs: Any) -> Any:

@@ -17,7 +17,8 @@ from pydantic import SecretStr
 
 from kubiya_tui.client.temporal import TemporalReader
 from kubiya_tui.config import Settings
-from kubiya_tui.metrics.collector import Collector
+from kubiya_tui.connection import connect
+from kubiya_tui.metrics.collector import CollectorOptions
 from kubiya_tui.metrics.snapshot import Snapshot, SourceStatus
 from kubiya_tui.stack.processes import free_port, start_control_plane, start_temporal
 from tests.helpers import make_queue, submit
@@ -74,9 +75,9 @@ async def test_temporal_and_the_control_plane_die_and_come_back(tmp_path: Path, 
             queue = make_queue(api, "faults")
             await asyncio.to_thread(submit, api, queue["id"], count=5, input={"seconds": 0})
         settings = Settings(api_url=cp.url, api_key=SecretStr(cp.api_key), temporal_address=address, refresh_interval=INTERVAL)
-        collector = Collector.from_settings(
-            settings, history=None, call_timeout=1.0, source_timeout=3.0, max_backoff=2.0, stats_interval=1.0, outcomes_interval=2.0
-        )
+        options = CollectorOptions(call_timeout=1.0, source_timeout=3.0, max_backoff=2.0, stats_interval=1.0, outcomes_interval=2.0)
+        connection = connect(settings, options, history="off")
+        collector = connection.source
         recorder = Recorder()
         stop = asyncio.Event()
         running = asyncio.create_task(collector.run(recorder, stop))
@@ -141,7 +142,7 @@ async def test_temporal_and_the_control_plane_die_and_come_back(tmp_path: Path, 
         finally:
             stop.set()
             await asyncio.wait_for(running, 10)
-            await collector.aclose()
+            await connection.aclose()
     finally:
         if restarted_cp is not None:
             restarted_cp.stop()

@@ -17,7 +17,7 @@ from kubiya_tui.tui.recorded import RecordedSource, recorded_snapshot
 from kubiya_tui.tui.screens.overview import OverviewScreen
 from kubiya_tui.tui.screenshots import recorded_console
 from kubiya_tui.tui.widgets.charts import thin
-from kubiya_tui.tui.widgets.queue_table import QueueTable, history_of
+from kubiya_tui.tui.widgets.queue_table import QueueTable
 from tests.benchmarks.bench_console import SyntheticSource, console_app
 
 # The synthetic sources below never come due on their own (an hour): only the test moves the snapshot,
@@ -36,15 +36,6 @@ def test_history_last_is_the_tail_of_points() -> None:
             assert history.points("q", metric, last=last) == full[-last:]
         assert history.points("q", metric, last=0) == []
     assert history.points("missing", "depth", last=6) == []
-
-
-def test_history_of_works_with_sources_without_last() -> None:
-    class Old:
-        def history(self, queue_id: str, metric: str) -> list[tuple[float, float]]:
-            return [(float(i), float(i)) for i in range(10)]
-
-    assert history_of(Old(), "q", "depth", last=3) == [(7.0, 7.0), (8.0, 8.0), (9.0, 9.0)]
-    assert len(history_of(Old(), "q", "depth")) == 10
 
 
 def test_thin_keeps_the_envelope_and_the_newest_point() -> None:
@@ -207,7 +198,7 @@ class FlakySource(RecordedSource):
         self.failing = True
         self.polls = self.running = self.most_at_once = 0
 
-    async def refresh(self) -> Snapshot:
+    async def refresh(self, *, force: bool = False) -> Snapshot:
         self.polls += 1
         self.running += 1
         self.most_at_once = max(self.most_at_once, self.running)

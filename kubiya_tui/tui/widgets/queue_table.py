@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, Hashable, Sequence
 
 from rich.text import Text
@@ -20,25 +19,6 @@ SPARK_WIDTH = 6
 
 HistoryLookup = Callable[..., list[tuple[float, float]]]
 """``history(queue_id, metric, last=None)``: (time, value) points, oldest first; ``last`` keeps only the newest."""
-
-_TAKES_LAST: dict[type, bool] = {}
-
-
-def history_of(source: Any, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
-    """``source.history(queue_id, metric)``, asking for only the newest ``last`` points when the source can."""
-    if last is None:
-        return source.history(queue_id, metric)
-    kind = type(source)
-    takes = _TAKES_LAST.get(kind)
-    if takes is None:
-        try:
-            takes = "last" in inspect.signature(source.history).parameters
-        except (TypeError, ValueError):
-            takes = False
-        _TAKES_LAST[kind] = takes
-    if takes:
-        return source.history(queue_id, metric, last=last)
-    return source.history(queue_id, metric)[-last:] if last > 0 else []
 
 
 class QueueTable(ResponsiveTable[QueueSnapshot]):
