@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers import make_queue, wait_for
 from tests.interop.support import temporal_pollers
-from tests.test_cli import cli, ok
+from tests.e2e.test_cli import cli, ok
 
 pytestmark = pytest.mark.timeout(300)
 

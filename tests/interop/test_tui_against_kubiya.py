@@ -17,8 +17,8 @@ from kubiya_tui.tui.screens.workers import WorkersScreen
 from kubiya_tui.tui.widgets.worker_table import WorkerTable
 from tests.helpers import make_queue, wait_for
 from tests.interop.support import start_workflows, temporal_backlog
-from tests.test_cli import cli, ok
-from tests.test_tui_actions import until
+from tests.e2e.test_cli import cli, ok
+from tests.tui.test_tui_actions import until
 
 pytestmark = pytest.mark.timeout(300)
 

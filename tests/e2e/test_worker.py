@@ -78,7 +78,7 @@ def test_sigterm_drains_running_tasks_without_loss(api, control_plane, start_wor
     wait_for(lambda: len(live_workers(api, queue["id"])) == 1, 30, "first worker registered")
     ids = submit(api, queue["id"], count=20, input={"seconds": 2})
     # Let the first worker take its ten slots' worth, then bring a second one and drain the first.
-    time.sleep(1.0)
+    wait_for(lambda: sum(task(api, i)["status"] == "running" for i in ids) == 10, 30, "ten tasks running on the first worker")
     second = start_worker(queue["id"])
     wait_for(lambda: len(live_workers(api, queue["id"])) == 2, 30, "second worker registered")
     first.proc.send_signal(signal.SIGTERM)
@@ -129,10 +129,11 @@ def test_sigkill_mid_task_moves_the_task_and_the_worker_turns_stale(api, control
     [task_id] = submit(api, queue["id"], input={"seconds": 4})
     wait_for(lambda: task(api, task_id)["status"] == "running", 20, "task running on the first worker")
     assert task(api, task_id)["worker"] == victim_row["worker_id"]
-    survivor = start_worker(queue["id"])
-    wait_for(lambda: len(live_workers(api, queue["id"])) == 2, 30, "second worker registered")
+    # Killed mid-task; the survivor starts after, while Temporal waits out the activity's
+    # heartbeat timeout (started before the kill, it could take longer than the task on a loaded machine).
     os.killpg(victim.pid, signal.SIGKILL)
     victim.proc.wait(5)
+    survivor = start_worker(queue["id"])
     done = wait_for(lambda: (t := task(api, task_id))["status"] == "completed" and t, 60, "task completed elsewhere")
     assert done["worker"] != victim_row["worker_id"]
     # No heartbeat for 2.5 intervals (25 s): the killed worker shows stale, not healthy.

@@ -30,7 +30,7 @@ from kubiya_tui.metrics.collector import CollectorOptions
 from kubiya_tui.metrics.derive import percentile, rate_window
 from kubiya_tui.metrics.snapshot import SourceStatus
 from tests.helpers import make_queue, submit
-from tests.test_worker import live_workers
+from tests.e2e.test_worker import live_workers
 
 pytestmark = pytest.mark.slow
 
