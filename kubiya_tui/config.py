@@ -16,14 +16,17 @@ defaults. Keys are held as ``SecretStr``: they never show in a repr, a log or an
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tempfile
 import tomllib
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+import tomlkit.exceptions
+import tomlkit.items
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from kubiya_tui import locations
@@ -288,7 +291,7 @@ def resolve_settings(
 def save_profile(name: str, profile: Profile, make_default: bool = False, path: Path | None = None) -> Path:
     """Add or replace profile ``name`` and write the file atomically, mode 0600.
 
-    The rest of the file is kept (its comments are not: the file is written anew).
+    The rest of the file is kept, its comments and order too (see ``write_config``).
     A malformed existing file is an error and is left as it is.
     """
     if not PROFILE_NAME.match(name):
@@ -303,9 +306,23 @@ def save_profile(name: str, profile: Profile, make_default: bool = False, path: 
 
 
 def write_config(config: Config, path: Path | None = None) -> None:
-    """Write ``config`` to ``path`` through a temporary file and a rename, mode 0600."""
+    """Write ``config`` to ``path`` through a temporary file and a rename, mode 0600.
+
+    An existing file is edited, not replaced: its comments, key order and the spelling of
+    values that did not change are kept; only what differs from ``config`` is rewritten.
+    """
     path = path or locations.config_file()
-    text = dumps_config(config)
+    try:
+        existing = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        existing = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise UserError(f"cannot read config file {path}: {reason}") from None
+    try:
+        text = dumps_config(config, existing)
+    except tomlkit.exceptions.TOMLKitError as exc:
+        raise UserError(f"config file {path} is not valid TOML: {exc}") from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)  # created 0600
@@ -323,58 +340,56 @@ def write_config(config: Config, path: Path | None = None) -> None:
         raise UserError(f"cannot write config file {path}: {exc.strerror or exc}") from None
 
 
-def dumps_config(config: Config) -> str:
-    """The config as TOML text."""
-    lines = []
-    for key in ("default_profile", "theme"):
-        value = getattr(config, key)
-        if value is not None:
-            lines.append(f"{key} = {_toml_value(value)}")
+def dumps_config(config: Config, existing: str = "") -> str:
+    """The config as TOML text: ``existing`` (a config file's text) edited to hold ``config``.
+
+    Should an edit not read back as ``config`` (tomlkit can misplace a table after dotted
+    keys), the file is written anew from ``config``, without the old comments.
+    """
+    wanted = _plain(config)
+    document = tomlkit.parse(existing)
+    _sync(document, wanted)
+    text = tomlkit.dumps(document)
+    if tomllib.loads(text) != wanted:
+        fresh = tomlkit.document()
+        _sync(fresh, wanted)
+        text = tomlkit.dumps(fresh)
+    return text
+
+
+def _plain(config: Config) -> dict[str, Any]:
+    """What the file should hold: set values only, and a profile's defaults only if the file had them."""
+    out: dict[str, Any] = {key: getattr(config, key) for key in ("default_profile", "theme") if getattr(config, key) is not None}
+    defaults = Profile()
+    profiles: dict[str, Any] = {}
     for name, profile in config.profiles.items():
-        lines.append("")
-        lines.append(f"[profiles.{_toml_key(name)}]")
-        defaults = Profile()
+        fields: dict[str, Any] = {}
         for field in Profile.model_fields:
             value = getattr(profile, field)
             if value is None or (field not in profile.model_fields_set and value == getattr(defaults, field)):
                 continue
-            lines.append(f"{_toml_key(field)} = {_toml_value(value)}")
-    return "\n".join(lines).lstrip("\n") + "\n"
+            fields[field] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        profiles[name] = fields
+    if profiles:
+        out["profiles"] = profiles
+    return out
 
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+def _sync(table: MutableMapping[str, Any], wanted: dict[str, Any]) -> None:
+    """Make a tomlkit table hold ``wanted``: changed keys in place, new ones appended, others removed."""
+    for key in [k for k in table if k not in wanted]:
+        del table[key]
+    for key, value in wanted.items():
+        current = table.get(key)
+        if isinstance(value, dict):
+            if not isinstance(current, MutableMapping):
+                inline = isinstance(table, tomlkit.items.InlineTable)
+                current = tomlkit.inline_table() if inline else tomlkit.table(is_super_table=key == "profiles")
+                table[key] = current
+            _sync(current, value)
+        elif current is None or _unwrapped(current) != value:
+            table[key] = value
 
 
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _toml_string(key)
-
-
-def _toml_string(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, SecretStr):
-        return _toml_string(value.get_secret_value())
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("TOML floats must be finite here")
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+def _unwrapped(item: Any) -> Any:
+    return item.unwrap() if hasattr(item, "unwrap") else item

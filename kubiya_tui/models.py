@@ -437,7 +437,9 @@ class AuditEntry(Response):
     created_at: datetime | None = None
 
 
-class Health(Response):
+class ServiceHealth(Response):
+    """``GET /api/health``: whether the control plane (and its Temporal) answers."""
+
     status: str
     version: str | None = None
     temporal: str | None = None
@@ -446,6 +448,9 @@ class Health(Response):
 # ---------------------------------------------------------------------------- derived state
 
 STALE_AFTER_INTERVALS = 2.5
+"""A worker is stale once its last heartbeat is older than this many heartbeat intervals."""
+FAILED_STATUSES = ("Failed", "TimedOut")
+"""The closed-execution statuses that count as failed in an error rate: (Failed + TimedOut) / closed."""
 
 
 def derive_health(

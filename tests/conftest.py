@@ -55,6 +55,27 @@ class ControlPlane:
         self.process.stop()
 
 
+# The default run is spread over pytest-xdist workers (`-n ... --dist loadgroup` in pyproject.toml).
+# Each worker has its own session fixtures (a Temporal dev server, a control plane). Tests of
+# a module listed here run one after the other in one worker: they share a module fixture
+# that is slow to make, or each starts a whole stack and two at once would starve the machine.
+# A key ending in "/" is a folder: every module under it.
+XDIST_GROUPS = {
+    "tests/api/test_api_bad_input.py": "api-bad-input",  # one organization for the module
+    "tests/e2e/test_demo.py": "demo",  # each test runs `kubiya-tui demo`: Temporal, control plane, 8 workers
+    "tests/e2e/test_metrics_cli.py": "metrics-cli",  # one queue with waiting tasks for the module
+    "tests/interop/": "interop",  # one Kubiya peer, installed once into a shared cache, for the suite
+}
+
+
+def _xdist_group(nodeid: str) -> str | None:
+    path = nodeid.split("::")[0]
+    for where, group in XDIST_GROUPS.items():
+        if path == where or (where.endswith("/") and path.startswith(where)):
+            return group
+    return None
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--run-install",
@@ -63,14 +84,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The install suite stays out of the default run, whatever -m says, unless --run-install asks for it."""
-    if config.getoption("--run-install"):
-        return
-    left_out = [item for item in items if item.get_closest_marker("install")]
-    if left_out:
-        config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if not item.get_closest_marker("install")]
+    """The install suite stays out of the default run, whatever -m says, unless --run-install asks for it;
+    the modules of XDIST_GROUPS get their group."""
+    if not config.getoption("--run-install"):
+        left_out = [item for item in items if item.get_closest_marker("install")]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if not item.get_closest_marker("install")]
+    for item in items:
+        group = _xdist_group(item.nodeid)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)

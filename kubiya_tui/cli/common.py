@@ -1,4 +1,4 @@
-"""What every headless command shares: settings, an API client, running it, printing output."""
+"""What every headless command shares: settings, a connection (kubiya_tui.connection), running it, printing output."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pydantic_core import to_jsonable_python
 
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.config import Settings, resolve_settings
+from kubiya_tui.connection import Connection, connect
 from kubiya_tui.errors import UserError
 from kubiya_tui.models import PRIORITY_NAMES
 
@@ -34,30 +35,26 @@ def settings(ctx: typer.Context) -> Settings:
     return resolve_settings(obj.get("profile"), obj.get("api_url"), obj.get("api_key"))
 
 
-def api_client(found: Settings) -> ApiClient:
-    """An ApiClient for the settings; no key configured is a UserError saying where to put one."""
-    key = found.api_key_value()
-    if not key:
-        from kubiya_tui.locations import config_file
+def connection(found: Settings) -> Connection:
+    """The connection of a command that needs the control plane: no API key is a UserError saying where to put one."""
+    opened = connect(found)
+    opened.require_api()
+    return opened
 
-        raise UserError(
-            f"no API key configured for {found.api_url}: set KUBIYA_API_KEY, pass --api-key, "
-            f"or set api_key_env/api_key_file in a profile in {config_file()}"
-        )
-    try:
-        return ApiClient(found.api_url, key)
-    except ApiError as exc:
-        raise UserError(str(exc)) from None
+
+def api_client(found: Settings) -> ApiClient:
+    """The control-plane client of the settings' connection (the caller closes it)."""
+    return connection(found).require_api()
 
 
 def call(ctx: typer.Context, work: Callable[[ApiClient], Awaitable[T]]) -> T:
-    """Run ``work(api)`` to completion; an ApiError becomes a one-line UserError."""
+    """Run ``work(api)`` on the command's connection to completion; an ApiError becomes a one-line UserError."""
     found = settings(ctx)
-    api = api_client(found)
+    opened = connection(found)
 
     async def runner() -> T:
-        async with api:
-            return await work(api)
+        async with opened:
+            return await work(opened.require_api())
 
     try:
         return asyncio.run(runner())

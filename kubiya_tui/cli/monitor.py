@@ -1,7 +1,8 @@
 """Headless monitoring: `kubiya-tui top` (snapshots) and `kubiya-tui check` (monitoring-plugin exit codes).
 
-Both read through the metrics collector, exactly what the console shows: the control plane
-and Temporal, the control plane alone, or Temporal alone (a profile's ``task_queues``).
+Both read through the metrics collector of the command's connection (kubiya_tui.connection),
+exactly what the console shows: the control plane and Temporal, the control plane alone, or
+Temporal alone (a profile's ``task_queues``).
 """
 
 from __future__ import annotations
@@ -178,13 +179,13 @@ def top(
 
     The table marks with * the rows whose numbers are from an earlier poll because a source is down.
     """
-    from kubiya_tui.metrics.collector import Collector
+    from kubiya_tui.connection import connect
+    from kubiya_tui.metrics.collector import CollectorOptions
 
     found = _settings(ctx, temporal_address, namespace)
-    options: dict[str, Any] = {"history": None, "environments": env or None, "queues": queue or None}
-    if interval is not None:
-        options["interval"] = interval
-    collector = Collector.from_settings(found, **options)
+    options = CollectorOptions(interval=interval, environments=tuple(env) or None, queues=tuple(queue) or None)
+    connection = connect(found, options, history="off")
+    collector = connection.source
     keep_going = watch or count is not None
 
     def show(snapshot: Any, first: bool) -> None:
@@ -212,7 +213,7 @@ def top(
                 show(await collector.refresh(), False)
                 shown += 1
         finally:
-            await collector.aclose()
+            await connection.aclose()
 
     try:
         asyncio.run(run())
@@ -280,18 +281,19 @@ def check(
         return
 
     try:
-        from kubiya_tui.metrics.collector import Collector
+        from kubiya_tui.connection import connect
+        from kubiya_tui.metrics.collector import CollectorOptions
 
         found = _settings(ctx, temporal_address, namespace)
-        collector = Collector.from_settings(
-            found,
-            history=None,
+        options = CollectorOptions(
             durations=False,
-            environments=env or None,
-            queues=queue or None,
+            environments=tuple(env) or None,
+            queues=tuple(queue) or None,
             call_timeout=min(5.0, timeout / 3),
             source_timeout=timeout / 2,
         )
+        connection = connect(found, options, history="off")
+        collector = connection.source
     except UserError as exc:
         finish(unknown(str(exc)))
         return
@@ -300,7 +302,7 @@ def check(
         try:
             return await asyncio.wait_for(collector.refresh(complete=True), timeout)
         finally:
-            await collector.aclose()
+            await connection.aclose()
 
     try:
         snapshot = asyncio.run(run())

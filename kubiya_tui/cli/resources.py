@@ -1,4 +1,7 @@
-"""Headless commands over the control-plane API: envs, queues, workers, worker-command, install-script.
+"""Headless commands over the control-plane API, grouped by what they act on.
+
+Environments (``envs``); worker queues (``queues``, ``scale``, ``autoscale``,
+``worker-command``, ``install-script``); workers (``workers``, ``drain``).
 
 Every command takes ``-o table|json``; JSON is the API's objects as they came. A queue
 argument is an id, a name, or ``environment/name``.
@@ -16,7 +19,7 @@ import typer
 from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.app import app
 from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, key_values, require_writable, table
-from kubiya_tui.client.api import ApiClient
+from kubiya_tui.client.api import MIN_ID_PREFIX, ApiClient, ApiError
 from kubiya_tui.errors import UserError
 from kubiya_tui.models import Environment, Platform, QueueStatus, WorkerDetail, WorkerQueue
 
@@ -295,26 +298,113 @@ def queues_delete(
     emit(result, output, lambda: f"deleted worker queue {label} ({found.id})")
 
 
-# ---------------------------------------------------------------------------- workers
+# ---------------------------------------------------------------------------- queues: scaling
 
 
-@workers_app.command("list")
-def workers_list(
+def _current_workers(q: WorkerQueue) -> int:
+    return q.desired_workers if q.desired_workers is not None else q.active_workers
+
+
+@app.command()
+def scale(
     ctx: typer.Context,
-    queue: Optional[str] = typer.Option(None, "--queue", "-q", help="Only this queue (id, name or ENV/NAME)."),
+    queue: str = typer.Argument(..., metavar="QUEUE", help="Queue id (or 8+ first characters), name, or ENV/NAME."),
+    workers: int = typer.Argument(..., metavar="N", min=0, max=10000, help="How many workers the queue should have."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     output: OutputFormat = OUTPUT,
 ) -> None:
-    """List workers, with their health from heartbeat age."""
+    """Set how many workers a queue should have; the runner starts or drains workers to match."""
+    require_writable(ctx, "scale a worker queue")
+    found: WorkerQueue = call(ctx, lambda api: api.resolve_queue(queue))
+    label = f"{found.environment_name}/{found.name}" if found.environment_name else found.name
+    current = _current_workers(found)
+    if found.max_workers is not None and workers > found.max_workers:
+        raise UserError(f"queue {label} allows at most {found.max_workers} workers (max_workers); refusing {workers}")
+    confirm(
+        f"scale queue {label} from {current} to {workers} workers?",
+        yes=yes,
+        refuse=f"refusing to scale queue {label} without confirmation: no terminal to ask on; pass --yes",
+    )
+    result = call(ctx, lambda api: api.scale_queue(found.id, workers))
+    note = ""
+    if found.autoscale:
+        note = " (note: an autoscale policy is on; it will move the count within its bounds)"
+    emit(
+        result,
+        output,
+        lambda: f"queue {label}: wanted workers {current} -> {result.desired_workers} "
+        f"({result.active_workers} live now){note}",
+    )
 
-    async def work(api: ApiClient) -> tuple[list[WorkerDetail], dict[str, str]]:
-        if queue is None:
-            workers, queues = await asyncio.gather(api.list_workers(), api.list_queues())
-            return workers, {q.id: q.name for q in queues}
-        found = await api.resolve_queue(queue)
-        return await api.queue_workers(found.id), {found.id: found.name}
 
-    workers, queue_names = call(ctx, work)
-    emit(workers, output, lambda: _worker_table(workers, queue_names))
+@app.command()
+def autoscale(
+    ctx: typer.Context,
+    queue: str = typer.Argument(..., metavar="QUEUE", help="Queue id (or 8+ first characters), name, or ENV/NAME."),
+    min_workers: Optional[int] = typer.Option(None, "--min", min=0, max=1000, help="Fewest workers."),
+    max_workers: Optional[int] = typer.Option(None, "--max", min=1, max=1000, help="Most workers."),
+    target_backlog_age: Optional[float] = typer.Option(
+        None, "--target-backlog-age", min=0.001, max=86400, help="Seconds the oldest waiting task may wait."
+    ),
+    cooldown: float = typer.Option(30.0, "--cooldown", min=0, max=3600, help="Seconds between two decisions."),
+    off: bool = typer.Option(False, "--off", help="Remove the policy (the wanted count stays where it is)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """Scale a queue's workers on its backlog age, between --min and --max (applied by the runner)."""
+    require_writable(ctx, "change a queue's autoscale policy")
+    given = [v is not None for v in (min_workers, max_workers, target_backlog_age)]
+    if off and any(given):
+        raise UserError("--off takes no --min, --max or --target-backlog-age")
+    if not off and not all(given):
+        raise UserError("give --min, --max and --target-backlog-age (or --off)")
+    if not off and min_workers > max_workers:  # type: ignore[operator]
+        raise UserError(f"--min {min_workers} is more than --max {max_workers}")
+    found: WorkerQueue = call(ctx, lambda api: api.resolve_queue(queue))
+    label = f"{found.environment_name}/{found.name}" if found.environment_name else found.name
+    if off:
+        question = f"turn off autoscaling of queue {label}?"
+    else:
+        question = (
+            f"autoscale queue {label} between {min_workers} and {max_workers} workers "
+            f"(target backlog age {target_backlog_age:g}s, cool-down {cooldown:g}s)?"
+        )
+    confirm(
+        question,
+        yes=yes,
+        refuse=f"refusing to change autoscaling of queue {label} without confirmation: no terminal to ask on; pass --yes",
+    )
+    if off:
+        updated = call(ctx, lambda api: api.clear_autoscale(found.id))
+    else:
+        policy = {
+            "min_workers": min_workers,
+            "max_workers": max_workers,
+            "target_backlog_age_seconds": target_backlog_age,
+            "cooldown_seconds": cooldown,
+        }
+        updated = call(ctx, lambda api: api.set_autoscale(found.id, policy))
+
+    def render() -> Any:
+        if updated.autoscale is None:
+            return f"queue {label}: autoscaling off; wanted workers stay at {updated.desired_workers}"
+        p = updated.autoscale
+        return key_values(
+            [
+                ("queue", label),
+                ("min workers", p.get("min_workers")),
+                ("max workers", p.get("max_workers")),
+                ("target backlog age", f"{p.get('target_backlog_age_seconds'):g}s"),
+                ("cool-down", f"{p.get('cooldown_seconds'):g}s"),
+                ("wanted workers now", updated.desired_workers),
+                ("applied by", "the runner (kubiya-tui runner, or the demo's)"),
+            ]
+        )
+
+    emit(updated, output, render)
+
+
+# ---------------------------------------------------------------------------- queues: starting workers
 
 
 @app.command("worker-command")
@@ -351,3 +441,75 @@ def install_script(
 
     script, found = call(ctx, work)
     emit({"queue_id": found.id, "platform": platform.value, "script": script}, output, lambda: script)
+
+
+# ---------------------------------------------------------------------------- workers
+
+
+@workers_app.command("list")
+def workers_list(
+    ctx: typer.Context,
+    queue: Optional[str] = typer.Option(None, "--queue", "-q", help="Only this queue (id, name or ENV/NAME)."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """List workers, with their health from heartbeat age."""
+
+    async def work(api: ApiClient) -> tuple[list[WorkerDetail], dict[str, str]]:
+        if queue is None:
+            workers, queues = await asyncio.gather(api.list_workers(), api.list_queues())
+            return workers, {q.id: q.name for q in queues}
+        found = await api.resolve_queue(queue)
+        return await api.queue_workers(found.id), {found.id: found.name}
+
+    workers, queue_names = call(ctx, work)
+    emit(workers, output, lambda: _worker_table(workers, queue_names))
+
+
+# ---------------------------------------------------------------------------- workers: drain
+
+
+async def resolve_worker(api: ApiClient, worker: str) -> WorkerDetail:
+    """A worker by id, or by a unique id prefix of at least 8 characters (the tables' short ids)."""
+    try:
+        return await api.get_worker(worker)
+    except ApiError as exc:
+        if exc.status != 404 or len(worker) < MIN_ID_PREFIX:
+            raise
+    matches = [w for w in await api.list_workers() if w.worker_id.startswith(worker)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ApiError(404, f"worker {worker!r} not found", message=f"no worker with id or id prefix {worker!r}")
+    live = [w for w in matches if w.health is None or w.health.value != "gone"]
+    if len(live) == 1:
+        return live[0]
+    raise ApiError(409, "ambiguous", message=f"{len(matches)} workers have ids starting with {worker!r}; give more of the id")
+
+
+@app.command()
+def drain(
+    ctx: typer.Context,
+    worker: str = typer.Argument(..., metavar="WORKER_ID", help="Worker id (or its first 8+ characters)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    output: OutputFormat = OUTPUT,
+) -> None:
+    """Drain a worker: it takes no new task, finishes what it holds, and exits. Nothing is lost."""
+    require_writable(ctx, "drain a worker")
+    found: WorkerDetail = call(ctx, lambda api: resolve_worker(api, worker))
+    host = found.hostname or (found.system_info or {}).get("hostname")
+    where = f" on queue {found.queue_name}" if found.queue_name else ""
+    on = f" (host {host})" if host else ""
+    if found.health is not None and found.health.value == "gone":
+        raise UserError(f"worker {found.worker_id}{where} is already gone ({found.status})")
+    confirm(
+        f"drain worker {found.worker_id}{where}{on}?",
+        yes=yes,
+        refuse=f"refusing to drain worker {found.worker_id} without confirmation: no terminal to ask on; pass --yes",
+    )
+    result = call(ctx, lambda api: api.drain_worker(found.worker_id))
+    emit(
+        result,
+        output,
+        lambda: f"worker {result.worker_id}{where}: draining; it finishes what it holds and exits "
+        "(a runner that still wants the worker starts a replacement)",
+    )

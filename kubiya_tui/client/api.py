@@ -7,11 +7,14 @@ one. Every failure is an :class:`ApiError` whose ``str()`` is one line a person 
 Idempotent calls (GET, PUT, DELETE, heartbeats, drain, scale, disconnect) are retried with
 exponential backoff and jitter on connection errors, timeouts and 502/503/504. Calls that
 create something (queues, environments, worker registrations, tasks) are sent once.
+:meth:`ApiClient.with_policy` gives another retry policy over the same connections: the
+collector's polls are never retried (a poller backs off on its own) and time out sooner.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 import re
 from typing import Any, Iterable, TypeVar
@@ -28,12 +31,12 @@ from kubiya_tui.models import (
     Environment,
     HeartbeatAnswer,
     HeartbeatRequest,
-    Health,
     LegacyTaskQueue,
     LegacyWorkerCommand,
     MigrationResult,
     Platform,
     ScaleResult,
+    ServiceHealth,
     WorkerCommand,
     WorkerDetail,
     WorkerQueue,
@@ -218,9 +221,21 @@ class ApiClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout), transport=transport
         )
+        self._owns_http = True
 
     def __repr__(self) -> str:  # never shows the key
         return f"ApiClient({self.base_url!r})"
+
+    def with_policy(self, *, retries: int, timeout: float) -> "ApiClient":
+        """This client with another retry policy and timeout, over the same connections.
+
+        Closing the answer closes nothing: the connections belong to this client.
+        """
+        other = copy.copy(self)
+        other.retries = max(0, retries)
+        other.timeout = timeout
+        other._owns_http = False
+        return other
 
     async def __aenter__(self) -> "ApiClient":
         return self
@@ -229,7 +244,8 @@ class ApiClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     # ------------------------------------------------------------------ transport
 
@@ -252,7 +268,9 @@ class ApiClient:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = await self._http.request(method, path, json=json, params=params or None)
+                response = await self._http.request(
+                    method, path, json=json, params=params or None, timeout=httpx.Timeout(self.timeout)
+                )
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 if not last:
                     await self._sleep(attempt)
@@ -333,11 +351,18 @@ class ApiClient:
     async def _get(self, path: str, model: type[M], params: dict[str, Any] | None = None) -> M:
         return self._model(await self._send("GET", path, params=params), model)
 
+    async def get_raw(self, path: str) -> bytes:
+        """The body of ``GET path`` as bytes, unparsed: for lists too big to validate as models at once.
+
+        ``path`` is the full path (``/api/v1/workers``), quoted by the caller. A failure is an ApiError.
+        """
+        return (await self._send("GET", path)).content
+
     # ------------------------------------------------------------------ service
 
-    async def health(self) -> Health:
+    async def health(self) -> ServiceHealth:
         """``GET /api/health``."""
-        return await self._get("/api/health", Health)
+        return await self._get("/api/health", ServiceHealth)
 
     # ------------------------------------------------------------------ environments
 

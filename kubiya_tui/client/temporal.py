@@ -24,6 +24,8 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from kubiya_tui.models import FAILED_STATUSES
+
 TASK_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
 
@@ -57,7 +59,7 @@ class Outcomes:
 
     @property
     def failed(self) -> int:
-        return self.by_status.get("Failed", 0) + self.by_status.get("TimedOut", 0)
+        return sum(self.by_status.get(s, 0) for s in FAILED_STATUSES)
 
     @property
     def error_rate(self) -> float:

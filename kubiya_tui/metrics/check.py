@@ -97,7 +97,7 @@ def label(q: QueueSnapshot) -> str:
 
 def select(snapshot: Snapshot, selectors: Sequence[str]) -> tuple[list[QueueSnapshot], list[str]]:
     """The queues named by the selectors (all when none) and the selectors that named nothing."""
-    from kubiya_tui.metrics.collector import queue_matches
+    from kubiya_tui.metrics.sources.registry import queue_matches
 
     if not selectors:
         return list(snapshot.queues), []

@@ -1,7 +1,8 @@
 """Pure arithmetic of the metrics engine: rates, percentiles, time to drain, worker flags.
 
 Nothing here does I/O or reads a clock; the collector passes times in. Definitions follow
-docs/architecture.md (Metrics).
+docs/architecture.md (Metrics). A queue row's numbers (depth, rates, workers) are put
+together from these in :mod:`kubiya_tui.metrics.assemble`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import AbstractSet, Iterable, Mapping, Sequence
 
-FAILED_STATUSES = ("Failed", "TimedOut")
+from kubiya_tui.models import FAILED_STATUSES, STALE_AFTER_INTERVALS
+
 POLLER_FRESH_SECONDS = 90.0
 """A poller seen within this long is polling: an idle long poll renews itself about every 60 s."""
 SDK_HEARTBEAT_SECONDS = 60.0
@@ -75,7 +77,7 @@ def live_identities(
     }
     for w in temporal_workers:
         if w.get("status_name") in ("Running", "ShuttingDown") and (
-            w.get("heartbeat_age_seconds") is None or w["heartbeat_age_seconds"] <= 2.5 * SDK_HEARTBEAT_SECONDS
+            w.get("heartbeat_age_seconds") is None or w["heartbeat_age_seconds"] <= STALE_AFTER_INTERVALS * SDK_HEARTBEAT_SECONDS
         ):
             if w.get("identity"):
                 out.add(w["identity"])
@@ -86,7 +88,7 @@ def registered_not_polling(
     health: str,
     worker_id: str,
     registered_age: float | None,
-    polling: set[str],
+    polling: AbstractSet[str],
     temporal_fresh: bool,
     grace_seconds: float,
 ) -> bool:
@@ -106,7 +108,7 @@ def temporal_only_health(status_name: str | None, heartbeat_age: float | None) -
     """Health of a worker known only from Temporal's ListWorkers."""
     if status_name == "Shutdown":
         return "gone"
-    if heartbeat_age is None or heartbeat_age > 2.5 * SDK_HEARTBEAT_SECONDS:
+    if heartbeat_age is None or heartbeat_age > STALE_AFTER_INTERVALS * SDK_HEARTBEAT_SECONDS:
         return "stale"
     if status_name == "ShuttingDown":
         return "draining"

@@ -7,9 +7,12 @@ while their source is down are marked stale with their age.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
+
+from kubiya_tui.models import WorkerHealth
 
 
 class SourceStatus(str, Enum):
@@ -20,11 +23,6 @@ class SourceStatus(str, Enum):
     """Not configured in this profile (for example no Temporal access)."""
 
 
-class Health(str, Enum):
-    healthy = "healthy"
-    stale = "stale"
-    draining = "draining"
-    gone = "gone"
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ class WorkerSnapshot:
     worker_id: str
     queue_id: str | None
     queue_name: str | None
-    health: Health
+    health: WorkerHealth
     status: str
     heartbeat_age_seconds: float | None = None
     hostname: str | None = None
@@ -165,25 +163,65 @@ class Snapshot:
             q["workers"] = dict(q["workers"])
             q["priority_backlog"] = {str(k): v for k, v in q["priority_backlog"].items()}
         for w in out["workers"]:
-            w["health"] = w["health"].value if isinstance(w["health"], Health) else w["health"]
+            w["health"] = w["health"].value if isinstance(w["health"], WorkerHealth) else w["health"]
         return out
 
 
+SnapshotCallback = Callable[[Snapshot], "Awaitable[None] | None"]
+"""What :meth:`SnapshotSource.run` hands each snapshot to (a plain function or a coroutine function)."""
+
+
 class SnapshotSource(Protocol):
-    """What the console needs from the metrics engine; the collector is one, recorded data another."""
+    """What the console and the headless commands need from the metrics engine.
 
-    def latest(self) -> Snapshot | None: ...
-
-    async def refresh(self) -> Snapshot:
-        """Poll every source now (never overlapping a poll under way) and answer the snapshot."""
-        ...
-
-    def history(self, queue_id: str, metric: str) -> list[tuple[float, float]]:
-        """(time, value) points of one queue metric, oldest first: depth, processed_per_min, error_rate..."""
-        ...
+    The collector is one; recorded data (snapshot tests, screenshots) and synthetic data
+    (benchmarks) are others. Every member is required, so no caller has to probe for one.
+    """
 
     @property
-    def interval(self) -> float: ...
+    def interval(self) -> float:
+        """Seconds between two refreshes."""
+        ...
+
+    def latest(self) -> Snapshot | None:
+        """The newest snapshot, or None before the first refresh."""
+        ...
+
+    async def refresh(self, *, force: bool = False) -> Snapshot:
+        """Poll what is due (``force``: every source now, skipping schedules and back-off) and answer the snapshot."""
+        ...
+
+    def history(self, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
+        """(time, value) points of one queue metric, oldest first; ``last``: only the newest ``last`` points.
+
+        Metrics: depth, processed_per_min, error_rate... (see metrics/history.py METRICS), and
+        ``workers.healthy``.
+        """
+        ...
+
+    def request_refresh(self) -> None:
+        """Ask a running :meth:`run` loop to refresh now rather than at its next interval."""
+        ...
+
+    async def run(self, callback: SnapshotCallback, stop_event: asyncio.Event) -> None:
+        """Refresh, hand the snapshot to ``callback``, wait ``interval`` (or a refresh request), again, until ``stop_event``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop background work and write what must be kept; the source is not used after."""
+        ...
 
 
-SnapshotCallback = Callable[[Snapshot], None]
+async def refresh_loop(source: SnapshotSource, callback: SnapshotCallback, stop_event: asyncio.Event, wake: asyncio.Event) -> None:
+    """The plain :meth:`SnapshotSource.run` of a source that polls nothing in the background."""
+    while not stop_event.is_set():
+        result = callback(await source.refresh())
+        if result is not None:
+            await result
+        wake.clear()
+        waiters = [asyncio.ensure_future(stop_event.wait()), asyncio.ensure_future(wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=source.interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()

@@ -22,11 +22,11 @@ from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from kubiya_tui import locations
+from kubiya_tui import __version__, locations
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.config import resolve_settings
+from kubiya_tui.connection import Connection, connect
 from kubiya_tui.errors import UserError
-from kubiya_tui.metrics.collector import Collector
 from kubiya_tui.metrics.snapshot import Snapshot, SnapshotSource
 from kubiya_tui.tui import persistence
 from kubiya_tui.tui.actions import Actions, Operations
@@ -79,8 +79,14 @@ class KubiyaConsole(App[None]):
         api_key: str | None = None,
         remember_theme: bool = True,
         cursor_blink: bool = True,
+        connection: Connection | None = None,
+        version: str = __version__,
     ) -> None:
         super().__init__()
+        self.version = version
+        """This console's own version, shown in help (recorded consoles pin it so snapshots don't move with releases)."""
+        self.connection = connection
+        """The connection that ``source`` and ``api`` belong to, closed with the console; None: they are closed one by one."""
         self.poller = SnapshotPoller(self, source)
         self.heartbeats = HeartbeatHistory()
         self.operations = Operations(
@@ -127,8 +133,12 @@ class KubiyaConsole(App[None]):
         self.poller.poll()
 
     async def on_unmount(self) -> None:
-        await self.poller.aclose()
-        await self.operations.aclose()
+        if self.connection is not None:
+            self.poller.stop()
+            await self.connection.aclose()  # its source, then its clients
+        else:
+            await self.poller.aclose()
+            await self.operations.aclose()
 
     def watch_theme(self, name: str) -> None:
         # Remember a theme the operator picked (not the one the console started with).
@@ -228,17 +238,20 @@ class KubiyaConsole(App[None]):
         """Reconnect with another profile from config.toml."""
         try:
             settings = resolve_settings(name)
-            api = ApiClient(settings.api_url, settings.api_key_value())
-            source = Collector.from_settings(settings)
+            connection = connect(settings)
+            source = connection.source
         except (UserError, ApiError, ValueError) as exc:
             self.notify(str(exc), title=f"Profile {name}", severity="error")
             return
-        old = self.operations.reconnect(api, profile=name, api_key=settings.api_key_value(), read_only=settings.read_only)
+        old_connection, self.connection = self.connection, connection
+        old = self.operations.reconnect(connection.api, profile=name, api_key=settings.api_key_value(), read_only=settings.read_only)
         self.poller.replace_source(source)
         self.heartbeats.clear()
         self.snapshot = None
         self.back_to_overview()
-        if old is not None:
+        if old_connection is not None:
+            self.run_worker(old_connection.aclose(), group="close", exit_on_error=False)
+        elif old is not None:
             self.run_worker(old.aclose(), group="close", exit_on_error=False)
         self.notify(f"profile: {name} ({settings.api_url})")
         self.poller.refresh_now()
@@ -291,18 +304,18 @@ def build_console(
     api_key: str | None = None,
     read_only: bool = False,
     theme: str | None = None,
+    connection: Connection | None = None,
 ) -> KubiyaConsole:
-    """The console for a profile (and flag overrides), connected but not yet running."""
-    settings = resolve_settings(profile, api_url, api_key)
-    try:
-        api = ApiClient(settings.api_url, settings.api_key_value())
-    except ApiError as exc:
-        raise UserError(str(exc)) from None
-    source = Collector.from_settings(settings)
+    """The console over a connection (by default, that of a profile and flag overrides), not yet running."""
+    if connection is None:
+        connection = connect(resolve_settings(profile, api_url, api_key))
+    settings = connection.settings
+    source = connection.source
     chosen = theme or settings.theme or (ANSI_THEME if _terminal_has_16_colours() else None)
     return KubiyaConsole(
         source,
-        api=api,
+        api=connection.api,
+        connection=connection,
         profile=settings.profile,
         read_only=read_only or settings.read_only,
         read_only_reason="--read-only" if read_only else f"profile {settings.profile!r}",
@@ -318,8 +331,12 @@ def run_console(
     api_key: str | None = None,
     read_only: bool = False,
     theme: str | None = None,
+    connection: Connection | None = None,
 ) -> None:
-    """Open the console until the operator quits; configuration errors are UserErrors."""
+    """Open the console until the operator quits; configuration errors are UserErrors.
+
+    ``connection``: an open connection to show (the demo's); else one is made from the profile.
+    """
     _log_to_file()
-    app = build_console(profile, api_url=api_url, api_key=api_key, read_only=read_only, theme=theme)
+    app = build_console(profile, api_url=api_url, api_key=api_key, read_only=read_only, theme=theme, connection=connection)
     app.run()

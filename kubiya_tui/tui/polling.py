@@ -8,7 +8,6 @@ its error stays in the banner until a poll succeeds.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Iterable, Mapping
@@ -44,11 +43,7 @@ class SnapshotPoller:
 
     async def _poll(self, force: bool) -> None:
         # ``force`` (the ``r`` key) asks a collector to skip its back-off and poll every source now.
-        refresh = self.source.refresh
-        if force and "force" in inspect.signature(refresh).parameters:
-            snapshot = await refresh(force=True)  # type: ignore[call-arg]
-        else:
-            snapshot = await refresh()
+        snapshot = await self.source.refresh(force=force)
         self._app.post_message(SnapshotReady(snapshot))
 
     def refresh_now(self) -> None:
@@ -71,15 +66,17 @@ class SnapshotPoller:
         self._cancel_timer()
         self.source = source
 
-    async def aclose(self) -> None:
-        """Stop polling and close the source when it has something to close."""
+    def stop(self) -> None:
+        """Stop polling (whoever owns the source closes it)."""
         self._cancel_timer()
-        closer = getattr(self.source, "aclose", None)
-        if closer is not None:
-            try:
-                await closer()
-            except Exception:
-                log.exception("closing the snapshot source")
+
+    async def aclose(self) -> None:
+        """Stop polling and close the source."""
+        self._cancel_timer()
+        try:
+            await self.source.aclose()
+        except Exception:
+            log.exception("closing the snapshot source")
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -178,11 +178,13 @@ def _collector(url: str, key: str, temporal_address: str, envs: list[str], **opt
     from pydantic import SecretStr
 
     from kubiya_tui.config import Settings
-    from kubiya_tui.metrics.collector import Collector
+    from kubiya_tui.connection import connect
+    from kubiya_tui.metrics.collector import CollectorOptions
 
     settings = Settings(api_url=url, api_key=SecretStr(key), temporal_address=temporal_address, refresh_interval=2.0)
-    options.setdefault("history", False)  # in memory, as a console keeps it (not written to disk here)
-    return Collector.from_settings(settings, environments=envs, **options)
+    # In memory, as a console keeps it (not written to disk here); history=None: none. The process ends with the run.
+    history = "off" if "history" in options and options.pop("history") is None else "memory"
+    return connect(settings, CollectorOptions(environments=tuple(envs), **options), history=history).source
 
 
 async def _full_refreshes(collector: Any, n: int) -> tuple[list[float], list[float]]:

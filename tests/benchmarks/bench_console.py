@@ -50,13 +50,15 @@ from typing import Any
 
 from kubiya_tui.metrics.history import History, snapshot_values
 from kubiya_tui.metrics.snapshot import (
-    Health,
+    WorkerHealth,
     QueueSnapshot,
     Snapshot,
+    SnapshotCallback,
     SourceState,
     SourceStatus,
     WorkerCounts,
     WorkerSnapshot,
+    refresh_loop,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +70,7 @@ CPU_GOAL_PERCENT = 5.0
 HEADER = b" kubiya-tui "
 LAUNCH_TIMEOUT = 60.0
 ENVIRONMENTS = ("prod", "staging", "dev")
-HEALTH_CYCLE = (Health.healthy,) * 17 + (Health.stale, Health.draining, Health.gone)
+HEALTH_CYCLE = (WorkerHealth.healthy,) * 17 + (WorkerHealth.stale, WorkerHealth.draining, WorkerHealth.gone)
 
 
 # ---------------------------------------------------------------------------- synthetic data
@@ -118,8 +120,8 @@ def _worker(j: int, tick: int, queues: int) -> WorkerSnapshot:
         queue_id=f"q-{qi:05d}",
         queue_name=f"queue-{qi:05d}",
         health=health,
-        status="disconnected" if health is Health.gone else ("draining" if health is Health.draining else "running"),
-        heartbeat_age_seconds=float((j * 7 + tick * 2) % 30) + (90.0 if health is Health.stale else 0.0),
+        status="disconnected" if health is WorkerHealth.gone else ("draining" if health is WorkerHealth.draining else "running"),
+        heartbeat_age_seconds=float((j * 7 + tick * 2) % 30) + (90.0 if health is WorkerHealth.stale else 0.0),
         hostname=f"host-{j % 97:03d}",
         slots_used=busy,
         slots_available=10 - busy,
@@ -142,9 +144,9 @@ def synthetic_snapshot(queues: int, workers: int, tick: int, taken_at: float) ->
     qs = []
     for i in range(queues):
         mine = per_queue.get(i, [])
-        healthy = sum(w.health is Health.healthy for w in mine)
-        stale = sum(w.health is Health.stale for w in mine)
-        draining = sum(w.health is Health.draining for w in mine)
+        healthy = sum(w.health is WorkerHealth.healthy for w in mine)
+        stale = sum(w.health is WorkerHealth.stale for w in mine)
+        draining = sum(w.health is WorkerHealth.draining for w in mine)
         qs.append(_queue(i, tick, WorkerCounts(healthy, stale, draining, healthy + stale + draining)))
     sources = {
         "api": SourceState("api", SourceStatus.ok, latency_ms=12.0 + tick % 5, data_age_seconds=1.1, address="http://127.0.0.1:8787"),
@@ -168,6 +170,7 @@ class SyntheticSource:
         self._interval = interval
         self._variants = [synthetic_snapshot(queues, workers, k, 0.0) for k in range(self.VARIANTS)]
         self._history = History(interval)
+        self._wake = asyncio.Event()
         self._tick = 0
         now = time.time()
         start = now - history_samples * interval
@@ -189,7 +192,7 @@ class SyntheticSource:
     def latest(self) -> Snapshot | None:
         return self._latest
 
-    async def refresh(self) -> Snapshot:
+    async def refresh(self, *, force: bool = False) -> Snapshot:
         return self.next_snapshot()
 
     def history(self, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
@@ -198,6 +201,15 @@ class SyntheticSource:
     @property
     def interval(self) -> float:
         return self._interval
+
+    def request_refresh(self) -> None:
+        self._wake.set()
+
+    async def run(self, callback: SnapshotCallback, stop_event: asyncio.Event) -> None:
+        await refresh_loop(self, callback, stop_event, self._wake)
+
+    async def aclose(self) -> None:
+        return None
 
 
 def console_app(source: Any, **kwargs: Any) -> Any:

@@ -9,7 +9,7 @@ from textual.events import Resize
 from kubiya_tui.metrics.snapshot import Snapshot
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.widgets.charts import QueueCharts
-from kubiya_tui.tui.widgets.queue_table import QueueTable, QueueTotals, history_of
+from kubiya_tui.tui.widgets.queue_table import QueueTable, QueueTotals
 
 
 class OverviewScreen(ConsoleScreen):
@@ -37,7 +37,7 @@ class OverviewScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
-        self.table.history = lambda queue_id, metric, last=None: history_of(self.console.source, queue_id, metric, last)
+        self.table.history = lambda queue_id, metric, last=None: self.console.source.history(queue_id, metric, last)
         self.table.focus()
 
     def on_resize(self, event: Resize) -> None:

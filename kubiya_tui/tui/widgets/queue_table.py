@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, Hashable, Sequence
 
 from rich.text import Text
@@ -10,6 +9,7 @@ from textual.widgets import Static
 
 from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot
+from kubiya_tui.models import FAILED_STATUSES
 from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
 
 DEPTH_WARN = 100
@@ -20,25 +20,6 @@ SPARK_WIDTH = 6
 
 HistoryLookup = Callable[..., list[tuple[float, float]]]
 """``history(queue_id, metric, last=None)``: (time, value) points, oldest first; ``last`` keeps only the newest."""
-
-_TAKES_LAST: dict[type, bool] = {}
-
-
-def history_of(source: Any, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
-    """``source.history(queue_id, metric)``, asking for only the newest ``last`` points when the source can."""
-    if last is None:
-        return source.history(queue_id, metric)
-    kind = type(source)
-    takes = _TAKES_LAST.get(kind)
-    if takes is None:
-        try:
-            takes = "last" in inspect.signature(source.history).parameters
-        except (TypeError, ValueError):
-            takes = False
-        _TAKES_LAST[kind] = takes
-    if takes:
-        return source.history(queue_id, metric, last=last)
-    return source.history(queue_id, metric)[-last:] if last > 0 else []
 
 
 class QueueTable(ResponsiveTable[QueueSnapshot]):
@@ -162,7 +143,7 @@ class QueueTotals(Static):
         healthy = sum(q.workers.healthy for q in qs)
         total = sum(q.workers.total for q in qs)
         closed = sum(sum(q.closed_by_status.values()) for q in qs)
-        failed = sum(q.closed_by_status.get("Failed", 0) + q.closed_by_status.get("TimedOut", 0) for q in qs)
+        failed = sum(q.closed_by_status.get(status, 0) for q in qs for status in FAILED_STATUSES)
         err = fmt.percent(failed / closed) if closed else fmt.MISSING
         queues = len(snapshot.queues)
         count = f"{len(qs)} of {queues} queues" if len(qs) != queues else f"{queues} queues"

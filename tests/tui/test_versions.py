@@ -11,7 +11,8 @@ from pydantic import SecretStr
 
 from kubiya_tui import __version__
 from kubiya_tui.config import Settings
-from kubiya_tui.metrics.collector import Collector
+from kubiya_tui.connection import connect
+from kubiya_tui.metrics.collector import CollectorOptions
 from kubiya_tui.tui.dialogs.worker_command import WorkerCommandDialog
 from kubiya_tui.tui.screens.help import HelpScreen
 from kubiya_tui.tui.screens.workers import WorkerDetailScreen, WorkersScreen
@@ -35,11 +36,11 @@ async def test_collector_carries_each_workers_version_and_the_control_planes(con
         body = {"worker_sdk_version": version, "system_info": {"hostname": f"host-{version}", "sdk_version": version}}
         assert api.post(f"{V1}/worker-queues/{queue['id']}/start", json=body).status_code == 200
     settings = Settings(api_url=control_plane.url, api_key=SecretStr(control_plane.api_key), temporal_address=None)
-    collector = Collector.from_settings(settings, history=None, queues=[queue["id"]])
+    connection = connect(settings, CollectorOptions(queues=(queue["id"],)), history="off")
     try:
-        snapshot = await collector.refresh(force=True, complete=True)
+        snapshot = await connection.source.refresh(force=True, complete=True)
     finally:
-        await collector.aclose()
+        await connection.aclose()
     assert snapshot.control_plane_version == __version__ == api.get("/api/health").json()["version"]
     assert sorted((w.hostname, w.version) for w in snapshot.workers_of(queue["id"])) == [
         ("host-0.0.1", "0.0.1"),

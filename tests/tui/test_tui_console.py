@@ -60,8 +60,12 @@ async def test_unknown_theme_falls_back_with_a_notification() -> None:
 
 
 async def test_switching_theme_is_remembered_in_config() -> None:
+    from kubiya_tui import locations
     from kubiya_tui.config import load_config
 
+    config_file = locations.config_file()
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text('# mine\ntheme = "kubiya-dark"  # for now\n')
     app = recorded_console()
     app.remember_theme = True
     async with app.run_test() as pilot:
@@ -69,6 +73,7 @@ async def test_switching_theme_is_remembered_in_config() -> None:
         app.switch_theme("kubiya-light")
         await pilot.pause()
     assert load_config().theme == "kubiya-light"
+    assert config_file.read_text() == '# mine\ntheme = "kubiya-light"  # for now\n', "the user's comments are kept"
 
 
 async def palette_offers(pilot: Pilot, query: str, until: Callable[[list[str]], bool]) -> list[str]:

@@ -78,7 +78,7 @@ def test_sigterm_drains_running_tasks_without_loss(api, control_plane, start_wor
     wait_for(lambda: len(live_workers(api, queue["id"])) == 1, 30, "first worker registered")
     ids = submit(api, queue["id"], count=20, input={"seconds": 2})
     # Let the first worker take its ten slots' worth, then bring a second one and drain the first.
-    time.sleep(1.0)
+    wait_for(lambda: sum(task(api, i)["status"] == "running" for i in ids) == 10, 30, "ten tasks running on the first worker")
     second = start_worker(queue["id"])
     wait_for(lambda: len(live_workers(api, queue["id"])) == 2, 30, "second worker registered")
     first.proc.send_signal(signal.SIGTERM)
@@ -129,10 +129,11 @@ def test_sigkill_mid_task_moves_the_task_and_the_worker_turns_stale(api, control
     [task_id] = submit(api, queue["id"], input={"seconds": 4})
     wait_for(lambda: task(api, task_id)["status"] == "running", 20, "task running on the first worker")
     assert task(api, task_id)["worker"] == victim_row["worker_id"]
-    survivor = start_worker(queue["id"])
-    wait_for(lambda: len(live_workers(api, queue["id"])) == 2, 30, "second worker registered")
+    # Killed mid-task; the survivor starts after, while Temporal waits out the activity's
+    # heartbeat timeout (started before the kill, it could take longer than the task on a loaded machine).
     os.killpg(victim.pid, signal.SIGKILL)
     victim.proc.wait(5)
+    survivor = start_worker(queue["id"])
     done = wait_for(lambda: (t := task(api, task_id))["status"] == "completed" and t, 60, "task completed elsewhere")
     assert done["worker"] != victim_row["worker_id"]
     # No heartbeat for 2.5 intervals (25 s): the killed worker shows stale, not healthy.
@@ -238,6 +239,37 @@ def test_unreachable_temporal_is_named_after_bounded_retries(control_plane_facto
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("kubiya-tui: error: cannot reach Temporal at " + dead)
         assert "Traceback" not in result.stderr
+        rows = api.get(f"/api/v1/worker-queues/{queue['id']}/workers").json()
+        assert [w["status"] for w in rows] == ["disconnected"], "the worker said goodbye"
+    cp.stop()
+
+
+def test_sigterm_while_starting_up_stops_cleanly_and_says_goodbye(control_plane_factory, unique, tmp_path):
+    """A supervisor's SIGTERM while the worker still waits for Temporal drains it: exit 0, disconnected."""
+    import subprocess
+    import sys
+
+    from kubiya_tui.stack.processes import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    cp = control_plane_factory(temporal_address=dead)
+    with cp.client() as api:
+        queue = make_queue(api, unique("startsig"))
+        env = {**os.environ, "KUBIYA_API_KEY": cp.api_key}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kubiya_tui", "worker", "start", "--queue-id", queue["id"],
+             "--control-plane-url", cp.url, "--temporal-connect-timeout", "120"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: api.get(f"/api/v1/worker-queues/{queue['id']}/workers").json(), 30, "the worker to register")
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
         rows = api.get(f"/api/v1/worker-queues/{queue['id']}/workers").json()
         assert [w["status"] for w in rows] == ["disconnected"], "the worker said goodbye"
     cp.stop()

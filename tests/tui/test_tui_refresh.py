@@ -17,7 +17,7 @@ from kubiya_tui.tui.recorded import RecordedSource, recorded_snapshot
 from kubiya_tui.tui.screens.overview import OverviewScreen
 from kubiya_tui.tui.screenshots import recorded_console
 from kubiya_tui.tui.widgets.charts import thin
-from kubiya_tui.tui.widgets.queue_table import QueueTable, history_of
+from kubiya_tui.tui.widgets.queue_table import QueueTable
 from tests.benchmarks.bench_console import SyntheticSource, console_app
 
 # The synthetic sources below never come due on their own (an hour): only the test moves the snapshot,
@@ -36,15 +36,6 @@ def test_history_last_is_the_tail_of_points() -> None:
             assert history.points("q", metric, last=last) == full[-last:]
         assert history.points("q", metric, last=0) == []
     assert history.points("missing", "depth", last=6) == []
-
-
-def test_history_of_works_with_sources_without_last() -> None:
-    class Old:
-        def history(self, queue_id: str, metric: str) -> list[tuple[float, float]]:
-            return [(float(i), float(i)) for i in range(10)]
-
-    assert history_of(Old(), "q", "depth", last=3) == [(7.0, 7.0), (8.0, 8.0), (9.0, 9.0)]
-    assert len(history_of(Old(), "q", "depth")) == 10
 
 
 def test_thin_keeps_the_envelope_and_the_newest_point() -> None:
@@ -151,9 +142,15 @@ async def test_only_rows_on_screen_are_rendered() -> None:
 
 
 async def test_a_covered_screen_catches_up_when_it_returns() -> None:
+    # No poll of its own after the first: the only snapshots are the ones the test hands over.
     source = SyntheticSource(20, 40, interval=3600.0)
+    before_polling = source.latest()
     app = console_app(source, cursor_blink=False)
     async with app.run_test(size=(160, 40)) as pilot:
+        for _ in range(300):  # the first poll is in (seconds on a loaded machine)
+            await pilot.pause(0.05)
+            if app.snapshot not in (None, before_polling):
+                break
         await pilot.pause()
         overview = app.screen
         assert isinstance(overview, OverviewScreen)
@@ -201,7 +198,7 @@ class FlakySource(RecordedSource):
         self.failing = True
         self.polls = self.running = self.most_at_once = 0
 
-    async def refresh(self) -> Snapshot:
+    async def refresh(self, *, force: bool = False) -> Snapshot:
         self.polls += 1
         self.running += 1
         self.most_at_once = max(self.most_at_once, self.running)

@@ -12,7 +12,7 @@ import pytest
 
 from kubiya_tui import __version__
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 THEMES = sorted(p.name for p in (ROOT / "themes").glob("*.toml"))
 
 

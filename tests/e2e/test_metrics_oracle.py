@@ -25,11 +25,12 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 
 from kubiya_tui.config import Settings
-from kubiya_tui.metrics.collector import Collector
+from kubiya_tui.connection import Connection, connect
+from kubiya_tui.metrics.collector import CollectorOptions
 from kubiya_tui.metrics.derive import percentile, rate_window
 from kubiya_tui.metrics.snapshot import SourceStatus
 from tests.helpers import make_queue, submit
-from tests.test_worker import live_workers
+from tests.e2e.test_worker import live_workers
 
 pytestmark = pytest.mark.slow
 
@@ -94,11 +95,11 @@ async def until(check: Any, timeout: float, what: str, every: float = 0.5) -> An
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
-def collector_for(control_plane: Any, queue_ids: list[str], **options: Any) -> Collector:
+def connection_for(control_plane: Any, queue_ids: list[str], **options: Any) -> Connection:
     settings = Settings(
         api_url=control_plane.url, api_key=SecretStr(control_plane.api_key), temporal_address=control_plane.temporal_address
     )
-    return Collector.from_settings(settings, history=None, queues=queue_ids, **options)
+    return connect(settings, CollectorOptions(queues=tuple(queue_ids), **options), history="off")
 
 
 async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -109,7 +110,8 @@ async def test_depth_errors_and_workers_match_temporal_and_the_load(api, control
     oracle = Oracle(await Client.connect(temporal_server.address), temporal_server.namespace)
     queue = make_queue(api, unique("oracle"))
     tq = queue["task_queue_name"]
-    collector = collector_for(control_plane, [queue["id"]], poll_grace=0)
+    connection = connection_for(control_plane, [queue["id"]], poll_grace=0)
+    collector = connection.source
     try:
         # No worker yet: every task waits, so the backlog is exactly what was submitted.
         submitted_at = time.time()
@@ -178,7 +180,7 @@ async def test_depth_errors_and_workers_match_temporal_and_the_load(api, control
         for proc in workers:
             proc.stop(grace=20)
     finally:
-        await collector.aclose()
+        await connection.aclose()
 
 
 async def _eq(awaitable: Any, expected: int) -> bool:
@@ -209,7 +211,8 @@ async def test_a_silent_registration_and_a_rogue_poller_are_flagged(api, control
     silent = api.post(f"/api/v1/worker-queues/{queue['id']}/start", json={}).json()["worker_id"]
     api.post(f"/api/v1/workers/{silent}/heartbeat", json={"status": "idle", "slots_used": 0, "slots_available": 4})
     client = await Client.connect(temporal_server.address, identity=f"rogue-{uuid.uuid4().hex[:6]}")
-    collector = collector_for(control_plane, [queue["id"]], poll_grace=1.0)
+    connection = connection_for(control_plane, [queue["id"]], poll_grace=1.0)
+    collector = connection.source
     oracle = Oracle(client, temporal_server.namespace)
     try:
         async with Worker(client, task_queue=tq, activities=[nothing]):
@@ -223,7 +226,7 @@ async def test_a_silent_registration_and_a_rogue_poller_are_flagged(api, control
             q = snap.queue(queue["id"])
             assert (q.workers.not_polling, q.workers.unregistered, q.workers.total) == (1, 1, 1)
     finally:
-        await collector.aclose()
+        await connection.aclose()
 
 
 async def test_the_three_ways_to_connect_agree_on_depth(api, control_plane, temporal_server, unique):
@@ -238,11 +241,11 @@ async def test_the_three_ways_to_connect_agree_on_depth(api, control_plane, temp
         "temporal": Settings(temporal_address=temporal_server.address, task_queues=[queue["task_queue_name"]]),
     }
     for mode, found in settings.items():
-        collector = Collector.from_settings(found, history=None, queues=[queue["id"], queue["task_queue_name"]])
+        connection = connect(found, CollectorOptions(queues=(queue["id"], queue["task_queue_name"])), history="off")
         try:
-            snap = await collector.refresh(complete=True)
+            snap = await connection.source.refresh(complete=True)
         finally:
-            await collector.aclose()
+            await connection.aclose()
         assert snap.mode == mode
         [q] = snap.queues
         assert q.depth == 5, mode

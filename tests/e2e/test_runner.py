@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from kubiya_tui.client.api import ApiClient
-from kubiya_tui.stack.demo import BackgroundLoop
+from kubiya_tui.stack.background import BackgroundLoop
 from kubiya_tui.stack.runner import Runner, autoscale_decision, backoff_delay, worker_argv
 from tests.helpers import make_queue, outcomes, submit, wait_for
 

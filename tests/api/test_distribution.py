@@ -26,7 +26,7 @@ from kubiya_tui.stack.processes import free_port
 from tests.helpers import make_queue
 
 V1 = "/api/v1"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
 
 

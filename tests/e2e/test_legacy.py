@@ -12,7 +12,7 @@ import pytest
 
 from kubiya_tui.stack.processes import spawn
 from tests.helpers import make_queue, submit, wait_for
-from tests.test_worker import live_workers, outcomes
+from tests.e2e.test_worker import live_workers, outcomes
 
 pytestmark = pytest.mark.slow
 

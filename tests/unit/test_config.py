@@ -16,6 +16,7 @@ from kubiya_tui.config import (
     load_config,
     resolve_settings,
     save_profile,
+    write_config,
 )
 from kubiya_tui.errors import UserError
 
@@ -158,6 +159,68 @@ def test_save_profile_round_trip_atomic_and_private():
     assert first.api_key.get_secret_value() == SECRET and first.task_queues == ["a", "b"]
     assert "refresh_interval" not in raw["profiles"]["first"]  # defaults are not written
     assert resolve_settings().profile == "prod.eu"
+
+
+COMMENTED = """\
+# Written by hand: kubiya-tui keeps these comments.
+theme = "nord"  # my favourite
+default_profile = "dev"
+
+# Production: look, do not touch.
+[profiles.prod]
+temporal_address = "temporal.prod:7233"  # the frontend
+api_url = "https://prod.example.com"
+# Slow on purpose.
+refresh_interval = 5
+read_only = true
+
+[profiles.dev]
+api_url = "http://127.0.0.1:8787"
+"""
+
+
+def _order(text: str) -> list[str]:
+    """The comments, table headers and keys of a TOML text, in the order they appear."""
+    return [line.split("=")[0].strip() for line in text.splitlines() if line.strip()]
+
+
+def test_writing_keeps_the_users_comments_and_order():
+    path = write(COMMENTED)
+    # The console's theme save: read the file, change the theme, write it back.
+    config = load_config()
+    config.theme = "kubiya-light"
+    write_config(config)
+    after_theme = path.read_text()
+    assert after_theme == COMMENTED.replace('theme = "nord"', 'theme = "kubiya-light"'), after_theme
+
+    # A profile write: one profile replaced (one key gone, one changed), one added and made the default.
+    save_profile("prod", Profile(temporal_address="temporal.prod:7233", api_url="https://prod2.example.com", refresh_interval=5))
+    save_profile("ci", Profile(api_url="http://127.0.0.1:9000", task_queues=["a"]), make_default=True)
+    text = path.read_text()
+    expected = (
+        COMMENTED.replace('theme = "nord"', 'theme = "kubiya-light"')
+        .replace('default_profile = "dev"', 'default_profile = "ci"')
+        .replace("https://prod.example.com", "https://prod2.example.com")
+        .replace("read_only = true\n", "")
+    )
+    assert _order(text) == _order(expected) + ["[profiles.ci]", "api_url", "task_queues"], text
+    assert text.startswith(expected), text
+    assert "refresh_interval = 5\n" in text, "an unchanged value keeps its spelling"
+    config = load_config()
+    assert (config.theme, config.default_profile) == ("kubiya-light", "ci")
+    assert not config.profiles["prod"].read_only and config.profiles["prod"].api_url == "https://prod2.example.com"
+    assert config.profiles["ci"].task_queues == ["a"] and config.profiles["dev"].api_url == "http://127.0.0.1:8787"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_writing_a_file_tomlkit_cannot_edit_in_place_still_reads_back_right():
+    # Dotted keys before a top-level key: tomlkit would put a new table above that key.
+    path = write('profiles.dev.api_url = "http://127.0.0.1:8787"\ntheme = "nord"\n')
+    save_profile("ci", Profile(api_url="http://127.0.0.1:9000"))
+    config = load_config()
+    assert config.theme == "nord" and set(config.profiles) == {"dev", "ci"}
+    assert config.profiles["ci"].theme is None and config.default_profile == "ci"
+    assert tomllib.loads(path.read_text())["profiles"]["dev"] == {"api_url": "http://127.0.0.1:8787"}
 
 
 def test_keys_never_shown_in_reprs_or_errors(tmp_path):

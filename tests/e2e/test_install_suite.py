@@ -15,7 +15,7 @@ import pytest
 
 from kubiya_tui.stack.processes import ManagedProcess
 from tests.helpers import make_queue, submit, wait_for
-from tests.test_distribution import fresh_env
+from tests.api.test_distribution import fresh_env
 
 pytestmark = [pytest.mark.install, pytest.mark.timeout(900)]
 V1 = "/api/v1"

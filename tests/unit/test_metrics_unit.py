@@ -7,7 +7,6 @@ import json
 import math
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,8 +14,9 @@ import pytest
 from kubiya_tui.client.temporal import ClosedExecutions, Outcomes, QueueStats, TemporalUnavailable
 from kubiya_tui.metrics import derive
 from kubiya_tui.metrics.check import Status, Thresholds, evaluate, parse_rate, parse_seconds
-from kubiya_tui.metrics.collector import Collector, Tracker
+from kubiya_tui.metrics.collector import Collector, CollectorOptions
 from kubiya_tui.metrics.history import BLOCK, History
+from kubiya_tui.metrics.scheduler import Tracker
 from kubiya_tui.metrics.snapshot import (
     QueueSnapshot,
     Snapshot,
@@ -280,12 +280,12 @@ class FakeApi:
         self.fail: Exception | None = None
         self.metrics: dict[str, Any] = {}
 
-    async def _send(self, method: str, path: str) -> Any:
+    async def get_raw(self, path: str) -> bytes:
         self.calls.append(path)
         if self.fail is not None:
             raise self.fail
         data = self.queues if path.endswith("worker-queues") else self.workers
-        return SimpleNamespace(content=json.dumps(data).encode(), status_code=200)
+        return json.dumps(data).encode()
 
     async def list_environments(self) -> list:
         return []
@@ -310,6 +310,7 @@ class FakeTemporal:
         self.delay = 0.0
         self.fail: Exception | None = None
         self.closed = {"Completed": 8, "Failed": 2}
+        self.asked = self.answered = 0
 
     async def client(self) -> None:
         if self.fail is not None:
@@ -317,8 +318,10 @@ class FakeTemporal:
 
     async def _maybe(self, what: str) -> None:
         self.calls.append(what)
+        self.asked += 1
         if self.delay:
             await asyncio.sleep(self.delay)
+        self.answered += 1
         if self.fail is not None:
             raise self.fail
 
@@ -369,7 +372,7 @@ async def test_numbers_and_workers_merge_into_one_snapshot():
     api.workers = [_worker("w-ok", 3), _worker("w-stale", 100), _worker("w-drain", 2, desired_state="draining"),
                    _worker("w-gone", 50, status="disconnected", disconnected_at="2000-01-01T00:00:00Z")]  # fmt: skip
     temporal.pollers = {"w-ok": time.time(), "w-drain": time.time(), "intruder": time.time()}
-    collector = Collector(api, temporal, poll_grace=0)
+    collector = Collector(api, temporal, CollectorOptions(poll_grace=0))
     snap = await collector.refresh(complete=True)
     [q] = snap.queues
     assert (q.name, q.environment, q.depth, q.backlog_age_seconds) == ("orders", "prod", 12, 30.0)
@@ -391,10 +394,22 @@ async def test_numbers_and_workers_merge_into_one_snapshot():
     await collector.aclose()
 
 
+async def test_a_complete_refresh_on_a_machine_just_booted_reads_everything():
+    api, temporal = FakeApi(), FakeTemporal()
+    booted = Clock()
+    booted.t = 5.0  # the monotonic clock counts from boot: younger than every schedule's interval
+    collector = Collector(api, temporal, monotonic=booted)
+    snap = await collector.refresh(complete=True)
+    [q] = snap.queues
+    assert q.partitions == 4, "partitions are read at the first poll, not 5 minutes after boot"
+    assert q.depth == 12 and q.closed_in_window == 10
+    await collector.aclose()
+
+
 async def test_a_healthy_worker_that_never_polls_is_flagged():
     api, temporal = FakeApi(), FakeTemporal()
     api.workers = [_worker("w-silent", 1)]
-    collector = Collector(api, temporal, poll_grace=0)
+    collector = Collector(api, temporal, CollectorOptions(poll_grace=0))
     snap = await collector.refresh(complete=True)
     assert snap.workers[0].registered_not_polling
     assert snap.queues[0].workers.not_polling == 1
@@ -404,7 +419,7 @@ async def test_a_healthy_worker_that_never_polls_is_flagged():
 async def test_stats_are_reused_until_they_are_five_seconds_old():
     api, temporal = FakeApi(), FakeTemporal()
     mono = Clock()
-    collector = Collector(api, temporal, monotonic=mono, stats_interval=5.0)
+    collector = Collector(api, temporal, CollectorOptions(stats_interval=5.0), monotonic=mono)
     await collector.refresh(complete=True)
     assert temporal.calls.count("describe org.prod.orders") == 1
     for step in (2.0, 2.0):
@@ -421,15 +436,14 @@ async def test_stats_are_reused_until_they_are_five_seconds_old():
 
 async def test_a_slow_source_never_holds_back_the_other():
     api, temporal = FakeApi(), FakeTemporal()
-    collector = Collector(api, temporal, slow_after=0.3, source_timeout=5.0)
+    collector = Collector(api, temporal, CollectorOptions(slow_after=0.3, source_timeout=5.0))
     first = await collector.refresh(complete=True)
     assert first.queues[0].depth == 12
     temporal.delay = 3.0
     temporal.stats = QueueStats(backlog=99)
     api.queues[0]["max_workers"] = 7
-    began = time.monotonic()
     snap = await collector.refresh(force=True)
-    assert time.monotonic() - began < 1.0
+    assert temporal.answered < temporal.asked, "the snapshot came while Temporal was still answering"
     assert snap.queues[0].max_workers == 7, "the control plane's news arrived"
     assert snap.sources["temporal"].status == SourceStatus.slow
     assert snap.queues[0].depth == 12, "Temporal's last numbers, still there"
@@ -455,7 +469,7 @@ async def test_a_young_queue_reads_its_rate_over_its_age_not_the_window():
 
     only = FakeTemporal()
     only.closed = {"Completed": 60}
-    collector = Collector(None, only, task_queues=["payments"], clock=clock)
+    collector = Collector(None, only, CollectorOptions(task_queues=("payments",)), clock=clock)
     snap = await collector.refresh(complete=True)
     assert snap.queues[0].processed_per_min == pytest.approx(12.0), "Temporal-only: no creation time, the whole window"
     await collector.aclose()
@@ -482,7 +496,7 @@ def test_a_source_is_down_after_two_failed_polls_in_a_row():
 async def test_one_transient_error_is_not_an_outage_and_a_failed_read_is_retried_soon():
     api, temporal = FakeApi(), FakeTemporal()
     mono = Clock()
-    collector = Collector(api, temporal, monotonic=mono, interval=2.0, stats_interval=5.0, max_backoff=10.0)
+    collector = Collector(api, temporal, CollectorOptions(interval=2.0, stats_interval=5.0, max_backoff=10.0), monotonic=mono)
     await collector.refresh(complete=True)
 
     async def connected() -> None:  # the connection is up; one call fails, as under load
@@ -516,7 +530,7 @@ async def test_one_transient_error_is_not_an_outage_and_a_failed_read_is_retried
 async def test_failures_back_off_and_recover_without_a_restart():
     api, temporal = FakeApi(), FakeTemporal()
     mono = Clock()
-    collector = Collector(api, temporal, monotonic=mono, interval=2.0, max_backoff=10.0)
+    collector = Collector(api, temporal, CollectorOptions(interval=2.0, max_backoff=10.0), monotonic=mono)
     await collector.refresh(complete=True)
     temporal.fail = TemporalUnavailable("Temporal unreachable at fake:7233: connection refused")
     mono.t += 10
@@ -566,19 +580,25 @@ async def test_no_exception_leaves_the_collector():
 
 async def test_refresh_now_wakes_the_run_loop():
     api, temporal = FakeApi(), FakeTemporal()
-    collector = Collector(api, temporal, interval=30.0)
-    delivered: list[float] = []
+    collector = Collector(api, temporal, CollectorOptions(interval=3600.0))
+    delivered: list[Snapshot] = []
+    arrived = asyncio.Event()
     stop = asyncio.Event()
-    task = asyncio.create_task(collector.run(lambda s: delivered.append(time.monotonic()), stop))
-    while not delivered:
-        await asyncio.sleep(0.01)
+
+    def callback(snapshot: Snapshot) -> None:
+        delivered.append(snapshot)
+        arrived.set()
+
+    task = asyncio.create_task(collector.run(callback, stop))
+    await asyncio.wait_for(arrived.wait(), 30)
+    arrived.clear()
+    api.queues[0]["max_workers"] = 9
     collector.request_refresh()
-    deadline = time.monotonic() + 3
-    while len(delivered) < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+    # An hour between refreshes: only the request can bring the second snapshot (the guard only ends a hang).
+    await asyncio.wait_for(arrived.wait(), 30)
     stop.set()
-    await asyncio.wait_for(task, 5)
-    assert len(delivered) >= 2 and delivered[1] - delivered[0] < 3, "not 30 s later"
+    await asyncio.wait_for(task, 30)
+    assert len(delivered) == 2 and delivered[1].queues[0].max_workers == 9, "a fresh poll, not the old snapshot"
     await collector.aclose()
 
 
@@ -591,7 +611,7 @@ async def test_api_only_mode_reads_the_metrics_endpoint_and_worker_counters():
     api.workers = [_worker("w1", 1, tasks_processed=10, tasks_failed=0,
                            worker_metadata={"task_duration_p50_ms": 200.0, "task_duration_p95_ms": 900.0})]  # fmt: skip
     clock = Clock()
-    collector = Collector(api, None, clock=clock, workers_interval=0)
+    collector = Collector(api, None, CollectorOptions(workers_interval=0), clock=clock)
     snap = await collector.refresh(complete=True)
     assert snap.mode == "api" and snap.sources["temporal"].status == SourceStatus.off
     q = snap.queues[0]
@@ -608,7 +628,7 @@ async def test_api_only_mode_reads_the_metrics_endpoint_and_worker_counters():
 async def test_temporal_only_mode_watches_the_profiles_task_queues():
     temporal = FakeTemporal()
     temporal.pollers = {"1234@host": time.time()}
-    collector = Collector(None, temporal, task_queues=["payments", "payments", "mail"])
+    collector = Collector(None, temporal, CollectorOptions(task_queues=("payments", "payments", "mail")))
     snap = await collector.refresh(complete=True)
     assert snap.mode == "temporal" and snap.sources["api"].status == SourceStatus.off
     assert sorted(q.name for q in snap.queues) == ["mail", "payments"]
@@ -620,23 +640,24 @@ async def test_temporal_only_mode_watches_the_profiles_task_queues():
     await collector.aclose()
 
 
-def test_from_settings_picks_the_mode_and_refuses_nothing_to_watch():
+def test_connect_picks_the_mode_and_refuses_nothing_to_watch():
     from pydantic import SecretStr
 
     from kubiya_tui.config import Settings
+    from kubiya_tui.connection import connect
     from kubiya_tui.errors import UserError
 
-    both = Collector.from_settings(Settings(api_key=SecretStr("k"), temporal_address="127.0.0.1:7233"), history=None)
+    both = connect(Settings(api_key=SecretStr("k"), temporal_address="127.0.0.1:7233"), history="off").source
     assert both.mode == "api+temporal" and both.interval == 2.0
-    api_only = Collector.from_settings(Settings(api_key=SecretStr("k"), refresh_interval=5), history=None)
+    api_only = connect(Settings(api_key=SecretStr("k"), refresh_interval=5), history="off").source
     assert api_only.mode == "api" and api_only.interval == 5.0
-    t_only = Collector.from_settings(Settings(temporal_address="127.0.0.1:7233", task_queues=["a"]), history=None)
+    t_only = connect(Settings(temporal_address="127.0.0.1:7233", task_queues=["a"]), history="off").source
     assert t_only.mode == "temporal" and t_only.task_queues == ("a",)
     with pytest.raises(UserError, match="task_queues"):
-        Collector.from_settings(Settings(temporal_address="127.0.0.1:7233"))
+        connect(Settings(temporal_address="127.0.0.1:7233")).source
     with pytest.raises(UserError, match="nothing to watch"):
-        Collector.from_settings(Settings())
-    persisted = Collector.from_settings(Settings(api_key=SecretStr("k")))
+        connect(Settings()).source
+    persisted = connect(Settings(api_key=SecretStr("k"))).source
     assert persisted._history is not None and persisted._history.path.name == "history.sqlite"
     assert math.isclose(persisted._history.interval, 2.0)
 
@@ -645,8 +666,9 @@ def test_history_on_disk_can_be_turned_off(monkeypatch: pytest.MonkeyPatch):
     from pydantic import SecretStr
 
     from kubiya_tui.config import Settings
+    from kubiya_tui.connection import connect
 
     monkeypatch.setenv("KUBIYA_TUI_HISTORY", "off")
-    in_memory = Collector.from_settings(Settings(api_key=SecretStr("k")))
+    in_memory = connect(Settings(api_key=SecretStr("k"))).source
     assert in_memory._history is not None and in_memory._history.path is None
-    assert Collector.from_settings(Settings(api_key=SecretStr("k")), history=None)._history is None
+    assert connect(Settings(api_key=SecretStr("k")), history="off").source._history is None

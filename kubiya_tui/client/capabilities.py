@@ -1,0 +1,197 @@
+"""What a control plane can do: its flavour and the endpoints it has, learned once per connection.
+
+This is the one place that answers "does this control plane have X?". The rest of the
+product asks a :class:`CapabilitiesCache` (``Connection.capabilities``) instead of guessing
+from a 404.
+
+* ``kubiya-tui``: this project's local control plane, recognised by the title of its
+  OpenAPI document (``/api/openapi.json``). It has every endpoint of docs/api-contract.md
+  and every extension.
+* ``kubiya``: Kubiya's own control plane, recognised by an OpenAPI title naming Kubiya.
+  What it has is read from the paths of its OpenAPI document.
+* ``unknown``: anything else, or a control plane that publishes no OpenAPI document:
+  every feature is assumed (the product tries, and a refusal is shown as the server's error).
+
+Learning costs one ``GET /api/health`` and one ``GET /api/openapi.json``; neither needs a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+
+if TYPE_CHECKING:
+    from kubiya_tui.client.api import ApiClient
+
+log = logging.getLogger("kubiya_tui.client")
+
+Flavour = Literal["kubiya-tui", "kubiya", "unknown"]
+
+LOCAL_TITLE = "kubiya-tui local control plane"
+"""The OpenAPI title of this project's control plane (kubiya_tui/controlplane/app.py)."""
+
+FEATURE_ENDPOINTS: dict[str, tuple[str, str]] = {
+    "drain": ("post", "/api/v1/workers/{}/drain"),
+    "scale": ("post", "/api/v1/worker-queues/{}/scale"),
+    "autoscale": ("put", "/api/v1/worker-queues/{}/autoscale"),
+    "tasks": ("post", "/api/v1/worker-queues/{}/tasks"),
+    "audit": ("get", "/api/v1/audit"),
+    "org_workers_list": ("get", "/api/v1/workers"),
+    "legacy": ("get", "/api/v1/task-queues"),
+}
+"""Each feature and the endpoint (method, path with ``{}`` for a parameter) that provides it."""
+
+RETRY_AFTER_SECONDS = 30.0
+"""After a failed attempt to learn (control plane unreachable), the next one waits this long."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one control plane offers. The defaults are those of an ``unknown`` control plane: everything is tried."""
+
+    flavour: Flavour = "unknown"
+    version: str | None = None
+    """The version its health endpoint reports, if any."""
+    drain: bool = True
+    """``POST /workers/{id}/drain``: a worker finishes what it holds and exits."""
+    scale: bool = True
+    """``POST /worker-queues/{id}/scale``: a wanted worker count."""
+    autoscale: bool = True
+    """``PUT/DELETE /worker-queues/{id}/autoscale``: an autoscale policy."""
+    tasks: bool = True
+    """``POST/GET /worker-queues/{id}/tasks``: submit and list tasks."""
+    audit: bool = True
+    """``GET /audit``: the control plane's audit log."""
+    org_workers_list: bool = True
+    """``GET /workers``: every worker of the organization in one call (else one call per queue)."""
+    legacy: bool = True
+    """``/task-queues``: legacy task queues and their migration."""
+
+    @classmethod
+    def of_local(cls, version: str | None = None) -> "Capabilities":
+        """This project's control plane: everything."""
+        return cls(flavour="kubiya-tui", version=version)
+
+    @classmethod
+    def without_control_plane(cls) -> "Capabilities":
+        """No control plane configured (a Temporal-only connection): nothing to operate."""
+        return cls(**{f.name: False for f in fields(cls) if f.name not in ("flavour", "version")})
+
+
+def capabilities_from(health: Mapping[str, Any] | None, openapi: Mapping[str, Any] | None) -> Capabilities:
+    """The capabilities that a health answer and an OpenAPI document show (either may be missing)."""
+    version = health.get("version") if isinstance(health, Mapping) and isinstance(health.get("version"), str) else None
+    info = openapi.get("info") if isinstance(openapi, Mapping) else None
+    title = info.get("title") if isinstance(info, Mapping) and isinstance(info.get("title"), str) else ""
+    if title == LOCAL_TITLE:
+        return Capabilities.of_local(version)
+    flavour: Flavour = "kubiya" if "kubiya" in title.lower() else "unknown"
+    paths = openapi.get("paths") if isinstance(openapi, Mapping) else None
+    if not isinstance(paths, Mapping) or not paths:
+        return Capabilities(flavour=flavour, version=version)
+    offered = {(method.lower(), _shape(path)) for path, ops in paths.items() if isinstance(ops, Mapping) for method in ops}
+    has = {name: (method, path) in offered for name, (method, path) in FEATURE_ENDPOINTS.items()}
+    return Capabilities(flavour=flavour, version=version, **has)
+
+
+def _shape(path: str) -> str:
+    """A templated path with its parameter names dropped: ``/workers/{worker_id}`` -> ``/workers/{}``."""
+    return re.sub(r"\{[^}]*\}", "{}", path.rstrip("/") or "/")
+
+
+async def learn_capabilities(api: "ApiClient") -> Capabilities:
+    """Ask a control plane what it is. Raises ApiError when it cannot be reached at all."""
+    from kubiya_tui.client.api import ApiError
+
+    health: dict[str, Any] | None = None
+    openapi: dict[str, Any] | None = None
+    health_answer, openapi_answer = await asyncio.gather(
+        api.get_raw("/api/health"), api.get_raw("/api/openapi.json"), return_exceptions=True
+    )
+    for answer in (health_answer, openapi_answer):
+        if isinstance(answer, ApiError) and answer.status == 0:
+            raise answer  # unreachable: nothing learned, try again later
+        if isinstance(answer, BaseException) and not isinstance(answer, ApiError):
+            raise answer
+    if isinstance(health_answer, bytes):
+        health = _json_object(health_answer)
+    if isinstance(openapi_answer, bytes):
+        openapi = _json_object(openapi_answer)
+    return capabilities_from(health, openapi)
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class CapabilitiesCache:
+    """A control plane's capabilities, learned once and shared by everything on one connection.
+
+    :meth:`get` waits for them (learning them on first use); :attr:`known` answers at once
+    (None until learned). A failed attempt is not remembered: it is tried again after
+    RETRY_AFTER_SECONDS, and meanwhile :meth:`get` answers the ``unknown`` defaults.
+    """
+
+    def __init__(self, api: "ApiClient | None", *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._api = api
+        self._mono = monotonic
+        self._known: Capabilities | None = None if api is not None else Capabilities.without_control_plane()
+        self._learning: asyncio.Task[Capabilities | None] | None = None
+        self._failed_at: float | None = None
+
+    @property
+    def known(self) -> Capabilities | None:
+        """The learned capabilities, or None while they are not learned yet."""
+        return self._known
+
+    async def get(self) -> Capabilities:
+        """The capabilities, learning them first if nobody has yet; never raises."""
+        if self._known is not None:
+            return self._known
+        task = self._start()
+        if task is not None:
+            await asyncio.shield(task)
+        return self._known or Capabilities()
+
+    def learn_soon(self) -> None:
+        """Start learning in the background (from a running event loop); a no-op when known or under way."""
+        if self._known is None:
+            self._start()
+
+    def _start(self) -> "asyncio.Task[Capabilities | None] | None":
+        if self._learning is not None and not self._learning.done():
+            return self._learning
+        if self._failed_at is not None and self._mono() - self._failed_at < RETRY_AFTER_SECONDS:
+            return None
+        self._learning = asyncio.get_running_loop().create_task(self._learn())
+        return self._learning
+
+    async def _learn(self) -> Capabilities | None:
+        assert self._api is not None
+        try:
+            self._known = await learn_capabilities(self._api)
+        except Exception as exc:  # unreachable or broken: the defaults stand in until the next attempt
+            log.info("cannot learn the control plane's capabilities yet: %s", exc)
+            self._failed_at = self._mono()
+            return None
+        self._failed_at = None
+        log.info("control plane %s: %s", self._api.base_url, self._known)
+        return self._known
+
+    async def aclose(self) -> None:
+        """Stop a learning attempt under way."""
+        if self._learning is not None and not self._learning.done():
+            self._learning.cancel()
+            try:
+                await self._learning
+            except BaseException:
+                pass
