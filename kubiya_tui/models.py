@@ -62,6 +62,9 @@ def _check_text(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("text must be valid Unicode (a lone surrogate such as \\ud800 is not)") from None
+    if "\x00" in text:
+        # PostgreSQL text cannot hold it; refused on every backend, so both answer the same.
+        raise ValueError("text may not contain the NUL character (\\u0000)")
 
 
 # ---------------------------------------------------------------------------- enums

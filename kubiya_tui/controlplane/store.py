@@ -114,6 +114,12 @@ def _row(mapping: Any) -> dict[str, Any] | None:
     return out
 
 
+def _nul(*values: str) -> bool:
+    """An identifier with a NUL character: no row has one (PostgreSQL text cannot hold it), so it
+    is not looked up (on PostgreSQL the lookup itself would fail)."""
+    return any("\x00" in v for v in values)
+
+
 def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
@@ -390,6 +396,8 @@ class Store:
         )
 
     async def get_environment(self, org: str, env_id: str) -> dict[str, Any]:
+        if _nul(env_id):
+            raise NotFound(f"environment {env_id!r} not found")
         row = await self._one(
             select(environments).where(environments.c.organization_id == org, environments.c.id == env_id)
         )
@@ -398,6 +406,8 @@ class Store:
         return row
 
     async def find_environment(self, org: str, name: str) -> dict[str, Any] | None:
+        if _nul(name):
+            return None
         return await self._one(
             select(environments).where(environments.c.organization_id == org, environments.c.name == name)
         )
@@ -496,6 +506,8 @@ class Store:
         return await self._all(stmt.order_by(worker_queues.c.seq))
 
     async def get_queue(self, org: str, queue_id: str) -> dict[str, Any]:
+        if _nul(queue_id):
+            raise NotFound(f"worker queue {queue_id!r} not found")
         row = await self._one(
             self._queue_select().where(worker_queues.c.organization_id == org, worker_queues.c.id == queue_id)
         )
@@ -682,6 +694,8 @@ class Store:
 
         One UPDATE ... RETURNING: the hot path of the control plane.
         """
+        if _nul(worker_id):
+            return None
         params: dict[str, Any] = {"org": org, "wid": worker_id, "last_heartbeat": time.time()}
         for col, value in fields.items():
             params[col] = _dump(value) if col in JSON_COLUMNS else value
@@ -760,6 +774,8 @@ class Store:
         return stmt
 
     async def disconnect_worker(self, org: str, worker_id: str, reason: str, exit_code: int | None, error: str | None) -> bool:
+        if _nul(worker_id):
+            return False
         n = await self._run(
             update(workers)
             .where(workers.c.organization_id == org, workers.c.worker_id == worker_id)
@@ -777,6 +793,8 @@ class Store:
         return n > 0
 
     async def set_desired_state(self, org: str, worker_id: str, state: str) -> dict[str, Any]:
+        if _nul(worker_id):
+            raise NotFound(f"worker {worker_id!r} not found")
         n = await self._run(
             update(workers)
             .where(workers.c.organization_id == org, workers.c.worker_id == worker_id)
@@ -795,6 +813,8 @@ class Store:
         ).outerjoin(worker_queues, worker_queues.c.id == workers.c.queue_id)
 
     async def get_worker(self, org: str, worker_id: str) -> dict[str, Any]:
+        if _nul(worker_id):
+            raise NotFound(f"worker {worker_id!r} not found")
         row = await self._one(
             self._worker_select().where(workers.c.organization_id == org, workers.c.worker_id == worker_id)
         )
@@ -809,6 +829,8 @@ class Store:
         return await self._all(stmt.order_by(workers.c.last_heartbeat.desc(), workers.c.id))
 
     async def list_legacy_workers(self, org: str, task_queue: str) -> list[dict[str, Any]]:
+        if _nul(task_queue):
+            return []
         return await self._all(
             self._worker_select()
             .where(workers.c.organization_id == org, workers.c.legacy_queue_name == task_queue)
@@ -870,6 +892,8 @@ class Store:
         )
 
     async def get_task(self, org: str, task_id: str) -> dict[str, Any]:
+        if _nul(task_id):
+            raise NotFound(f"task {task_id!r} not found")
         row = await self._one(select(tasks).where(tasks.c.organization_id == org, tasks.c.id == task_id))
         if row is None:
             raise NotFound(f"task {task_id!r} not found")

@@ -49,12 +49,13 @@ def test_stop_and_start_keeps_everything(control_plane_factory, tmp_path):
     assert len(before["audit"]) >= 10
     cp.stop()
 
-    # the store is SQLite in WAL mode, in the data dir
-    db = sqlite3.connect(data_dir / "control-plane.sqlite")
-    try:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    finally:
-        db.close()
+    if cp.database_url is None:
+        # the store is SQLite in WAL mode, in the data dir
+        db = sqlite3.connect(data_dir / "control-plane.sqlite")
+        try:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            db.close()
 
     again = control_plane_factory(data_dir=data_dir, api_key=cp.api_key)
     with again.client() as c:
@@ -124,8 +125,7 @@ def test_many_concurrent_clients(control_plane, unique):
         out = []
         for n in range(2):
             proc = subprocess.run(
-                [sys.executable, "-m", "kubiya_tui", "admin", "create-key", "--org", f"{prefix}-org{n}",
-                 "--data-dir", str(control_plane.data_dir)],
+                control_plane.admin_argv("create-key", "--org", f"{prefix}-org{n}"),
                 capture_output=True, text=True, timeout=60,
             )
             assert proc.returncode == 0, proc.stderr

@@ -18,10 +18,13 @@ KEY = "kty_fastpath-test-key"
 
 @pytest.fixture
 async def apps(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_backend: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, list[int], Store]]:
-    """The same store behind two apps: one with the fast path, one without."""
-    store = Store(tmp_path / "control-plane.sqlite")
+    """The same store behind two apps: one with the fast path, one without (on each backend)."""
+    if db_backend == "postgresql":
+        store = Store(request.getfixturevalue("postgres_databases").new())
+    else:
+        store = Store(tmp_path / "control-plane.sqlite")
     await bootstrap(store, tmp_path, env_key=KEY)
     settings = Settings(data_dir=tmp_path, temporal_address="127.0.0.1:1")
     served: list[int] = []

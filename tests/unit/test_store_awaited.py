@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kubiya_tui.controlplane.store import Store
 
-ROOT = Path(__file__).resolve().parents[1] / "kubiya_tui"
+ROOT = Path(__file__).resolve().parents[2] / "kubiya_tui"
 COROUTINES = {name for name, member in inspect.getmembers(Store) if inspect.iscoroutinefunction(member)}
 
 
