@@ -249,10 +249,39 @@ class QueueConfig(Response):
     config_version: str | None = None
 
 
+class LeaseClaim(Request):
+    """Extension: the lease a change is made under; refused (409) unless it is still held so."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*$")
+    holder: str = Field(min_length=1, max_length=200)
+    token: int = Field(ge=1)
+
+
 class ScaleRequest(Request):
     workers: int = Field(ge=0, le=10000)
     # Extension: why (an autoscaler's decision, say); written to the audit entry.
     reason: str | None = Field(default=None, max_length=500)
+    # Extension: an autoscaler's decision carries its lease, so one that lost it changes nothing.
+    lease: LeaseClaim | None = None
+
+
+class LeaseRequest(Request):
+    """Take or renew a lease: who asks, and for how long."""
+
+    holder: str = Field(min_length=1, max_length=200)
+    ttl_seconds: float = Field(ge=1, le=3600)
+
+
+class Lease(Response):
+    """Extension: who acts where only one may (``runner``, ``autoscaler``) in an organization, until when."""
+
+    name: str
+    holder: str
+    token: int
+    acquired_at: datetime | None = None
+    expires_at: datetime | None = None
+    held: bool = True
+    """Whether the caller of the request holds it (False in a 409's ``lease``)."""
 
 
 class ScaleResult(Response):

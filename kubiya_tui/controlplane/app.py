@@ -112,7 +112,7 @@ async def _too_large(send: Callable, limit: int) -> None:
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     from kubiya_tui.controlplane import distribution
     from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
-    from kubiya_tui.controlplane.routers import audit, environments, health, legacy, tasks, worker_queues, workers
+    from kubiya_tui.controlplane.routers import audit, environments, health, leases, legacy, tasks, worker_queues, workers
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     owned = store is None
@@ -144,7 +144,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(BodyLimit)
     _install_error_handlers(app)
     # In matching order: the first router with a route for a path and method serves it.
-    for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, distribution):
+    for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, leases, distribution):
         app.include_router(resource.router)
     return app
 

@@ -934,8 +934,8 @@ class Store:
         """Take or renew the lease ``name`` for ``holder`` for ``ttl`` seconds of the database's clock.
 
         Answers (True, the lease) when ``holder`` holds it now (its token grows whenever the
-        holder changes), or (False, the lease as another holds it) while that one's is
-        unexpired.
+        holder changes; ``renewed`` says whether it held it already), or (False, the lease as
+        another holds it) while that one's is unexpired.
         """
 
         async def work(tx: Tx) -> tuple[bool, dict[str, Any]]:
@@ -945,15 +945,15 @@ class Store:
             if row is None:
                 lease = {"organization_id": org, "name": name, "holder": holder, "token": 1, "acquired_at": now, "expires_at": now + ttl}
                 await tx.run(insert(leases).values(**lease))
-                return True, lease
+                return True, {**lease, "renewed": False}
             if row["holder"] == holder and row["expires_at"] > now:
                 await tx.run(update(leases).where(where).values(expires_at=now + ttl))
-                return True, {**row, "expires_at": now + ttl}
+                return True, {**row, "expires_at": now + ttl, "renewed": True}
             if row["expires_at"] > now:
                 return False, row
             lease = {**row, "holder": holder, "token": row["token"] + 1, "acquired_at": now, "expires_at": now + ttl}
             await tx.run(update(leases).where(where).values(**lease))
-            return True, lease
+            return True, {**lease, "renewed": False}
 
         return await self.transaction(work)
 

@@ -21,7 +21,7 @@ from kubiya_tui.controlplane.deps import (
 )
 from kubiya_tui.controlplane.queue_metrics import metrics_for
 from kubiya_tui.controlplane.serializers import config_version, queue_out
-from kubiya_tui.controlplane.store import Store
+from kubiya_tui.controlplane.store import LeaseLost, Store
 from kubiya_tui.models import (
     AutoscalePolicy,
     Platform,
@@ -162,7 +162,11 @@ async def scale_queue(queue_id: str, body: ScaleRequest, request: Request, who: 
         raise HTTPException(
             409, f"{body.workers} workers is more than queue {queue['name']!r} allows (max_workers {queue['max_workers']})"
         )
-    await store.set_desired_workers(who.org, queue_id, body.workers)
+    lease = (body.lease.name, body.lease.holder, body.lease.token) if body.lease else None
+    try:
+        await store.set_desired_workers(who.org, queue_id, body.workers, lease=lease)
+    except LeaseLost as exc:
+        raise HTTPException(409, {"error": "lease lost", "message": str(exc)}) from None
     await store.audit(
         who.org,
         who.actor,
@@ -174,6 +178,7 @@ async def scale_queue(queue_id: str, body: ScaleRequest, request: Request, who: 
             "from": queue["desired_workers"],
             "to": body.workers,
             **({"reason": body.reason} if body.reason else {}),
+            **({"lease": {"name": body.lease.name, "holder": body.lease.holder, "token": body.lease.token}} if body.lease else {}),
         },
     )
     return ScaleResult(
