@@ -160,7 +160,7 @@ class TaskActivities:
         self.queue_settings: dict[str, Any] = {}
         self.client: Client | None = None
         """The worker's Temporal client, which reports outcomes; until it is set, the SDK reports them."""
-        self._signals: set[asyncio.Task] = set()
+        self._reports: set[asyncio.Task] = set()
 
     @activity.defn(name=ACTIVITY_NAME)
     async def run_task(self, payload: dict[str, Any]) -> Any:
@@ -187,7 +187,7 @@ class TaskActivities:
             details = activity.cancellation_details()
             if self.client is not None and details is not None and (details.not_found or details.timed_out):
                 # Temporal no longer knows this attempt (its heartbeats did not arrive): say why it stops.
-                self._signal_later(info, attempt, {"outcome": "interrupted"})
+                self._in_background(self._signal(info, attempt, {"outcome": "interrupted"}))
             raise
         finally:
             beating.cancel()
@@ -196,7 +196,8 @@ class TaskActivities:
             if outcome.ok:
                 return outcome.result
             raise ApplicationError(outcome.error or "task failed", type=outcome.error_type or "TaskFailed")
-        await self._report(info, attempt, outcome)
+        # Temporal hears the outcome from this worker's own report (REPORT_FOR of retries), not from the SDK.
+        self._in_background(self._report(info, attempt, outcome))
         activity.raise_complete_async()
 
     async def _execute(self, kind: Any, data: Any, ctx: TaskContext, timeout: float) -> Outcome:
@@ -287,15 +288,15 @@ class TaskActivities:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    def _signal_later(self, info: activity.Info, attempt: int, report: dict[str, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(self._signal(info, attempt, report))
-        self._signals.add(task)
-        task.add_done_callback(self._signals.discard)
+    def _in_background(self, report: Any) -> None:
+        task = asyncio.get_running_loop().create_task(report)
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
 
     async def wait_for_reports(self, timeout: float) -> None:
-        """Let late reports in flight finish (a drain), for at most ``timeout`` seconds."""
-        if self._signals:
-            await asyncio.wait(set(self._signals), timeout=timeout)
+        """Let the reports in flight finish (a drain), for at most ``timeout`` seconds."""
+        if self._reports:
+            await asyncio.wait(set(self._reports), timeout=timeout)
 
 
 async def _heartbeat_activity() -> None:
