@@ -1233,11 +1233,25 @@ class Collector:
             trackers = [self._registry_tracker] + ([self._stats_tracker] if self.temporal is None else [])
             out["api"] = _combine("control plane", trackers, self.slow_after, now, getattr(self.api, "base_url", None))
         if self.temporal is None:
-            out["temporal"] = SourceState(name="Temporal", status=SourceStatus.off)
+            out["temporal"] = self._temporal_via_api()
         else:
             address = f"{self.temporal.address}/{self.temporal.namespace}"
             out["temporal"] = _combine("Temporal", [self._stats_tracker, self._vis_tracker], self.slow_after, now, address)
         return out
+
+    def _temporal_via_api(self) -> SourceState:
+        """Without its own Temporal access: Temporal as the control plane's metrics answers last saw it."""
+        seen = [r.value for r in self._api_metrics.values() if r.value is not None and r.error is None]
+        if self.api is None or not seen:
+            return SourceState(name="Temporal", status=SourceStatus.off)
+        down = [m for m in seen if not m.temporal_available]
+        if not down:
+            return SourceState(name="Temporal (via the control plane)", status=SourceStatus.ok)
+        return SourceState(
+            name="Temporal (via the control plane)",
+            status=SourceStatus.down,
+            last_error=down[0].temporal_error or "the control plane cannot reach Temporal",
+        )
 
     def _build(self, refresh_ms: float | None = None) -> Snapshot:
         now = self._clock()

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from textual import on, work
 from textual.app import App
@@ -83,8 +83,11 @@ class KubiyaConsole(App[None]):
         api_key: str | None = None,
         remember_theme: bool = True,
         cursor_blink: bool = True,
+        warnings: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        self.start_warnings = tuple(warnings)
+        """Lines to show once the console is up (key files that other users may read)."""
         self.source = source
         self.api = api
         self.profile_name = profile
@@ -122,6 +125,8 @@ class KubiyaConsole(App[None]):
             name = DEFAULT_THEME
         self.theme = name
         self._theme_ready = True
+        for line in self.start_warnings:
+            self.notify(line, title="Permissions", severity="warning", timeout=20)
         latest = self.source.latest()
         if latest is not None:
             self._apply(latest)
@@ -343,6 +348,8 @@ class KubiyaConsole(App[None]):
         if old is not None:
             self.run_worker(old.aclose(), group="close", exit_on_error=False)
         self.notify(f"profile: {name} ({settings.api_url})")
+        for line in settings.warnings:
+            self.notify(line, title="Permissions", severity="warning", timeout=20)
         self.action_refresh()
 
     # ------------------------------------------------------------------ actions
@@ -474,6 +481,7 @@ def build_console(
         read_only_reason="--read-only" if read_only else f"profile {settings.profile!r}",
         theme=chosen,
         api_key=settings.api_key_value(),
+        warnings=settings.warnings,
     )
 
 
