@@ -146,12 +146,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     _install_error_handlers(app)
     # In matching order: the first router with a route for a path and method serves it.
     for resource in (health, environments, worker_queues, workers, audit, tasks, legacy):
+        # Every write can meet a disk that refuses it; the OpenAPI says so on each write route.
+        for route in resource.router.routes:
+            if isinstance(route, APIRoute) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+                for status, response in STORAGE_RESPONSES.items():
+                    route.responses.setdefault(status, response)
         app.include_router(resource.router)
-    # Every write can meet a disk that refuses it; the OpenAPI says so on each write route.
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
-            for status, response in STORAGE_RESPONSES.items():
-                route.responses.setdefault(status, response)
     return app
 
 

@@ -83,7 +83,19 @@ class DegradingFileHandler(logging.FileHandler):
             self.failing = False
             _stderr_line(f"kubiya-tui: the log file {self.baseFilename} can be written again")
 
-    def handleError(self, record: logging.LogRecord) -> None:
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:
+            self.handleError(None)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.stream = None  # type: ignore[assignment]
+
+    def handleError(self, record: logging.LogRecord | None) -> None:
         self._this_failed = True
         if not self.failing:
             self.failing = True
