@@ -78,6 +78,13 @@ class DegradingFileHandler(logging.FileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self._this_failed = False
+        if self.stream is None:
+            # Closed by a logging reconfiguration (uvicorn's): reopened here, where a failure is caught.
+            try:
+                self.stream = self._open()
+            except OSError:
+                self.handleError(record)
+                return
         super().emit(record)
         if self.failing and not self._this_failed:
             self.failing = False

@@ -12,6 +12,7 @@ recovers succeeds on the same connection.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -211,13 +212,34 @@ class StorageUnavailable(Exception):
 
 
 def disk_condition(path: str) -> str:
-    """Why the file system holding ``path`` refuses writes: read-only, full, or failing (neither)."""
+    """Why the file system holding ``path`` refuses writes: read-only, full, or failing (neither).
+
+    SQLite reports some of these only as an I/O error, so the directory is asked directly:
+    its mount flags, its free space, and a one-byte write (a disk the kernel turned read-only
+    after an error keeps its ``rw`` flag, but refuses the write with EROFS).
+    """
+    directory = os.path.dirname(os.path.abspath(path)) or "."
     try:
-        fs = os.statvfs(os.path.dirname(os.path.abspath(path)) or ".")
+        fs = os.statvfs(directory)
     except OSError:
         return "failing"
     if fs.f_flag & os.ST_RDONLY:
         return "read-only"
+    probe = os.path.join(directory, f".write-probe-{os.getpid()}")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"\0")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            return "read-only"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "full"
+        return "failing"
     if fs.f_bavail * fs.f_frsize < 64 * 1024:
         return "full"
     return "failing"
