@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import platform
+import random
 import signal
 import socket
 import sys
@@ -451,6 +452,9 @@ class WorkerRuntime:
 
     async def _heartbeat_loop(self, api: ApiClient, reg: WorkerRegistration) -> None:
         interval = max(1, reg.heartbeat_interval)
+        await self._send_heartbeat(api, reg, draining=self._drain.is_set())
+        # A random phase: a fleet started together would otherwise beat all at once, every interval.
+        await asyncio.sleep(random.uniform(0, interval))
         while True:
             await self._send_heartbeat(api, reg, draining=self._drain.is_set())
             await asyncio.sleep(interval)

@@ -9,12 +9,14 @@ What it does:
 
 * starts a Temporal dev server and ``kubiya-tui serve`` on free ports (own temp data dirs),
   registers 2,000 workers over 4 queues (heartbeat interval 30 s);
-* sends their heartbeats open-loop: each worker once every 30 s at its own phase (about
-  67/s), latency measured from each heartbeat's due time (no coordinated omission);
+* sends their heartbeats open-loop with bench_heartbeat's cheap sender: each worker once
+  every 30 s at its own phase (about 67/s), or with ``--aligned`` all 2,000 at once every
+  30 s (a fleet started together); latency is measured from each heartbeat's due time
+  (no coordinated omission);
 * runs a console-like collector (the console's Collector, API and Temporal, refreshing
   every 2 s) in its own process, and ``kubiya-tui check -o json`` in a loop (5 s apart), as
   cron would;
-* samples every second the server's CPU, the whole machine's CPU and load average, and the
+* samples every second (in its own process) the server's CPU, the whole machine's CPU and load average, and the
   processes that used the most CPU, so a latency spike can be put on the control plane
   (its own CPU high) or on the machine (others busy while the server is not);
 * reports per 30 s window: heartbeats, p50/p99/max, errors, server and machine CPU, load,
@@ -37,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.bench_heartbeat import _register_workers, heartbeat_body
+from tests.benchmarks.bench_heartbeat import LOOPBACK, _Generator, _register_workers
 
 WORKERS = 2000
 INTERVAL = 30.0
@@ -50,40 +52,46 @@ ROOT = Path(__file__).resolve().parents[2]
 # ---------------------------------------------------------------------------- heartbeats, open loop
 
 
-async def heartbeats(url: str, key: str, workers: list[str], duration: float, t0: float) -> list[tuple[float, float, int]]:
-    """(due offset s, latency s, status) of every heartbeat: worker k beats at k * INTERVAL / WORKERS + n * INTERVAL."""
-    import httpx
+class _Recorder(_Generator):
+    """bench_heartbeat's raw HTTP/1.1 sender (cheap per request), keeping each answer's due time too."""
 
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    out: list[tuple[float, float, int]] = []
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-                                 timeout=30, limits=limits) as client:  # fmt: skip
-        pending: set[asyncio.Task] = set()
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.samples: list[tuple[float, float, int]] = []
 
-        async def beat(k: int, n: int, due: float) -> None:
-            try:
-                r = await client.post(f"/api/v1/workers/{workers[k]}/heartbeat", content=heartbeat_body(n, k))
-                status = r.status_code
-            except httpx.HTTPError:
-                status = -1
-            out.append((due - t0, time.perf_counter() - due, status))
+    def done(self, conn: Any, status: int, close: bool) -> None:
+        self.samples.append((conn.due - self.t0, time.perf_counter() - conn.due, status))
+        super().done(conn, status, close)
 
-        step = INTERVAL / len(workers)
-        i = 0
-        while True:
-            due = t0 + i * step
-            if due - t0 >= duration:
-                break
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            task = asyncio.create_task(beat(i % len(workers), i // len(workers), due))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-            i += 1
-        if pending:
-            await asyncio.wait(pending, timeout=30)
-    return out
+
+async def heartbeats(port: int, key: str, workers: list[str], duration: float, aligned: bool = False) -> list[tuple[float, float, int]]:
+    """(due offset s, latency s, status) of every heartbeat, open loop: worker k is due at k * INTERVAL / WORKERS
+    + n * INTERVAL, or (``aligned``) every worker at once every INTERVAL, as a fleet started together."""
+    gen = _Recorder(LOOPBACK, port, "/api/v1/workers/{worker_id}/heartbeat", key, workers)
+    await gen.warm(64)
+    rounds = int(duration // INTERVAL) + 1
+    schedule = sorted(
+        ((n * INTERVAL + (0.0 if aligned else k * INTERVAL / len(workers))), k, n)
+        for n in range(rounds)
+        for k in range(len(workers))
+    )
+    t0 = gen.t0 = time.perf_counter()
+    gen.record = True
+    for offset, k, n in schedule:
+        if offset >= duration:
+            break
+        due = t0 + offset
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        gen.dispatch(gen.request(k, n), due)
+    await asyncio.sleep(max(0.0, t0 + duration - time.perf_counter()))
+    deadline = time.perf_counter() + 30
+    while gen.outstanding > 0 and time.perf_counter() < deadline:
+        await asyncio.sleep(0.01)
+    lost = gen.close_all()
+    gen.samples.extend((duration, float("nan"), -1) for _ in range(lost))
+    return gen.samples
 
 
 # ---------------------------------------------------------------------------- the console and check
@@ -128,14 +136,17 @@ def check_loop(url: str, key: str, duration: float, t0_wall: float, out: list[tu
 # ---------------------------------------------------------------------------- sampling the machine
 
 
-def sampler(server_pid: int, duration: float, t0_wall: float, out: list[dict[str, Any]], stop: Any) -> None:
+def sampler_main(server_pid: int, duration: float, t0_wall: float, out_file: str) -> None:
+    """Every second: the server's CPU, the machine's, the load average and the busiest processes (its own process,
+    so walking every process never stalls the heartbeat sender)."""
     import psutil
 
     server = psutil.Process(server_pid)
     server.cpu_percent(None)
     psutil.cpu_percent(None)
     procs: dict[int, psutil.Process] = {}
-    while not stop.is_set() and time.time() - t0_wall < duration + 5:
+    sink = open(out_file, "w")
+    while time.time() - t0_wall < duration + 2:
         time.sleep(1.0)
         top: list[tuple[float, str]] = []
         for p in psutil.process_iter(["pid", "name", "cmdline"]):
@@ -152,13 +163,15 @@ def sampler(server_pid: int, duration: float, t0_wall: float, out: list[dict[str
             server_cpu = server.cpu_percent(None)
         except psutil.Error:
             server_cpu = float("nan")
-        out.append({
+        sample = {
             "t": time.time() - t0_wall,
             "server_cpu": server_cpu,
             "machine_cpu": psutil.cpu_percent(None) * (os.cpu_count() or 1),
             "load1": os.getloadavg()[0],
             "top": top[:5],
-        })  # fmt: skip
+        }
+        sink.write(json.dumps(sample) + "\n")
+        sink.flush()
 
 
 # ---------------------------------------------------------------------------- report
@@ -220,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.bench_faults", description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=DEFAULT_DURATION, help="seconds of load (default 180)")
     parser.add_argument("--keep", action="store_true", help="keep the temp data dir (logs, SQLite files)")
+    parser.add_argument("--no-console", action="store_true", help="without the console collector (to see what it costs)")
+    parser.add_argument("--no-check", action="store_true", help="without the check loop (to see what it costs)")
+    parser.add_argument(
+        "--aligned", action="store_true",
+        help="every worker's first heartbeat at the same moment, as when a fleet starts at once (default: spread phases)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     from kubiya_tui.controlplane.store import new_api_key
@@ -242,28 +261,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"registered {len(workers)} workers in {time.time() - began:.1f} s", flush=True)
 
         refresh_file = work / "collector.out"
-        collector = spawn(
-            "collector",
-            [sys.executable, "-m", "tests.benchmarks.bench_faults", "_collector", url, key, address, str(refresh_file), str(args.duration)],
-            work / "collector.log",
+        collector = None
+        if not args.no_console:
+            collector = spawn(
+                "collector",
+                [sys.executable, "-m", "tests.benchmarks.bench_faults", "_collector", url, key, address, str(refresh_file), str(args.duration)],
+                work / "collector.log",
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            started.append(collector)
+        t0_wall = time.time()
+        sample_file = work / "samples.jsonl"
+        sampler = spawn(
+            "sampler",
+            [sys.executable, "-m", "tests.benchmarks.bench_faults", "_sampler", str(cp.pid), str(args.duration), str(t0_wall), str(sample_file)],
+            work / "sampler.log",
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        started.append(collector)
-        t0_wall, t0 = time.time(), time.perf_counter()
+        started.append(sampler)
         checks: list[tuple[float, float, int]] = []
-        samples: list[dict[str, Any]] = []
-        stop = threading.Event()
-        threads = [
-            threading.Thread(target=check_loop, args=(url, key, args.duration, t0_wall, checks), daemon=True),
-            threading.Thread(target=sampler, args=(cp.pid, args.duration, t0_wall, samples, stop), daemon=True),
-        ]
-        for t in threads:
-            t.start()
-        beats = asyncio.run(heartbeats(url, key, workers, args.duration, t0))
-        stop.set()
-        for t in threads:
-            t.join(60)
-        collector.proc.wait(30)
+        checking = threading.Thread(target=check_loop, args=(url, key, args.duration, t0_wall, checks), daemon=True)
+        if not args.no_check:
+            checking.start()
+        beats = asyncio.run(heartbeats(int(url.rsplit(":", 1)[1]), key, workers, args.duration, aligned=args.aligned))
+        if not args.no_check:
+            checking.join(60)
+        if collector is not None:
+            collector.proc.wait(30)
+        sampler.stop()
+        samples = [json.loads(line) for line in sample_file.read_text().splitlines()] if sample_file.exists() else []
         refreshes = []
         if refresh_file.exists():
             for line in refresh_file.read_text().splitlines():
@@ -287,5 +313,7 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "_collector":
         collector_main(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]))
+    elif len(sys.argv) >= 2 and sys.argv[1] == "_sampler":
+        sampler_main(int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
     else:
         sys.exit(main())
