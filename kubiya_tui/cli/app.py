@@ -68,13 +68,22 @@ class _database_errors:
     def __exit__(self, kind: type | None, exc: BaseException | None, _tb: object) -> bool:
         if exc is None or isinstance(exc, (UserError, KeyboardInterrupt, SystemExit)):
             return False
+        where = " or ".join(_shown(u) for u in self.urls)
         if isinstance(exc, OSError) and not hasattr(exc, "sqlstate"):
-            where = " or ".join(_shown(u) for u in self.urls)
             raise UserError(f"cannot use {where}: {exc.strerror or exc}") from None
+        from kubiya_tui.controlplane.store import StorageUnavailable, disk_condition
+
+        if isinstance(exc, StorageUnavailable):
+            raise UserError(f"cannot write the database {where}: {exc}") from None
+        why = ""
+        for url in self.urls:
+            if url.startswith("sqlite:///"):
+                condition = disk_condition(url[len("sqlite:///") :])
+                if condition in ("read-only", "full"):
+                    why = f" (its disk is {condition})"
         if isinstance(exc, Exception):
             first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-            where = " or ".join(_shown(u) for u in self.urls)
-            raise UserError(f"cannot use the database {where}: {first[:300]}") from None
+            raise UserError(f"cannot use the database {where}{why}: {first[:300]}") from None
         return False
 
 
@@ -146,6 +155,12 @@ def serve(
         typer.echo(f"created organization {boot.organization!r} with the key from KUBIYA_API_KEY")
     elif boot.key_file:
         typer.echo(f"admin API key: {boot.key_file}")
+    if boot.key_file:
+        from kubiya_tui.config import exposed_secret
+
+        exposed = exposed_secret(boot.key_file, "the admin API key")
+        if exposed:
+            typer.echo(exposed, err=True)
     typer.echo(
         f"control plane on http://{host}:{port} (data: {data_dir}, database: {_shown(url)}, log: {log_file},"
         f" Temporal: {temporal_address})"

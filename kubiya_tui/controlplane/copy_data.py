@@ -4,7 +4,8 @@ Both databases are first brought to the newest revision, so the tables are the s
 target must hold no registry rows (a database just created, or migrated and never served).
 Every table of ``schema.COPIED_TABLES`` is read in full from the source, written to the
 target in one transaction, parents first, and then read back from the target and compared
-row for row; any difference rolls the copy back. PostgreSQL's audit id sequence is moved
+row for row; any difference rolls the copy back. The registry's instance id (``meta``) moves
+with it: the target's own, made by its migration, is replaced. PostgreSQL's audit id sequence is moved
 past the copied ids, so new entries keep counting up.
 """
 
@@ -12,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, delete, func, insert, select, text
 
 from kubiya_tui.controlplane import database
-from kubiya_tui.controlplane.schema import COPIED_TABLES, audit
+from kubiya_tui.controlplane.schema import COPIED_TABLES, audit, meta
 
 BATCH = 500
 
@@ -87,11 +88,14 @@ async def _copy(from_url: str, to_url: str) -> dict[str, int]:
         await target.begin()
         try:
             for table in COPIED_TABLES:
+                if table is meta:
+                    continue  # the target's own instance id, from its migration: replaced by the source's
                 n = (await _run(target.conn, select(func.count()).select_from(table))).scalar()
                 if n:
                     raise CopyRefused(
                         f"the target already holds {n} row(s) in {table.name}; copy into an empty database"
                     )
+            await _run(target.conn, delete(meta))
             for table in COPIED_TABLES:
                 found = rows[table.name]
                 for start in range(0, len(found), BATCH):

@@ -182,3 +182,33 @@ def head_revision() -> str:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(config).get_current_head()  # type: ignore[return-value]
+
+
+def instance_id(url: str | URL) -> str:
+    """The registry's own id (kept in its ``meta`` table by revision 0003): one per database,
+    so every replica of it names the same one."""
+    found = parse(str(url)) if not isinstance(url, URL) else url
+    query = text("SELECT value FROM meta WHERE name = 'instance_id'")
+    if is_sqlite(found):
+        engine = sqlite_engine(found)
+        try:
+            with engine.connect() as conn:
+                value = conn.execute(query).scalar()
+        finally:
+            engine.dispose()
+    else:
+
+        async def read() -> Any:
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            engine = create_async_engine(found)
+            try:
+                async with engine.connect() as conn:
+                    return (await conn.execute(query)).scalar()
+            finally:
+                await engine.dispose()
+
+        value = run_coroutine(read)
+    if value is None:
+        raise RuntimeError(f"the registry at {redact(found)} has no instance id: run `kubiya-tui admin migrate`")
+    return str(value)

@@ -132,8 +132,56 @@ tasks = Table(
     Column("timeout_seconds", Epoch, nullable=False),
     Column("max_attempts", Integer, nullable=False),
     Column("submitted_at", Epoch, nullable=False),
+    # Added by revision 0003 (durable intake): pending, started or not_started; the request and
+    # process that recorded it; why it did not start; whether that start must be checked.
+    Column("state", Text, nullable=False, server_default=text("'started'")),
+    Column("request_id", Text),
+    Column("boot_id", Text),
+    Column("start_error", Text),
+    Column("verify_start", Integer, nullable=False, server_default=text("0")),
+    # Its place in its request: tasks recorded together are read back in the order submitted.
+    Column("position", Integer),
 )
 Index("tasks_by_queue", tasks.c.queue_id, tasks.c.submitted_at)
+Index("tasks_pending", tasks.c.state, sqlite_where=tasks.c.state == "pending", postgresql_where=tasks.c.state == "pending")
+Index(
+    "tasks_to_verify",
+    tasks.c.submitted_at,
+    sqlite_where=tasks.c.verify_start == 1,
+    postgresql_where=tasks.c.verify_start == 1,
+)
+Index("tasks_by_request", tasks.c.request_id)
+
+task_requests = Table(
+    "task_requests",
+    metadata,
+    # Added by revision 0003: a submission under an Idempotency-Key, and the answer kept for it.
+    Column("id", Text, primary_key=True),
+    Column("organization_id", Text, nullable=False),
+    Column("queue_id", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("boot_id", Text, nullable=False),
+    Column("status_code", Integer),
+    Column("answer", Text),
+    Column("created_at", Epoch, nullable=False),
+    UniqueConstraint("organization_id", "queue_id", "idempotency_key"),
+)
+Index(
+    "task_requests_open",
+    task_requests.c.created_at,
+    sqlite_where=task_requests.c.status_code.is_(None),
+    postgresql_where=task_requests.c.status_code.is_(None),
+)
+Index("task_requests_by_age", task_requests.c.created_at)
+
+meta = Table(
+    "meta",
+    metadata,
+    # Added by revision 0003: facts about the registry itself (its instance id, scan marks).
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
 
 legacy_migrations = Table(
     "legacy_migrations",
@@ -175,5 +223,7 @@ leases = Table(
     Column("expires_at", Epoch, nullable=False),
 )
 
-COPIED_TABLES = (organizations, api_keys, environments, worker_queues, workers, tasks, legacy_migrations, audit)
+COPIED_TABLES = (
+    organizations, api_keys, environments, worker_queues, workers, tasks, task_requests, meta, legacy_migrations, audit,
+)  # fmt: skip
 """Every table ``admin copy-data`` copies, parents before children (leases are not copied: they are live state)."""

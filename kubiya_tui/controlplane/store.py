@@ -21,8 +21,11 @@ taken is :class:`Conflict` (409), a missing object :class:`NotFound` (404).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
+import logging
+import os
 import random
 import secrets
 import threading
@@ -43,7 +46,9 @@ from kubiya_tui.controlplane.schema import (
     environments,
     leases,
     legacy_migrations,
+    meta,
     organizations,
+    task_requests,
     tasks,
     worker_queues,
     workers,
@@ -51,6 +56,15 @@ from kubiya_tui.controlplane.schema import (
 from kubiya_tui.models import STALE_AFTER_INTERVALS
 
 T = TypeVar("T")
+log = logging.getLogger("kubiya_tui.controlplane")
+
+TASK_STATES = ("pending", "started", "not_started")
+"""pending: recorded, its workflow start not settled; started: Temporal has it; not_started: it never will."""
+
+# SQLite's primary result codes for a write the disk refused.
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14
+# PostgreSQL's: disk_full, read_only_sql_transaction (a standby, or a database set read-only).
+_PG_FULL, _PG_READ_ONLY = "53100", "25006"
 
 JSON_COLUMNS = {
     "tags",
@@ -77,12 +91,68 @@ _RETRY_STATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _UNIQUE_STATE = "23505"
 
 
+BOOT_LEASES = "-processes"
+"""The leases' organization of the control-plane processes themselves (no organization's slug starts with '-')."""
+
+
 class Conflict(Exception):
     """A unique name is already taken."""
 
 
 class NotFound(Exception):
     """No such object in this organization."""
+
+
+class StorageUnavailable(Exception):
+    """The disk refused a write (full, read-only or failing): nothing of it was written.
+
+    ``status`` is the HTTP status that says so: 507 for a full disk, 503 otherwise.
+    """
+
+    MESSAGES = {
+        "full": "the control plane's disk is full: nothing was written; writes succeed again once space is freed",
+        "read-only": "the control plane's disk is read-only: nothing was written",
+        "failing": "the control plane's disk failed a write (I/O error): nothing was written",
+    }
+
+    def __init__(self, condition: str) -> None:
+        self.condition = condition
+        self.status = 507 if condition == "full" else 503
+        super().__init__(self.MESSAGES[condition])
+
+
+def disk_condition(path: str) -> str:
+    """Why the file system holding ``path`` refuses writes: read-only, full, or failing (neither).
+
+    SQLite reports some of these only as an I/O error, so the directory is asked directly:
+    its mount flags, its free space, and a one-byte write (a disk the kernel turned read-only
+    after an error keeps its ``rw`` flag, but refuses the write with EROFS).
+    """
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return "failing"
+    if fs.f_flag & os.ST_RDONLY:
+        return "read-only"
+    probe = os.path.join(directory, f".write-probe-{os.getpid()}")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"\0")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            return "read-only"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "full"
+        return "failing"
+    if fs.f_bavail * fs.f_frsize < 64 * 1024:
+        return "full"
+    return "failing"
 
 
 class LeaseLost(Exception):
@@ -118,6 +188,12 @@ def _nul(*values: str) -> bool:
     """An identifier with a NUL character: no row has one (PostgreSQL text cannot hold it), so it
     is not looked up (on PostgreSQL the lookup itself would fail)."""
     return any("\x00" in v for v in values)
+
+
+def _request_row(row: dict[str, Any]) -> dict[str, Any]:
+    if row.get("answer") is not None:
+        row["answer"] = json.loads(row["answer"])
+    return row
 
 
 def _dump(value: Any) -> str | None:
@@ -167,9 +243,9 @@ class Tx:
     async def scalar(self, stmt: Any) -> Any:
         return (await self._execute(stmt)).scalar()
 
-    async def run(self, stmt: Any) -> int:
-        """Execute; answers the number of rows changed."""
-        return (await self._execute(stmt)).rowcount
+    async def run(self, stmt: Any, params: Any = None) -> int:
+        """Execute (``params`` a list: once per item); answers the number of rows changed."""
+        return (await self._execute(stmt, params)).rowcount
 
 
 class _Lane:
@@ -208,6 +284,8 @@ class Store:
         self.dialect = self.url.get_backend_name()
         if migrate:
             database.upgrade(self.url)
+        self.storage_problem: str | None = None
+        """The disk's condition while it refuses writes (``full``, ``read-only``, ``failing``), else None."""
         self._lock = threading.RLock()
         self._heartbeat_statements: dict[tuple[str, ...], Any] = {}
         self._heartbeat_compiled: dict[Any, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
@@ -236,6 +314,8 @@ class Store:
             )
             self._heartbeat_engine = self._heartbeat_pool.execution_options(isolation_level="AUTOCOMMIT")
             self.path = None
+        self.instance_id = database.instance_id(self.url)
+        """This registry's own id (one for every replica of it), written into the memo of every workflow it starts."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -246,6 +326,12 @@ class Store:
             # The connection outside any transaction: reads and single writes commit on their own.
             self._sqlite_conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self._sqlite_conn
+
+    def sqlite_connection(self) -> Any:
+        """The SQLite connection itself (sqlite3), for PRAGMAs and diagnostics; SQLite only."""
+        if not self.is_sqlite:
+            raise RuntimeError("the registry is not SQLite")
+        return self._sqlite().connection.dbapi_connection
 
     async def close(self) -> None:
         """Give the connections back; the store is not used after."""
@@ -278,13 +364,42 @@ class Store:
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 async with self._single(heartbeat) as tx:
-                    return await use(tx)
+                    result = await use(tx)
             except DBAPIError as exc:
                 if attempt + 1 < WRITE_ATTEMPTS and _retryable(exc):
                     await self._pause(attempt)
                     continue
-                raise
+                raise self._refused(exc) or exc
+            self._wrote()
+            return result
         raise AssertionError("unreachable")
+
+    def _refused(self, exc: DBAPIError) -> StorageUnavailable | None:
+        """The StorageUnavailable that a database error means, or None for any other error."""
+        condition = None
+        if self.is_sqlite:
+            code = (getattr(exc.orig, "sqlite_errorcode", 0) or 0) & 0xFF
+            if code == _SQLITE_FULL:
+                condition = "full"
+            elif code == _SQLITE_READONLY:
+                condition = "read-only"
+            elif code in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
+                condition = disk_condition(str(self.path))
+        else:
+            state = _sqlstate(exc)
+            condition = {_PG_FULL: "full", _PG_READ_ONLY: "read-only"}.get(state or "")
+        if condition is None:
+            return None
+        if self.storage_problem != condition:
+            # Said once per change, not once per refused write.
+            log.error("writes to %s refused: %s (%s)", database.redact(self.url), StorageUnavailable.MESSAGES[condition], exc.orig)
+        self.storage_problem = condition
+        return StorageUnavailable(condition)
+
+    def _wrote(self) -> None:
+        if self.storage_problem is not None:
+            log.warning("writes to %s succeed again (the disk was %s)", database.redact(self.url), self.storage_problem)
+            self.storage_problem = None
 
     async def _one(self, stmt: Any) -> dict[str, Any] | None:
         return await self._once(lambda tx: tx.one(stmt))
@@ -306,18 +421,25 @@ class Store:
                         conn.exec_driver_sql("BEGIN IMMEDIATE")
                         try:
                             result = await work(Tx(conn, False))
+                            conn.exec_driver_sql("COMMIT")
                         except BaseException:
-                            conn.exec_driver_sql("ROLLBACK")
+                            # Anything that fails, COMMIT included, rolls the whole transaction back.
+                            if conn.connection.dbapi_connection.in_transaction:
+                                try:
+                                    conn.exec_driver_sql("ROLLBACK")
+                                except DBAPIError:
+                                    pass
                             raise
-                        conn.exec_driver_sql("COMMIT")
-                        return result
-                async with self._serial.begin() as conn:
-                    return await work(Tx(conn, True))
+                else:
+                    async with self._serial.begin() as conn:
+                        result = await work(Tx(conn, True))
             except DBAPIError as exc:
                 if attempt + 1 < WRITE_ATTEMPTS and _retryable(exc):
                     await self._pause(attempt)
                     continue
-                raise
+                raise self._refused(exc) or exc
+            self._wrote()
+            return result
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -877,19 +999,205 @@ class Store:
 
     # ------------------------------------------------------------------ tasks
 
-    async def add_task(self, org: str, task: dict[str, Any]) -> None:
-        await self._run(
-            insert(tasks).values(
-                id=task["id"],
-                organization_id=org,
-                queue_id=task["queue_id"],
-                kind=task["kind"],
-                priority=task["priority"],
-                timeout_seconds=task["timeout_seconds"],
-                max_attempts=task["max_attempts"],
-                submitted_at=time.time(),
+    async def record_tasks(
+        self,
+        org: str,
+        new_tasks: list[dict[str, Any]],
+        request_id: str,
+        boot_id: str,
+        idempotency: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Record tasks as ``pending``, before their workflows start, in one transaction.
+
+        With ``idempotency`` (``queue_id``, ``key``, ``fingerprint``) the request is recorded
+        under its key too; when the key is already taken nothing is written and the request
+        that holds it is returned instead.
+        """
+        now = time.time()
+
+        def key_taken() -> Any:
+            return select(task_requests).where(
+                task_requests.c.organization_id == org,
+                task_requests.c.queue_id == idempotency["queue_id"],  # type: ignore[index]
+                task_requests.c.idempotency_key == idempotency["key"],  # type: ignore[index]
+            )
+
+        async def work(tx: Tx) -> dict[str, Any] | None:
+            if idempotency is not None:
+                taken = await tx.one(key_taken())
+                if taken is not None:
+                    return _request_row(taken)
+                await tx.run(
+                    insert(task_requests).values(
+                        id=request_id,
+                        organization_id=org,
+                        queue_id=idempotency["queue_id"],
+                        idempotency_key=idempotency["key"],
+                        fingerprint=idempotency["fingerprint"],
+                        boot_id=boot_id,
+                        created_at=now,
+                    )
+                )
+            if new_tasks:
+                rows = [
+                    {
+                        "id": t["id"],
+                        "organization_id": org,
+                        "queue_id": t["queue_id"],
+                        "kind": t["kind"],
+                        "priority": t["priority"],
+                        "timeout_seconds": t["timeout_seconds"],
+                        "max_attempts": t["max_attempts"],
+                        "submitted_at": now,
+                        "state": "pending",
+                        "request_id": request_id,
+                        "boot_id": boot_id,
+                        "position": n,
+                    }
+                    for n, t in enumerate(new_tasks)
+                ]
+                for start in range(0, len(rows), 1000):
+                    await tx.run(insert(tasks), rows[start : start + 1000])
+            return None
+
+        try:
+            return await self.transaction(work)
+        except IntegrityError as exc:
+            if idempotency is None or not is_unique_violation(exc):
+                raise
+            # Another replica recorded the same key a moment ago: its request is the one.
+            taken = await self._one(key_taken())
+            if taken is None:
+                raise
+            return _request_row(taken)
+
+    async def settle_tasks(
+        self,
+        started: list[str],
+        not_started: list[tuple[str, str, bool]],
+        request_id: str | None = None,
+        answer: tuple[int, Any] | None = None,
+        forget_request: bool = False,
+    ) -> None:
+        """Write what became of pending tasks, and the answer kept for their request's key, at once.
+
+        ``not_started`` holds (task id, why, verify): ``verify`` when the start's fate was
+        unknown, so the reconciler checks later that Temporal really has no such workflow.
+        ``forget_request`` drops the request's key instead (nothing started: a retry may try again).
+        """
+        pending = and_(tasks.c.id == bindparam("tid"), tasks.c.state == "pending")
+
+        async def work(tx: Tx) -> None:
+            if started:
+                await tx.run(update(tasks).where(pending).values(state="started"), [{"tid": t} for t in started])
+            if not_started:
+                await tx.run(
+                    update(tasks)
+                    .where(pending)
+                    .values(state="not_started", start_error=bindparam("why"), verify_start=bindparam("verify")),
+                    [{"tid": t, "why": why, "verify": int(verify)} for t, why, verify in not_started],
+                )
+            if request_id is not None and answer is not None:
+                await tx.run(
+                    update(task_requests)
+                    .where(task_requests.c.id == request_id, task_requests.c.status_code.is_(None))
+                    .values(status_code=answer[0], answer=_dump(answer[1]))
+                )
+            elif request_id is not None and forget_request:
+                await tx.run(
+                    delete(task_requests).where(task_requests.c.id == request_id, task_requests.c.status_code.is_(None))
+                )
+
+        await self.transaction(work)
+
+    async def find_request(self, org: str, queue_id: str, key: str) -> dict[str, Any] | None:
+        """The request recorded under an idempotency key of a queue, if any."""
+        if _nul(queue_id, key):
+            return None
+        row = await self._one(
+            select(task_requests).where(
+                task_requests.c.organization_id == org,
+                task_requests.c.queue_id == queue_id,
+                task_requests.c.idempotency_key == key,
             )
         )
+        return None if row is None else _request_row(row)
+
+    async def forget_request(self, request_id: str) -> None:
+        """Drop a request's key (an expired one, or one whose request started nothing)."""
+        await self._run(delete(task_requests).where(task_requests.c.id == request_id))
+
+    async def forget_requests_before(self, before: float) -> int:
+        """Drop the keys of answered requests recorded before ``before`` (their window is over)."""
+        return await self._run(
+            delete(task_requests).where(task_requests.c.created_at < before, task_requests.c.status_code.is_not(None))
+        )
+
+    async def open_requests(self) -> list[dict[str, Any]]:
+        """Keyed requests that have no answer yet (in flight, or left by a stopped process)."""
+        rows = await self._all(
+            select(task_requests).where(task_requests.c.status_code.is_(None)).order_by(task_requests.c.created_at)
+        )
+        return [_request_row(r) for r in rows]
+
+    _TASK_ORDER = (tasks.c.submitted_at, tasks.c.position, tasks.c.id)
+
+    async def request_tasks(self, request_id: str) -> list[dict[str, Any]]:
+        """The tasks of one request, in the order they were submitted."""
+        return await self._all(select(tasks).where(tasks.c.request_id == request_id).order_by(*self._TASK_ORDER))
+
+    async def pending_tasks(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Tasks recorded whose workflow start is not settled, oldest first."""
+        return await self._all(select(tasks).where(tasks.c.state == "pending").order_by(*self._TASK_ORDER).limit(limit))
+
+    async def tasks_to_verify(self, before: float, limit: int = 1000) -> list[dict[str, Any]]:
+        """Tasks answered as not started, recorded before ``before``, whose start's fate was unknown."""
+        return await self._all(
+            select(tasks)
+            .where(tasks.c.verify_start == 1, tasks.c.submitted_at < before)
+            .order_by(*self._TASK_ORDER)
+            .limit(limit)
+        )
+
+    async def verified(self, task_id: str, note: str | None = None) -> None:
+        """A task answered as not started is confirmed absent from Temporal (or was made so: ``note``)."""
+        values: dict[str, Any] = {"verify_start": 0}
+        if note:
+            values["start_error"] = func.coalesce(tasks.c.start_error, "") + f"; {note}"
+        await self._run(update(tasks).where(tasks.c.id == task_id).values(**values))
+
+    async def known_tasks(self, task_ids: list[str]) -> set[str]:
+        """Which of these task ids have a record."""
+        found: set[str] = set()
+        for i in range(0, len(task_ids), 500):
+            chunk = [t for t in task_ids[i : i + 500] if not _nul(t)]
+            if chunk:
+                found.update(r["id"] for r in await self._all(select(tasks.c.id).where(tasks.c.id.in_(chunk))))
+        return found
+
+    async def adopt_task(self, org: str, task: dict[str, Any]) -> bool:
+        """Record a task that Temporal runs but that had no record (a restored registry); True if new."""
+        values = {
+            "id": task["id"],
+            "organization_id": org,
+            "queue_id": task["queue_id"],
+            "kind": task["kind"],
+            "priority": task["priority"],
+            "timeout_seconds": task["timeout_seconds"],
+            "max_attempts": task["max_attempts"],
+            "submitted_at": task["submitted_at"],
+            "state": "started",
+            "start_error": "recorded by the reconciler: Temporal ran it without a record here",
+        }
+        return await self._run(self._upsert(tasks).values(**values).on_conflict_do_nothing(index_elements=["id"])) > 0
+
+    def _upsert(self, table: Any) -> Any:
+        """INSERT ... ON CONFLICT of this database's dialect."""
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as upsert  # type: ignore[assignment]
+        return upsert(table)
 
     async def get_task(self, org: str, task_id: str) -> dict[str, Any]:
         if _nul(task_id):
@@ -898,6 +1206,14 @@ class Store:
         if row is None:
             raise NotFound(f"task {task_id!r} not found")
         return row
+
+    async def get_meta(self, name: str) -> str | None:
+        row = await self._one(select(meta.c.value).where(meta.c.name == name))
+        return row["value"] if row else None
+
+    async def set_meta(self, name: str, value: str) -> None:
+        stmt = self._upsert(meta).values(name=name, value=value)
+        await self._run(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": stmt.excluded.value}))
 
     # ------------------------------------------------------------------ audit
 
@@ -972,6 +1288,12 @@ class Store:
             )
 
         return await self.transaction(work)
+
+    async def lease_holders(self, org: str) -> set[str]:
+        """Who holds an unexpired lease of ``org`` now."""
+        now = await self.now()
+        rows = await self._all(select(leases.c.holder).where(leases.c.organization_id == org, leases.c.expires_at > now))
+        return {r["holder"] for r in rows}
 
     async def get_lease(self, org: str, name: str) -> dict[str, Any] | None:
         return await self._one(select(leases).where(leases.c.organization_id == org, leases.c.name == name))
