@@ -4,7 +4,9 @@ Every test gets its own XDG folders, so a developer's own config never leaks int
 
 The API suite (``tests/api/``) runs against both registry backends: each of its tests that
 uses a control plane (or ``db_backend``) runs once on SQLite and once on PostgreSQL. The
-PostgreSQL is the machine's (``KUBIYA_TUI_TEST_POSTGRES``, default
+PostgreSQL half (and every test marked ``postgres``: replicas, failover, the runner lease,
+copy-data) is the PostgreSQL suite, outside the default run: ``pytest --postgres -m postgres``
+(``.ci/run`` runs it). The PostgreSQL is the machine's (``KUBIYA_TUI_TEST_POSTGRES``, default
 ``postgresql://postgres@127.0.0.1:5432/postgres``, used only to create and drop databases);
 every control plane the tests start there gets a database of its own, created for the test
 session and dropped at its end.
@@ -104,7 +106,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     path = metafunc.definition.nodeid.split("::")[0]
     if any(path.startswith(where) for where in BOTH_BACKENDS):
-        metafunc.parametrize("db_backend", BACKENDS, indirect=True, scope="session")
+        metafunc.parametrize(
+            "db_backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True, scope="session"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -165,17 +169,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="also run the install suite (tests marked `install`: a fresh-host install, the sdist and wheel build)",
     )
+    parser.addoption(
+        "--postgres",
+        action="store_true",
+        help="also run the PostgreSQL suite (tests marked `postgres`: the API suite on PostgreSQL, replicas, failover)",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The install suite stays out of the default run, whatever -m says, unless --run-install asks for it;
     the modules of XDIST_GROUPS get their group."""
-    if not config.getoption("--run-install"):
-        left_out = [item for item in items if item.get_closest_marker("install")]
-        if left_out:
-            config.hook.pytest_deselected(items=left_out)
-            items[:] = [item for item in items if not item.get_closest_marker("install")]
+    for option, marker in (("--run-install", "install"), ("--postgres", "postgres")):
+        if not config.getoption(option):
+            left_out = [item for item in items if item.get_closest_marker(marker)]
+            if left_out:
+                config.hook.pytest_deselected(items=left_out)
+                items[:] = [item for item in items if not item.get_closest_marker(marker)]
     for item in items:
         group = _xdist_group(item.nodeid)
         if group is not None:

@@ -404,6 +404,8 @@ class TaskIntake:
                     pass
         await self._verify_unknown_starts()
         await self.store.forget_requests_before(time.time() - IDEMPOTENCY_WINDOW_SECONDS)
+        # A stopped process's boot lease is kept as long as its keyed requests could be.
+        await self.store.forget_expired_leases(BOOT_LEASES, await self.store.now() - IDEMPOTENCY_WINDOW_SECONDS)
         if adopt:
             await self.adopt_unrecorded()
 

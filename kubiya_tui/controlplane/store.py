@@ -1295,6 +1295,10 @@ class Store:
         rows = await self._all(select(leases.c.holder).where(leases.c.organization_id == org, leases.c.expires_at > now))
         return {r["holder"] for r in rows}
 
+    async def forget_expired_leases(self, org: str, before: float) -> int:
+        """Drop the leases of ``org`` that expired before ``before`` (stopped processes' boot leases)."""
+        return await self._run(delete(leases).where(leases.c.organization_id == org, leases.c.expires_at < before))
+
     async def get_lease(self, org: str, name: str) -> dict[str, Any] | None:
         return await self._one(select(leases).where(leases.c.organization_id == org, leases.c.name == name))
 

@@ -121,6 +121,7 @@ def test_admin_migrate_on_an_old_data_dir_then_again(tmp_path: Path) -> None:
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
 
+@pytest.mark.postgres
 def test_admin_migrate_on_postgres(postgres_databases) -> None:
     url = postgres_databases.new()
     first = admin("migrate", "--database-url", url)
@@ -149,6 +150,7 @@ def test_a_bad_database_url_is_one_clear_line(url: str, message: str, tmp_path: 
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.postgres
 def test_copy_data_from_sqlite_to_postgres(tmp_path: Path, postgres_databases) -> None:
     data_dir = old_data_dir(tmp_path / "cp")
     source = f"sqlite:///{data_dir / 'control-plane.sqlite'}"

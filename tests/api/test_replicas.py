@@ -23,6 +23,7 @@ from kubiya_tui.stack.processes import ManagedProcess, start_control_plane
 from tests.api.test_api_persistence import concurrent_clients_lose_nothing
 from tests.helpers import make_queue
 
+pytestmark = pytest.mark.postgres
 V1 = "/api/v1"
 VOLATILE = {"heartbeat_age_seconds", "health", "active_workers"}
 

@@ -17,12 +17,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.stack.processes import ManagedProcess, spawn, start_control_plane
 from tests.helpers import make_queue, wait_for
 
+pytestmark = pytest.mark.postgres
 V1 = "/api/v1"
 WORKERS = 3
 

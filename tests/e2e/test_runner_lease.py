@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from kubiya_tui.stack.processes import ManagedProcess, spawn, start_control_plane
 from tests.helpers import make_queue, outcomes, submit, wait_for
 
+pytestmark = pytest.mark.postgres
 V1 = "/api/v1"
 LEASE_TTL = 5
 
