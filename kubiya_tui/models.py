@@ -8,6 +8,7 @@ control plane sends more than the contract names.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
@@ -15,6 +16,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 QUEUE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+# An environment is also a legacy task queue, polled on the Temporal task queue
+# `<org>.<name>`: no quotes, backslashes or control characters, which Temporal's
+# visibility and worker queries cannot match (docs: client/temporal_query.py).
+ENVIRONMENT_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\"'\\]*$"
+ENVIRONMENT_NAME_RULE = "environment names hold no quotes, backslashes or control characters"
 # Largest integer SQLite stores; larger values are refused at validation, not at insert.
 MAX_INT = 2**31 - 1
 # Deepest nesting of objects and lists accepted in a request body.
@@ -121,23 +127,32 @@ def _check_tags(tags: list[str]) -> list[str]:
     return tags
 
 
+def _check_environment_name(name: str | None) -> str | None:
+    if name is not None and not re.fullmatch(ENVIRONMENT_NAME_PATTERN, name):
+        raise ValueError(ENVIRONMENT_NAME_RULE + " (it is part of a Temporal task queue name)")
+    return name
+
+
 class EnvironmentCreate(Request):
-    name: str = Field(min_length=2, max_length=100)
+    name: str = Field(min_length=2, max_length=100, json_schema_extra={"pattern": ENVIRONMENT_NAME_PATTERN})
     display_name: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     tags: Tags = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)
 
     _tags = field_validator("tags")(_check_tags)
+    _name = field_validator("name")(_check_environment_name)
 
 
 class EnvironmentUpdate(Request):
-    name: str | None = Field(default=None, min_length=2, max_length=100)
+    name: str | None = Field(default=None, min_length=2, max_length=100, json_schema_extra={"pattern": ENVIRONMENT_NAME_PATTERN})
     display_name: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     tags: Tags | None = None
     settings: dict[str, Any] | None = None
     status: EnvironmentStatus | None = None
+
+    _name = field_validator("name")(_check_environment_name)
 
     @field_validator("tags")
     @classmethod

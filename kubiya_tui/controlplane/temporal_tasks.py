@@ -17,6 +17,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import Priority
 
+from kubiya_tui.client import temporal_query
 from kubiya_tui.client.temporal import TemporalReader, TemporalUnavailable
 from kubiya_tui.controlplane.deps import Caller
 from kubiya_tui.controlplane.store import Store
@@ -213,9 +214,7 @@ async def recent_tasks(reader: TemporalReader, queue_id: str, task_queue: str, s
             422, [{"loc": ["query", "status"], "msg": f"must be one of {', '.join(STATUS_QUERY)}", "type": "enum"}]
         )
     client = await _workflow_client(reader)
-    query = f'TaskQueue="{task_queue}"'
-    if status:
-        query += f' AND ExecutionStatus="{STATUS_QUERY[status]}"'
+    query = temporal_query.executions_on(task_queue, STATUS_QUERY[status] if status else None)
     out: list[TaskInfo] = []
     try:
         async for wf in client.list_workflows(query, limit=limit, page_size=min(limit, 100)):

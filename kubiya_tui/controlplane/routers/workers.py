@@ -22,6 +22,7 @@ from kubiya_tui.controlplane.deps import (
     get_store,
     live_worker_count,
 )
+from kubiya_tui.controlplane.naming import legacy_task_queue
 from kubiya_tui.controlplane.serializers import LEGACY_HEARTBEAT_INTERVAL, config_version, worker_out
 from kubiya_tui.controlplane.store import NotFound
 from kubiya_tui.models import (
@@ -103,7 +104,7 @@ async def legacy_register(body: LegacyRegisterRequest, request: Request, who: Ca
         env = store.find_environment(who.org, body.environment_name or "")
         if env is None:
             raise HTTPException(404, f"environment {body.environment_name!r} not found")
-        task_queue = f"{who.org}.{env['name']}"
+        task_queue = legacy_task_queue(who.org, env["name"])
     worker_id = body.worker_id or str(uuid.uuid4())
     store.register_worker(
         who.org,
