@@ -11,6 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -255,7 +256,7 @@ class TemporalReader:
     ) -> ClosedExecutions:
         """One visibility page of the executions closed in the window, newest first."""
         client = await self.client()
-        query = temporal_query.closed_on(task_queue, _since(window_seconds))
+        query = _built(temporal_query.closed_on, task_queue, _since(window_seconds))
         try:
             answer = await client.workflow_service.list_workflow_executions(
                 ListWorkflowExecutionsRequest(namespace=self.namespace, page_size=limit, query=query),
@@ -285,7 +286,7 @@ class TemporalReader:
     ) -> Outcomes:
         """Closed workflow executions per status within the window."""
         client = await self.client()
-        query = temporal_query.outcomes_on(task_queue, _since(window_seconds))
+        query = _built(temporal_query.outcomes_on, task_queue, _since(window_seconds))
         try:
             answer = await client.workflow_service.count_workflow_executions(
                 CountWorkflowExecutionsRequest(namespace=self.namespace, query=query),
@@ -302,7 +303,7 @@ class TemporalReader:
 
     async def workers(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> list[dict]:
         """Workers that heartbeat to Temporal for this task queue (SDK worker heartbeats)."""
-        return await self.list_workers(temporal_query.workers_on(task_queue), timeout, retry=retry)
+        return await self.list_workers(_built(temporal_query.workers_on, task_queue), timeout, retry=retry)
 
     async def list_workers(
         self, query: str | None = None, timeout: float = 3.0, *, retry: bool = False, page_size: int = 200
@@ -355,6 +356,14 @@ class TemporalReader:
                     return out
         except Exception as exc:
             raise self._failed(exc) from None
+
+
+def _built(build: Callable[..., str], *args: Any) -> str:
+    """A query from the builder; a value Temporal cannot search for is a failed call, not a crash."""
+    try:
+        return build(*args)
+    except ValueError as exc:
+        raise TemporalUnavailable(f"cannot query Temporal: {exc}") from None
 
 
 def _since(window_seconds: float) -> datetime:

@@ -5,15 +5,17 @@ select a queue's executions or workers are the wall between them. Nothing else f
 such a query: callers pass values (a task queue name, a status, a time) and get a query
 string whose every value is a quoted literal of Temporal's visibility grammar (an SQL
 subset): double quotes around it, and a backslash before each backslash and double quote
-inside it. Control characters are written as escapes (``\\n``, ``\\0``...) so that a NUL
-never reaches the visibility store's SQL. Attribute names and operators come only from
-this module, never from a caller.
+inside it; newlines and tabs are written as escapes. A NUL cannot be carried at all
+(Temporal hands it on raw to the visibility store's SQL, which fails): a value holding
+one is refused with ``ValueError``. Attribute names and operators come only from this
+module, never from a caller.
 
-What this cannot fix, and the naming scheme therefore avoids: Temporal's SQL visibility
-stores (the dev server's SQLite among them) and its worker registry match no value that
-holds a quote, a backslash or a control character, however it is quoted. Such a query
-selects nothing (it fails closed); task queue names the control plane makes never hold
-those characters (see ``controlplane/naming.py``).
+What this cannot fix, and the control plane's names therefore avoid (worker queues poll
+their id, environment names hold none of these; ``controlplane/naming.py``): however it
+is quoted, Temporal 1.32's SQL visibility stores (the dev server's SQLite among them)
+match no value that holds a double quote, a backslash or a control character, and its
+worker registry none that holds a quote of either kind. Such a query selects nothing:
+it fails closed.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from datetime import datetime, timezone
 EXECUTION_STATUSES = ("Running", "Completed", "Failed", "Canceled", "Terminated", "ContinuedAsNew", "TimedOut")
 """Values of the ``ExecutionStatus`` search attribute."""
 
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\x00": "\\0", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b"}
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b"}
 
 
 def literal(value: str) -> str:
     """``value`` as a string literal of Temporal's query grammar: Temporal reads back exactly ``value``."""
     if not isinstance(value, str):
         raise TypeError(f"a query value must be text, not {type(value).__name__}")
+    if "\x00" in value:
+        raise ValueError("Temporal cannot search for a value that holds a NUL character")
     return '"' + "".join(_ESCAPES.get(ch, ch) for ch in value) + '"'
 
 

@@ -214,9 +214,9 @@ async def recent_tasks(reader: TemporalReader, queue_id: str, task_queue: str, s
             422, [{"loc": ["query", "status"], "msg": f"must be one of {', '.join(STATUS_QUERY)}", "type": "enum"}]
         )
     client = await _workflow_client(reader)
-    query = temporal_query.executions_on(task_queue, STATUS_QUERY[status] if status else None)
     out: list[TaskInfo] = []
     try:
+        query = temporal_query.executions_on(task_queue, STATUS_QUERY[status] if status else None)
         async for wf in client.list_workflows(query, limit=limit, page_size=min(limit, 100)):
             memo = await wf.memo()
             state = STATUS_OF.get(wf.status, "running") if wf.status != WorkflowExecutionStatus.RUNNING else "open"
