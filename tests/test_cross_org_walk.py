@@ -44,7 +44,7 @@ def _resolve(spec: dict, schema: dict) -> dict:
     if "$ref" in schema:
         return _resolve(spec, spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]])
     for key in ("anyOf", "oneOf"):
-        if key in schema:
+        if key in schema and "properties" not in schema:
             return _resolve(spec, next(s for s in schema[key] if s.get("type") != "null"))
     return schema
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,7 @@ async def _too_large(send: Callable, limit: int) -> None:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    from kubiya_tui.controlplane import openapi
     from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
     from kubiya_tui.controlplane.routers import audit, environments, health, legacy, tasks, worker_queues, workers
 
@@ -126,6 +128,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     # In matching order: the first router with a route for a path and method serves it.
     for resource in (health, environments, worker_queues, workers, audit, tasks, legacy):
         app.include_router(resource.router)
+    openapi.install(app)
     return app
 
 
@@ -151,6 +154,10 @@ def _install_error_handlers(app: FastAPI) -> None:
                 else "body is not valid JSON" + (" (not UTF-8 text)" if isinstance(cause, UnicodeDecodeError) else "")
             )
             return JSONResponse({"detail": [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]}, status_code=422)
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route that matched the path; each
+            # method of a path is a route of its own here, so name them all, as documented.
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.url.path))}
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -167,6 +174,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         # The traceback goes to the server log, never into a response body.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error; see the control plane's log"}, status_code=500)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the published OpenAPI documents for a request path (and HEAD with GET, as served)."""
+    patterns = app.state.__dict__.get("path_patterns")
+    if patterns is None:
+        patterns = app.state.path_patterns = [
+            (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"), {m.upper() for m in ops})
+            for template, ops in app.openapi()["paths"].items()
+        ]
+    methods: set[str] = set()
+    for pattern, documented in patterns:
+        if pattern.match(path):
+            methods |= documented
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 Handler = Callable[..., Awaitable[Any]]

@@ -94,16 +94,6 @@ def config_versions(request: Request) -> dict[str, str]:
     return request.app.state.__dict__.setdefault("config_versions", {})
 
 
-def refuse_nulls(changes: dict[str, Any], fields: tuple[str, ...]) -> None:
-    """422 when a PATCH body sets any of these fields to null (they can be changed, not cleared)."""
-    nulls = [f for f in fields if f in changes and changes[f] is None]
-    if nulls:
-        raise HTTPException(
-            422,
-            [{"loc": ["body", f], "msg": "may not be null", "type": "value_error"} for f in nulls],
-        )
-
-
 def live_worker_count(store: Store, org: str, queue: dict[str, Any]) -> int:
     """Workers of a worker queue that heartbeat recently enough to count as live, now."""
     return store.count_live_workers(org, queue["id"], time.time(), queue["heartbeat_interval"])

@@ -80,9 +80,8 @@ async def start_tasks(
         first = exc.errors()[0]
         raise _validation_error(["input", *map(str, first["loc"])], first["msg"]) from None
     if kind.requires_setting and (queue.get("settings") or {}).get(kind.requires_setting) is not True:
-        raise _validation_error(
-            ["kind"], f"{kind.name} tasks need settings.{kind.requires_setting}: true on queue {queue['name']!r}"
-        )
+        # A valid task this queue refuses as it is set up: the queue's state, not the body, is at fault.
+        raise HTTPException(400, f"{kind.name} tasks need settings.{kind.requires_setting}: true on queue {queue['name']!r}")
     if queue["status"] not in ("active", "ready"):
         raise HTTPException(400, f"queue {queue['name']!r} is {queue['status']}; it takes no tasks")
     client = await _workflow_client(reader)

@@ -10,6 +10,7 @@ prints the failures counted by check. The pytest suite in this folder calls the 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -81,7 +82,8 @@ def _write_config(out: Path, keys: dict[str, str], excluded: dict[str, str]) -> 
 
 
 def _failures(ndjson: Path) -> list[dict]:
-    """Every failed check from schemathesis' ndjson event stream, one entry per (check, operation, message)."""
+    """Every failed check from schemathesis' ndjson event stream, one entry per (check, operation, message),
+    with the request that failed and the answer it got."""
     seen: dict[tuple, dict] = {}
     if not ndjson.exists():
         return []
@@ -91,7 +93,8 @@ def _failures(ndjson: Path) -> list[dict]:
         event = json.loads(line).get("ScenarioFinished")
         if not event:
             continue
-        for results in event["recorder"]["checks"].values():
+        recorder = event["recorder"]
+        for case_id, results in recorder["checks"].items():
             for check in results:
                 if check["status"] != "failure":
                     continue
@@ -99,12 +102,27 @@ def _failures(ndjson: Path) -> list[dict]:
                 found = {
                     "check": check["name"],
                     "code": failure.get("code") or "",
-                    "operation": failure.get("operation") or event["recorder"]["label"],
+                    "operation": failure.get("operation") or recorder["label"],
                     "title": failure.get("title") or "",
                     "message": failure.get("message") or "",
+                    **_exchange(recorder, failure.get("case_id") or case_id),
                 }
                 seen.setdefault((found["check"], found["operation"], found["message"]), found)
     return list(seen.values())
+
+
+def _exchange(recorder: dict, case_id: str) -> dict:
+    """The request of a case and the answer it got, as text."""
+    interaction = recorder.get("interactions", {}).get(case_id) or {}
+    case = (recorder.get("cases", {}).get(case_id) or {}).get("value", {})
+    response = interaction.get("response") or {}
+    content = response.get("content") or {}
+    body = base64.b64decode(content["$base64"]).decode(errors="replace") if "$base64" in content else str(content)
+    return {
+        "request": f"{case.get('method', '')} {case.get('path', '')} query={case.get('query')} body={json.dumps(case.get('body'))[:300]}",
+        "status": response.get("status_code"),
+        "answer": body[:500],
+    }
 
 
 def summary_counts(output: str) -> dict[str, int]:
@@ -177,7 +195,9 @@ def main() -> None:
     for kind, n in result.summary().items():
         print(f"  {kind}: {n}")
     for f in sorted(result.failures, key=lambda f: (f["check"], f["operation"])):
-        print(f"- [{f['check']}] {f['operation']}: {f['title']}")
+        print(f"- [{f['check']}] {f['operation']}: {f['title']}: {f['message'][:200]!r}")
+        print(f"    request: {f['request']}")
+        print(f"    answer:  {f['status']} {f['answer'][:300]}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import time
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from kubiya_tui.controlplane import scripts
-from kubiya_tui.controlplane.deps import V1, Auth, Caller, get_public_url, get_store, get_temporal, refuse_nulls
+from kubiya_tui.controlplane.deps import V1, Auth, Caller, get_public_url, get_store, get_temporal
 from kubiya_tui.controlplane.legacy_queues import (
     LIVE,
     backlog_of,
@@ -20,6 +20,7 @@ from kubiya_tui.controlplane.legacy_queues import (
     queue_safe_name,
     workers_of,
 )
+from kubiya_tui.controlplane.openapi import errors
 from kubiya_tui.controlplane.queue_metrics import metrics_for
 from kubiya_tui.controlplane.serializers import queue_out, worker_out
 from kubiya_tui.controlplane.store import NotFound
@@ -32,6 +33,7 @@ from kubiya_tui.models import (
     TaskInfo,
     TaskQueueCreate,
     TaskQueueUpdate,
+    TaskStatus,
     TaskSubmit,
     TaskSubmitted,
     WorkerCommand,
@@ -54,7 +56,7 @@ async def list_task_queues(request: Request, who: Caller = Auth) -> list[LegacyT
     ]
 
 
-@router.post(BASE, status_code=201)
+@router.post(BASE, status_code=201, responses=errors(409))
 async def create_task_queue(body: TaskQueueCreate, request: Request, who: Caller = Auth) -> LegacyTaskQueue:
     store = get_store(request)
     fields = body.model_dump()
@@ -72,11 +74,10 @@ async def get_task_queue(queue_id: str, request: Request, who: Caller = Auth) ->
     return await describe_task_queue(store, get_temporal(request), who, env, store.migrations(who.org).get(queue_id))
 
 
-@router.patch(f"{BASE}/{{queue_id}}")
+@router.patch(f"{BASE}/{{queue_id}}", responses=errors(400, 409))
 async def update_task_queue(queue_id: str, body: TaskQueueUpdate, request: Request, who: Caller = Auth) -> LegacyTaskQueue:
     store = get_store(request)
     changes = body.model_dump(exclude_unset=True)
-    refuse_nulls(changes, ("name", "tags", "settings", "status"))
     if "status" in changes:
         changes["status"] = changes["status"].value
     if "priority" in changes:
@@ -92,7 +93,7 @@ async def update_task_queue(queue_id: str, body: TaskQueueUpdate, request: Reque
     return await describe_task_queue(store, get_temporal(request), who, env, store.migrations(who.org).get(queue_id))
 
 
-@router.delete(f"{BASE}/{{queue_id}}", status_code=204)
+@router.delete(f"{BASE}/{{queue_id}}", status_code=204, responses=errors(400))
 async def delete_task_queue(queue_id: str, request: Request, who: Caller = Auth) -> Response:
     store = get_store(request)
     env = store.get_environment(who.org, queue_id)
@@ -138,7 +139,7 @@ async def legacy_metrics(queue_id: str, request: Request, who: Caller = Auth) ->
     return await metrics_for(get_temporal(request), queue_id, task_queue, store.list_legacy_workers(who.org, task_queue))
 
 
-@router.post(f"{BASE}/{{queue_id}}/tasks", status_code=201)
+@router.post(f"{BASE}/{{queue_id}}/tasks", status_code=201, responses=errors(400, 503, temporal=True))
 async def submit_legacy_task(queue_id: str, body: TaskSubmit, request: Request, who: Caller = Auth) -> TaskSubmitted:
     store = get_store(request)
     env = store.get_environment(who.org, queue_id)
@@ -151,19 +152,20 @@ async def submit_legacy_task(queue_id: str, body: TaskSubmit, request: Request, 
     return await start_tasks(store, get_temporal(request), who, queue_id, legacy_task_queue_name(who.org, env), env, body)
 
 
-@router.get(f"{BASE}/{{queue_id}}/tasks")
+@router.get(f"{BASE}/{{queue_id}}/tasks", responses=errors(503))
 async def list_legacy_tasks(
     queue_id: str,
     request: Request,
-    status: str | None = Query(default=None),
+    status: TaskStatus | None = Query(default=None),
     limit: int = Query(default=50, ge=1, le=500),
     who: Caller = Auth,
 ) -> list[TaskInfo]:
     env = get_store(request).get_environment(who.org, queue_id)
-    return await recent_tasks(get_temporal(request), queue_id, legacy_task_queue_name(who.org, env), status, limit)
+    task_queue = legacy_task_queue_name(who.org, env)
+    return await recent_tasks(get_temporal(request), queue_id, task_queue, status and status.value, limit)
 
 
-@router.post(f"{BASE}/{{queue_id}}/migrate", status_code=201)
+@router.post(f"{BASE}/{{queue_id}}/migrate", status_code=201, responses=errors(409))
 async def migrate(queue_id: str, body: MigrateRequest, request: Request, who: Caller = Auth) -> MigrationResult:
     store = get_store(request)
     legacy = store.get_environment(who.org, queue_id)
@@ -212,7 +214,7 @@ async def migrate(queue_id: str, body: MigrateRequest, request: Request, who: Ca
     )
 
 
-@router.post(f"{BASE}/{{queue_id}}/drain-workers", status_code=202)
+@router.post(f"{BASE}/{{queue_id}}/drain-workers", status_code=202, responses=errors(409, 503))
 async def drain_legacy_workers(
     queue_id: str, request: Request, force: bool = Query(default=False), who: Caller = Auth
 ) -> list[WorkerDetail]:
