@@ -25,6 +25,8 @@ ENVIRONMENT_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\"'\\]*$"
 ENVIRONMENT_NAME_RULE = "environment names hold no quotes, backslashes or control characters"
 # Largest integer SQLite stores; larger values are refused at validation, not at insert.
 MAX_INT = 2**31 - 1
+# Largest count or size a body may carry: every JSON parser reads integers up to it exactly.
+MAX_SAFE_INT = 2**53 - 1
 # Deepest nesting of objects and lists accepted in a request body.
 MAX_JSON_DEPTH = 32
 
@@ -337,8 +339,8 @@ class SystemInfoIn(Request):
     pid: int | None = Field(default=None, ge=0, le=MAX_INT)
     cpu_count: int | None = Field(default=None, ge=0, le=100000)
     cpu_percent: float | None = Field(default=None, ge=0, le=100000)
-    memory_total: int | None = Field(default=None, ge=0, le=2**62)
-    memory_used: int | None = Field(default=None, ge=0, le=2**62)
+    memory_total: int | None = Field(default=None, ge=0, le=MAX_SAFE_INT)
+    memory_used: int | None = Field(default=None, ge=0, le=MAX_SAFE_INT)
     memory_percent: float | None = Field(default=None, ge=0, le=100)
     uptime_seconds: float | None = Field(default=None, ge=0, le=1e10)
 
@@ -387,14 +389,14 @@ class LegacyRegisterRequest(Request):
 
 class HeartbeatRequest(Request):
     status: WorkerStatus = WorkerStatus.active
-    tasks_processed: int = Field(default=0, ge=0, le=2**62)
+    tasks_processed: int = Field(default=0, ge=0, le=MAX_SAFE_INT)
     current_task_id: str | None = Field(default=None, max_length=300)
     worker_metadata: dict[str, Any] = Field(default_factory=dict)
     system_info: SystemInfoIn | None = None
     logs: list[str] | None = Field(default=None, max_length=1000)
     queue_name: str | None = Field(default=None, max_length=300)
     # Extensions sent by this project's worker.
-    tasks_failed: int | None = Field(default=None, ge=0, le=2**62)
+    tasks_failed: int | None = Field(default=None, ge=0, le=MAX_SAFE_INT)
     current_task_ids: list[str] | None = Field(default=None, max_length=10000)
     slots_used: int | None = Field(default=None, ge=0, le=100000)
     slots_available: int | None = Field(default=None, ge=0, le=100000)

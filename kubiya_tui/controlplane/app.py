@@ -177,17 +177,24 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """The methods the published OpenAPI documents for a request path (and HEAD with GET, as served)."""
+    """The methods the published OpenAPI documents for a request path (and HEAD with GET, as served).
+
+    Where templates overlap (``/workers/heartbeat`` and ``/workers/{worker_id}``), the path is the
+    resource of the template with the fewest parameters.
+    """
     patterns = app.state.__dict__.get("path_patterns")
     if patterns is None:
         patterns = app.state.path_patterns = [
-            (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"), {m.upper() for m in ops})
+            (
+                re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"),
+                template.count("{"),
+                {m.upper() for m in ops},
+            )
             for template, ops in app.openapi()["paths"].items()
         ]
-    methods: set[str] = set()
-    for pattern, documented in patterns:
-        if pattern.match(path):
-            methods |= documented
+    matches = [(params, documented) for pattern, params, documented in patterns if pattern.match(path)]
+    fewest = min((params for params, _ in matches), default=0)
+    methods = {m for params, documented in matches if params == fewest for m in documented}
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

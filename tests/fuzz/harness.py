@@ -54,7 +54,25 @@ def schemathesis_binary() -> str:
     return str(Path(sys.executable).parent / "schemathesis")
 
 
-def _write_config(out: Path, keys: dict[str, str], excluded: dict[str, str]) -> Path:
+MAX_RESPONSE_SECONDS = 60
+"""The max_response_time check's limit: a submission may start up to 1000 workflows, ~20 s on a busy
+two-core machine (schemathesis' default limit is 10 s)."""
+ACCEPTED_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+"""Schemathesis' default answers to a valid request that count as "accepted" (positive_data_acceptance)."""
+
+
+def _toml(value: object) -> str:
+    return json.dumps(value)
+
+
+def _write_config(out: Path, keys: dict[str, str], spec: dict, excluded: dict[tuple[str, str], str]) -> Path:
+    """schemathesis.toml: both organizations as peers, and per operation what its answers mean.
+
+    An operation that documents 400 answers it to a valid request its object's current state refuses
+    (the contract's 400: deleting the default environment, a task for an inactive queue): there 400
+    counts as accepted too. ``excluded`` turns a check off for one operation ((operation, check) ->
+    the reason, which the caller names).
+    """
     auth = {
         "auth": [
             {"name": org, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {key}"}]}
@@ -65,17 +83,31 @@ def _write_config(out: Path, keys: dict[str, str], excluded: dict[str, str]) -> 
     fd = os.open(auth_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(auth, f)
-    peers = ", ".join(json.dumps(org) for org in keys)
     lines = [
         "[cache]",
         "enabled = false",
         "[auth.wfc]",
-        f"path = {json.dumps(str(auth_file))}",
-        f"peers = [{peers}]",
-        f"user = {json.dumps(next(iter(keys)))}",
+        f"path = {_toml(str(auth_file))}",
+        f"peers = {_toml(list(keys))}",
+        f"user = {_toml(next(iter(keys)))}",
+        # Every check on (here, not with --checks on the command line, which would override the
+        # per-operation settings below).
+        "[checks]",
+        "enabled = true",
+        f"max_response_time = {MAX_RESPONSE_SECONDS}",
     ]
-    for check in excluded:
-        lines += [f"[checks.{check}]", "enabled = false"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            label = f"{method.upper()} {path}"
+            checks = {}
+            if "400" in operation.get("responses", {}):
+                checks["positive_data_acceptance"] = f"expected-statuses = {_toml(sorted(ACCEPTED_STATUSES + ['400']))}"
+            for (excluded_label, check), _reason in excluded.items():
+                if excluded_label == label:
+                    checks[check] = "enabled = false"
+            if checks:
+                lines += ["[[operations]]", f"include-name = {_toml(label)}"]
+                lines += [f"checks.{check}.{setting}" for check, setting in checks.items()]
     config = out / "schemathesis.toml"
     config.write_text("\n".join(lines) + "\n")
     return config
@@ -134,30 +166,33 @@ def summary_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def run(out: Path, seconds: float, excluded: dict[str, str] | None = None, workers: int = 1) -> FuzzRun:
-    """One fuzz run of ``seconds`` against a fresh stack in ``out``; stops everything it started."""
-    excluded = excluded or {}
+def run(out: Path, seconds: float, excluded: dict[tuple[str, str], str] | None = None, workers: int = 1) -> FuzzRun:
+    """One fuzz run of ``seconds`` against a fresh stack in ``out`` (made 0700: its reports hold the
+    test keys); stops everything it started."""
     out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o700)
     started: list[ManagedProcess] = []
     key_a = "kty_fuzz_a_" + secrets.token_urlsafe(16)
     try:
-        temporal, address = start_temporal(out / "temporal", on_spawn=started.append)
-        cp, url = start_control_plane(out / "cp", address, api_key=key_a, on_spawn=started.append)
+        _, address = start_temporal(out / "temporal", on_spawn=started.append)
+        _, url = start_control_plane(out / "cp", address, api_key=key_a, on_spawn=started.append)
         made = subprocess.run(
             [sys.executable, "-m", "kubiya_tui", "admin", "create-key", "--org", ORG_B, "--data-dir", str(out / "cp")],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         keys = {ORG_A: key_a, ORG_B: made.stdout.strip()}
         _wait_ready(url, key_a)
-        config = _write_config(out, keys, excluded)
+        spec = httpx.get(f"{url}/api/openapi.json").json()
+        config = _write_config(out, keys, spec, excluded or {})
         ndjson = out / "events.ndjson"
         argv = [
             schemathesis_binary(), "--config-file", str(config), "run", f"{url}/api/openapi.json",
-            "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
+            "--phases", "examples,coverage,fuzzing,stateful",
             "--max-time", str(int(seconds)), "--workers", str(workers),
-            "--report", "ndjson", "--report-ndjson-path", str(ndjson),
             "--request-timeout", "30", "--no-color", "--output-truncate", "false",
-            "--report-har-path", str(out / "traffic.har"), "--report", "ndjson,har",
+            # Answers are kept as sent, so that a key in one would be found (tests grep them).
+            "--output-sanitize", "false",
+            "--report", "ndjson,har", "--report-ndjson-path", str(ndjson), "--report-har-path", str(out / "traffic.har"),
         ]  # fmt: skip
         began = time.monotonic()
         with open(out / "schemathesis.out", "wb") as log:
@@ -166,6 +201,26 @@ def run(out: Path, seconds: float, excluded: dict[str, str] | None = None, worke
         return FuzzRun(proc.returncode, _failures(ndjson), keys, out, elapsed)
     finally:
         stop_all(started)
+
+
+def secrets_seen(result: FuzzRun) -> list[str]:
+    """Where an API key in use, or its hash, appears: in an answer (status, headers, body) of the run or
+    in the control plane's logs. Empty when nowhere."""
+    from kubiya_tui.controlplane.store import hash_key
+
+    needles = {f"key of {org}": key for org, key in result.keys.items()}
+    needles.update({f"key hash of {org}": hash_key(key) for org, key in result.keys.items()})
+    found = []
+    har = json.loads((result.out_dir / "traffic.har").read_text())
+    for entry in har["log"]["entries"]:
+        answer = json.dumps(entry["response"])
+        for what, needle in needles.items():
+            if needle in answer:
+                found.append(f"{what} in the answer to {entry['request']['method']} {entry['request']['url']}")
+    for log in sorted((result.out_dir / "cp").glob("*.log")):
+        text = log.read_text(errors="replace")
+        found += [f"{what} in {log.name}" for what, needle in needles.items() if needle in text]
+    return found
 
 
 def _wait_ready(url: str, key: str) -> None:
@@ -186,7 +241,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    result = run(args.out, args.seconds, workers=args.workers)
+    from tests.fuzz.test_fuzz import EXCLUDED
+
+    result = run(args.out, args.seconds, EXCLUDED, workers=args.workers)
     counts = result.by_check()
     print(f"schemathesis exit {result.exit_code}; {len(result.failures)} distinct failures in {result.seconds:.0f} s")
     for check, n in counts.most_common():
@@ -194,6 +251,8 @@ def main() -> None:
     print("schemathesis' summary (unique failures by kind):")
     for kind, n in result.summary().items():
         print(f"  {kind}: {n}")
+    for where in secrets_seen(result):
+        print(f"SECRET: {where}")
     for f in sorted(result.failures, key=lambda f: (f["check"], f["operation"])):
         print(f"- [{f['check']}] {f['operation']}: {f['title']}: {f['message'][:200]!r}")
         print(f"    request: {f['request']}")
