@@ -87,9 +87,7 @@ def body_for(spec: dict, operation: dict, ids: dict[str, str]) -> tuple[Any, str
 
 def path_kind(path: str, param: str) -> str:
     """Which kind of object a path parameter names."""
-    if param == "queue_id":
-        return "task_queue_env" if path.startswith(f"{V1}/task-queues/") else "queue"
-    kinds = {"env_id": "environment", "worker_id": "worker", "task_id": "task"}
+    kinds = {"env_id": "environment", "queue_id": "queue", "task_queue_id": "task_queue_env", "worker_id": "worker", "task_id": "task"}
     assert param in kinds, f"the walk knows no id kind for path parameter {param!r} of {path}: teach path_kind"
     return kinds[param]
 
