@@ -57,6 +57,9 @@ def schemathesis_binary() -> str:
 MAX_RESPONSE_SECONDS = 60
 """The max_response_time check's limit: a submission may start up to 1000 workflows, ~20 s on a busy
 two-core machine (schemathesis' default limit is 10 s)."""
+REQUEST_TIMEOUT_SECONDS = 2 * MAX_RESPONSE_SECONDS
+"""How long schemathesis waits for an answer: past the limit, so a slow answer is a failed check, not a
+network error."""
 ACCEPTED_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 """Schemathesis' default answers to a valid request that count as "accepted" (positive_data_acceptance)."""
 
@@ -189,7 +192,7 @@ def run(out: Path, seconds: float, excluded: dict[tuple[str, str], str] | None =
             schemathesis_binary(), "--config-file", str(config), "run", f"{url}/api/openapi.json",
             "--phases", "examples,coverage,fuzzing,stateful",
             "--max-time", str(int(seconds)), "--workers", str(workers),
-            "--request-timeout", "30", "--no-color", "--output-truncate", "false",
+            "--request-timeout", str(REQUEST_TIMEOUT_SECONDS), "--no-color", "--output-truncate", "false",
             # Answers are kept as sent, so that a key in one would be found (tests grep them).
             "--output-sanitize", "false",
             "--report", "ndjson,har", "--report-ndjson-path", str(ndjson), "--report-har-path", str(out / "traffic.har"),
@@ -201,6 +204,13 @@ def run(out: Path, seconds: float, excluded: dict[tuple[str, str], str] | None =
         return FuzzRun(proc.returncode, _failures(ndjson), keys, out, elapsed)
     finally:
         stop_all(started)
+
+
+def redacted(result: FuzzRun, text: str) -> str:
+    """``text`` with every key of the run replaced (schemathesis' reproduce commands carry them)."""
+    for org, key in result.keys.items():
+        text = text.replace(key, f"<key of {org}>")
+    return text
 
 
 def secrets_seen(result: FuzzRun) -> list[str]:

@@ -35,7 +35,7 @@ def test_schemathesis_finds_no_failure_and_no_secret(tmp_path: Path) -> None:
         f"[{f['check']}] {f['operation']}: {f['message'][:300]}\n    {f['request']}\n    -> {f['status']} {f['answer'][:300]}"
         for f in result.failures
     )
-    assert result.failures == [], f"{len(result.failures)} failures, by check {dict(result.by_check())}:\n{report}"
-    output = (result.out_dir / "schemathesis.out").read_text(errors="replace")
+    assert result.failures == [], harness.redacted(result, f"{len(result.failures)} failures, by check {dict(result.by_check())}:\n{report}")
+    output = harness.redacted(result, (result.out_dir / "schemathesis.out").read_text(errors="replace"))
     assert result.exit_code == 0, output[-4000:]
     assert harness.secrets_seen(result) == []
