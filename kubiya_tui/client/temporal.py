@@ -11,6 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -25,6 +26,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from kubiya_tui.models import FAILED_STATUSES
+from kubiya_tui.client import temporal_query
 
 TASK_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
@@ -308,7 +310,7 @@ class TemporalReader:
     ) -> ClosedExecutions:
         """One visibility page of the executions closed in the window, newest first."""
         client = await self.client()
-        query = f'TaskQueue="{_quote(task_queue)}" AND CloseTime > "{_since(window_seconds)}"'
+        query = _built(temporal_query.closed_on, task_queue, _since(window_seconds))
         try:
             answer = await client.workflow_service.list_workflow_executions(
                 ListWorkflowExecutionsRequest(namespace=self.namespace, page_size=limit, query=query),
@@ -338,7 +340,7 @@ class TemporalReader:
     ) -> Outcomes:
         """Closed workflow executions per status within the window."""
         client = await self.client()
-        query = f'TaskQueue="{_quote(task_queue)}" AND CloseTime > "{_since(window_seconds)}" GROUP BY ExecutionStatus'
+        query = _built(temporal_query.outcomes_on, task_queue, _since(window_seconds))
         try:
             answer = await client.workflow_service.count_workflow_executions(
                 CountWorkflowExecutionsRequest(namespace=self.namespace, query=query),
@@ -355,12 +357,14 @@ class TemporalReader:
 
     async def workers(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> list[dict]:
         """Workers that heartbeat to Temporal for this task queue (SDK worker heartbeats)."""
-        return await self.list_workers(f"TaskQueue = '{_quote(task_queue)}'", timeout, retry=retry)
+        return await self.list_workers(_built(temporal_query.workers_on, task_queue), timeout, retry=retry)
 
     async def list_workers(
         self, query: str | None = None, timeout: float = 3.0, *, retry: bool = False, page_size: int = 200
     ) -> list[dict]:
         """Workers that heartbeat to Temporal, all of the namespace when ``query`` is None.
+
+        ``query`` comes from ``temporal_query`` (``workers_on``), never from formatting.
 
         Each is a dict: identity, instance_key, task_queue, host_name, process_id, status
         (the enum's number) and status_name (``Running``, ``ShuttingDown``, ``Shutdown``),
@@ -408,12 +412,16 @@ class TemporalReader:
             raise self._failed(exc) from None
 
 
-def _since(window_seconds: float) -> str:
-    return (datetime.now(timezone.utc) - timedelta(seconds=window_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _built(build: Callable[..., str], *args: Any) -> str:
+    """A query from the builder; a value Temporal cannot search for is a failed call, not a crash."""
+    try:
+        return build(*args)
+    except ValueError as exc:
+        raise TemporalUnavailable(f"cannot query Temporal: {exc}") from None
 
 
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
+def _since(window_seconds: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(seconds=window_seconds)
 
 
 def _short(exc: BaseException) -> str:

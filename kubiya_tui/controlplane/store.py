@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from kubiya_tui.controlplane.naming import legacy_task_queue, worker_queue_task_queue
 from kubiya_tui.models import STALE_AFTER_INTERVALS
 
 log = logging.getLogger("kubiya_tui.controlplane")
@@ -438,6 +439,7 @@ class Store:
         env_id = str(uuid.uuid4())
         try:
             with self.transaction() as db:
+                self._refuse_taken_legacy_name(db, org, fields["name"])
                 db.execute(
                     "INSERT INTO environments (id, organization_id, name, display_name, description, tags,"
                     " settings, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -462,7 +464,20 @@ class Store:
         current = self.get_environment(org, env_id)
         if "name" in changes and current["name"] == "default" and changes["name"] != "default":
             raise ValueError("the default environment cannot be renamed")
+        if "name" in changes and changes["name"] != current["name"]:
+            with self._lock:
+                self._refuse_taken_legacy_name(self._db, org, changes["name"])
         return self._update("environments", org, env_id, changes, what="environment")
+
+    @staticmethod
+    def _refuse_taken_legacy_name(db: sqlite3.Connection, org: str, name: str) -> None:
+        """Conflict when an environment of this name would poll a task queue a worker queue already polls."""
+        task_queue = legacy_task_queue(org, name)
+        if db.execute("SELECT 1 FROM worker_queues WHERE task_queue_name=?", (task_queue,)).fetchone():
+            raise Conflict(
+                f"an environment named {name!r} would be polled on task queue {task_queue!r},"
+                " which a worker queue already uses; choose another name"
+            )
 
     def delete_environment(self, org: str, env_id: str) -> dict[str, Any]:
         env = self.get_environment(org, env_id)
@@ -520,11 +535,8 @@ class Store:
         try:
             with self.transaction() as db:
                 seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM worker_queues").fetchone()[0]
-                # A renamed queue (or environment) keeps its task queue, which its workers poll: a new
-                # queue that takes the old name gets a distinct one, never a shared backlog.
-                task_queue = f"{org}.{env['name']}.{fields['name']}"
-                if db.execute("SELECT 1 FROM worker_queues WHERE task_queue_name=?", (task_queue,)).fetchone():
-                    task_queue = f"{task_queue}.{queue_id[:8]}"
+                # Fixed at creation: renames keep the task queue that the queue's workers poll.
+                task_queue = worker_queue_task_queue(queue_id)
                 db.execute(
                     "INSERT INTO worker_queues (id, organization_id, environment_id, name, display_name,"
                     " description, status, max_workers, heartbeat_interval, tags, settings, task_queue_name,"
