@@ -18,7 +18,8 @@ import typer
 
 from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, key_values, require_writable, table
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, key_values, require_writable, short_id, table
+from kubiya_tui.columns import Column
 from kubiya_tui.client.api import MIN_ID_PREFIX, ApiClient, ApiError
 from kubiya_tui.errors import UserError
 from kubiya_tui.models import Environment, Platform, QueueStatus, WorkerDetail, WorkerQueue
@@ -48,14 +49,29 @@ def _workers_cell(q: WorkerQueue) -> str:
     return f"{q.active_workers}/{q.max_workers if q.max_workers is not None else 'any'}"
 
 
-SHORT_ID = 8
+QUEUE_COLUMNS = (
+    Column("queue", "QUEUE", 40, priority=1),
+    Column("status", "STATUS", 11, priority=2),
+    Column("workers", "WORKERS", 9, priority=1, numeric=True, meaning="live / most workers"),
+    Column("wanted", "WANTED", 6, priority=4, numeric=True, meaning="the worker count asked for (scale)"),
+    Column("id", "ID", 36, priority=3),
+)
 
 
 def _queue_table(queues: list[WorkerQueue], env_names: dict[str, str]):  # type: ignore[no-untyped-def]
     # Ids are shortened like docker's so names fit 80 columns; any command takes the short form.
     return table(
-        ["QUEUE", ("STATUS", {"no_wrap": True}), ("WORKERS", {"no_wrap": True}), ("ID", {"no_wrap": True})],
-        ([_queue_label(q, env_names), q.status, _workers_cell(q), q.id[:SHORT_ID]] for q in queues),
+        QUEUE_COLUMNS,
+        (
+            {
+                "queue": _queue_label(q, env_names),
+                "status": q.status,
+                "workers": _workers_cell(q),
+                "wanted": q.desired_workers,
+                "id": short_id(q.id),
+            }
+            for q in queues
+        ),
     )
 
 
@@ -81,6 +97,47 @@ def _queue_detail(q: WorkerQueue, env_names: dict[str, str]):  # type: ignore[no
     )
 
 
+WORKER_COLUMNS = (
+    Column("worker", "WORKER", 36, priority=1),
+    Column("queue", "QUEUE", 30, priority=1),
+    Column("health", "HEALTH", 8, priority=1),
+    Column("status", "STATUS", 12, priority=4),
+    Column("tasks", "TASKS", 7, priority=3, numeric=True, meaning="tasks processed"),
+    Column("beat", "BEAT", 6, priority=2, numeric=True, meaning="heartbeat age (none once a worker is gone)"),
+    Column("started", "STARTED", 8, priority=5, meaning="when it registered (UTC)"),
+    Column("host", "HOST", 24, priority=4),
+    Column("note", "NOTE", 30, priority=6, meaning="what else is known: its replacement, draining"),
+)
+
+
+def replaced_by(workers: list[WorkerDetail]) -> dict[str, str]:
+    """Gone worker id -> the worker that replaced it (the rule: kubiya_tui.metrics.derive.replacements)."""
+    from kubiya_tui.metrics.derive import Lifetime, replacements
+
+    def stamp(value: Any) -> float | None:
+        return value.timestamp() if value is not None else None
+
+    return replacements(
+        Lifetime(
+            worker_id=w.worker_id,
+            queue=w.queue_id,
+            host=w.hostname or (w.system_info or {}).get("hostname"),
+            healthy=w.health is not None and w.health.value == "healthy",
+            gone=w.health is not None and w.health.value == "gone",
+            registered_at=stamp(w.registered_at),
+            left_at=stamp(w.disconnected_at) or stamp(w.last_heartbeat),
+        )
+        for w in workers
+    )
+
+
+def worker_order(w: WorkerDetail, queue_names: dict[str, str]) -> tuple:
+    """Workers in a stable order: by queue, then when they registered (never by heartbeat, which moves)."""
+    queue = w.queue_name or (queue_names.get(w.queue_id) if w.queue_id else None) or w.queue_id or ""
+    started = w.registered_at.timestamp() if w.registered_at else float("inf")
+    return (queue, started, w.worker_id)
+
+
 def _worker_table(workers: list[WorkerDetail], queue_names: dict[str, str]):  # type: ignore[no-untyped-def]
     def host(w: WorkerDetail) -> str | None:
         return w.hostname or (w.system_info or {}).get("hostname")
@@ -88,27 +145,41 @@ def _worker_table(workers: list[WorkerDetail], queue_names: dict[str, str]):  # 
     def queue(w: WorkerDetail) -> str | None:
         return w.queue_name or (queue_names.get(w.queue_id) if w.queue_id else None) or w.queue_id
 
+    def gone(w: WorkerDetail) -> bool:
+        return w.health is not None and w.health.value == "gone"
+
+    def beat(w: WorkerDetail) -> str | None:
+        # A gone worker's last heartbeat only gets older: no ticking age for it.
+        if gone(w):
+            return None
+        return "never" if w.heartbeat_age_seconds is None else fmt.age(w.heartbeat_age_seconds)
+
+    replacements = replaced_by(workers)
+
+    def note(w: WorkerDetail) -> str | None:
+        successor = replacements.get(w.worker_id)
+        if successor:
+            return f"replaced by {successor[:8]}"
+        if gone(w) and w.disconnect_reason:
+            return w.disconnect_reason
+        return None
+
+    ordered = sorted(workers, key=lambda w: worker_order(w, queue_names))
     return table(
-        [
-            ("WORKER", {"no_wrap": True}),
-            "QUEUE",
-            ("HEALTH", {"no_wrap": True}),
-            ("STATUS", {"no_wrap": True}),
-            ("TASKS", {"justify": "right", "no_wrap": True}),
-            ("BEAT", {"justify": "right", "no_wrap": True}),
-            "HOST",
-        ],
+        WORKER_COLUMNS,
         (
-            [
-                w.worker_id[:SHORT_ID],
-                queue(w),
-                w.health.value if w.health else None,
-                w.status,
-                w.tasks_processed,
-                "never" if w.heartbeat_age_seconds is None else fmt.age(w.heartbeat_age_seconds),
-                host(w),
-            ]
-            for w in workers
+            {
+                "worker": short_id(w.worker_id),
+                "queue": queue(w),
+                "health": w.health.value if w.health else None,
+                "status": w.status,
+                "tasks": w.tasks_processed,
+                "beat": beat(w),
+                "started": w.registered_at.strftime("%H:%M:%S") if w.registered_at else None,
+                "host": host(w),
+                "note": note(w),
+            }
+            for w in ordered
         ),
     )
 
@@ -139,6 +210,14 @@ async def _queue_with_envs(api: ApiClient, queue: str) -> tuple[WorkerQueue, dic
 # ---------------------------------------------------------------------------- envs
 
 
+ENV_COLUMNS = (
+    Column("name", "NAME", 40, priority=1),
+    Column("status", "STATUS", 10, priority=2),
+    Column("queues", "QUEUES", 6, priority=1, numeric=True),
+    Column("id", "ID", 36, priority=3),
+)
+
+
 @envs_app.command("list")
 def envs_list(ctx: typer.Context, output: OutputFormat = OUTPUT) -> None:
     """List the environments, with how many worker queues each holds."""
@@ -154,8 +233,8 @@ def envs_list(ctx: typer.Context, output: OutputFormat = OUTPUT) -> None:
         envs,
         output,
         lambda: table(
-            ["NAME", ("STATUS", {"no_wrap": True}), ("QUEUES", {"justify": "right"}), ("ID", {"no_wrap": True})],
-            ([e.name, e.status, counts.get(e.id, 0), e.id] for e in envs),
+            ENV_COLUMNS,
+            ({"name": e.name, "status": e.status, "queues": counts.get(e.id, 0), "id": e.id} for e in envs),
         ),
     )
 

@@ -9,7 +9,9 @@ from typing import Optional
 import typer
 
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, emit, key_values, parse_priority, table
+from kubiya_tui import formatting as fmt
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, Shortened, call, emit, key_values, parse_priority, table
+from kubiya_tui.columns import Column
 from kubiya_tui.errors import UserError
 
 worker_app = typer.Typer(help="Run a worker that polls a queue on Temporal.", no_args_is_help=True)
@@ -113,9 +115,28 @@ def tasks_submit(
     emit(data, output, lambda: "\n".join(ids) if len(ids) <= 20 else f"submitted {len(ids)} {kind} tasks to {found.name}")
 
 
-def _task_rows(tasks: list[dict]) -> list[tuple]:
+TASK_COLUMNS = (
+    Column("task", "TASK", 14, priority=1, meaning="task id (the first characters; -o wide shows it whole)"),
+    Column("kind", "KIND", 12, priority=2),
+    Column("status", "STATUS", 10, priority=1),
+    Column("prio", "PRIO", 4, priority=3, numeric=True),
+    Column("submitted", "SUBMITTED", 9, priority=2),
+    Column("closed", "CLOSED", 8, priority=2),
+)
+TASK_ID_SHOWN = 14
+"""Characters of a task id in a table: ``task-`` and 8 of its hex digits, cut like the console's."""
+
+
+def _task_rows(tasks: list[dict]) -> list[dict]:
     return [
-        (t["id"], t.get("kind"), t.get("status"), t.get("priority"), _when(t.get("submitted_at")), _when(t.get("closed_at")))
+        {
+            "task": Shortened(fmt.short_id(t.get("id"), TASK_ID_SHOWN), t.get("id") or ""),
+            "kind": t.get("kind"),
+            "status": t.get("status"),
+            "prio": t.get("priority"),
+            "submitted": _when(t.get("submitted_at")),
+            "closed": _when(t.get("closed_at")),
+        }
         for t in tasks
     ]
 
@@ -141,7 +162,7 @@ def tasks_list(
         return await api.list_tasks(found.id, status=status, limit=limit)
 
     tasks = call(ctx, work)
-    emit(tasks, output, lambda: table([("task", {"no_wrap": True}), "kind", "status", "prio", "submitted", "closed"], _task_rows(tasks)))
+    emit(tasks, output, lambda: table(TASK_COLUMNS, _task_rows(tasks)))
 
 
 @tasks_app.command("show")

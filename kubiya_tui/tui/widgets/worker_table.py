@@ -39,6 +39,12 @@ def health_text(app: App[Any], worker: WorkerSnapshot) -> Text:
     return text
 
 
+def task_text(worker: WorkerSnapshot) -> str:
+    """The worker's current task, and how many more it runs (``task-… +2``)."""
+    tasks = worker.current_task_ids
+    return fmt.MISSING if not tasks else tasks[0] + (f" +{len(tasks) - 1}" if len(tasks) > 1 else "")
+
+
 class WorkerTable(ResponsiveTable[WorkerSnapshot]):
     """Every worker (or one queue's); Enter opens the worker's detail, ``d`` drains it."""
 
@@ -54,8 +60,17 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
         Column("task", "current task", 20, priority=6, grow=20),
     )
 
+    MEASURED = ("task", "host", "queue")
+
     def item_key(self, item: WorkerSnapshot) -> str:
         return item.worker_id
+
+    def measure(self, item: WorkerSnapshot, key: str) -> int:
+        if key == "task":
+            return len(task_text(item))
+        if key == "host":
+            return len(item.hostname or "")
+        return len(item.queue_name or "")
 
     def search_text(self, item: WorkerSnapshot) -> str:
         return f"{item.worker_id} {item.queue_name or ''} {item.hostname or ''} {item.health.value} {item.status}"
@@ -80,8 +95,7 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
         dim = w.health is Health.gone
         base = theme_style(app, "foreground", dim=dim)
         beat_var = "status-stale" if w.health is Health.stale else None
-        tasks = w.current_task_ids
-        task = fmt.MISSING if not tasks else tasks[0] + (f" +{len(tasks) - 1}" if len(tasks) > 1 else "")
+        task = task_text(w)
         return {
             "worker": Text(w.worker_id, style=theme_style(app, "foreground", dim=dim, bold=True)),
             "queue": Text(w.queue_name or fmt.MISSING, style=base),
