@@ -80,7 +80,7 @@ async def _wait(what: str, check: Any, timeout: float, every: float = 2.0) -> An
 @app.command("migrate")
 def migrate(
     ctx: typer.Context,
-    task_queue: str = typer.Argument(..., help="Legacy task queue: id, name or Temporal task queue name."),
+    task_queue: str = typer.Argument(..., metavar="TASK_QUEUE", help="Legacy task queue: id, name or Temporal task queue name."),
     env: str = typer.Option(..., "--env", help="Environment (id or name) for the new worker queue."),
     name: Optional[str] = typer.Option(None, "--name", help="Name of the new worker queue (default: the legacy name)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),

@@ -22,7 +22,7 @@ from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, key
 from kubiya_tui.columns import Column
 from kubiya_tui.client.api import MIN_ID_PREFIX, ApiClient, ApiError
 from kubiya_tui.errors import UserError
-from kubiya_tui.models import Environment, Platform, QueueStatus, WorkerDetail, WorkerQueue
+from kubiya_tui.models import QUEUE_NAME_RULE, Environment, Platform, QueueStatus, WorkerDetail, WorkerQueue, queue_name_problem
 
 envs_app = typer.Typer(help="Environments of the organization.", no_args_is_help=True)
 queues_app = typer.Typer(help="Worker queues: list, show, create, update, delete.", no_args_is_help=True)
@@ -271,7 +271,7 @@ def queues_show(ctx: typer.Context, queue: str = QUEUE_ARG, output: OutputFormat
 @queues_app.command("create")
 def queues_create(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Queue name: 2-50 of a-z, 0-9 and '-'."),
+    name: str = typer.Argument(..., metavar="NAME", help=QUEUE_NAME_RULE + "."),
     env: str = typer.Option("default", "--env", "-e", help="Environment (id or name)."),
     display_name: Optional[str] = typer.Option(None, "--display-name", help="Human-friendly name."),
     description: Optional[str] = typer.Option(None, "--description", help="What the queue is for."),
@@ -284,6 +284,9 @@ def queues_create(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Create a worker queue in an environment."""
+    problem = queue_name_problem(name)
+    if problem:
+        raise UserError(problem)
     require_writable(ctx, "create a worker queue")
     body: dict[str, Any] = {"name": name}
     for field, value in (
@@ -326,6 +329,8 @@ def queues_update(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Change a worker queue; only the options given change."""
+    if name is not None and (problem := queue_name_problem(name)):
+        raise UserError(problem)
     changes: dict[str, Any] = {}
     for field, value in (
         ("name", name),
@@ -384,15 +389,22 @@ def _current_workers(q: WorkerQueue) -> int:
     return q.desired_workers if q.desired_workers is not None else q.active_workers
 
 
+MAX_SCALE = 10000
+
+
 @app.command()
 def scale(
     ctx: typer.Context,
     queue: str = typer.Argument(..., metavar="QUEUE", help="Queue id (or 8+ first characters), name, or ENV/NAME."),
-    workers: int = typer.Argument(..., metavar="N", min=0, max=10000, help="How many workers the queue should have."),
+    workers: int = typer.Argument(..., metavar="N", help=f"How many workers the queue should have: 0 to {MAX_SCALE}."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Set how many workers a queue should have; the runner starts or drains workers to match."""
+    if workers < 0:
+        raise UserError(f"cannot scale to {workers} workers: a worker count is 0 or more (0 stops every worker of the queue)")
+    if workers > MAX_SCALE:
+        raise UserError(f"cannot scale to {workers} workers: at most {MAX_SCALE}")
     require_writable(ctx, "scale a worker queue")
     found: WorkerQueue = call(ctx, lambda api: api.resolve_queue(queue))
     label = f"{found.environment_name}/{found.name}" if found.environment_name else found.name
