@@ -34,6 +34,8 @@ class Column:
     """What the column shows, for the help screen and the CLI's legends."""
     grow: int = 0
     """How much wider it gets when the terminal has room to spare (long names and ids)."""
+    hide_empty: bool = False
+    """Left out of a CLI table when none of its cells has anything to say."""
 
 
 @dataclass(frozen=True)
@@ -71,20 +73,27 @@ def fit(
     def base(c: Column) -> int:
         w = c.width
         if shrink and c.key in needs:
-            w = min(w, max(needs[c.key], cell_len(c.label)))
+            need = max(needs[c.key], cell_len(c.label))
+            # The key columns (priority 1) are reserved whole; the others at most at their width.
+            w = need if c.priority == 1 else min(w, need)
         return max(w, floor.get(c.key, 0))
 
+    widths: dict[str, int] = {}
     budget = width
     keep: set[str] = set()
     for priority in sorted({c.priority for c in columns}):
         level = [c for c in columns if c.priority == priority]
-        cost = sum(base(c) + 2 * padding for c in level)
+        for c in level:
+            widths[c.key] = base(c)
+        if priority == 1:
+            _squeeze(level, widths, budget - 2 * padding * len(level), floor)
+        cost = sum(widths[c.key] + 2 * padding for c in level)
         if priority > 1 and cost > budget:
             break
         keep.update(c.key for c in level)
         budget -= cost
     shown = [c for c in columns if c.key in keep]
-    widths = {c.key: base(c) for c in shown}
+    widths = {c.key: widths[c.key] for c in shown}
 
     def short_of(c: Column) -> int:
         """How many cells its widest cell is wider than its column now."""
@@ -105,6 +114,19 @@ def fit(
         widths[c.key] += room
         budget -= room
     return Fit(tuple(c.key for c in shown), widths)
+
+
+def _squeeze(level: Sequence[Column], widths: dict[str, int], room: int, floor: Mapping[str, int]) -> None:
+    """Narrow the columns wider than their declared width, widest first, until the level fits ``room`` (or none can give)."""
+    over = sum(widths[c.key] for c in level) - room
+    while over > 0:
+        wider = [c for c in level if widths[c.key] > max(c.width, floor.get(c.key, 0))]
+        if not wider:
+            return
+        c = max(wider, key=lambda c: widths[c.key] - c.width)
+        give = min(over, widths[c.key] - max(c.width, floor.get(c.key, 0)))
+        widths[c.key] -= give
+        over -= give
 
 
 def widest(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -147,6 +169,7 @@ def render_lines(
     caller passes them back as ``floor`` so columns only ever widen).
     """
     cells = [{c.key: _cell(row.get(c.key), missing) for c in columns} for row in rows]
+    columns = [c for c in columns if not c.hide_empty or any(row[c.key] != missing for row in cells)]
     needs = widest(columns, cells)
     if width is None:
         layout = Fit(tuple(c.key for c in columns), {c.key: max(needs[c.key], (floor or {}).get(c.key, 0)) for c in columns})

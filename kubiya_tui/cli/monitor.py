@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import textwrap
 import time
 from typing import Any, List, Optional
 
@@ -174,10 +175,11 @@ def top_lines(snapshot: Any, width: int | None, floor: dict[str, int] | None = N
     footer = [*_queue_notes(snapshot), _sources_line(snapshot)]
     if any(q.stale for q in snapshot.queues):
         footer.append("* a source of this row is down: its numbers are old or missing")
-    lines = [header, *grid, *footer]
-    if width is not None:
-        lines = [clip(line, width) for line in lines]
-    return lines, widths
+    if width is None:
+        return [header, *grid, *footer], widths
+    # The notes are sentences: wrapped at words, the later lines indented; the table never wraps.
+    wrapped = [part for line in footer for part in textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False)]
+    return [clip(header, width), *grid, *wrapped], widths
 
 
 def _live_display():  # type: ignore[no-untyped-def]

@@ -53,7 +53,7 @@ QUEUE_COLUMNS = (
     Column("queue", "QUEUE", 40, priority=1),
     Column("status", "STATUS", 11, priority=2),
     Column("workers", "WORKERS", 9, priority=1, numeric=True, meaning="live / most workers"),
-    Column("wanted", "WANTED", 6, priority=4, numeric=True, meaning="the worker count asked for (scale)"),
+    Column("wanted", "WANTED", 6, priority=4, numeric=True, meaning="the worker count asked for (scale)", hide_empty=True),
     Column("id", "ID", 36, priority=3),
 )
 
@@ -106,7 +106,7 @@ WORKER_COLUMNS = (
     Column("beat", "BEAT", 6, priority=2, numeric=True, meaning="heartbeat age (none once a worker is gone)"),
     Column("started", "STARTED", 8, priority=5, meaning="when it registered (UTC)"),
     Column("host", "HOST", 24, priority=4),
-    Column("note", "NOTE", 30, priority=6, meaning="what else is known: its replacement, draining"),
+    Column("note", "NOTE", 30, priority=6, meaning="what else is known: its replacement, why it left", hide_empty=True),
 )
 
 
