@@ -23,8 +23,6 @@ class SourceStatus(str, Enum):
     """Not configured in this profile (for example no Temporal access)."""
 
 
-Health = WorkerHealth
-"""Worker health (healthy, stale, draining, gone), by the name the console's modules still import; new code says WorkerHealth."""
 
 
 @dataclass(frozen=True)

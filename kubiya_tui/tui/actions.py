@@ -14,7 +14,7 @@ from textual.app import App
 from textual.message_pump import MessagePump
 
 from kubiya_tui.client.api import ApiClient, ApiError
-from kubiya_tui.metrics.snapshot import Health
+from kubiya_tui.metrics.snapshot import WorkerHealth
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 from kubiya_tui.tui.persistence import append_audit
 from kubiya_tui.tui.screens.base import ConsoleScreen
@@ -185,7 +185,7 @@ class Actions:
         worker = next((w for w in snapshot.workers if w.worker_id == worker_id), None) if snapshot else None
         if snapshot is None or worker is None or console.operations.refuse("drain-worker", worker_id):
             return
-        if worker.health is Health.gone:
+        if worker.health is WorkerHealth.gone:
             console.notify(f"worker {worker_id} is already gone", severity="warning")
             return
         queue = snapshot.queue(worker.queue_id) if worker.queue_id else None

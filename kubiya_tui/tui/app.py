@@ -22,7 +22,7 @@ from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from kubiya_tui import locations
+from kubiya_tui import __version__, locations
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.config import resolve_settings
 from kubiya_tui.connection import Connection, connect
@@ -80,8 +80,11 @@ class KubiyaConsole(App[None]):
         remember_theme: bool = True,
         cursor_blink: bool = True,
         connection: Connection | None = None,
+        version: str = __version__,
     ) -> None:
         super().__init__()
+        self.version = version
+        """This console's own version, shown in help (recorded consoles pin it so snapshots don't move with releases)."""
         self.connection = connection
         """The connection that ``source`` and ``api`` belong to, closed with the console; None: they are closed one by one."""
         self.poller = SnapshotPoller(self, source)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from kubiya_tui.metrics.snapshot import Health
+from kubiya_tui.metrics.snapshot import WorkerHealth
 from kubiya_tui.tui.context import console_of
 
 Command = tuple[str, Callable[[], Any], str]
@@ -37,7 +37,7 @@ class ConsoleCommands(Provider):
                 (f"Worker command for {label}…", partial(actions.worker_command, q.id), "local, docker, kubernetes"),
             ]
         for w in snapshot.workers if snapshot else ():
-            if w.health is not Health.gone and not w.polling_not_registered:
+            if w.health is not WorkerHealth.gone and not w.polling_not_registered:
                 commands.append((f"Drain worker {w.worker_id}…", partial(actions.drain, w.worker_id), f"{w.queue_name or '-'} on {w.hostname or '-'}"))
         for name in sorted(console.available_themes):
             commands.append((f"Switch theme: {name}", partial(console.switch_theme, name), "remembered in config.toml"))

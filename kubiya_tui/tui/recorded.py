@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from kubiya_tui.metrics.snapshot import (
-    Health,
+    WorkerHealth,
     QueueSnapshot,
     Snapshot,
     SnapshotCallback,
@@ -83,7 +83,7 @@ def _queues(stale: bool = False, age: float | None = 1.4) -> tuple[QueueSnapshot
     )
 
 
-def _worker(worker_id: str, queue: str, queue_id: str, health: Health, status: str, sdk: str = RECORDED_VERSION, **fields: Any) -> WorkerSnapshot:
+def _worker(worker_id: str, queue: str, queue_id: str, health: WorkerHealth, status: str, sdk: str = RECORDED_VERSION, **fields: Any) -> WorkerSnapshot:
     info = {**_SYSTEM, "hostname": fields.get("hostname"), "pid": 4000 + len(worker_id) * 7, "sdk_version": sdk}
     return WorkerSnapshot(worker_id=worker_id, queue_id=queue_id, queue_name=queue, health=health, status=status,
                           system_info=info, capabilities={"runtime": "python", "tools": ["http", "shell"]}, version=sdk,
@@ -93,29 +93,29 @@ def _worker(worker_id: str, queue: str, queue_id: str, health: Health, status: s
 def _workers() -> tuple[WorkerSnapshot, ...]:
     pay, rep, etl, web = "q-payments-3f9c2a", "q-reports-81d4e0", "q-etl-nightly-c27b19", "q-webhooks-5a60f3"
     return (
-        _worker("wkr-pay-01a4", "payments", pay, Health.healthy, "busy", heartbeat_age_seconds=3.2, hostname="ip-10-0-1-17",
+        _worker("wkr-pay-01a4", "payments", pay, WorkerHealth.healthy, "busy", heartbeat_age_seconds=3.2, hostname="ip-10-0-1-17",
                 slots_used=9, slots_available=1, processed=1824, failed=21, current_task_ids=("task-7781", "task-7784"),
                 registered_at=FIXED_NOW - 86_000),
-        _worker("wkr-pay-02c7", "payments", pay, Health.healthy, "busy", heartbeat_age_seconds=11.0, hostname="ip-10-0-1-18",
+        _worker("wkr-pay-02c7", "payments", pay, WorkerHealth.healthy, "busy", heartbeat_age_seconds=11.0, hostname="ip-10-0-1-18",
                 slots_used=8, slots_available=2, processed=1790, failed=17, current_task_ids=("task-7790",),
                 registered_at=FIXED_NOW - 80_000),
-        _worker("wkr-pay-03e1", "payments", pay, Health.healthy, "active", heartbeat_age_seconds=6.5, hostname="ip-10-0-2-40",
+        _worker("wkr-pay-03e1", "payments", pay, WorkerHealth.healthy, "active", heartbeat_age_seconds=6.5, hostname="ip-10-0-2-40",
                 slots_used=7, slots_available=3, processed=951, failed=9, registered_at=FIXED_NOW - 7_200),
-        _worker("wkr-pay-04b9", "payments", pay, Health.draining, "draining", heartbeat_age_seconds=2.1,
+        _worker("wkr-pay-04b9", "payments", pay, WorkerHealth.draining, "draining", heartbeat_age_seconds=2.1,
                 hostname="ip-10-0-2-41", slots_used=7, slots_available=3, processed=88, failed=1,
                 current_task_ids=("task-7802",), desired_state="draining", registered_at=FIXED_NOW - 1_500),
-        _worker("wkr-rep-01f2", "reports", rep, Health.healthy, "busy", heartbeat_age_seconds=14.0, hostname="batch-01",
+        _worker("wkr-rep-01f2", "reports", rep, WorkerHealth.healthy, "busy", heartbeat_age_seconds=14.0, hostname="batch-01",
                 slots_used=5, slots_available=0, processed=402, failed=38, current_task_ids=("task-5521",),
                 registered_at=FIXED_NOW - 50_000),
-        _worker("wkr-rep-02d8", "reports", rep, Health.stale, "busy", heartbeat_age_seconds=312.0, hostname="batch-02",
+        _worker("wkr-rep-02d8", "reports", rep, WorkerHealth.stale, "busy", heartbeat_age_seconds=312.0, hostname="batch-02",
                 slots_used=5, slots_available=0, processed=377, failed=29, registered_not_polling=True,
                 registered_at=FIXED_NOW - 49_000),
-        _worker("poller-batch-03", "reports", rep, Health.healthy, "polling", hostname="batch-03", polling_not_registered=True),
-        _worker("wkr-etl-01aa", "etl-nightly", etl, Health.healthy, "idle", heartbeat_age_seconds=21.0,
+        _worker("poller-batch-03", "reports", rep, WorkerHealth.healthy, "polling", hostname="batch-03", polling_not_registered=True),
+        _worker("wkr-etl-01aa", "etl-nightly", etl, WorkerHealth.healthy, "idle", heartbeat_age_seconds=21.0,
                 hostname="stg-etl-1", slots_used=0, slots_available=10, processed=64, registered_at=FIXED_NOW - 90_000),
-        _worker("wkr-etl-02bb", "etl-nightly", etl, Health.healthy, "idle", heartbeat_age_seconds=44.0, sdk="0.0.9",
+        _worker("wkr-etl-02bb", "etl-nightly", etl, WorkerHealth.healthy, "idle", heartbeat_age_seconds=44.0, sdk="0.0.9",
                 hostname="stg-etl-2", slots_used=0, slots_available=10, processed=61, failed=2, registered_at=FIXED_NOW - 90_000),
-        _worker("wkr-web-01cc", "webhooks", web, Health.gone, "disconnected", heartbeat_age_seconds=1_840.0,
+        _worker("wkr-web-01cc", "webhooks", web, WorkerHealth.gone, "disconnected", heartbeat_age_seconds=1_840.0,
                 hostname="stg-web-1", processed=230, failed=4, registered_at=FIXED_NOW - 200_000),
     )  # fmt: skip
 

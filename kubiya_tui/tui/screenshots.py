@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Select
 from kubiya_tui.client.api import ApiClient
 from kubiya_tui.tui.app import KubiyaConsole
 from kubiya_tui.tui.dialogs.worker_command import WorkerCommandDialog
-from kubiya_tui.tui.recorded import RECORDED_KEY, RECORDED_URL, RecordedSource, recorded_heartbeats, recorded_transport
+from kubiya_tui.tui.recorded import RECORDED_KEY, RECORDED_URL, RECORDED_VERSION, RecordedSource, recorded_heartbeats, recorded_transport
 from kubiya_tui.tui.screens.legacy import LegacyScreen
 
 SIZE = (120, 36)
@@ -43,6 +43,7 @@ def recorded_console(theme: str = "kubiya-dark", *, degraded: bool = False, read
         read_only=read_only,
         remember_theme=False,
         cursor_blink=False,
+        version=RECORDED_VERSION,
     )
     app.heartbeats.seed(recorded_heartbeats())
     return app

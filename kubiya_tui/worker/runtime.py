@@ -10,6 +10,7 @@ exits 0. A second Ctrl+C exits at once; what it held stays in Temporal for anoth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import platform
@@ -20,7 +21,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Awaitable, TypeVar
 
 import psutil
 from pydantic import ValidationError
@@ -36,6 +37,8 @@ from kubiya_tui.errors import UserError
 from kubiya_tui.models import MAX_TASK_TIMEOUT_SECONDS, HeartbeatRequest, WorkerRegistration
 from kubiya_tui.tasks import ACTIVITY_NAME, TaskContext, TaskFailed, get_kind, registry
 from kubiya_tui.worker.workflow import KubiyaTaskWorkflow
+
+T = TypeVar("T")
 
 log = logging.getLogger("kubiya_tui.worker")
 
@@ -184,19 +187,27 @@ class WorkerRuntime:
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> int:
+        # Signals first: a SIGTERM while registering or connecting drains (exits 0), never kills.
+        self._install_signals()
         async with ApiClient(self.options.control_plane_url, self.options.api_key) as api:
-            self.registration = reg = await self._register(api)
+            self.registration = reg = await self._until_drained(self._register(api))
+            if reg is None:
+                say(f"stopped before registering ({self.drain_reason})")
+                return 0
             say(
                 f"worker {reg.worker_id} registered on queue {reg.queue_name!r} "
                 f"(task queue {reg.task_queue_name}, Temporal {reg.temporal_host}/{reg.temporal_namespace})"
             )
             try:
                 await self._load_settings(api)
-                client = await self._connect_temporal(reg)
+                client = await self._until_drained(self._connect_temporal(reg))
             except BaseException as exc:
                 await self._disconnect(api, "error", 2, str(exc))
                 raise
-            self._install_signals()
+            if client is None:
+                await self._disconnect(api, self.drain_reason or "shutdown", 0, None)
+                say(f"worker {reg.worker_id} stopped before polling ({self.drain_reason}) and disconnected")
+                return 0
             worker = Worker(
                 client,
                 task_queue=reg.task_queue_name,
@@ -283,6 +294,21 @@ class WorkerRuntime:
             log.warning("Temporal at %s not reachable yet (%s); retrying in %.1f s", reg.temporal_host, last, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _until_drained(self, step: Awaitable[T]) -> T | None:
+        """Run a start-up step, or None when a drain (SIGTERM, Ctrl+C) is asked for first."""
+        work = asyncio.ensure_future(step)
+        drained = asyncio.create_task(self._drain.wait())
+        try:
+            await asyncio.wait({work, drained}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            drained.cancel()
+        if work.done():
+            return work.result()
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
+        return None
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()

@@ -50,7 +50,7 @@ from typing import Any
 
 from kubiya_tui.metrics.history import History, snapshot_values
 from kubiya_tui.metrics.snapshot import (
-    Health,
+    WorkerHealth,
     QueueSnapshot,
     Snapshot,
     SnapshotCallback,
@@ -70,7 +70,7 @@ CPU_GOAL_PERCENT = 5.0
 HEADER = b" kubiya-tui "
 LAUNCH_TIMEOUT = 60.0
 ENVIRONMENTS = ("prod", "staging", "dev")
-HEALTH_CYCLE = (Health.healthy,) * 17 + (Health.stale, Health.draining, Health.gone)
+HEALTH_CYCLE = (WorkerHealth.healthy,) * 17 + (WorkerHealth.stale, WorkerHealth.draining, WorkerHealth.gone)
 
 
 # ---------------------------------------------------------------------------- synthetic data
@@ -120,8 +120,8 @@ def _worker(j: int, tick: int, queues: int) -> WorkerSnapshot:
         queue_id=f"q-{qi:05d}",
         queue_name=f"queue-{qi:05d}",
         health=health,
-        status="disconnected" if health is Health.gone else ("draining" if health is Health.draining else "running"),
-        heartbeat_age_seconds=float((j * 7 + tick * 2) % 30) + (90.0 if health is Health.stale else 0.0),
+        status="disconnected" if health is WorkerHealth.gone else ("draining" if health is WorkerHealth.draining else "running"),
+        heartbeat_age_seconds=float((j * 7 + tick * 2) % 30) + (90.0 if health is WorkerHealth.stale else 0.0),
         hostname=f"host-{j % 97:03d}",
         slots_used=busy,
         slots_available=10 - busy,
@@ -144,9 +144,9 @@ def synthetic_snapshot(queues: int, workers: int, tick: int, taken_at: float) ->
     qs = []
     for i in range(queues):
         mine = per_queue.get(i, [])
-        healthy = sum(w.health is Health.healthy for w in mine)
-        stale = sum(w.health is Health.stale for w in mine)
-        draining = sum(w.health is Health.draining for w in mine)
+        healthy = sum(w.health is WorkerHealth.healthy for w in mine)
+        stale = sum(w.health is WorkerHealth.stale for w in mine)
+        draining = sum(w.health is WorkerHealth.draining for w in mine)
         qs.append(_queue(i, tick, WorkerCounts(healthy, stale, draining, healthy + stale + draining)))
     sources = {
         "api": SourceState("api", SourceStatus.ok, latency_ms=12.0 + tick % 5, data_age_seconds=1.1, address="http://127.0.0.1:8787"),

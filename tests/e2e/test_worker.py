@@ -244,6 +244,37 @@ def test_unreachable_temporal_is_named_after_bounded_retries(control_plane_facto
     cp.stop()
 
 
+def test_sigterm_while_starting_up_stops_cleanly_and_says_goodbye(control_plane_factory, unique, tmp_path):
+    """A supervisor's SIGTERM while the worker still waits for Temporal drains it: exit 0, disconnected."""
+    import subprocess
+    import sys
+
+    from kubiya_tui.stack.processes import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    cp = control_plane_factory(temporal_address=dead)
+    with cp.client() as api:
+        queue = make_queue(api, unique("startsig"))
+        env = {**os.environ, "KUBIYA_API_KEY": cp.api_key}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kubiya_tui", "worker", "start", "--queue-id", queue["id"],
+             "--control-plane-url", cp.url, "--temporal-connect-timeout", "120"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: api.get(f"/api/v1/worker-queues/{queue['id']}/workers").json(), 30, "the worker to register")
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+        rows = api.get(f"/api/v1/worker-queues/{queue['id']}/workers").json()
+        assert [w["status"] for w in rows] == ["disconnected"], "the worker said goodbye"
+    cp.stop()
+
+
 def test_submission_refuses_bad_tasks_with_422(api, unique):
     queue = make_queue(api, unique("refuse"))
     url = f"/api/v1/worker-queues/{queue['id']}/tasks"

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from kubiya_tui import formatting as fmt
-from kubiya_tui.metrics.snapshot import Health, QueueSnapshot, WorkerSnapshot
+from kubiya_tui.metrics.snapshot import WorkerHealth, QueueSnapshot, WorkerSnapshot
 from kubiya_tui.tui.dialogs.base import ActionDialog
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 
@@ -16,8 +16,8 @@ FOLLOW_EVERY_SECONDS = 1.0
 
 def last_healthy_warning(worker: WorkerSnapshot, queue: QueueSnapshot | None, peers: tuple[WorkerSnapshot, ...]) -> str | None:
     """A warning when draining ``worker`` leaves its queue's backlog with no healthy worker."""
-    others = [w for w in peers if w.worker_id != worker.worker_id and w.health is Health.healthy and not w.polling_not_registered]
-    if worker.health is Health.healthy and not others and queue is not None and (queue.depth or 0) > 0:
+    others = [w for w in peers if w.worker_id != worker.worker_id and w.health is WorkerHealth.healthy and not w.polling_not_registered]
+    if worker.health is WorkerHealth.healthy and not others and queue is not None and (queue.depth or 0) > 0:
         return (f"{worker.worker_id} is the last healthy worker of {queue.environment or '-'}/{queue.name}, "
                 f"which has {queue.depth:,} tasks waiting: they will wait until another worker starts.")  # fmt: skip
     return None

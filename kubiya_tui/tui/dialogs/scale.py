@@ -11,7 +11,7 @@ from textual.validation import Integer
 from textual.widgets import Input, Label, Static, Switch
 
 from kubiya_tui.client.api import ApiClient
-from kubiya_tui.metrics.snapshot import Health, QueueSnapshot, WorkerSnapshot
+from kubiya_tui.metrics.snapshot import WorkerHealth, QueueSnapshot, WorkerSnapshot
 from kubiya_tui.tui.dialogs.base import ActionDialog
 from kubiya_tui.tui.dialogs.fields import FieldInput, mark_invalid
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
@@ -24,7 +24,7 @@ AUTOSCALE_STATE = {
 
 def live_workers(workers: tuple[WorkerSnapshot, ...]) -> list[WorkerSnapshot]:
     """Workers that count toward the queue's size (not gone, not already draining), newest first."""
-    live = [w for w in workers if w.health in (Health.healthy, Health.stale) and not w.polling_not_registered]
+    live = [w for w in workers if w.health in (WorkerHealth.healthy, WorkerHealth.stale) and not w.polling_not_registered]
     return sorted(live, key=lambda w: w.registered_at or 0, reverse=True)
 
 

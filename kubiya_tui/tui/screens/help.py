@@ -11,7 +11,6 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from kubiya_tui import __version__
 from kubiya_tui.tui.context import console_of
 
 
@@ -29,7 +28,7 @@ class HelpScreen(ModalScreen[None]):
             snapshot = console_of(self).snapshot
             control_plane = snapshot.control_plane_version if snapshot is not None else None
             # Plain text, not markup: the control plane's version is whatever it says.
-            body.border_title = Content(f"kubiya-tui {__version__}" + (f" · control plane {control_plane}" if control_plane else ""))
+            body.border_title = Content(f"kubiya-tui {console_of(self).version}" + (f" · control plane {control_plane}" if control_plane else ""))
             # The list is longer than a 24-line terminal: say so where the eye ends.
             body.border_subtitle = "↓ PgDn / scroll for more · Esc closes"
             yield Static(self._keys(), id="help-keys")

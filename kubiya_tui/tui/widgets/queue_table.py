@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot
+from kubiya_tui.models import FAILED_STATUSES
 from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
 
 DEPTH_WARN = 100
@@ -142,7 +143,7 @@ class QueueTotals(Static):
         healthy = sum(q.workers.healthy for q in qs)
         total = sum(q.workers.total for q in qs)
         closed = sum(sum(q.closed_by_status.values()) for q in qs)
-        failed = sum(q.closed_by_status.get("Failed", 0) + q.closed_by_status.get("TimedOut", 0) for q in qs)
+        failed = sum(q.closed_by_status.get(status, 0) for q in qs for status in FAILED_STATUSES)
         err = fmt.percent(failed / closed) if closed else fmt.MISSING
         queues = len(snapshot.queues)
         count = f"{len(qs)} of {queues} queues" if len(qs) != queues else f"{queues} queues"

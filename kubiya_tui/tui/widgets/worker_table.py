@@ -8,16 +8,16 @@ from rich.text import Text
 from textual.app import App
 
 from kubiya_tui import formatting as fmt
-from kubiya_tui.metrics.snapshot import Health, WorkerSnapshot
+from kubiya_tui.metrics.snapshot import WorkerHealth, WorkerSnapshot
 from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
 
 HEALTH_VARIABLE = {
-    Health.healthy: "status-healthy",
-    Health.stale: "status-stale",
-    Health.draining: "status-draining",
-    Health.gone: "status-gone",
+    WorkerHealth.healthy: "status-healthy",
+    WorkerHealth.stale: "status-stale",
+    WorkerHealth.draining: "status-draining",
+    WorkerHealth.gone: "status-gone",
 }
-HEALTH_ORDER = {Health.stale: 0, Health.draining: 1, Health.healthy: 2, Health.gone: 3}
+HEALTH_ORDER = {WorkerHealth.stale: 0, WorkerHealth.draining: 1, WorkerHealth.healthy: 2, WorkerHealth.gone: 3}
 
 
 def other_version(app: App[Any], worker: WorkerSnapshot) -> str | None:
@@ -92,9 +92,9 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
 
     def cells(self, w: WorkerSnapshot) -> dict[str, Any]:
         app = self.app
-        dim = w.health is Health.gone
+        dim = w.health is WorkerHealth.gone
         base = theme_style(app, "foreground", dim=dim)
-        beat_var = "status-stale" if w.health is Health.stale else None
+        beat_var = "status-stale" if w.health is WorkerHealth.stale else None
         task = task_text(w)
         return {
             "worker": Text(w.worker_id, style=theme_style(app, "foreground", dim=dim, bold=True)),
