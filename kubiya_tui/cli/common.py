@@ -17,7 +17,8 @@ from pydantic_core import to_jsonable_python
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.columns import Column, clip, render_lines
 from kubiya_tui.config import Settings, resolve_settings
-from kubiya_tui.connection import Connection, connect
+from kubiya_tui import connection as connections
+from kubiya_tui.connection import Connection
 from kubiya_tui.errors import UserError
 from kubiya_tui.models import PRIORITY_NAMES
 
@@ -46,7 +47,7 @@ def settings(ctx: typer.Context) -> Settings:
 
 def connection(found: Settings) -> Connection:
     """The connection of a command that needs the control plane: no API key is a UserError saying where to put one."""
-    opened = connect(found)
+    opened = connections.connect(found)  # looked up when called: tests count the connections made
     opened.require_api()
     return opened
 
