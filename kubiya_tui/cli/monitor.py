@@ -150,7 +150,7 @@ def _sources_line(snapshot: Any) -> str:
             text += f" {state.latency_ms:.0f}ms"
         troubled = state.troubled_reads()
         if troubled:
-            text += " (" + "; ".join(read_trouble(r) for r in troubled) + ")"
+            text += " (" + "; ".join(r.summary() for r in troubled) + ")"
         elif state.status.value != "ok" and state.data_age_seconds is not None:
             text += f", data {state.data_age_seconds:.0f}s old"
         if state.last_error and state.status.value == "down":
@@ -158,13 +158,6 @@ def _sources_line(snapshot: Any) -> str:
             text += f" ({error})"
         parts.append(text)
     return " | ".join(parts)
-
-
-def read_trouble(read: Any) -> str:
-    """``Temporal visibility slow: done/m, errors and times 40s old``."""
-    word = "failing" if read.status.value == "down" else "slow"
-    age = f" {fmt.age(read.data_age_seconds)} old" if read.data_age_seconds is not None else " not read yet"
-    return f"{read.name} {word}: {read.shows}{age}"
 
 
 def top_lines(snapshot: Any, width: int | None, floor: dict[str, int] | None = None) -> tuple[list[str], dict[str, int]]:

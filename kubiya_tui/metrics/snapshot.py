@@ -40,6 +40,14 @@ class ReadState:
     """Its newest answer is older than it should be (well past its schedule): its numbers are old."""
     last_error: str | None = None
 
+    def summary(self) -> str:
+        """What an operator needs to know about it: ``Temporal visibility slow: done/m, errors and times 40s old``."""
+        from kubiya_tui import formatting as fmt
+
+        word = "failing" if self.status is SourceStatus.down else "slow"
+        age = f"{fmt.age(self.data_age_seconds)} old" if self.data_age_seconds is not None else "not read yet"
+        return f"{self.name} {word}: {self.shows} {age}" if self.shows else f"{self.name} {word}, data {age}"
+
 
 @dataclass(frozen=True)
 class SourceState:

@@ -27,9 +27,21 @@ def other_version(app: App[Any], worker: WorkerSnapshot) -> str | None:
     return worker.version if worker.version and expected and worker.version != expected else None
 
 
+WORKER_LEGEND = (
+    ("!poll", "registered with the control plane, but Temporal sees it poll nothing"),
+    ("!reg", "a poller of the queue that no registration accounts for (counted in pollers, not in workers)"),
+    ("!ver", "runs another kubiya-tui version than the control plane"),
+    ("↪", "a gone worker's replacement: the worker of its queue that registered as it left (same host first)"),
+    ("beat", "age of its last heartbeat; none for a gone worker, whose slots no longer count either"),
+)
+"""The flags of a worker row and what they mean (help screen)."""
+
+
 def health_text(app: App[Any], worker: WorkerSnapshot) -> Text:
     """The worker's health word in its colour, with the registration/poller/version flags after it."""
     text = Text(f"● {worker.health.value}", style=theme_style(app, HEALTH_VARIABLE[worker.health], bold=True))
+    if worker.replaced_by:
+        text.append(f" ↪{worker.replaced_by[:6]}", style=theme_style(app, "foreground", dim=True))
     if worker.registered_not_polling:
         text.append(" !poll", style=theme_style(app, "status-failed"))
     if worker.polling_not_registered:
@@ -96,14 +108,18 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
         base = theme_style(app, "foreground", dim=dim)
         beat_var = "status-stale" if w.health is WorkerHealth.stale else None
         task = task_text(w)
+        # A gone worker's last heartbeat only ages and its slots are nobody's: neither is shown.
+        beat = fmt.MISSING if dim else fmt.age(w.heartbeat_age_seconds)
+        total = None if w.slots_used is None or w.slots_available is None else w.slots_used + w.slots_available
+        slots = fmt.MISSING if dim else fmt.ratio(w.slots_used, total)
         return {
             "worker": Text(w.worker_id, style=theme_style(app, "foreground", dim=dim, bold=True)),
             "queue": Text(w.queue_name or fmt.MISSING, style=base),
             "health": health_text(app, w),
-            "heartbeat": Text(fmt.age(w.heartbeat_age_seconds), style=theme_style(app, beat_var) if beat_var else base, justify="right"),
+            "heartbeat": Text(beat, style=theme_style(app, beat_var) if beat_var else base, justify="right"),
             "host": Text(w.hostname or fmt.MISSING, style=base),
-            "slots": Text(fmt.ratio(w.slots_used, None if w.slots_used is None or w.slots_available is None else w.slots_used + w.slots_available), style=base, justify="right"),
+            "slots": Text(slots, style=base, justify="right"),
             "processed": Text(f"{w.processed:,}", style=base, justify="right"),
             "failed": Text(f"{w.failed:,}", style=theme_style(app, "status-failed") if w.failed else base, justify="right"),
-            "task": Text(task, style=base),
+            "task": Text(task if not dim else fmt.MISSING, style=base),
         }
