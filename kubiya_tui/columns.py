@@ -62,8 +62,8 @@ def fit(
     """Which of ``columns`` fit ``width`` cells, by whole priority levels, and how wide each one is.
 
     The most important level first; the first level that does not fit ends it (level 1 is
-    always kept). Room left over goes to the growing columns (up to their ``grow``), then to
-    the columns whose widest cell (``needs``) is still cut. With ``shrink`` a column is never
+    always kept). Room left over goes to the growing columns (up to their ``grow``, and no
+    wider than their widest cell when ``needs`` knows it), then to the columns still cut. With ``shrink`` a column is never
     wider than its widest cell (the CLI's tables, sized to what they show); ``floor`` keeps
     columns at least that wide (a refreshing table whose columns must not jump).
     """
@@ -102,8 +102,8 @@ def fit(
     for c in shown:
         if c.grow and budget > 0:
             room = min(c.grow, budget)
-            if shrink and c.key in needs:
-                room = min(room, short_of(c))
+            if c.key in needs:
+                room = min(room, short_of(c))  # no wider than its widest cell: the room goes where cells are cut
             widths[c.key] += room
             budget -= room
     # What is left goes to the columns that are still cut, most important first.

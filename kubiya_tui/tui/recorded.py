@@ -71,7 +71,7 @@ def _queue_rows(common: dict[str, Any]) -> tuple[QueueSnapshot, ...]:
                dispatch_rate_per_min=38.0, processed_per_min=37.1, duration_p50_seconds=8.4, duration_p95_seconds=31.0,
                error_rate=0.084, closed_by_status={"Completed": 170, "Failed": 12, "TimedOut": 4},
                priority_backlog={1: 0, 3: 290, 5: 28}, partitions=4, pollers=2,
-               workers=WorkerCounts(healthy=1, stale=1, draining=0, total=2), capacity_used=10, capacity_total=10,
+               workers=WorkerCounts(healthy=1, stale=1, draining=0, total=2, not_polling=0, unregistered=1), capacity_used=10, capacity_total=10,
                growing=True, desired_workers=3, max_workers=5, heartbeat_interval=60, description="Nightly and ad-hoc reports",
                tags=("batch",), **common),
         _queue(id="q-etl-nightly-c27b19", name="etl-nightly", environment="staging", environment_id="env-staging-41c9",

@@ -96,7 +96,7 @@ async def test_a_gone_worker_shows_no_beat_nor_slots_and_points_at_its_replaceme
         table = app.screen.query_one(WorkerTable)
         cells = table.rendered("wkr-web-01cc")
         assert cells["heartbeat"].plain.strip() == fmt.MISSING and cells["slots"].plain.strip() == fmt.MISSING
-        assert "↪wkr-we" in cells["health"].plain, "linked to wkr-web-02dd"
+        assert "↪wkr-web-02dd" in cells["health"].plain, "linked to its replacement"
         app.open_worker("wkr-web-01cc")
         await pilot.pause(0.2)
         state = _shown(app.screen.query_one("#worker-state", Static))

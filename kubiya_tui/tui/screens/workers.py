@@ -49,7 +49,7 @@ class WorkersScreen(ConsoleScreen):
         self.query_one("#filter").display = False
         self.query_one(WorkerTable).focus()
         self.query_one("#worker-legend", Static).update(
-            "[dim]!poll no poller · !reg unregistered · !ver other version · ↪ replaced by · beat: heartbeat age (? for more)[/]"
+            "[dim]!poll no poller · !reg unregistered · !ver other version · ↪ replaced by · ? more[/]"
         )
 
     def show_snapshot(self, snapshot: Snapshot) -> None:

@@ -9,16 +9,13 @@ thinned to what the canvas can show (the low and high of each stretch of samples
 from __future__ import annotations
 
 import math
-import re
 import time
 from typing import Callable
 
-from rich.segment import Segment
 from textual.app import ComposeResult
 from textual.color import Color, ColorParseError
 from textual.containers import Horizontal
 from textual.events import Resize
-from textual.strip import Strip
 from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
@@ -121,11 +118,6 @@ class MetricChart(PlotextPlot):
             return color.ansi
         return (color.r, color.g, color.b)
 
-    def render_lines(self, crop):  # type: ignore[no-untyped-def]
-        # Blanks and glyphs in separate segments: an SVG screenshot then places every glyph at its
-        # own cell, whatever the viewer's font does with a run of spaces and braille.
-        return [split_blanks(strip) for strip in super().render_lines(crop)]
-
     def _draw(self) -> None:
         # On an ANSI theme the terminal's own colours draw the axes (plotext's "clear" theme).
         self.theme = "clear" if self.app.current_theme.ansi else "auto"
@@ -161,22 +153,6 @@ class MetricChart(PlotextPlot):
         step = nice_step(top or 1.0, 3)
         self._y_top = step * math.ceil((top or 1.0) * 1.05 / step)
         return self._y_top
-
-
-def split_blanks(strip: Strip) -> Strip:
-    """The strip with each segment split where blanks meet glyphs (the same cells, the same styles)."""
-    out: list[Segment] = []
-    for segment in strip:
-        text = segment.text
-        if segment.control or " " not in text or not text.strip():
-            out.append(segment)
-            continue
-        for run in _RUNS.findall(text):
-            out.append(Segment(run, segment.style))
-    return Strip(out, strip.cell_length)
-
-
-_RUNS = re.compile(r" +|[^ ]+")
 
 
 class QueueCharts(Horizontal):

@@ -56,8 +56,13 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
     def render_token(self, item: QueueSnapshot) -> Any:
         return (item, self._depth_tail(item))
 
+    MEASURED = ("queue",)
+
     def item_key(self, item: QueueSnapshot) -> str:
         return item.id
+
+    def measure(self, item: QueueSnapshot, key: str) -> int:
+        return len(item.name)
 
     def search_text(self, item: QueueSnapshot) -> str:
         return f"{item.environment or ''}/{item.name} {item.id} {item.status} {' '.join(item.tags)}"

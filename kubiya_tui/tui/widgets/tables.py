@@ -472,13 +472,8 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         """
         if width <= 0:
             width = self.app.size.width
-        budget = width - 2
-        keys, widths = fit(self.COLUMNS, budget)
-        if self.MEASURED:
-            used = sum(w + 2 * CELL_PADDING for w in widths.values())
-            if used < budget:
-                keys, widths = fit(self.COLUMNS, budget, needs=self._measured_needs())
-        return keys, widths
+        needs = self._measured_needs() if self.MEASURED else None
+        return tuple(fit(self.COLUMNS, width - 2, needs=needs))  # type: ignore[return-value]
 
     def _measured_needs(self) -> dict[str, int]:
         """The widest cell of each MEASURED column over the items, as a high-water mark (columns never jump back)."""

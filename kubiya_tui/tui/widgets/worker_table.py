@@ -41,7 +41,7 @@ def health_text(app: App[Any], worker: WorkerSnapshot) -> Text:
     """The worker's health word in its colour, with the registration/poller/version flags after it."""
     text = Text(f"● {worker.health.value}", style=theme_style(app, HEALTH_VARIABLE[worker.health], bold=True))
     if worker.replaced_by:
-        text.append(f" ↪{worker.replaced_by[:6]}", style=theme_style(app, "foreground", dim=True))
+        text.append(f" ↪{worker.replaced_by}", style=theme_style(app, "foreground", dim=True))
     if worker.registered_not_polling:
         text.append(" !poll", style=theme_style(app, "status-failed"))
     if worker.polling_not_registered:
@@ -72,7 +72,7 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
         Column("task", "current task", 20, priority=6, grow=20),
     )
 
-    MEASURED = ("task", "host", "queue")
+    MEASURED = ("worker", "queue", "health", "host", "task")
 
     def item_key(self, item: WorkerSnapshot) -> str:
         return item.worker_id
@@ -82,6 +82,11 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
             return len(task_text(item))
         if key == "host":
             return len(item.hostname or "")
+        if key == "worker":
+            return len(item.worker_id)
+        if key == "health":
+            flags = 6 * item.registered_not_polling + 5 * item.polling_not_registered + 5 * bool(other_version(self.app, item))
+            return 2 + len(item.health.value) + flags + (len(item.replaced_by) + 2 if item.replaced_by else 0)
         return len(item.queue_name or "")
 
     def search_text(self, item: WorkerSnapshot) -> str:
