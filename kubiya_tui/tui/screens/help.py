@@ -41,6 +41,8 @@ class HelpScreen(ModalScreen[None]):
         self.watch(body, "scroll_y", self._hint, init=False)
         self.watch(body, "virtual_size", self._hint, init=False)
         self.call_after_refresh(self._hint)
+        # However it scrolls (keys, wheel, an animation that ends between frames): look again now and then.
+        self.set_interval(0.5, self._hint)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._hint)
@@ -48,8 +50,10 @@ class HelpScreen(ModalScreen[None]):
     def _hint(self, *_: object) -> None:
         """The list is longer than a 24-line terminal: say so where the eye ends, until the end is in view."""
         body = self.query_one("#help-body", VerticalScroll)
-        more = body.max_scroll_y > 0 and body.scroll_y < body.max_scroll_y
-        body.border_subtitle = "↓ PgDn / scroll for more · Esc closes" if more else "Esc closes"
+        more = body.max_scroll_y - body.scroll_y >= 1
+        hint = "↓ PgDn / scroll for more · Esc closes" if more else "Esc closes"
+        if body.border_subtitle != hint:
+            body.border_subtitle = hint
 
     def _keys(self) -> Table:
         from kubiya_tui.tui.screens.legacy import LegacyScreen

@@ -160,7 +160,7 @@ class QueueDetailScreen(ConsoleScreen):
             title.update(Text(f"queue {self.queue_id} is gone", style="bold"))
             return
         stale = Text(f"   stale, {fmt.age(q.data_age_seconds)} old", style="dim") if q.stale else ""
-        status = "growing" if q.growing and q.status == "active" else q.status
+        status = "stuck" if q.stuck else "growing" if q.growing and q.status == "active" else q.status
         # Name and status first: a narrow terminal cuts the task queue and the id at the end.
         title.update(Text.assemble((f"{q.environment or '-'} / {q.name}", "bold"), f"   {status}", stale,
                                    (f"   {q.task_queue_name}   {q.id}", "dim"), no_wrap=True, overflow="ellipsis"))  # fmt: skip
