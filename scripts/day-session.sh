@@ -4,6 +4,8 @@
 #
 #   scripts/day-session.sh [OUT_DIR]      (default: ./day-session; needs tmux and .venv)
 #
+# Each screen is OUT_DIR/NN-what.txt (plain text) and NN-what.ansi (with colours: `cat` it).
+#
 # It runs `kubiya-tui demo` with its own XDG folders (a temporary HOME for config, data and
 # state: nothing of yours is read or changed), looks at the overview, workers, drain dialog
 # (and cancels it), worker command, help, a pause; runs top, top --watch, tasks list, workers
@@ -57,8 +59,9 @@ t new-window -d -t day -n cli "$shell"
 t send-keys -t day:cli "run() { clear; printf '\$ %s\\n' \"\$*\"; \"\$@\"; tmux -L $sock wait-for -S ran; }" Enter
 t send-keys -t day:cli "clear" Enter
 
-shot() {  # shot WINDOW NAME: the window's screen as text
+shot() {  # shot WINDOW NAME: the window's screen as text (NAME.txt) and with its colours (NAME.ansi: cat it)
     t capture-pane -p -t "day:$1" > "$out/$2.txt"
+    t capture-pane -p -e -t "day:$1" > "$out/$2.ansi"
     echo "  $2"
 }
 wait_text() {  # wait_text WINDOW TEXT SECONDS: until the screen shows TEXT
