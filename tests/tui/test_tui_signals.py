@@ -3,6 +3,7 @@ replaced workers, wide terminals, the charts' axes, and a help that says where i
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -173,3 +174,42 @@ async def test_the_value_axis_keeps_its_ticks_while_the_data_moves_a_little() ->
         chart._y_top = None
         assert chart._value_top(42) == chart._value_top(47) == chart._value_top(30), "same top, same ticks"
         assert chart._value_top(90) > 47, "outgrown: a new top"
+
+
+def test_screenshot_text_runs_are_split_so_no_viewer_misplaces_a_glyph() -> None:
+    from kubiya_tui.tui.svg import tidy_svg
+
+    run = '<text class="t-r5" x="12.2" y="20" textLength="109.8" clip-path="url(#l-0)">60┤&#160;&#160;&#160;⢠⡆│</text>'
+    out = tidy_svg(f"<svg>{run}</svg>")
+    texts = re.findall(r'x="([0-9.]+)"[^>]*>([^<]*)</text>', out)
+    assert texts == [("12.2", "60┤"), ("85.4", "⢠"), ("97.6", "⡆"), ("109.8", "│")], "each glyph where its cell is"
+    assert "&#160;" not in out, "blanks are left to the background"
+    plain = '<text class="t-r5" x="0" y="20" textLength="61" clip-path="url(#l-0)">depth</text>'
+    assert tidy_svg(plain) == plain
+
+
+async def test_the_ansi_theme_draws_charts_in_the_terminal_s_own_bright_colours() -> None:
+    app = recorded_console("kubiya-ansi")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show_view(pilot, VIEWS["overview"])
+        colours = {chart.metric: chart._rgb() for chart in app.screen.query(MetricChart)}
+        assert colours == {"depth": 14, "processed_per_min": 10, "error_rate": 9}, "ANSI colour numbers, bright ones"
+
+
+def test_the_recorded_history_tells_an_incident_not_one_wave() -> None:
+    from kubiya_tui.tui.recorded import RecordedSource
+
+    source = RecordedSource()
+
+    def shape(queue_id: str, metric: str) -> list[float]:
+        values = [v for _, v in source.history(queue_id, metric)]
+        top = max(values) or 1.0
+        return [round(v / top, 2) for v in values]
+
+    reports = {metric: shape("q-reports-81d4e0", metric) for metric in ("depth", "processed_per_min", "error_rate")}
+    assert len({tuple(v) for v in reports.values()}) == 3, "three charts, three curves"
+    depth = [v for _, v in source.history("q-reports-81d4e0", "depth")]
+    assert depth[-1] > 10 * depth[0], "the backlog built up over the incident"
+    done = [v for _, v in source.history("q-reports-81d4e0", "processed_per_min")]
+    assert sum(done[-8:]) / 8 < 0.8 * sum(done[:8]) / 8, "throughput fell when a worker went stale"
+    assert shape("q-payments-3f9c2a", "depth") != reports["depth"], "queues differ too"
