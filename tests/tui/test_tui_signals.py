@@ -213,3 +213,14 @@ def test_the_recorded_history_tells_an_incident_not_one_wave() -> None:
     done = [v for _, v in source.history("q-reports-81d4e0", "processed_per_min")]
     assert sum(done[-8:]) / 8 < 0.8 * sum(done[:8]) / 8, "throughput fell when a worker went stale"
     assert shape("q-payments-3f9c2a", "depth") != reports["depth"], "queues differ too"
+
+
+async def test_a_chart_with_no_history_yet_still_draws_its_axes() -> None:
+    app = recorded_console()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await show_view(pilot, VIEWS["overview"])
+        chart = app.screen.query(MetricChart).last()
+        chart.show([], 1000.0, "fresh")
+        await pilot.pause(0.1)
+        shown = "\n".join(_lines(chart))
+        assert "now" in shown and "4m" in shown and "0┤" in shown, shown

@@ -135,6 +135,9 @@ class MetricChart(PlotextPlot):
             ys = [v * self.scale for _, v in points]
             plt.plot(xs, ys, marker="braille", color=self._rgb())
             span, top = span_minutes(-xs[0]), max(ys)
+        else:
+            # Nothing recorded yet: an invisible line, so the axes and their ticks are drawn all the same.
+            plt.plot([-span, 0], [0, 0], marker=" ")
         x_ticks, x_labels = time_ticks(span)
         plt.xticks(x_ticks, x_labels)
         y_top = self._value_top(top)
