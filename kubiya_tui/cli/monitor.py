@@ -150,10 +150,10 @@ def _sources_line(snapshot: Any) -> str:
             text += f" {state.latency_ms:.0f}ms"
         troubled = state.troubled_reads()
         if troubled:
-            text += " (" + "; ".join(r.summary() for r in troubled) + ")"
+            text += " (" + "; ".join(r.summary() + (f": {r.last_error}" if r.last_error else "") for r in troubled) + ")"
         elif state.status.value != "ok" and state.data_age_seconds is not None:
             text += f", data {state.data_age_seconds:.0f}s old"
-        if state.last_error and state.status.value == "down":
+        if state.last_error and state.status.value != "ok" and not troubled:
             error = state.last_error if len(state.last_error) <= 120 else state.last_error[:117] + "..."
             text += f" ({error})"
         parts.append(text)
@@ -216,7 +216,7 @@ def top(
 
     With -o json, one snapshot as a JSON document; with --watch, one JSON line per refresh (the console's Snapshot: queues, workers, sources).
 
-    The table marks with * the rows whose numbers are from an earlier poll because a source is down.
+    The table fits the terminal: QUEUE, DEPTH, WORKERS (healthy/all) and STATE (STUCK, growing, the time to drain, empty) always show; as it narrows IN/m and OUT/m go first, then P95, POLLERS, SLOTS (busy/all), DONE/m and ERR, then AGE (-o wide: all of them). A line under it says why a queue is stuck, or which workers do not poll. It marks with * the rows whose numbers are from an earlier poll because a source is down. --watch redraws it in place on a terminal.
     """
     from kubiya_tui.connection import connect
     from kubiya_tui.metrics.collector import CollectorOptions
