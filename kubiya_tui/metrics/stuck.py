@@ -10,7 +10,7 @@ The rule (one for the console, ``top`` and ``check``): a queue is **stuck** when
 
 A queue with no worker at all is not stuck (its workers column says so), nor one whose slots
 are all busy (it is saturated), nor one whose backlog moves. The numbers must be fresh: a row
-whose Temporal numbers are stale is never called stuck. The cause is given when the numbers
+with numbers from an earlier poll (a source down) is never called stuck. The cause is given when the numbers
 tell it: every worker draining, no poller on the task queue, healthy workers that do not
 poll, or pollers on a versioned build (they take only their build's tasks).
 """
@@ -30,7 +30,7 @@ NO_DISPATCH_PER_MIN = 0.5
 
 def stuck_reason(q: QueueSnapshot, after: float = STUCK_AFTER_SECONDS) -> tuple[str, str | None] | None:
     """(evidence, cause or None) when the queue is stuck by the rule above; None when it is not."""
-    if q.legacy or "temporal" in q.stale_sources or q.status != "active":
+    if q.stale or q.status != "active":
         return None
     depth, age, dispatch = q.depth, q.backlog_age_seconds, q.dispatch_rate_per_min
     if not depth or age is None or dispatch is None or age < after or dispatch >= NO_DISPATCH_PER_MIN:
