@@ -12,12 +12,17 @@ The file::
 
 Settings are merged as: command-line flags > environment variables > the profile >
 defaults. Keys are held as ``SecretStr``: they never show in a repr, a log or an error.
+
+A key file, or a config file that holds a key, that other users may read is still read,
+with a one-line warning naming the file and the fix (``Settings.warnings``); a profile
+with ``strict_permissions = true`` refuses it instead.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 import tomllib
 from collections.abc import MutableMapping
@@ -27,7 +32,7 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 import tomlkit.items
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from kubiya_tui import locations
 from kubiya_tui.errors import UserError
@@ -84,6 +89,9 @@ class Profile(BaseModel):
     read_only: bool = False
     """Refuse every change (create, delete, drain, scale) from the console and the CLI."""
 
+    strict_permissions: bool = False
+    """Refuse, rather than warn about, a key file or a config file with a key that other users may read."""
+
 
 class Config(BaseModel):
     """The whole ``config.toml``."""
@@ -98,6 +106,17 @@ class Config(BaseModel):
 
     profiles: dict[str, Profile] = Field(default_factory=dict)
     """Profiles by name: ``[profiles.NAME]`` tables."""
+
+    _source: Path | None = PrivateAttr(default=None)
+    """The file this was read from, if any."""
+
+    def holds_a_key(self) -> bool:
+        """Whether any profile has a key written in the file itself."""
+        return any(
+            (p.api_key is not None and p.api_key.get_secret_value())
+            or (p.temporal_api_key is not None and p.temporal_api_key.get_secret_value())
+            for p in self.profiles.values()
+        )
 
 
 class Settings(BaseModel):
@@ -139,6 +158,9 @@ class Settings(BaseModel):
     read_only: bool = False
     """Whether changes are refused."""
 
+    warnings: list[str] = Field(default_factory=list)
+    """One line each, for the user: files holding keys that other users may read (never a key)."""
+
     def api_key_value(self) -> str | None:
         """The API key in clear, for the Authorization header only."""
         return self.api_key.get_secret_value() if self.api_key else None
@@ -176,7 +198,26 @@ def load_config(path: Path | None = None) -> Config:
     bad = [name for name in config.profiles if not PROFILE_NAME.match(name)]
     if bad:
         raise UserError(f"config file {path}: profile name {bad[0]!r} may use only letters, digits, '_', '.' and '-'")
+    config._source = path
     return config
+
+
+def exposed_secret(path: Path, what: str, *, strict: bool = False) -> str | None:
+    """A one-line warning when ``path`` (holding ``what``) may be read by other users; None when it is private.
+
+    With ``strict`` that is a UserError instead. The line names the file and the fix, never its contents.
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    who = "group and others" if mode & 0o070 and mode & 0o007 else ("its group" if mode & 0o070 else "other users")
+    problem = f"{path} holds {what} and {who} may read it (mode {mode:04o})"
+    if strict:
+        raise UserError(f"{problem}; refusing it (strict_permissions); fix: chmod 600 {path}")
+    return f"warning: {problem}; fix: chmod 600 {path}"
 
 
 def _field_errors(exc: ValidationError) -> str:
@@ -194,8 +235,19 @@ def _env(name: str) -> str | None:
     return value if value and value.strip() else None
 
 
-def _secret_from(profile_name: str, value: SecretStr | None, env: str | None, file: str | None, what: str) -> SecretStr | None:
-    """A key from a profile: the value itself, else the named env var, else the named file."""
+def _secret_from(
+    profile_name: str,
+    value: SecretStr | None,
+    env: str | None,
+    file: str | None,
+    what: str,
+    warnings: list[str] | None = None,
+    strict: bool = False,
+) -> SecretStr | None:
+    """A key from a profile: the value itself, else the named env var, else the named file.
+
+    A key file that other users may read adds a line to ``warnings`` (a UserError when ``strict``).
+    """
     if value is not None and value.get_secret_value():
         return value
     if env:
@@ -211,6 +263,9 @@ def _secret_from(profile_name: str, value: SecretStr | None, env: str | None, fi
             raise UserError(f"profile {profile_name!r}: cannot read {what} file {path}: {exc.strerror or exc}") from None
         if not text:
             raise UserError(f"profile {profile_name!r}: {what} file {path} is empty")
+        exposed = exposed_secret(path, f"the {what} of profile {profile_name!r}", strict=strict)
+        if exposed and warnings is not None:
+            warnings.append(exposed)
         return SecretStr(text)
     return None
 
@@ -238,6 +293,11 @@ def resolve_settings(
         )
         raise UserError(f"unknown profile {chosen!r} (from {origin}); known profiles: {known}")
     profile = config.profiles[chosen] if chosen else Profile()
+    warnings: list[str] = []
+    if config._source is not None and config.holds_a_key():
+        exposed = exposed_secret(config._source, "an API key", strict=profile.strict_permissions)
+        if exposed:
+            warnings.append(exposed)
 
     url = (
         api_url
@@ -252,7 +312,15 @@ def resolve_settings(
     elif _env("KUBIYA_API_KEY"):
         key, source = SecretStr(_env("KUBIYA_API_KEY").strip()), "KUBIYA_API_KEY"  # type: ignore[union-attr]
     else:
-        key = _secret_from(chosen or "", profile.api_key, profile.api_key_env, profile.api_key_file, "API key")
+        key = _secret_from(
+            chosen or "",
+            profile.api_key,
+            profile.api_key_env,
+            profile.api_key_file,
+            "API key",
+            warnings,
+            profile.strict_permissions,
+        )
         source = f"profile {chosen!r}" if key else None
 
     if _env("TEMPORAL_API_KEY"):
@@ -264,6 +332,8 @@ def resolve_settings(
             profile.temporal_api_key_env,
             profile.temporal_api_key_file,
             "Temporal API key",
+            warnings,
+            profile.strict_permissions,
         )
 
     return Settings(
@@ -282,6 +352,7 @@ def resolve_settings(
         refresh_interval=profile.refresh_interval,
         theme=profile.theme or config.theme,
         read_only=profile.read_only,
+        warnings=warnings,
     )
 
 

@@ -462,6 +462,10 @@ class ServiceHealth(Response):
     status: str
     version: str | None = None
     temporal: str | None = None
+    """ok, or unavailable (from a health check at most a few seconds old)."""
+    temporal_error: str | None = None
+    storage: str | None = None
+    """ok, or why writes are refused: full, read-only, failing."""
 
 
 # ---------------------------------------------------------------------------- derived state
@@ -491,6 +495,10 @@ PRIORITY_NAMES = {"high": 1, "normal": 3, "low": 5}
 MAX_TASK_TIMEOUT_SECONDS = 3600
 
 
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY_RULE = "1-255 printable ASCII characters, no spaces"
+
+
 class TaskSubmit(Request):
     """A task for a queue: a Temporal workflow on the queue's task queue."""
 
@@ -499,7 +507,10 @@ class TaskSubmit(Request):
     priority: int | Literal["high", "normal", "low"] = "normal"
     timeout_seconds: float = Field(default=300, gt=0, le=MAX_TASK_TIMEOUT_SECONDS)
     max_attempts: int = Field(default=1, ge=1, le=20)
+    """Executions of the task that may start, whatever ends them (a failure, a lost worker)."""
     count: int = Field(default=1, ge=1, le=1000)
+    idempotency_key: str | None = None
+    """Like the Idempotency-Key header: a retry with the same key gets the first answer and starts nothing."""
 
     @field_validator("priority")
     @classmethod
@@ -508,9 +519,26 @@ class TaskSubmit(Request):
             raise ValueError("priority must be high, normal, low or 1-5 (1 runs first)")
         return value
 
+    @field_validator("idempotency_key")
+    @classmethod
+    def _idempotency_key(cls, value: str | None) -> str | None:
+        if value is not None and not IDEMPOTENCY_KEY.fullmatch(value):
+            raise ValueError(f"an idempotency key is {IDEMPOTENCY_KEY_RULE}")
+        return value
+
     @property
     def priority_key(self) -> int:
         return PRIORITY_NAMES[self.priority] if isinstance(self.priority, str) else self.priority
+
+
+class TaskAttempt(Response):
+    """One execution of a task that ended without its result, and why."""
+
+    attempt: int
+    outcome: str
+    """failed, timed out, worker lost, completion not reported, interrupted."""
+    error: str | None = None
+    worker: str | None = None
 
 
 class TaskInfo(Response):
@@ -518,8 +546,13 @@ class TaskInfo(Response):
     queue_id: str | None = None
     kind: str | None = None
     status: str
+    """pending, not_started, queued, running, completed, failed, timed_out, canceled, terminated."""
     priority: int | None = None
     attempts: int | None = None
+    """Executions that started."""
+    max_attempts: int | None = None
+    attempt_log: list[TaskAttempt] | None = None
+    """Each execution that ended without the task's result, oldest first."""
     worker: str | None = None
     result: Any = None
     error: str | None = None

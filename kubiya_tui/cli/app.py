@@ -89,7 +89,7 @@ def serve(
 
     from kubiya_tui.controlplane.app import Settings, create_app
     from kubiya_tui.controlplane.server import bootstrap, configure_logging
-    from kubiya_tui.controlplane.store import Store
+    from kubiya_tui.controlplane.store import StorageUnavailable, Store
 
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
     try:
@@ -98,8 +98,15 @@ def serve(
     except OSError as exc:
         raise UserError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
     except Exception as exc:
-        raise UserError(f"cannot open the control-plane database in {data_dir}: {exc}") from None
-    boot = bootstrap(store, data_dir, env_key=os.environ.get("KUBIYA_API_KEY") or None)
+        from kubiya_tui.controlplane.store import disk_condition
+
+        condition = disk_condition(str(data_dir / "control-plane.sqlite"))
+        why = f" (its disk is {condition})" if condition in ("read-only", "full") else ""
+        raise UserError(f"cannot open the control-plane database in {data_dir}{why}: {exc}") from None
+    try:
+        boot = bootstrap(store, data_dir, env_key=os.environ.get("KUBIYA_API_KEY") or None)
+    except (OSError, StorageUnavailable) as exc:
+        raise UserError(f"cannot write the admin key or the database in {data_dir}: {getattr(exc, 'strerror', None) or exc}") from None
     log_file = configure_logging(data_dir)
     if boot.created and boot.key_file:
         typer.echo(f"created organization {boot.organization!r}; its admin API key is in {boot.key_file} (mode 0600)")
@@ -107,6 +114,12 @@ def serve(
         typer.echo(f"created organization {boot.organization!r} with the key from KUBIYA_API_KEY")
     elif boot.key_file:
         typer.echo(f"admin API key: {boot.key_file}")
+    if boot.key_file:
+        from kubiya_tui.config import exposed_secret
+
+        exposed = exposed_secret(boot.key_file, "the admin API key")
+        if exposed:
+            typer.echo(exposed, err=True)
     typer.echo(f"control plane on http://{host}:{port} (data: {data_dir}, log: {log_file}, Temporal: {temporal_address})")
     settings = Settings(
         data_dir=data_dir, temporal_address=temporal_address, namespace=namespace, public_url=public_url

@@ -42,7 +42,19 @@ OUTPUT = typer.Option(
 def settings(ctx: typer.Context) -> Settings:
     """Settings from the root options (--profile, --api-url, --api-key), environment and config."""
     obj = ctx.find_root().obj or {}
-    return resolve_settings(obj.get("profile"), obj.get("api_url"), obj.get("api_key"))
+    return warn(resolve_settings(obj.get("profile"), obj.get("api_url"), obj.get("api_key")))
+
+
+_warned: set[str] = set()
+
+
+def warn(found: Settings) -> Settings:
+    """Print the settings' warnings (key files others may read) on stderr, each once per command."""
+    for line in found.warnings:
+        if line not in _warned:
+            _warned.add(line)
+            typer.echo(line, err=True)
+    return found
 
 
 def connection(found: Settings) -> Connection:

@@ -18,7 +18,7 @@ import typer
 
 from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, terminal_width, write_lines
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, terminal_width, warn, write_lines
 from kubiya_tui.columns import Column, clip, render_lines
 from kubiya_tui.config import Settings, resolve_settings
 from kubiya_tui.errors import UserError
@@ -35,12 +35,14 @@ ENVS = typer.Option([], "--env", help="Only queues of this environment (name or 
 
 def _settings(ctx: typer.Context, temporal_address: str | None, namespace: str | None) -> Settings:
     obj = ctx.find_root().obj or {}
-    return resolve_settings(
-        obj.get("profile"),
-        obj.get("api_url"),
-        obj.get("api_key"),
-        temporal_address=temporal_address,
-        temporal_namespace=namespace,
+    return warn(
+        resolve_settings(
+            obj.get("profile"),
+            obj.get("api_url"),
+            obj.get("api_key"),
+            temporal_address=temporal_address,
+            temporal_namespace=namespace,
+        )
     )
 
 

@@ -98,9 +98,23 @@ def tasks_submit(
     timeout_seconds: float = typer.Option(300, "--timeout", min=0.001, max=3600, help="Task timeout in seconds."),
     max_attempts: int = typer.Option(1, "--max-attempts", min=1, max=20, help="Attempts before the task fails."),
     count: int = typer.Option(1, "--count", min=1, max=100000, help="Submit this many identical tasks."),
+    idempotency_key: Optional[str] = typer.Option(
+        None,
+        "--idempotency-key",
+        help="Run the same command again with the same key (within 24 h) and it answers the same ids, starting nothing"
+        " twice. Default: a new key, so retries of this command's own calls are safe.",
+    ),
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Submit tasks to a worker queue; prints their ids."""
+    import uuid
+
+    from kubiya_tui.models import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_RULE
+
+    key = idempotency_key if idempotency_key is not None else f"cli-{uuid.uuid4()}"
+    # Batches of 1000 take "<key>.<n>" from the second on: still at most 255 characters.
+    if not IDEMPOTENCY_KEY.fullmatch(key) or len(key) > 248:
+        raise UserError(f"--idempotency-key must be 1-248 printable ASCII characters without spaces ({IDEMPOTENCY_KEY_RULE})")
     body = {
         "kind": kind,
         "input": _parse_input(input_json),
@@ -113,15 +127,18 @@ def tasks_submit(
         found = await api.resolve_queue(queue)
         ids: list[str] = []
         left = count
+        batch_no = 0
         while left:
             batch = min(left, 1000)
-            answer = await api.submit_task(found.id, {**body, "count": batch})
+            batch_key = key if batch_no == 0 else f"{key}.{batch_no}"
+            answer = await api.submit_task(found.id, {**body, "count": batch}, idempotency_key=batch_key)
             ids.extend(answer["ids"])
             left -= batch
+            batch_no += 1
         return found, ids
 
     found, ids = call(ctx, work)
-    data = {"queue_id": found.id, "queue": found.name, "kind": kind, "count": len(ids), "ids": ids}
+    data = {"queue_id": found.id, "queue": found.name, "kind": kind, "count": len(ids), "ids": ids, "idempotency_key": key}
     emit(data, output, lambda: "\n".join(ids) if len(ids) <= 20 else f"submitted {len(ids)} {kind} tasks to {found.name}")
 
 

@@ -257,6 +257,7 @@ class ApiClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
         retry: bool | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """One call; raises ApiError for a failure, retries only when ``retry`` (default: not POST)."""
         if retry is None:
@@ -269,7 +270,7 @@ class ApiClient:
             last = attempt == attempts - 1
             try:
                 response = await self._http.request(
-                    method, path, json=json, params=params or None, timeout=httpx.Timeout(self.timeout)
+                    method, path, json=json, params=params or None, headers=headers, timeout=httpx.Timeout(self.timeout)
                 )
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 if not last:
@@ -514,8 +515,15 @@ class ApiClient:
         response = await self._send("GET", f"{V1}/audit", params={"limit": limit, "action": action})
         return self._models(response, AuditEntry, "entries")
 
-    async def submit_task(self, queue_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self._send("POST", f"{V1}/worker-queues/{_path(queue_id)}/tasks", json=_body(body))
+    async def submit_task(self, queue_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Submit tasks; with an ``idempotency_key`` the call is retried like a read (a retry starts nothing twice)."""
+        response = await self._send(
+            "POST",
+            f"{V1}/worker-queues/{_path(queue_id)}/tasks",
+            json=_body(body),
+            retry=idempotency_key is not None,
+            headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
+        )
         return self._object(response)
 
     async def get_task(self, task_id: str) -> dict[str, Any]:

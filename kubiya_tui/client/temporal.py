@@ -101,6 +101,19 @@ class TemporalRateLimited(TemporalUnavailable):
     """Temporal answered RESOURCE_EXHAUSTED (its visibility rate limit): slow down and try again."""
 
 
+_UNREACHABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.INTERNAL,
+}
+"""Call failures that say Temporal is not reachable, rather than that it refused one call."""
+PROBE_MAX_AGE = 2.0
+"""Seconds a health probe's answer is reused: callers see Temporal go away within about this long."""
+PROBE_TIMEOUT = 1.0
+
+
 class TemporalReader:
     """A lazily connected Temporal client that reconnects on its own after a failure."""
 
@@ -112,6 +125,8 @@ class TemporalReader:
         tls: bool = False,
         connect_timeout: float = 3.0,
         retry_after: float = 2.0,
+        probe_max_age: float = PROBE_MAX_AGE,
+        probe_timeout: float = PROBE_TIMEOUT,
     ) -> None:
         self.address = address
         self.namespace = namespace
@@ -123,6 +138,11 @@ class TemporalReader:
         self._last_failure = 0.0
         self._last_error: str | None = None
         self._connecting = asyncio.Lock()
+        self._probe_max_age = probe_max_age
+        self._probe_timeout = probe_timeout
+        self._probed_at: float | None = None
+        self._probe_ok = False
+        self._probing: asyncio.Future[bool] | None = None
 
     @property
     def last_error(self) -> str | None:
@@ -153,6 +173,35 @@ class TemporalReader:
             self._last_error = None
             return self._client
 
+    async def available(self) -> bool:
+        """Whether Temporal answers: a health check of at most ``probe_timeout`` seconds, its answer reused
+        for ``probe_max_age`` seconds and shared by concurrent callers. A failed call in between counts as down."""
+        if self._probed_at is not None and time.monotonic() - self._probed_at < self._probe_max_age:
+            return self._probe_ok
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._probe())
+        return await asyncio.shield(self._probing)
+
+    async def _probe(self) -> bool:
+        try:
+            client = await self.client()
+            ok = await client.service_client.check_health(
+                retry=False, timeout=timedelta(seconds=self._probe_timeout)
+            )
+            if not ok:
+                self._last_error = f"Temporal at {self.address} is up but its workflow service is not serving"
+        except TemporalUnavailable:
+            ok = False
+        except Exception as exc:
+            self._failed(exc)
+            ok = False
+        else:
+            if ok:
+                self._last_error = None
+        self._probe_ok = ok
+        self._probed_at = time.monotonic()
+        return ok
+
     def _failed(self, exc: BaseException) -> TemporalUnavailable:
         self._last_failure = time.monotonic()
         if isinstance(exc, asyncio.TimeoutError):
@@ -162,6 +211,10 @@ class TemporalReader:
         self._last_error = f"Temporal call to {self.address} failed: {reason}"
         if isinstance(exc, RPCError) and exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
             return TemporalRateLimited(self._last_error)
+        if not isinstance(exc, RPCError) or exc.status in _UNREACHABLE:
+            # Callers of available() skip Temporal until the next probe.
+            self._probe_ok = False
+            self._probed_at = self._last_failure
         return TemporalUnavailable(self._last_error)
 
     async def close(self) -> None:

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from kubiya_tui import __version__
 from kubiya_tui.client.temporal import TemporalReader
-from kubiya_tui.controlplane.store import Conflict, NotFound, Store
+from kubiya_tui.controlplane.store import Conflict, NotFound, StorageUnavailable, Store
 
 log = logging.getLogger("kubiya_tui.controlplane")
 
@@ -100,9 +103,25 @@ async def _too_large(send: Callable, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # The reconciler settles what a stopped process left between the registry and Temporal.
+    reconciling = asyncio.create_task(app.state.intake.run(), name="task reconciler")
+    try:
+        yield
+    finally:
+        reconciling.cancel()
+        try:
+            await reconciling
+        except asyncio.CancelledError:
+            pass
+
+
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     from kubiya_tui.controlplane import distribution
+    from kubiya_tui.controlplane.deps import STORAGE_RESPONSES
     from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
+    from kubiya_tui.controlplane.intake import TaskIntake
     from kubiya_tui.controlplane.routers import audit, environments, health, legacy, tasks, worker_queues, workers
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,12 +132,14 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.store = store or Store(settings.data_dir / "control-plane.sqlite")
     app.state.temporal = TemporalReader(
         settings.temporal_address, settings.namespace, api_key=settings.temporal_api_key
     )
+    app.state.intake = TaskIntake(app.state.store, app.state.temporal)
     app.state.started_at = time.time()
     # Added first, so it runs inside the body limit: heartbeats skip FastAPI's routing (fastpath.py).
     app.add_middleware(HeartbeatFastPath)
@@ -126,6 +147,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     _install_error_handlers(app)
     # In matching order: the first router with a route for a path and method serves it.
     for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, distribution):
+        # Every write can meet a disk that refuses it; the OpenAPI says so on each write route.
+        for route in resource.router.routes:
+            if isinstance(route, APIRoute) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+                for status, response in STORAGE_RESPONSES.items():
+                    route.responses.setdefault(status, response)
         app.include_router(resource.router)
     return app
 
@@ -138,6 +164,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(StorageUnavailable)
+    async def storage_unavailable(_: Request, exc: StorageUnavailable) -> JSONResponse:
+        # The store has logged the condition once; each refused write answers it in one line.
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Any:

@@ -6,15 +6,40 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 
 from kubiya_tui.client.temporal import TemporalReader
 from kubiya_tui.controlplane.store import Store, hash_key
 
 if TYPE_CHECKING:
     from kubiya_tui.controlplane.app import Settings
+    from kubiya_tui.controlplane.intake import TaskIntake
 
 V1 = "/api/v1"
+
+STORAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The control plane's disk is read-only or failing, or Temporal is unavailable: nothing was written"},
+    507: {"description": "The control plane's disk is full: nothing was written; writes succeed again once space is freed"},
+}
+"""What any write may answer when the disk refuses it (added to every write route's OpenAPI by the app)."""
+
+SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"description": "A request with the same Idempotency-Key is still being served; retry in a moment"},
+    422: {"description": "A bad task, or an Idempotency-Key already used for a different request to this queue"},
+    503: {
+        "description": "Temporal is unavailable (nothing was recorded or started), or did not accept every task:"
+        " the detail's `started` lists exactly the tasks that started, the others never run"
+    },
+    507: STORAGE_RESPONSES[507],
+}
+"""What a task submission may answer besides 201."""
+
+IDEMPOTENCY_HEADER = Header(
+    default=None,
+    alias="Idempotency-Key",
+    description="A retry with the same key (per queue, kept 24 h) gets the first answer again and starts nothing.",
+)
+"""The default of a submission's ``idempotency_key`` parameter: the ``Idempotency-Key`` header."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,11 @@ def get_store(request: Request) -> Store:
 def get_temporal(request: Request) -> TemporalReader:
     """The app's Temporal reader."""
     return request.app.state.temporal
+
+
+def get_intake(request: Request) -> TaskIntake:
+    """The app's task intake (record-first submission and its reconciler)."""
+    return request.app.state.intake
 
 
 def get_settings(request: Request) -> Settings:

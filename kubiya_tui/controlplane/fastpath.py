@@ -8,8 +8,9 @@ work (``routers/workers.py``), and answers the same bytes.
 
 Only the ordinary case is served here: a known key, a JSON body that validates and a
 known worker. Anything else (no or unknown key, another content type, a body that does
-not parse or validate, an unknown worker, a trailing slash, ...) goes to the normal app
-with the body replayed, so every error answer is exactly the one the route gives.
+not parse or validate, an unknown worker, a disk that refuses the write, a trailing
+slash, ...) goes to the normal app with the body replayed, so every error answer is
+exactly the one the route gives.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from starlette.requests import Request
 
 from kubiya_tui.controlplane.deps import V1, caller
 from kubiya_tui.controlplane.routers.workers import heartbeat
-from kubiya_tui.controlplane.store import NotFound
+from kubiya_tui.controlplane.store import NotFound, StorageUnavailable
 from kubiya_tui.models import HeartbeatRequest
 
 log = logging.getLogger("kubiya_tui.controlplane")
@@ -106,9 +107,10 @@ class HeartbeatFastPath:
             return None
         try:
             result = await heartbeat(worker_id=worker_id, body=body, request=request, who=who)
-        except (HTTPException, NotFound):
-            # Raised before anything was written (an unknown worker updates no row): the
-            # normal path runs it again and answers exactly as the route does.
+        except (HTTPException, NotFound, StorageUnavailable):
+            # Raised before anything was written (an unknown worker updates no row, a full
+            # disk refuses the update): the normal path runs it again and answers exactly as
+            # the route does.
             return None
         return result.model_dump_json(by_alias=True).encode()
 

@@ -47,6 +47,8 @@ def workers_of(store: Store, org: str, env: dict[str, Any]) -> list[WorkerDetail
 async def backlog_of(reader: TemporalReader, task_queue: str) -> int | None:
     """Tasks waiting on a Temporal task queue; None when Temporal does not answer within 5 s."""
     try:
+        if not await reader.available():
+            return None
         return (await asyncio.wait_for(reader.queue_stats(task_queue), 5)).backlog
     except (TemporalUnavailable, asyncio.TimeoutError):
         return None

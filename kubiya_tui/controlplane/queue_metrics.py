@@ -37,6 +37,9 @@ async def metrics_for(
     if durations:
         metrics["avg_task_duration_ms"] = sum(durations) / len(durations)
     try:
+        if not await reader.available():
+            # Down as of a health check at most a few seconds old: answer now, without waiting on it.
+            raise TemporalUnavailable(reader.last_error or f"Temporal at {reader.address} is unavailable")
         stats, outcomes = await asyncio.wait_for(
             asyncio.gather(
                 reader.queue_stats(task_queue),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,12 +64,72 @@ def create_key(data_dir: Path, org: str, name: str | None = None) -> str:
         store.close()
 
 
+class DegradingFileHandler(logging.FileHandler):
+    """A log file that, while it cannot be written (a full disk), says so once on stderr and drops lines.
+
+    Instead of logging's own report for every failed line (a traceback of ~45 lines each), one
+    line when writing starts to fail, and one when it works again.
+    """
+
+    def __init__(self, filename: Path) -> None:
+        super().__init__(filename)
+        self.failing = False
+        self._this_failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._this_failed = False
+        if self.stream is None:
+            # Closed by a logging reconfiguration (uvicorn's): reopened here, where a failure is caught.
+            try:
+                self.stream = self._open()
+            except OSError:
+                self.handleError(record)
+                return
+        super().emit(record)
+        if self.failing and not self._this_failed:
+            self.failing = False
+            _stderr_line(f"kubiya-tui: the log file {self.baseFilename} can be written again")
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:
+            self.handleError(None)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.stream = None  # type: ignore[assignment]
+
+    def handleError(self, record: logging.LogRecord | None) -> None:
+        self._this_failed = True
+        if not self.failing:
+            self.failing = True
+            reason = sys.exc_info()[1]
+            why = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
+            _stderr_line(f"kubiya-tui: cannot write the log file {self.baseFilename} ({why}); log lines are dropped until it can")
+
+
+def _stderr_line(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def configure_logging(data_dir: Path) -> Path:
-    """Server logs go to a file in the data dir; uvicorn's own errors still reach stderr."""
+    """Server logs go to a file in the data dir; uvicorn's own errors still reach stderr.
+
+    A log line that cannot be written never prints a traceback (``logging.raiseExceptions``
+    is off): the file's handler says so in one line instead.
+    """
     log_file = data_dir / "control-plane.log"
-    handler = logging.FileHandler(log_file)
+    handler = DegradingFileHandler(log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("kubiya_tui")
     root.setLevel(logging.INFO)
     root.addHandler(handler)
+    logging.raiseExceptions = False
     return log_file

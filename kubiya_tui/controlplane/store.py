@@ -1,15 +1,22 @@
-"""The control plane's registry: organizations, keys, environments, queues, workers, audit.
+"""The control plane's registry: organizations, keys, environments, queues, workers, tasks, audit.
 
 One SQLite file in WAL mode. The server process keeps a single connection and calls it
 from the event loop: each statement takes microseconds, and serialising them in one
 thread means no "database is locked" inside the server. Other processes (``admin
 create-key``) share the file through WAL and a busy timeout.
+
+A write that the disk refuses (full, read-only, failing) raises :class:`StorageUnavailable`
+and writes nothing; SQLite keeps what was stored, and the next write after the disk
+recovers succeeds on the same connection.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -20,6 +27,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from kubiya_tui.models import STALE_AFTER_INTERVALS
+
+log = logging.getLogger("kubiya_tui.controlplane")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS organizations (
@@ -108,6 +117,22 @@ CREATE TABLE IF NOT EXISTS tasks (
     submitted_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_queue ON tasks (queue_id, submitted_at);
+CREATE TABLE IF NOT EXISTS task_requests (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL,
+    queue_id TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    status_code INTEGER,
+    answer TEXT,
+    created_at REAL NOT NULL,
+    UNIQUE (organization_id, queue_id, idempotency_key)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS legacy_migrations (
     environment_id TEXT PRIMARY KEY,
     organization_id TEXT NOT NULL,
@@ -141,6 +166,20 @@ JSON_COLUMNS = {
     "details",
 }
 
+# Columns added to ``tasks`` after its first release, added to older files when they open.
+TASK_COLUMNS_ADDED = (
+    ("state", "TEXT NOT NULL DEFAULT 'started'"),
+    ("request_id", "TEXT"),
+    ("boot_id", "TEXT"),
+    ("start_error", "TEXT"),
+    ("verify_start", "INTEGER NOT NULL DEFAULT 0"),
+)
+TASK_STATES = ("pending", "started", "not_started")
+"""pending: recorded, its workflow start not settled; started: Temporal has it; not_started: it never will."""
+
+# SQLite's primary result codes for a write the disk refused.
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14
+
 QUEUE_COLUMNS = (
     "name display_name description status max_workers heartbeat_interval tags settings".split()
 )
@@ -152,6 +191,58 @@ class Conflict(Exception):
 
 class NotFound(Exception):
     """No such object in this organization."""
+
+
+class StorageUnavailable(Exception):
+    """The disk refused a write (full, read-only or failing): nothing of it was written.
+
+    ``status`` is the HTTP status that says so: 507 for a full disk, 503 otherwise.
+    """
+
+    MESSAGES = {
+        "full": "the control plane's disk is full: nothing was written; writes succeed again once space is freed",
+        "read-only": "the control plane's disk is read-only: nothing was written",
+        "failing": "the control plane's disk failed a write (I/O error): nothing was written",
+    }
+
+    def __init__(self, condition: str) -> None:
+        self.condition = condition
+        self.status = 507 if condition == "full" else 503
+        super().__init__(self.MESSAGES[condition])
+
+
+def disk_condition(path: str) -> str:
+    """Why the file system holding ``path`` refuses writes: read-only, full, or failing (neither).
+
+    SQLite reports some of these only as an I/O error, so the directory is asked directly:
+    its mount flags, its free space, and a one-byte write (a disk the kernel turned read-only
+    after an error keeps its ``rw`` flag, but refuses the write with EROFS).
+    """
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return "failing"
+    if fs.f_flag & os.ST_RDONLY:
+        return "read-only"
+    probe = os.path.join(directory, f".write-probe-{os.getpid()}")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"\0")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            return "read-only"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "full"
+        return "failing"
+    if fs.f_bavail * fs.f_frsize < 64 * 1024:
+        return "full"
+    return "failing"
 
 
 def hash_key(key: str) -> str:
@@ -173,6 +264,12 @@ def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
     return out
 
 
+def _request_row(row: dict[str, Any]) -> dict[str, Any]:
+    if row.get("answer") is not None:
+        row["answer"] = json.loads(row["answer"])
+    return row
+
+
 def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
@@ -183,6 +280,8 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._lock = threading.RLock()
+        self.storage_problem: str | None = None
+        """The disk's condition while it refuses writes (``full``, ``read-only``, ``failing``), else None."""
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -191,30 +290,96 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._db.executescript(SCHEMA)
+            self._add_task_columns()
+            self.instance_id = self._instance_id()
+            """This registry's own id, written into the memo of every workflow it starts."""
+
+    def _add_task_columns(self) -> None:
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)").fetchall()}
+        for name, decl in TASK_COLUMNS_ADDED:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {decl}")
+        # What the reconciler reads every pass: few rows, found without scanning every task.
+        self._db.execute("CREATE INDEX IF NOT EXISTS tasks_pending ON tasks (state) WHERE state = 'pending'")
+        self._db.execute("CREATE INDEX IF NOT EXISTS tasks_to_verify ON tasks (submitted_at) WHERE verify_start = 1")
+        self._db.execute("CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_id)")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS task_requests_open ON task_requests (created_at) WHERE status_code IS NULL"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS task_requests_by_age ON task_requests (created_at)")
+
+    def _instance_id(self) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE name='instance_id'").fetchone()
+        if row:
+            return row[0]
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('instance_id', ?)", (str(uuid.uuid4()),))
+        return self._db.execute("SELECT value FROM meta WHERE name='instance_id'").fetchone()[0]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
+    # ------------------------------------------------------------------ disk errors
+
+    def _refused(self, exc: sqlite3.Error) -> StorageUnavailable | None:
+        """The StorageUnavailable that an SQLite error means, or None for any other error."""
+        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code == _SQLITE_FULL:
+            condition = "full"
+        elif code == _SQLITE_READONLY:
+            condition = "read-only"
+        elif code in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
+            condition = disk_condition(self.path)
+        else:
+            return None
+        if self.storage_problem != condition:
+            # Said once per change, not once per refused write.
+            log.error("writes to %s refused: %s (%s)", self.path, StorageUnavailable.MESSAGES[condition], exc)
+        self.storage_problem = condition
+        return StorageUnavailable(condition)
+
+    def _wrote(self) -> None:
+        if self.storage_problem is not None:
+            log.warning("writes to %s succeed again (the disk was %s)", self.path, self.storage_problem)
+            self.storage_problem = None
+
+    @contextmanager
+    def _disk_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            refused = self._refused(exc)
+            if refused is None:
+                raise
+            raise refused from None
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An immediate write transaction: readers go on, other writers wait their turn."""
-        with self._lock:
+        """An immediate write transaction: readers go on, other writers wait their turn.
+
+        Anything that fails, COMMIT included, rolls the whole transaction back, so the
+        connection is ready for the next one; a disk that refuses it raises StorageUnavailable.
+        """
+        with self._lock, self._disk_errors():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
                 self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
+            self._wrote()
 
     def _one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:
-        with self._lock:
+        with self._lock, self._disk_errors():
             return _row(self._db.execute(sql, args).fetchone())
 
     def _all(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._lock, self._disk_errors():
             return [_row(r) for r in self._db.execute(sql, args).fetchall()]  # type: ignore[misc]
 
     # ------------------------------------------------------------------ organizations, keys
@@ -476,13 +641,15 @@ class Store:
         for col, value in fields.items():
             sets.append(f"{col}=?")
             values.append(_dump(value) if col in JSON_COLUMNS else value)
-        with self._lock:
+        with self._lock, self._disk_errors():
             row = self._db.execute(
                 f"UPDATE workers SET {', '.join(sets)}"
                 " WHERE organization_id=? AND worker_id=? AND status != 'disconnected'"
                 " RETURNING desired_state, queue_id",
                 (*values, org, worker_id),
             ).fetchone()
+            if self.storage_problem is not None:
+                self._wrote()
         return (row[0], row[1]) if row else None
 
     def disconnect_worker(self, org: str, worker_id: str, reason: str, exit_code: int | None, error: str | None) -> bool:
@@ -561,10 +728,151 @@ class Store:
 
     # ------------------------------------------------------------------ tasks
 
-    def add_task(self, org: str, task: dict[str, Any]) -> None:
+    _TASK_INSERT = (
+        "INSERT INTO tasks (id, organization_id, queue_id, kind, priority, timeout_seconds, max_attempts,"
+        " submitted_at, state, request_id, boot_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    )
+
+    def record_tasks(
+        self,
+        org: str,
+        tasks: list[dict[str, Any]],
+        request_id: str,
+        boot_id: str,
+        idempotency: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Record tasks as ``pending``, before their workflows start, in one transaction.
+
+        With ``idempotency`` (``queue_id``, ``key``, ``fingerprint``) the request is recorded
+        under its key too; when the key is already taken nothing is written and the request
+        that holds it is returned instead.
+        """
+        now = time.time()
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO tasks VALUES (?,?,?,?,?,?,?,?)",
+            if idempotency is not None:
+                taken = db.execute(
+                    "SELECT * FROM task_requests WHERE organization_id=? AND queue_id=? AND idempotency_key=?",
+                    (org, idempotency["queue_id"], idempotency["key"]),
+                ).fetchone()
+                if taken is not None:
+                    return _request_row(dict(taken))
+                db.execute(
+                    "INSERT INTO task_requests (id, organization_id, queue_id, idempotency_key, fingerprint, boot_id,"
+                    " created_at) VALUES (?,?,?,?,?,?,?)",
+                    (request_id, org, idempotency["queue_id"], idempotency["key"], idempotency["fingerprint"], boot_id, now),
+                )
+            db.executemany(
+                self._TASK_INSERT,
+                [
+                    (
+                        t["id"],
+                        org,
+                        t["queue_id"],
+                        t["kind"],
+                        t["priority"],
+                        t["timeout_seconds"],
+                        t["max_attempts"],
+                        now,
+                        "pending",
+                        request_id,
+                        boot_id,
+                    )
+                    for t in tasks
+                ],
+            )
+        return None
+
+    def settle_tasks(
+        self,
+        started: list[str],
+        not_started: list[tuple[str, str, bool]],
+        request_id: str | None = None,
+        answer: tuple[int, Any] | None = None,
+        forget_request: bool = False,
+    ) -> None:
+        """Write what became of pending tasks, and the answer kept for their request's key, at once.
+
+        ``not_started`` holds (task id, why, verify): ``verify`` when the start's fate was
+        unknown, so the reconciler checks later that Temporal really has no such workflow.
+        ``forget_request`` drops the request's key instead (nothing started: a retry may try again).
+        """
+        with self.transaction() as db:
+            db.executemany("UPDATE tasks SET state='started' WHERE id=? AND state='pending'", [(t,) for t in started])
+            db.executemany(
+                "UPDATE tasks SET state='not_started', start_error=?, verify_start=? WHERE id=? AND state='pending'",
+                [(why, int(verify), t) for t, why, verify in not_started],
+            )
+            if request_id is not None and answer is not None:
+                db.execute(
+                    "UPDATE task_requests SET status_code=?, answer=? WHERE id=? AND status_code IS NULL",
+                    (answer[0], _dump(answer[1]), request_id),
+                )
+            elif request_id is not None and forget_request:
+                db.execute("DELETE FROM task_requests WHERE id=? AND status_code IS NULL", (request_id,))
+
+    def find_request(self, org: str, queue_id: str, key: str) -> dict[str, Any] | None:
+        """The request recorded under an idempotency key of a queue, if any."""
+        row = self._one(
+            "SELECT * FROM task_requests WHERE organization_id=? AND queue_id=? AND idempotency_key=?", (org, queue_id, key)
+        )
+        return None if row is None else _request_row(row)
+
+    def forget_request(self, request_id: str) -> None:
+        """Drop a request's key (an expired one, or one whose request started nothing)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM task_requests WHERE id=?", (request_id,))
+
+    def forget_requests_before(self, before: float) -> int:
+        """Drop the keys of answered requests recorded before ``before`` (their window is over)."""
+        with self.transaction() as db:
+            return db.execute(
+                "DELETE FROM task_requests WHERE created_at < ? AND status_code IS NOT NULL", (before,)
+            ).rowcount
+
+    def open_requests(self) -> list[dict[str, Any]]:
+        """Keyed requests that have no answer yet (in flight, or left by a stopped process)."""
+        return [_request_row(r) for r in self._all("SELECT * FROM task_requests WHERE status_code IS NULL ORDER BY created_at")]
+
+    def request_tasks(self, request_id: str) -> list[dict[str, Any]]:
+        """The tasks of one request, in the order they were submitted."""
+        return self._all("SELECT * FROM tasks WHERE request_id=? ORDER BY rowid", (request_id,))
+
+    def pending_tasks(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Tasks recorded whose workflow start is not settled, oldest first."""
+        return self._all("SELECT * FROM tasks WHERE state='pending' ORDER BY rowid LIMIT ?", (limit,))
+
+    def tasks_to_verify(self, before: float, limit: int = 1000) -> list[dict[str, Any]]:
+        """Tasks answered as not started, recorded before ``before``, whose start's fate was unknown."""
+        return self._all(
+            "SELECT * FROM tasks WHERE verify_start=1 AND submitted_at < ? ORDER BY rowid LIMIT ?", (before, limit)
+        )
+
+    def verified(self, task_id: str, note: str | None = None) -> None:
+        """A task answered as not started is confirmed absent from Temporal (or was made so: ``note``)."""
+        with self.transaction() as db:
+            if note:
+                db.execute(
+                    "UPDATE tasks SET verify_start=0, start_error=COALESCE(start_error, '') || ? WHERE id=?",
+                    (f"; {note}", task_id),
+                )
+            else:
+                db.execute("UPDATE tasks SET verify_start=0 WHERE id=?", (task_id,))
+
+    def known_tasks(self, task_ids: list[str]) -> set[str]:
+        """Which of these task ids have a record."""
+        found: set[str] = set()
+        for i in range(0, len(task_ids), 500):
+            chunk = task_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r["id"] for r in self._all(f"SELECT id FROM tasks WHERE id IN ({marks})", tuple(chunk)))
+        return found
+
+    def adopt_task(self, org: str, task: dict[str, Any]) -> bool:
+        """Record a task that Temporal runs but that had no record (a restored registry); True if new."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO tasks (id, organization_id, queue_id, kind, priority, timeout_seconds,"
+                " max_attempts, submitted_at, state, start_error) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     task["id"],
                     org,
@@ -573,15 +881,26 @@ class Store:
                     task["priority"],
                     task["timeout_seconds"],
                     task["max_attempts"],
-                    time.time(),
+                    task["submitted_at"],
+                    "started",
+                    "recorded by the reconciler: Temporal ran it without a record here",
                 ),
             )
+            return cur.rowcount > 0
 
     def get_task(self, org: str, task_id: str) -> dict[str, Any]:
         row = self._one("SELECT * FROM tasks WHERE organization_id=? AND id=?", (org, task_id))
         if row is None:
             raise NotFound(f"task {task_id!r} not found")
         return row
+
+    def get_meta(self, name: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE name=?", (name,))
+        return row["value"] if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO meta VALUES (?,?) ON CONFLICT (name) DO UPDATE SET value=excluded.value", (name, value))
 
     # ------------------------------------------------------------------ audit
 

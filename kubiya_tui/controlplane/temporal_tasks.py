@@ -1,30 +1,28 @@
-"""Tasks as Temporal workflows: start them on a queue's task queue, describe one, list recent ones.
+"""Tasks as Temporal workflows: submit them to a queue's task queue, describe one, list recent ones.
 
 The task routers (``routers/tasks.py``, ``routers/legacy.py``) call these; errors are HTTP
-errors already (422 for a bad submission, 503 when Temporal does not answer).
+errors already (422 for a bad submission, 503 when Temporal does not answer). How a
+submission is recorded and started, and what its answer promises, is in ``intake.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from datetime import timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Response
 from pydantic import ValidationError
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import Priority
+from temporalio.service import RPCError, RPCStatusCode
 
 from kubiya_tui.client.temporal import TemporalReader, TemporalUnavailable
 from kubiya_tui.controlplane.deps import Caller
+from kubiya_tui.controlplane.intake import IntakeAnswer, Submission, TaskIntake
 from kubiya_tui.controlplane.store import Store
-from kubiya_tui.models import TaskInfo, TaskSubmit, TaskSubmitted
-from kubiya_tui.tasks import WORKFLOW_NAME, get_kind
-
-# Workflow starts in flight at once for one submission: enough to be quick, few enough for Temporal.
-START_CONCURRENCY = 32
+from kubiya_tui.models import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_RULE, TaskInfo, TaskSubmit, TaskSubmitted
+from kubiya_tui.tasks import get_kind
 
 STATUS_OF = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -60,15 +58,15 @@ async def _workflow_client(reader: TemporalReader) -> Client:
 
 
 async def start_tasks(
-    store: Store,
-    reader: TemporalReader,
+    intake: TaskIntake,
     who: Caller,
     queue_id: str,
     task_queue: str,
     queue: dict[str, Any],
     body: TaskSubmit,
-) -> TaskSubmitted:
-    """Validate a submission against its kind and the queue, then start one workflow per task."""
+    idempotency_key: str | None = None,
+) -> IntakeAnswer:
+    """Validate a submission against its kind and the queue, then record and start one workflow per task."""
     try:
         kind = get_kind(body.kind)
     except KeyError as exc:
@@ -84,9 +82,7 @@ async def start_tasks(
         )
     if queue["status"] not in ("active", "ready"):
         raise HTTPException(400, f"queue {queue['name']!r} is {queue['status']}; it takes no tasks")
-    client = await _workflow_client(reader)
-    priority = body.priority_key
-    ids = [f"task-{uuid.uuid4()}" for _ in range(body.count)]
+    key = _idempotency_key(idempotency_key, body.idempotency_key)
     payload = {
         "kind": kind.name,
         "input": data.model_dump(mode="json"),
@@ -94,74 +90,82 @@ async def start_tasks(
         "max_attempts": body.max_attempts,
         "queue_id": queue_id,
     }
+    submission = Submission(
+        org=who.org,
+        queue_id=queue_id,
+        task_queue=task_queue,
+        kind=kind.name,
+        priority=body.priority_key,
+        payload=payload,
+        body=body,
+    )
+    return await intake.submit(submission, key)
 
-    started: list[str] = []
-    gate = asyncio.Semaphore(START_CONCURRENCY)
 
-    async def start(task_id: str) -> None:
-        async with gate:
-            await client.start_workflow(
-                WORKFLOW_NAME,
-                {**payload, "task_id": task_id},
-                id=task_id,
-                task_queue=task_queue,
-                priority=Priority(priority_key=priority),
-                memo={"kind": kind.name, "queue_id": queue_id, "priority": priority},
-                rpc_timeout=timedelta(seconds=30),
+def _idempotency_key(header: str | None, field: str | None) -> str | None:
+    """The request's Idempotency-Key, from the header or the body field (they must agree when both are sent)."""
+    if header is not None:
+        header = header.strip()
+        if not IDEMPOTENCY_KEY.fullmatch(header):
+            raise HTTPException(
+                422,
+                [{"loc": ["header", "Idempotency-Key"], "msg": f"an idempotency key is {IDEMPOTENCY_KEY_RULE}", "type": "value_error"}],
             )
-        # Recorded as soon as Temporal has it, so a task that started is never unknown here.
-        store.add_task(
-            who.org,
-            {
-                "id": task_id,
-                "queue_id": queue_id,
-                "kind": kind.name,
-                "priority": priority,
-                "timeout_seconds": body.timeout_seconds,
-                "max_attempts": body.max_attempts,
-            },
-        )
-        started.append(task_id)
+    if header is not None and field is not None and header != field:
+        raise _validation_error(["idempotency_key"], "differs from the Idempotency-Key header; send one of them")
+    return header if header is not None else field
 
-    results = await asyncio.gather(*(start(task_id) for task_id in ids), return_exceptions=True)
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        first = str(errors[0]).splitlines()[0][:200] if str(errors[0]) else type(errors[0]).__name__
-        raise HTTPException(
-            503,
-            {
-                "error": "Temporal did not accept every task",
-                "message": f"{len(started)} of {len(ids)} task(s) started; the rest failed: {first}",
-                "started": started,
-            },
-        )
-    return TaskSubmitted(id=ids[0], ids=ids, queue_id=queue_id, kind=kind.name, priority=priority)
+
+def answer_of(result: IntakeAnswer, response: Response) -> TaskSubmitted:
+    """The route's answer to a submission: a TaskSubmitted for 201, an HTTPException for anything else."""
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    if result.status == 201:
+        return TaskSubmitted.model_validate(result.body)
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    raise HTTPException(result.status, result.body, headers=headers)
 
 
 async def describe_task(store: Store, reader: TemporalReader, org: str, task_id: str) -> TaskInfo:
-    """One task of the organization: its registry row, with state, attempts and outcome from Temporal."""
+    """One task of the organization: its record, with state, attempts and outcome from Temporal."""
     row = store.get_task(org, task_id)
-    client = await _workflow_client(reader)
-    handle = client.get_workflow_handle(task_id)
-    try:
-        desc = await handle.describe()
-    except Exception as exc:
-        raise HTTPException(503, f"Temporal could not describe task {task_id}: {str(exc).splitlines()[0][:200]}") from None
     info: dict[str, Any] = {
         "id": task_id,
         "queue_id": row["queue_id"],
         "kind": row["kind"],
         "priority": row["priority"],
-        "submitted_at": desc.start_time,
-        "closed_at": desc.close_time,
+        "max_attempts": row["max_attempts"],
+        "submitted_at": datetime.fromtimestamp(row["submitted_at"], timezone.utc),
     }
+    if row["state"] == "not_started":
+        return TaskInfo(**info, status="not_started", attempts=0, error=row["start_error"])
+    client = await _workflow_client(reader)
+    handle = client.get_workflow_handle(task_id)
+    try:
+        desc = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND and row["state"] == "pending":
+            return TaskInfo(**info, status="pending", attempts=0)
+        raise HTTPException(503, f"Temporal could not describe task {task_id}: {str(exc).splitlines()[0][:200]}") from None
+    except Exception as exc:
+        raise HTTPException(503, f"Temporal could not describe task {task_id}: {str(exc).splitlines()[0][:200]}") from None
+    info.update(submitted_at=desc.start_time, closed_at=desc.close_time)
+    try:
+        log = (await desc.memo()).get("attempt_log")
+    except Exception:
+        log = None
+    if isinstance(log, list):
+        info["attempt_log"] = [entry for entry in log if isinstance(entry, dict)]
     raw = desc.raw_description
     pending = list(raw.pending_activities)
     if desc.status == WorkflowExecutionStatus.RUNNING:
         started = [p for p in pending if p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED]
         info["status"] = "running" if started else "queued"
+        info["attempts"] = len(info.get("attempt_log") or ())
         if pending:
-            info["attempts"] = pending[0].attempt
+            current = _attempt_number(pending[0])
+            # A scheduled attempt has not started yet: it is not counted.
+            info["attempts"] = max(info["attempts"], current if started else current - 1)
             info["worker"] = pending[0].last_worker_identity or None
             if pending[0].HasField("last_started_time"):
                 info["started_at"] = pending[0].last_started_time.ToDatetime(timezone.utc)
@@ -178,6 +182,14 @@ async def describe_task(store: Store, reader: TemporalReader, org: str, task_id:
             info["error"] = await _failure_message(handle)
         info.update(await _attempt_summary(handle))
     return TaskInfo(**info)
+
+
+def _attempt_number(pending: Any) -> int:
+    """Which execution of its task a pending activity is: ``attempt-N`` ids count them; older ones use Temporal's count."""
+    activity_id = pending.activity_id or ""
+    if activity_id.startswith("attempt-") and activity_id[8:].isdigit():
+        return int(activity_id[8:])
+    return pending.attempt
 
 
 async def _failure_message(handle: Any) -> str | None:

@@ -329,11 +329,26 @@ class Collector:
             trackers = [self._registry_tracker] + ([self._stats_tracker] if self.temporal is None else [])
             out["api"] = source_state("control plane", trackers, slow, now, self.api.base_url)
         if self.temporal is None:
-            out["temporal"] = SourceState(name="Temporal", status=SourceStatus.off)
+            out["temporal"] = self._temporal_via_api()
         else:
             address = f"{self.temporal.address}/{self.temporal.namespace}"
             out["temporal"] = source_state("Temporal", [self._stats_tracker, self._vis_tracker], slow, now, address)
         return out
+
+    def _temporal_via_api(self) -> SourceState:
+        """Without its own Temporal access: Temporal as the control plane's metrics answers last saw it."""
+        readings = self.api_metrics.metrics.values() if self.api_metrics is not None else ()
+        seen = [r.value for r in readings if r.value is not None and r.error is None]
+        if self.api is None or not seen:
+            return SourceState(name="Temporal", status=SourceStatus.off)
+        down = [m for m in seen if not m.temporal_available]
+        if not down:
+            return SourceState(name="Temporal (via the control plane)", status=SourceStatus.ok)
+        return SourceState(
+            name="Temporal (via the control plane)",
+            status=SourceStatus.down,
+            last_error=down[0].temporal_error or "the control plane cannot reach Temporal",
+        )
 
     # ------------------------------------------------------------------ what is watched
 

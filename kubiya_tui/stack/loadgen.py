@@ -15,6 +15,7 @@ import logging
 import math
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,8 +180,10 @@ class LoadGenerator:
             task.add_done_callback(self._in_flight.discard)
 
     async def _send(self, spec: LoadSpec, stats: LoadStats, body: dict[str, Any], count: int) -> None:
+        # A key per submission: the client's retries of it (no answer, 502-504) never start it twice.
+        key = f"loadgen-{uuid.uuid4()}"
         try:
-            answer = await self.api.submit_task(spec.queue_id, body)
+            answer = await self.api.submit_task(spec.queue_id, body, idempotency_key=key)
         except ApiError as exc:
             stats.refused += count
             key = f"{exc.status} {exc.detail}" if exc.status else exc.detail

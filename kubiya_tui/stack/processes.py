@@ -206,10 +206,12 @@ def start_control_plane(
     *,
     on_spawn: Callable[[ManagedProcess], None] | None = None,
     parent_death_signal: int | None = None,
+    log_path: Path | None = None,
 ) -> tuple[ManagedProcess, str]:
     """Start `kubiya-tui serve` in its own process; answers the process and its base URL.
 
-    ``on_spawn`` and ``parent_death_signal`` as for :func:`start_temporal`.
+    Its output goes to ``log_path`` (default: ``serve.log`` in the data dir). ``on_spawn``
+    and ``parent_death_signal`` as for :func:`start_temporal`.
     """
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k != "KUBIYA_API_KEY"}
@@ -233,14 +235,14 @@ def start_control_plane(
         namespace,
     ]
     data_dir.mkdir(parents=True, exist_ok=True)
-    proc = spawn("control-plane", argv, data_dir / "serve.log", env, parent_death_signal=parent_death_signal)
+    proc = spawn("control-plane", argv, log_path or data_dir / "serve.log", env, parent_death_signal=parent_death_signal)
     if on_spawn is not None:
         on_spawn(proc)
     try:
         wait_for_port(LOOPBACK, port, timeout, proc.proc)
     except StackError as exc:
         proc.stop(2)
-        raise StackError(f"control plane did not start: {exc} (log: {data_dir / 'serve.log'})") from None
+        raise StackError(f"control plane did not start: {exc} (log: {log_path or data_dir / 'serve.log'})") from None
     return proc, f"http://{LOOPBACK}:{port}"
 
 

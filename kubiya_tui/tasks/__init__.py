@@ -26,6 +26,8 @@ MAX_OUTPUT_TAIL = 4096
 # The Temporal names that the control plane starts and the worker registers.
 WORKFLOW_NAME = "KubiyaTask"
 ACTIVITY_NAME = "kubiya_run_task"
+ATTEMPT_REPORT_SIGNAL = "attempt_report"
+"""The signal by which a worker tells a task's workflow how an attempt ended, when Temporal no longer takes its completion."""
 
 
 class TaskFailed(Exception):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Sequence
 
 from textual import on
 from textual.app import App
@@ -81,8 +82,11 @@ class KubiyaConsole(App[None]):
         cursor_blink: bool = True,
         connection: Connection | None = None,
         version: str = __version__,
+        warnings: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        self.start_warnings = tuple(warnings)
+        """Lines to show once the console is up (key files that other users may read)."""
         self.version = version
         """This console's own version, shown in help (recorded consoles pin it so snapshots don't move with releases)."""
         self.connection = connection
@@ -133,6 +137,8 @@ class KubiyaConsole(App[None]):
             name = DEFAULT_THEME
         self.theme = name
         self._theme_ready = True
+        for line in self.start_warnings:
+            self.notify(line, title="Permissions", severity="warning", timeout=20)
         latest = self.source.latest()
         if latest is not None:
             self.show_snapshot(latest)
@@ -260,6 +266,8 @@ class KubiyaConsole(App[None]):
         elif old is not None:
             self.run_worker(old.aclose(), group="close", exit_on_error=False)
         self.notify(f"profile: {name} ({settings.api_url})")
+        for line in settings.warnings:
+            self.notify(line, title="Permissions", severity="warning", timeout=20)
         self.poller.refresh_now()
 
     # ------------------------------------------------------------------ the action keys (see actions.py)
@@ -327,6 +335,7 @@ def build_console(
         read_only_reason="--read-only" if read_only else f"profile {settings.profile!r}",
         theme=chosen,
         api_key=settings.api_key_value(),
+        warnings=settings.warnings,
     )
 
 

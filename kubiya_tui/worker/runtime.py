@@ -4,7 +4,8 @@ Lifecycle: ``POST /worker-queues/{id}/start`` gives the Temporal address and tas
 the worker connects (retrying with backoff for a bounded time), polls, and heartbeats to
 the control plane every ``heartbeat_interval``. A heartbeat answer of ``draining``, SIGTERM
 or a first Ctrl+C drains it: polling stops at once, running tasks finish, it disconnects and
-exits 0. A second Ctrl+C exits at once; what it held stays in Temporal for another worker.
+exits 0. A second Ctrl+C exits at once; what it held runs again on another worker if its
+``max_attempts`` allows (see ``workflow.py``), else it fails as "worker lost".
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import logging
 import os
 import platform
+import random
 import signal
 import socket
 import sys
@@ -29,13 +31,14 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime, TelemetryConfig
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from kubiya_tui import __version__
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.errors import UserError
 from kubiya_tui.models import MAX_TASK_TIMEOUT_SECONDS, HeartbeatRequest, WorkerRegistration
-from kubiya_tui.tasks import ACTIVITY_NAME, TaskContext, TaskFailed, get_kind, registry
+from kubiya_tui.tasks import ACTIVITY_NAME, ATTEMPT_REPORT_SIGNAL, TaskContext, TaskFailed, get_kind, registry
 from kubiya_tui.worker.workflow import KubiyaTaskWorkflow
 
 T = TypeVar("T")
@@ -47,6 +50,19 @@ DEFAULT_CONCURRENCY = 10
 DRAIN_GRACE = timedelta(seconds=MAX_TASK_TIMEOUT_SECONDS + 60)
 ACTIVITY_HEARTBEAT_EVERY = 2.0
 SDK_HEARTBEAT_INTERVAL = timedelta(seconds=10)
+REPORT_FOR = timedelta(minutes=5)
+"""How long a finished task's outcome is retried while Temporal does not take it (an outage)."""
+REPORT_RPC_TIMEOUT = timedelta(seconds=10)
+# Failures of a report that may pass: Temporal unreachable, overloaded or slow.
+REPORT_RETRY = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+}
 
 
 class WorkerStartError(UserError):
@@ -123,12 +139,32 @@ def capabilities() -> dict[str, Any]:
     return {"runtime": "kubiya-tui", "tools": sorted(registry()), "version": __version__}
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt of a task ended on this worker."""
+
+    ok: bool
+    result: Any = None
+    error: str | None = None
+    error_type: str | None = None
+
+
 class TaskActivities:
-    """The activity that runs every task, with this worker's tracker and queue settings."""
+    """The activity that runs every task, with this worker's tracker and queue settings.
+
+    Its outcome is reported by this worker itself (asynchronous completion), so that a
+    report Temporal cannot take yet is retried for ``REPORT_FOR`` (an outage of minutes),
+    and one it no longer takes (the attempt timed out meanwhile) reaches the workflow as a
+    signal instead of being lost: the workflow then uses that result rather than run the
+    task again.
+    """
 
     def __init__(self, tracker: TaskTracker) -> None:
         self.tracker = tracker
         self.queue_settings: dict[str, Any] = {}
+        self.client: Client | None = None
+        """The worker's Temporal client, which reports outcomes; until it is set, the SDK reports them."""
+        self._reports: set[asyncio.Task] = set()
 
     @activity.defn(name=ACTIVITY_NAME)
     async def run_task(self, payload: dict[str, Any]) -> Any:
@@ -143,26 +179,128 @@ class TaskActivities:
         except ValidationError as exc:
             raise ApplicationError(f"invalid input: {exc.errors()[0]['msg']}", type="InvalidTaskInput", non_retryable=True) from None
         timeout = float(payload.get("timeout_seconds") or 300)
-        ctx = TaskContext(task_id=task_id, attempt=info.attempt, queue_settings=self.queue_settings)
+        attempt = int(payload.get("attempt") or info.attempt)
+        ctx = TaskContext(task_id=task_id, attempt=attempt, queue_settings=self.queue_settings)
         self.tracker.started(task_id)
         beating = asyncio.create_task(_heartbeat_activity())
         ok = False
         try:
-            result = await asyncio.wait_for(kind.run(data, ctx), timeout)
-            ok = True
-            return result
-        except asyncio.TimeoutError:
-            raise ApplicationError(f"task timed out after {timeout:g} s", type="TaskTimeout") from None
-        except TaskFailed as exc:
-            log.info("task %s failed (attempt %d): %s", task_id, info.attempt, exc)
-            raise ApplicationError(str(exc), type="TaskFailed") from None
+            outcome = await self._execute(kind, data, ctx, timeout)
+            ok = outcome.ok
         except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            if self.client is not None and details is not None and (details.not_found or details.timed_out):
+                # Temporal no longer knows this attempt (its heartbeats did not arrive): say why it stops.
+                self._in_background(self._signal(info, attempt, {"outcome": "interrupted"}))
             raise
-        except Exception as exc:
-            raise ApplicationError(f"{type(exc).__name__}: {exc}", type="TaskError") from None
         finally:
             beating.cancel()
             self.tracker.finished(task_id, ok)
+        if self.client is None:
+            if outcome.ok:
+                return outcome.result
+            raise ApplicationError(outcome.error or "task failed", type=outcome.error_type or "TaskFailed")
+        # Temporal hears the outcome from this worker's own report (REPORT_FOR of retries), not from the SDK.
+        self._in_background(self._report(info, attempt, outcome))
+        activity.raise_complete_async()
+
+    async def _execute(self, kind: Any, data: Any, ctx: TaskContext, timeout: float) -> Outcome:
+        try:
+            return Outcome(ok=True, result=await asyncio.wait_for(kind.run(data, ctx), timeout))
+        except asyncio.TimeoutError:
+            return Outcome(ok=False, error=f"task timed out after {timeout:g} s", error_type="TaskTimeout")
+        except TaskFailed as exc:
+            log.info("task %s failed (attempt %d): %s", ctx.task_id, ctx.attempt, exc)
+            return Outcome(ok=False, error=str(exc), error_type="TaskFailed")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}", error_type="TaskError")
+
+    async def _report(self, info: activity.Info, attempt: int, outcome: Outcome) -> None:
+        """Complete (or fail) the attempt in Temporal, retrying through an outage of up to REPORT_FOR."""
+        assert self.client is not None
+        handle = self.client.get_async_activity_handle(task_token=info.task_token)
+        give_up = time.monotonic() + REPORT_FOR.total_seconds()
+        delay = 0.5
+        said = False
+        while True:
+            try:
+                if outcome.ok:
+                    await handle.complete(outcome.result, rpc_timeout=REPORT_RPC_TIMEOUT)
+                else:
+                    await handle.fail(
+                        ApplicationError(outcome.error or "task failed", type=outcome.error_type or "TaskFailed"),
+                        rpc_timeout=REPORT_RPC_TIMEOUT,
+                    )
+                if said:
+                    log.warning("task %s attempt %d: outcome reported to Temporal", info.workflow_id, attempt)
+                return
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    # The attempt timed out in Temporal meanwhile: the workflow hears the outcome by signal.
+                    report = {"outcome": "completed" if outcome.ok else "failed", "result": outcome.result,
+                              "error": outcome.error, "error_type": outcome.error_type}  # fmt: skip
+                    await self._signal(info, attempt, report)
+                    return
+                if exc.status not in REPORT_RETRY:
+                    log.warning("task %s attempt %d: Temporal refused its outcome: %s", info.workflow_id, attempt, _short(exc))
+                    return
+                error = _short(exc)
+            except Exception as exc:
+                error = _short(exc)
+            if time.monotonic() + delay > give_up:
+                log.warning(
+                    "task %s attempt %d: gave up reporting its outcome after %.0f s: %s",
+                    info.workflow_id, attempt, REPORT_FOR.total_seconds(), error,
+                )  # fmt: skip
+                return
+            if not said:
+                said = True
+                log.warning(
+                    "task %s attempt %d finished, but Temporal does not take its outcome (%s); retrying for up to %.0f s",
+                    info.workflow_id, attempt, error, REPORT_FOR.total_seconds(),
+                )  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _signal(self, info: activity.Info, attempt: int, report: dict[str, Any]) -> None:
+        """Tell the task's workflow how an attempt ended, retrying through an outage of up to REPORT_FOR."""
+        assert self.client is not None
+        handle = self.client.get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+        body = {**report, "attempt": attempt, "worker": self.client.identity}
+        give_up = time.monotonic() + REPORT_FOR.total_seconds()
+        delay = 0.5
+        while True:
+            try:
+                await handle.signal(ATTEMPT_REPORT_SIGNAL, body, rpc_timeout=REPORT_RPC_TIMEOUT)
+                log.warning("task %s attempt %d: reported %s late, by signal", info.workflow_id, attempt, report["outcome"])
+                return
+            except RPCError as exc:
+                if exc.status not in REPORT_RETRY:
+                    log.warning(
+                        "task %s attempt %d ended %s, but its workflow takes no report: %s",
+                        info.workflow_id, attempt, report["outcome"], _short(exc),
+                    )  # fmt: skip
+                    return
+                error = _short(exc)
+            except Exception as exc:
+                error = _short(exc)
+            if time.monotonic() + delay > give_up:
+                log.warning("task %s attempt %d: gave up its late report: %s", info.workflow_id, attempt, error)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _in_background(self, report: Any) -> None:
+        task = asyncio.get_running_loop().create_task(report)
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def wait_for_reports(self, timeout: float) -> None:
+        """Let the reports in flight finish (a drain), for at most ``timeout`` seconds."""
+        if self._reports:
+            await asyncio.wait(set(self._reports), timeout=timeout)
 
 
 async def _heartbeat_activity() -> None:
@@ -170,6 +308,11 @@ async def _heartbeat_activity() -> None:
     while True:
         activity.heartbeat()
         await asyncio.sleep(ACTIVITY_HEARTBEAT_EVERY)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
 
 
 class WorkerRuntime:
@@ -201,6 +344,7 @@ class WorkerRuntime:
             try:
                 await self._load_settings(api)
                 client = await self._until_drained(self._connect_temporal(reg))
+                self.activities.client = client
             except BaseException as exc:
                 await self._disconnect(api, "error", 2, str(exc))
                 raise
@@ -230,6 +374,7 @@ class WorkerRuntime:
             say(f"draining ({self.drain_reason}): polling stopped, {len(self.tracker.running)} task(s) finishing")
             await self._send_heartbeat(api, reg, draining=True)
             await worker.shutdown()
+            await self.activities.wait_for_reports(REPORT_FOR.total_seconds())
             drained.cancel()
             beating.cancel()
             await self._send_heartbeat(api, reg, draining=True)
@@ -318,7 +463,7 @@ class WorkerRuntime:
     def _on_interrupt(self) -> None:
         self._interrupts += 1
         if self._interrupts == 1:
-            say("Ctrl+C: draining; press Ctrl+C again to exit at once (unfinished tasks stay in Temporal)")
+            say("Ctrl+C: draining; press Ctrl+C again to exit at once (unfinished tasks run again elsewhere if they have attempts left)")
             self.request_drain("interrupted")
         else:
             say("second Ctrl+C: exiting now")
@@ -333,6 +478,9 @@ class WorkerRuntime:
 
     async def _heartbeat_loop(self, api: ApiClient, reg: WorkerRegistration) -> None:
         interval = max(1, reg.heartbeat_interval)
+        await self._send_heartbeat(api, reg, draining=self._drain.is_set())
+        # A random phase: a fleet started together would otherwise beat all at once, every interval.
+        await asyncio.sleep(random.uniform(0, interval))
         while True:
             await self._send_heartbeat(api, reg, draining=self._drain.is_set())
             await asyncio.sleep(interval)

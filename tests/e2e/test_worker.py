@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
@@ -19,27 +18,6 @@ pytestmark = pytest.mark.slow
 
 def live_workers(api: httpx.Client, queue_id: str) -> list[dict]:
     return [w for w in api.get(f"/api/v1/worker-queues/{queue_id}/workers").json() if w["health"] == "healthy"]
-
-
-def activity_spans(temporal_address: str, task_ids: list[str]) -> list[tuple[datetime, datetime]]:
-    """When each task's activity started and finished on a worker, from Temporal's history."""
-    from temporalio.client import Client
-
-    async def read() -> list[tuple[datetime, datetime]]:
-        client = await Client.connect(temporal_address)
-        spans = []
-        for task_id in task_ids:
-            began = ended = None
-            async for event in client.get_workflow_handle(task_id).fetch_history_events():
-                if event.HasField("activity_task_started_event_attributes"):
-                    began = event.event_time.ToDatetime()
-                if event.HasField("activity_task_completed_event_attributes"):
-                    ended = event.event_time.ToDatetime()
-            assert began and ended, task_id
-            spans.append((began, ended))
-        return spans
-
-    return asyncio.run(read())
 
 
 def task(api: httpx.Client, task_id: str) -> dict:
@@ -126,8 +104,10 @@ def test_sigkill_mid_task_moves_the_task_and_the_worker_turns_stale(api, control
     queue = make_queue(api, unique("kill"))
     victim = start_worker(queue["id"])
     victim_row = wait_for(lambda: live_workers(api, queue["id"]), 30, "first worker registered")[0]
-    [task_id] = submit(api, queue["id"], input={"seconds": 4})
-    wait_for(lambda: task(api, task_id)["status"] == "running", 20, "task running on the first worker")
+    # Two attempts: the lost worker spends one, the second runs the task elsewhere.
+    [task_id] = submit(api, queue["id"], input={"seconds": 4}, max_attempts=2)
+    [once] = submit(api, queue["id"], input={"seconds": 4}, max_attempts=1)
+    wait_for(lambda: task(api, task_id)["status"] == "running" and task(api, once)["status"] == "running", 20, "tasks running on the first worker")
     assert task(api, task_id)["worker"] == victim_row["worker_id"]
     # Killed mid-task; the survivor starts after, while Temporal waits out the activity's
     # heartbeat timeout (started before the kill, it could take longer than the task on a loaded machine).
@@ -136,6 +116,12 @@ def test_sigkill_mid_task_moves_the_task_and_the_worker_turns_stale(api, control
     survivor = start_worker(queue["id"])
     done = wait_for(lambda: (t := task(api, task_id))["status"] == "completed" and t, 60, "task completed elsewhere")
     assert done["worker"] != victim_row["worker_id"]
+    assert done["attempts"] == 2
+    assert [(a["attempt"], a["outcome"]) for a in done["attempt_log"]] == [(1, "worker lost")]
+    # max_attempts 1: the task that lost its worker is not run again; it fails and says why.
+    failed = wait_for(lambda: (t := task(api, once))["status"] == "failed" and t, 60, "the one-attempt task failed")
+    assert failed["attempts"] == 1
+    assert "worker lost" in failed["error"] and "max_attempts is 1" in failed["error"]
     # No heartbeat for 2.5 intervals (25 s): the killed worker shows stale, not healthy.
     row = wait_for(
         lambda: (w := api.get(f"/api/v1/workers/{victim_row['worker_id']}").json())["health"] == "stale" and w,
@@ -147,19 +133,22 @@ def test_sigkill_mid_task_moves_the_task_and_the_worker_turns_stale(api, control
     survivor.stop(grace=20)
 
 
-def test_concurrency_limit_holds(api, control_plane, start_worker, unique):
-    queue = make_queue(api, unique("conc"))
-    ids = submit(api, queue["id"], count=12, input={"seconds": 1})
+def test_concurrency_limit_holds(api, control_plane, start_worker, unique, tmp_path):
+    queue = make_queue(api, unique("conc"), settings={"allow_shell": True})
+    # Each task notes when it starts and ends, on the worker: what runs at once is read from that.
+    marks = tmp_path / "marks"
+    command = f"echo S $(date +%s.%N) >> {marks}; sleep 1; echo E $(date +%s.%N) >> {marks}"
+    submit(api, queue["id"], count=12, kind="shell", input={"command": command})
     start_worker(queue["id"], concurrency=3)
     wait_for(
         lambda: outcomes(control_plane.temporal_address, queue["task_queue_name"]).get("Completed", 0) == 12,
         60,
         "12 tasks completed",
     )
-    spans = activity_spans(control_plane.temporal_address, ids)
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
+    events = sorted((float(at), 1 if mark == "S" else -1) for mark, at in (line.split() for line in marks.read_text().splitlines()))
+    assert len(events) == 24
     running = peak = 0
-    for _, delta in events:
+    for _, delta in sorted(events, key=lambda x: (x[0], x[1])):
         running += delta
         peak = max(peak, running)
     assert peak <= 3
@@ -326,7 +315,7 @@ def test_second_interrupt_exits_at_once_and_the_task_runs_elsewhere(api, control
     queue = make_queue(api, unique("sigint"))
     first = start_worker(queue["id"])
     first_row = wait_for(lambda: live_workers(api, queue["id"]), 30, "worker registered")[0]
-    [task_id] = submit(api, queue["id"], input={"seconds": 20})
+    [task_id] = submit(api, queue["id"], input={"seconds": 20}, max_attempts=2)
     wait_for(lambda: task(api, task_id)["status"] == "running", 20, "task running")
     first.proc.send_signal(signal.SIGINT)
     time.sleep(0.5)

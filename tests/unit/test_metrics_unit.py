@@ -613,7 +613,8 @@ async def test_api_only_mode_reads_the_metrics_endpoint_and_worker_counters():
     clock = Clock()
     collector = Collector(api, None, CollectorOptions(workers_interval=0), clock=clock)
     snap = await collector.refresh(complete=True)
-    assert snap.mode == "api" and snap.sources["temporal"].status == SourceStatus.off
+    # No Temporal access of its own: Temporal is as the control plane's metrics say.
+    assert snap.mode == "api" and snap.sources["temporal"].status == SourceStatus.ok
     q = snap.queues[0]
     assert (q.depth, q.backlog_age_seconds, q.add_rate_per_min) == (7, 4.0, 6.0)
     assert (q.duration_p50_seconds, q.duration_p95_seconds, q.duration_source) == (0.2, 0.9, "workers")
@@ -622,6 +623,11 @@ async def test_api_only_mode_reads_the_metrics_endpoint_and_worker_counters():
     snap = await collector.refresh(force=True, complete=True)
     q = snap.queues[0]
     assert q.processed_per_min == pytest.approx(20.0) and q.error_rate == pytest.approx(0.25)
+    api.metrics["q1"] = WorkerQueueMetrics(queue_id="q1", temporal_available=False, temporal_error="Temporal unreachable at x")
+    clock.t += 60
+    snap = await collector.refresh(force=True, complete=True)
+    assert snap.sources["temporal"].status == SourceStatus.down
+    assert snap.sources["temporal"].last_error == "Temporal unreachable at x"
     await collector.aclose()
 
 

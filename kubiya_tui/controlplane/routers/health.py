@@ -8,18 +8,24 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from kubiya_tui import __version__
-from kubiya_tui.controlplane.deps import get_temporal
+from kubiya_tui.controlplane.deps import get_store, get_temporal
 
 router = APIRouter(tags=["service"])
 
 
 @router.get("/api/health")
 async def health(request: Request) -> dict[str, Any]:
+    """The control plane answers; whether Temporal does (a health check at most 2 s old) and whether the disk takes writes."""
     reader = get_temporal(request)
-    return {
+    up = await reader.available()
+    answer: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
-        "temporal": "unavailable" if reader.last_error else "ok",
+        "temporal": "ok" if up else "unavailable",
         "temporal_address": reader.address,
+        "storage": get_store(request).storage_problem or "ok",
         "uptime_seconds": round(time.time() - request.app.state.started_at, 1),
     }
+    if not up:
+        answer["temporal_error"] = reader.last_error or f"Temporal at {reader.address} did not answer"
+    return answer

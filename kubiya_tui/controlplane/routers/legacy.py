@@ -11,7 +11,18 @@ import time
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from kubiya_tui.controlplane import scripts
-from kubiya_tui.controlplane.deps import V1, Auth, Caller, get_public_url, get_store, get_temporal, refuse_nulls
+from kubiya_tui.controlplane.deps import (
+    IDEMPOTENCY_HEADER,
+    SUBMIT_RESPONSES,
+    V1,
+    Auth,
+    Caller,
+    get_intake,
+    get_public_url,
+    get_store,
+    get_temporal,
+    refuse_nulls,
+)
 from kubiya_tui.controlplane.legacy_queues import (
     LIVE,
     backlog_of,
@@ -23,7 +34,7 @@ from kubiya_tui.controlplane.legacy_queues import (
 from kubiya_tui.controlplane.queue_metrics import metrics_for
 from kubiya_tui.controlplane.serializers import queue_out, worker_out
 from kubiya_tui.controlplane.store import NotFound
-from kubiya_tui.controlplane.temporal_tasks import recent_tasks, start_tasks
+from kubiya_tui.controlplane.temporal_tasks import answer_of, recent_tasks, start_tasks
 from kubiya_tui.models import (
     LegacyTaskQueue,
     LegacyWorkerCommand,
@@ -138,8 +149,15 @@ async def legacy_metrics(queue_id: str, request: Request, who: Caller = Auth) ->
     return await metrics_for(get_temporal(request), queue_id, task_queue, store.list_legacy_workers(who.org, task_queue))
 
 
-@router.post(f"{BASE}/{{queue_id}}/tasks", status_code=201)
-async def submit_legacy_task(queue_id: str, body: TaskSubmit, request: Request, who: Caller = Auth) -> TaskSubmitted:
+@router.post(f"{BASE}/{{queue_id}}/tasks", status_code=201, responses=SUBMIT_RESPONSES)
+async def submit_legacy_task(
+    queue_id: str,
+    body: TaskSubmit,
+    request: Request,
+    response: Response,
+    idempotency_key: str | None = IDEMPOTENCY_HEADER,
+    who: Caller = Auth,
+) -> TaskSubmitted:
     store = get_store(request)
     env = store.get_environment(who.org, queue_id)
     migration = store.migrations(who.org).get(queue_id)
@@ -148,7 +166,10 @@ async def submit_legacy_task(queue_id: str, body: TaskSubmit, request: Request, 
         raise HTTPException(
             400, f"legacy task queue {env['name']!r} is {migration['state']}; submit to worker queue {target!r} instead"
         )
-    return await start_tasks(store, get_temporal(request), who, queue_id, legacy_task_queue_name(who.org, env), env, body)
+    result = await start_tasks(
+        get_intake(request), who, queue_id, legacy_task_queue_name(who.org, env), env, body, idempotency_key
+    )
+    return answer_of(result, response)
 
 
 @router.get(f"{BASE}/{{queue_id}}/tasks")

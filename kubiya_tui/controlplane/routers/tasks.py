@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
-from kubiya_tui.controlplane.deps import V1, Auth, Caller, get_store, get_temporal
-from kubiya_tui.controlplane.temporal_tasks import describe_task, recent_tasks, start_tasks
+from kubiya_tui.controlplane.deps import (
+    IDEMPOTENCY_HEADER,
+    SUBMIT_RESPONSES,
+    V1,
+    Auth,
+    Caller,
+    get_intake,
+    get_store,
+    get_temporal,
+)
+from kubiya_tui.controlplane.temporal_tasks import answer_of, describe_task, recent_tasks, start_tasks
 from kubiya_tui.models import TaskInfo, TaskSubmit, TaskSubmitted
 
 router = APIRouter(tags=["tasks"])
 
 
-@router.post(f"{V1}/worker-queues/{{queue_id}}/tasks", status_code=201)
-async def submit_task(queue_id: str, body: TaskSubmit, request: Request, who: Caller = Auth) -> TaskSubmitted:
-    store = get_store(request)
-    queue = store.get_queue(who.org, queue_id)
-    return await start_tasks(store, get_temporal(request), who, queue_id, queue["task_queue_name"], queue, body)
+@router.post(f"{V1}/worker-queues/{{queue_id}}/tasks", status_code=201, responses=SUBMIT_RESPONSES)
+async def submit_task(
+    queue_id: str,
+    body: TaskSubmit,
+    request: Request,
+    response: Response,
+    idempotency_key: str | None = IDEMPOTENCY_HEADER,
+    who: Caller = Auth,
+) -> TaskSubmitted:
+    """Record the tasks, then start their workflows; 201 means both happened for every task."""
+    queue = get_store(request).get_queue(who.org, queue_id)
+    result = await start_tasks(get_intake(request), who, queue_id, queue["task_queue_name"], queue, body, idempotency_key)
+    return answer_of(result, response)
 
 
 @router.get(f"{V1}/tasks/{{task_id}}")
