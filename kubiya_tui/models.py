@@ -23,6 +23,26 @@ QUEUE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 # visibility and worker queries cannot match (docs: client/temporal_query.py).
 ENVIRONMENT_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\"'\\]*$"
 ENVIRONMENT_NAME_RULE = "environment names hold no quotes, backslashes or control characters"
+QUEUE_NAME_RULE = "2 to 50 lowercase letters (a-z), digits and '-', starting with a letter or a digit"
+"""QUEUE_NAME_PATTERN and the name's length, in words (for error messages and help)."""
+
+
+def queue_name_problem(name: str) -> str | None:
+    """What is wrong with a queue name, in words; None when it is allowed."""
+    if not 2 <= len(name) <= 50:
+        why = f"it is {len(name)} character{'s' if len(name) != 1 else ''} long"
+    elif re.fullmatch(QUEUE_NAME_PATTERN, name):
+        return None
+    else:
+        bad = list(dict.fromkeys(c for c in name if not (c.isascii() and (c.islower() or c.isdigit() or c == "-"))))
+        if bad:
+            shown = [repr(c) for c in bad[:5]]
+            why = "it has " + (", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0])
+        else:
+            why = "it starts with '-'"
+    return f"queue name {name!r} is not allowed: {why}; use {QUEUE_NAME_RULE}"
+
+
 # Largest integer SQLite stores; larger values are refused at validation, not at insert.
 MAX_INT = 2**31 - 1
 # Largest count or size a body may carry: every JSON parser reads integers up to it exactly.

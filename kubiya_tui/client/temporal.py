@@ -46,6 +46,8 @@ class QueueStats:
     """Poller identity -> epoch seconds of its latest poll over both task types (0 when unknown)."""
     workflow_backlog: int = 0
     activity_backlog: int = 0
+    versioned_builds: dict[str, str] = field(default_factory=dict)
+    """Poller identity -> the build id of a poller that uses worker versioning (it takes only its build's tasks)."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,7 @@ class TemporalReader:
         add = dispatch = 0.0
         last_access: dict[str, float] = {}
         by_priority: dict[int, int] = {}
+        builds: dict[str, str] = {}
         per_type = []
         for answer in answers:
             stats = answer.stats
@@ -267,6 +270,9 @@ class TemporalReader:
             for poller in answer.pollers:
                 seen = poller.last_access_time.seconds + poller.last_access_time.nanos / 1e9
                 last_access[poller.identity] = max(last_access.get(poller.identity, 0.0), seen)
+                build = _versioned_build(poller)
+                if build:
+                    builds[poller.identity] = build
         return QueueStats(
             backlog=backlog,
             backlog_age_seconds=age,
@@ -278,6 +284,7 @@ class TemporalReader:
             poller_last_access=last_access,
             workflow_backlog=per_type[0],
             activity_backlog=per_type[1],
+            versioned_builds=builds,
         )
 
     async def partitions(self, task_queue: str, timeout: float = 3.0, *, retry: bool = False) -> int:
@@ -427,3 +434,15 @@ def _since(window_seconds: float) -> datetime:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
+
+
+def _versioned_build(poller: Any) -> str | None:
+    """The build id of a poller that uses worker versioning (or a worker deployment); None for an unversioned one."""
+    caps = poller.worker_version_capabilities
+    if caps.use_versioning and caps.build_id:
+        return caps.build_id
+    options = poller.deployment_options
+    # WORKER_VERSIONING_MODE_VERSIONED is 2 (1 is unversioned).
+    if options.build_id and options.worker_versioning_mode == 2:
+        return options.build_id
+    return None
