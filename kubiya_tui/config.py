@@ -376,6 +376,29 @@ def save_profile(name: str, profile: Profile, make_default: bool = False, path: 
     return path
 
 
+def restore_profile(
+    name: str, written: Profile, previous: Profile | None, previous_default: str | None, path: Path | None = None
+) -> bool:
+    """Undo a ``save_profile(name, written)``: put ``previous`` back, or remove the profile if there was none.
+
+    Only while the profile is still the one ``written`` (someone may have written it since),
+    and ``default_profile`` goes back to ``previous_default`` if it was made ``name`` then.
+    Answers whether the file changed.
+    """
+    path = path or locations.config_file()
+    config = load_config(path)
+    if config.profiles.get(name) != written:
+        return False
+    if previous is None:
+        del config.profiles[name]
+    else:
+        config.profiles[name] = previous
+    if config.default_profile == name and previous_default != name:
+        config.default_profile = previous_default if previous_default in config.profiles else None
+    write_config(config, path)
+    return True
+
+
 def write_config(config: Config, path: Path | None = None) -> None:
     """Write ``config`` to ``path`` through a temporary file and a rename, mode 0600.
 

@@ -4,6 +4,7 @@ Plain Python (no Textual), so the CLI can use it without importing the console."
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Sequence
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -60,9 +61,20 @@ def latency(ms: float | None) -> str:
     return f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
 
 
-def sparkline(values: Sequence[float], width: int = 8) -> str:
-    """The last ``width`` values as block characters, scaled from zero to their maximum."""
+DEPTH_STEPS = (1, 3, 10, 30, 100, 300, 1000)
+"""Where a depth sparkline steps up a block: one scale for every row (▁ empty ... █ 1,000 or more waiting)."""
+
+
+def sparkline(values: Sequence[float], width: int = 8, steps: Sequence[float] | None = None) -> str:
+    """The last ``width`` values as block characters.
+
+    With ``steps`` (ascending, one fewer than the blocks) every row is drawn on the same
+    scale: the lowest block for less than the first step, one block more per step reached,
+    so a depth of 1 never looks like a full bar. Without, scaled from zero to their maximum.
+    """
     tail = list(values)[-width:]
+    if steps is not None:
+        return "".join(SPARK_BLOCKS[sum(1 for step in steps if v >= step)] for v in tail).rjust(width)
     if not tail:
         return " " * width
     top = max(tail)
@@ -80,3 +92,37 @@ def short_id(value: str | None, length: int = 12) -> str:
 
 def join_tags(tags: Iterable[str]) -> str:
     return ", ".join(tags) or MISSING
+
+
+_SHELL_WORD = re.compile(r"""(?:[^\s"'\\]+|\\.|"(?:[^"\\]|\\.)*"|'[^']*')+""")
+
+
+def shell_wrap(command: str, width: int, indent: str = "  ") -> list[str]:
+    """A one-line shell command as lines of at most ``width`` cells, broken only between words.
+
+    Each line but the last ends in `` \\`` (the shell joins them again, so the lines copied
+    together still run), the later ones indented; an option stays on the line of its value.
+    A word longer than a line is never cut: its line is longer.
+    """
+    words = _SHELL_WORD.findall(command)
+    if not words or len(command) <= width:
+        return [command]
+    groups: list[str] = []
+    for word in words:
+        if groups and groups[-1].startswith("-") and " " not in groups[-1] and not word.startswith("-") and "=" not in groups[-1]:
+            groups[-1] += " " + word
+        else:
+            groups.append(word)
+    lines: list[str] = []
+    current = ""
+    for group in groups:
+        lead = indent if lines else ""
+        candidate = f"{current} {group}" if current else f"{lead}{group}"
+        # Room for the " \" that ends every line but the last.
+        if current and len(candidate) + 2 > width:
+            lines.append(current + " \\")
+            current = f"{indent}{group}"
+        else:
+            current = candidate
+    lines.append(current)
+    return lines

@@ -11,13 +11,42 @@ import math
 import re
 from datetime import datetime
 from enum import Enum
-from typing import Any, Literal
+from functools import lru_cache
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 QUEUE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+# An environment is also a legacy task queue, polled on the Temporal task queue
+# `<org>.<name>`: no quotes, backslashes or control characters, which Temporal's
+# visibility and worker queries cannot match (docs: client/temporal_query.py).
+ENVIRONMENT_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\"'\\]*$"
+ENVIRONMENT_NAME_RULE = "environment names hold no quotes, backslashes or control characters"
+QUEUE_NAME_RULE = "2 to 50 lowercase letters (a-z), digits and '-', starting with a letter or a digit"
+"""QUEUE_NAME_PATTERN and the name's length, in words (for error messages and help)."""
+
+
+def queue_name_problem(name: str) -> str | None:
+    """What is wrong with a queue name, in words; None when it is allowed."""
+    if not 2 <= len(name) <= 50:
+        why = f"it is {len(name)} character{'s' if len(name) != 1 else ''} long"
+    elif re.fullmatch(QUEUE_NAME_PATTERN, name):
+        return None
+    else:
+        bad = list(dict.fromkeys(c for c in name if not (c.isascii() and (c.islower() or c.isdigit() or c == "-"))))
+        if bad:
+            shown = [repr(c) for c in bad[:5]]
+            why = "it has " + (", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0])
+        else:
+            why = "it starts with '-'"
+    return f"queue name {name!r} is not allowed: {why}; use {QUEUE_NAME_RULE}"
+
+
 # Largest integer SQLite stores; larger values are refused at validation, not at insert.
 MAX_INT = 2**31 - 1
+# Largest count or size a body may carry: every JSON parser reads integers up to it exactly.
+MAX_SAFE_INT = 2**53 - 1
 # Deepest nesting of objects and lists accepted in a request body.
 MAX_JSON_DEPTH = 32
 
@@ -39,6 +68,12 @@ class Request(BaseModel):
         # Python's JSON parser accepts NaN, Infinity and lone UTF-16 surrogates ("\ud800"), none of
         # which can be answered back as JSON: refuse them anywhere in a body. Refuse deep nesting
         # too. Stored, any of these would break every later read that includes the object.
+        if isinstance(data, dict):
+            # Pydantic's lax mode reads true as 1 and "5" as 5: in a JSON body a number is a JSON number.
+            for name, annotation in _number_fields(cls):
+                value = data.get(name)
+                if isinstance(value, (bool, str)) and _takes_number_only(annotation, value):
+                    raise ValueError(f"{name} must be a JSON number, not {type(value).__name__}")
         stack = [(data, 0)]
         while stack:
             value, depth = stack.pop()
@@ -57,15 +92,76 @@ class Request(BaseModel):
                 stack.extend((item, depth + 1) for item in items)
         return data
 
+    @model_validator(mode="after")
+    def _no_nul(self) -> "Request":
+        # PostgreSQL text cannot hold a NUL character: refused on every backend, so both answer
+        # the same. After the fields' own checks, so a field that refuses control characters
+        # says so itself.
+        stack: list[Any] = list(self.__dict__.values())
+        while stack:
+            value = stack.pop()
+            if isinstance(value, str):
+                if "\x00" in value:
+                    raise ValueError("text may not contain the NUL character (\\u0000)")
+            elif isinstance(value, dict):
+                stack.extend(value.keys())
+                stack.extend(value.values())
+            elif isinstance(value, (list, tuple)):
+                stack.extend(value)
+            elif isinstance(value, BaseModel):
+                stack.extend(value.__dict__.values())
+        return self
+
+
+@lru_cache(maxsize=None)
+def _number_fields(model: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
+    """(field name, annotation) of each field of a request model that takes a number."""
+    return tuple(
+        (name, field.annotation)
+        for name, field in model.model_fields.items()
+        if any(m in (int, float) for m in _members(field.annotation))
+    )
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types a field annotation admits: unions and Annotated unwrapped."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return [m for arg in get_args(annotation) for m in _members(arg)]
+    return [annotation]
+
+
+def _takes_number_only(annotation: Any, value: bool | str) -> bool:
+    """Whether a bool or string ``value`` is for a field that wants a number there (int, float, or a literal)."""
+    members = _members(annotation)
+    if not any(m in (int, float) for m in members):
+        return False
+    if isinstance(value, bool):
+        return bool not in members
+    literals = {v for m in members if get_origin(m) is Literal for v in get_args(m)}
+    return str not in members and value not in literals and not any(isinstance(m, type) and issubclass(m, Enum) for m in members)
+
+
+def Unset(schema: dict[str, Any] | None = None, **constraints: Any) -> Any:
+    """A field of a PATCH body that may be left out but never set to null: its schema is not nullable.
+
+    ``schema`` adds keywords to the field's JSON schema (a pattern that a validator checks).
+    """
+
+    def without_default(field_schema: dict[str, Any]) -> None:
+        field_schema.pop("default", None)
+        field_schema.update(schema or {})
+
+    return Field(default=None, json_schema_extra=without_default, **constraints)
+
 
 def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("text must be valid Unicode (a lone surrogate such as \\ud800 is not)") from None
-    if "\x00" in text:
-        # PostgreSQL text cannot hold it; refused on every backend, so both answer the same.
-        raise ValueError("text may not contain the NUL character (\\u0000)")
 
 
 # ---------------------------------------------------------------------------- enums
@@ -113,40 +209,37 @@ class Platform(str, Enum):
 
 # ---------------------------------------------------------------------------- environments
 
-Tags = list[str]
+Tags = Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=50)]
+"""At most 50 tags of 1-100 characters each."""
 
 
-def _check_tags(tags: list[str]) -> list[str]:
-    if len(tags) > 50:
-        raise ValueError("at most 50 tags")
-    for tag in tags:
-        if not tag or len(tag) > 100:
-            raise ValueError("each tag must be 1-100 characters")
-    return tags
+def _check_environment_name(name: str | None) -> str | None:
+    if name is not None and not re.fullmatch(ENVIRONMENT_NAME_PATTERN, name):
+        raise ValueError(ENVIRONMENT_NAME_RULE + " (it is part of a Temporal task queue name)")
+    return name
 
 
 class EnvironmentCreate(Request):
-    name: str = Field(min_length=2, max_length=100)
+    name: str = Field(min_length=2, max_length=100, json_schema_extra={"pattern": ENVIRONMENT_NAME_PATTERN})
     display_name: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     tags: Tags = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)
 
-    _tags = field_validator("tags")(_check_tags)
+    _name = field_validator("name")(_check_environment_name)
 
 
 class EnvironmentUpdate(Request):
-    name: str | None = Field(default=None, min_length=2, max_length=100)
+    """Any field of EnvironmentCreate, plus status; display_name and description may be cleared with null."""
+
+    name: str = Unset({"pattern": ENVIRONMENT_NAME_PATTERN}, min_length=2, max_length=100)
     display_name: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
-    tags: Tags | None = None
-    settings: dict[str, Any] | None = None
-    status: EnvironmentStatus | None = None
+    tags: Tags = Unset()
+    settings: dict[str, Any] = Unset()
+    status: EnvironmentStatus = Unset()
 
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, tags: list[str] | None) -> list[str] | None:
-        return None if tags is None else _check_tags(tags)
+    _name = field_validator("name")(_check_environment_name)
 
 
 class Environment(Response):
@@ -189,23 +282,19 @@ class WorkerQueueCreate(Request):
     tags: Tags = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)
 
-    _tags = field_validator("tags")(_check_tags)
-
 
 class WorkerQueueUpdate(Request):
-    name: str | None = Field(default=None, min_length=2, max_length=50, pattern=QUEUE_NAME_PATTERN)
+    """Any field of WorkerQueueCreate, plus status; display_name, description and max_workers (unlimited)
+    may be cleared with null."""
+
+    name: str = Unset(min_length=2, max_length=50, pattern=QUEUE_NAME_PATTERN)
     display_name: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     max_workers: int | None = Field(default=None, ge=1, le=10000)
-    heartbeat_interval: int | None = Field(default=None, ge=10, le=300)
-    tags: Tags | None = None
-    settings: dict[str, Any] | None = None
-    status: QueueStatus | None = None
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, tags: list[str] | None) -> list[str] | None:
-        return None if tags is None else _check_tags(tags)
+    heartbeat_interval: int = Unset(ge=10, le=300)
+    tags: Tags = Unset()
+    settings: dict[str, Any] = Unset()
+    status: QueueStatus = Unset()
 
 
 class WorkerQueue(Response):
@@ -323,8 +412,8 @@ class SystemInfoIn(Request):
     pid: int | None = Field(default=None, ge=0, le=MAX_INT)
     cpu_count: int | None = Field(default=None, ge=0, le=100000)
     cpu_percent: float | None = Field(default=None, ge=0, le=100000)
-    memory_total: int | None = Field(default=None, ge=0, le=2**62)
-    memory_used: int | None = Field(default=None, ge=0, le=2**62)
+    memory_total: int | None = Field(default=None, ge=0, le=MAX_SAFE_INT)
+    memory_used: int | None = Field(default=None, ge=0, le=MAX_SAFE_INT)
     memory_percent: float | None = Field(default=None, ge=0, le=100)
     uptime_seconds: float | None = Field(default=None, ge=0, le=1e10)
 
@@ -353,12 +442,14 @@ class WorkerRegistration(Response):
 
 
 class LegacyRegisterRequest(Request):
-    """Either the Work Queues page's form or the upstream server's form."""
+    """Either the Work Queues page's form (``queue_name``) or the upstream server's (``environment_name``)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["queue_name"]}, {"required": ["environment_name"]}]})
 
     worker_id: str | None = Field(default=None, min_length=1, max_length=200)
-    queue_name: str | None = Field(default=None, min_length=1, max_length=300)
+    queue_name: str = Unset(min_length=1, max_length=300)
     capabilities: dict[str, Any] = Field(default_factory=dict)
-    environment_name: str | None = Field(default=None, min_length=1, max_length=100)
+    environment_name: str = Unset(min_length=1, max_length=100)
     hostname: str | None = Field(default=None, max_length=255)
     worker_metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -371,14 +462,14 @@ class LegacyRegisterRequest(Request):
 
 class HeartbeatRequest(Request):
     status: WorkerStatus = WorkerStatus.active
-    tasks_processed: int = Field(default=0, ge=0, le=2**62)
+    tasks_processed: int = Field(default=0, ge=0, le=MAX_SAFE_INT)
     current_task_id: str | None = Field(default=None, max_length=300)
     worker_metadata: dict[str, Any] = Field(default_factory=dict)
     system_info: SystemInfoIn | None = None
     logs: list[str] | None = Field(default=None, max_length=1000)
     queue_name: str | None = Field(default=None, max_length=300)
     # Extensions sent by this project's worker.
-    tasks_failed: int | None = Field(default=None, ge=0, le=2**62)
+    tasks_failed: int | None = Field(default=None, ge=0, le=MAX_SAFE_INT)
     current_task_ids: list[str] | None = Field(default=None, max_length=10000)
     slots_used: int | None = Field(default=None, ge=0, le=100000)
     slots_available: int | None = Field(default=None, ge=0, le=100000)
@@ -518,20 +609,14 @@ class TaskSubmit(Request):
 
     kind: str = Field(min_length=1, max_length=100)
     input: dict[str, Any] = Field(default_factory=dict)
-    priority: int | Literal["high", "normal", "low"] = "normal"
+    priority: Annotated[int, Field(ge=1, le=5)] | Literal["high", "normal", "low"] = "normal"
     timeout_seconds: float = Field(default=300, gt=0, le=MAX_TASK_TIMEOUT_SECONDS)
     max_attempts: int = Field(default=1, ge=1, le=20)
     """Executions of the task that may start, whatever ends them (a failure, a lost worker)."""
     count: int = Field(default=1, ge=1, le=1000)
-    idempotency_key: str | None = None
+    # The rule is in the schema too; the validator words the refusal.
+    idempotency_key: str | None = Field(default=None, json_schema_extra={"pattern": IDEMPOTENCY_KEY.pattern})
     """Like the Idempotency-Key header: a retry with the same key gets the first answer and starts nothing."""
-
-    @field_validator("priority")
-    @classmethod
-    def _priority(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and not 1 <= value <= 5:
-            raise ValueError("priority must be high, normal, low or 1-5 (1 runs first)")
-        return value
 
     @field_validator("idempotency_key")
     @classmethod
@@ -553,6 +638,19 @@ class TaskAttempt(Response):
     """failed, timed out, worker lost, completion not reported, interrupted."""
     error: str | None = None
     worker: str | None = None
+
+
+class TaskStatus(str, Enum):
+    """A task list's status filter: open (queued or running, as Temporal lists them) or how it closed."""
+
+    queued = "queued"
+    running = "running"
+    open = "open"
+    completed = "completed"
+    failed = "failed"
+    timed_out = "timed_out"
+    canceled = "canceled"
+    terminated = "terminated"
 
 
 class TaskInfo(Response):

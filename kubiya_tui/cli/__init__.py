@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from kubiya_tui.cli.app import app
@@ -15,6 +16,9 @@ def _click_exceptions():  # type: ignore[no-untyped-def]
     except ImportError:  # older typer on top of click
         from click import exceptions  # type: ignore[no-redef]
     return exceptions
+
+
+_NEGATIVE = re.compile(r"-\d+(\.\d+)?")
 
 
 def main() -> None:
@@ -34,6 +38,14 @@ def main() -> None:
         raise
     except errors.NoArgsIsHelpError as exc:
         exc.show()
+        sys.exit(exc.exit_code)
+    except errors.NoSuchOption as exc:
+        hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
+        if _NEGATIVE.fullmatch(exc.option_name or ""):
+            # `scale q -3` reads "-3" as an option; what the user meant is a negative number.
+            print(f"kubiya-tui: error: {exc.option_name} is negative: a count here is 0 or more{hint}", file=sys.stderr)
+        else:
+            print(f"kubiya-tui: error: {exc.format_message()}{hint}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except errors.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""

@@ -11,6 +11,21 @@ import typer
 from kubiya_tui import __version__
 from kubiya_tui.errors import UserError
 
+
+def _hide_flag_types() -> None:
+    """Help shows an option's value type (``<int>``); a flag takes no value, so it shows none (not ``<bool>``)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx):  # type: ignore[no-untyped-def]
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_types()
+
 app = typer.Typer(
     name="kubiya-tui",
     help="A terminal console and CLI for Kubiya worker queues on Temporal.",

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import sys
 from enum import Enum
-from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 import typer
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from kubiya_tui.client.api import ApiClient, ApiError
+from kubiya_tui.columns import Column, clip, render_lines
 from kubiya_tui.config import Settings, resolve_settings
-from kubiya_tui.connection import Connection, connect
+from kubiya_tui import connection as connections
+from kubiya_tui.connection import Connection
 from kubiya_tui.errors import UserError
 from kubiya_tui.models import PRIORITY_NAMES
 
@@ -23,10 +27,16 @@ T = TypeVar("T")
 
 class OutputFormat(str, Enum):
     table = "table"
+    wide = "wide"
     json = "json"
 
 
-OUTPUT = typer.Option(OutputFormat.table, "--output", "-o", help="Output format: table or json.")
+OUTPUT = typer.Option(
+    OutputFormat.table,
+    "--output",
+    "-o",
+    help="table (fits the terminal: columns drop by priority, long cells end in …), wide (every column, whole) or json.",
+)
 
 
 def settings(ctx: typer.Context) -> Settings:
@@ -49,7 +59,7 @@ def warn(found: Settings) -> Settings:
 
 def connection(found: Settings) -> Connection:
     """The connection of a command that needs the control plane: no API key is a UserError saying where to put one."""
-    opened = connect(found)
+    opened = connections.connect(found)  # looked up when called: tests count the connections made
     opened.require_api()
     return opened
 
@@ -103,27 +113,65 @@ def console():  # type: ignore[no-untyped-def]
     return Console(markup=False, highlight=False, emoji=False, soft_wrap=False)
 
 
-def table(columns: Sequence[str | tuple[str, dict[str, Any]]], rows: Iterable[Sequence[Any]]):  # type: ignore[no-untyped-def]
-    """A compact rich table; a column is a header or ``(header, column options)``."""
-    from rich import box
-    from rich.table import Table
+class Shortened(NamedTuple):
+    """A cell shown short in a table that fits the terminal (an id's first characters) and whole with ``-o wide``."""
 
-    out = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, header_style="bold")
-    for column in columns:
-        header, options = (column, {}) if isinstance(column, str) else column
-        out.add_column(header, **{"overflow": "fold", **options})
-    for row in rows:
-        out.add_row(*("-" if v is None or v == "" else str(v) for v in row))
-    return out
+    shown: str
+    whole: str
+
+
+def short_id(value: str | None, length: int = 8) -> Shortened | None:
+    """An id cut to ``length`` characters in ``-o table`` (any command takes the short form), whole in ``-o wide``."""
+    return None if not value else Shortened(value[:length], value)
+
+
+class CliTable:
+    """Rows under columns that drop by priority to fit the terminal (kubiya_tui.columns), cells never wrapped."""
+
+    def __init__(self, columns: Sequence[Column], rows: Iterable[Mapping[str, Any]], notes: Sequence[str] = ()) -> None:
+        self.columns = tuple(columns)
+        self.rows = [dict(r) for r in rows]
+        self.notes = tuple(notes)
+        """Lines under the table (legends), shown only when they fit."""
+
+    def lines(self, width: int | None, floor: Mapping[str, int] | None = None) -> tuple[list[str], dict[str, int]]:
+        """The table as text lines ``width`` cells wide at most (None: every column whole) and the widths used."""
+        pick = 1 if width is None else 0
+        rows = [{k: v[pick] if isinstance(v, Shortened) else v for k, v in row.items()} for row in self.rows]
+        lines, widths = render_lines(self.columns, rows, width=width, floor=floor)
+        return lines + [note if width is None else clip(note, width) for note in self.notes], widths
+
+
+def table(columns: Sequence[Column], rows: Iterable[Mapping[str, Any]], notes: Sequence[str] = ()) -> CliTable:
+    """A table for emit(): ``columns`` from kubiya_tui.columns, ``rows`` as mappings of column key to value."""
+    return CliTable(columns, rows, notes)
+
+
+def terminal_width() -> int:
+    """The width to fit: $COLUMNS, else the terminal's, else 80 (output to a pipe or a file)."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def write_lines(lines: Sequence[str], *, bold_first: bool = False) -> None:
+    """Lines on stdout; on a terminal (and without NO_COLOR) the first one bold (a table's header)."""
+    if bold_first and lines and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        lines = [f"\x1b[1m{lines[0]}\x1b[0m", *lines[1:]]
+    sys.stdout.write("".join(line + "\n" for line in lines))
 
 
 def emit(data: Any, fmt: OutputFormat, render: Callable[[], Any]) -> None:
-    """Print ``data`` as pretty JSON, or what ``render()`` returns (a rich renderable or text)."""
+    """Print ``data`` as pretty JSON, or what ``render()`` returns (a CliTable, a rich renderable or text).
+
+    A CliTable fits the terminal (``-o table``) or shows every column whole (``-o wide``).
+    """
     if fmt == OutputFormat.json:
         sys.stdout.write(to_json(data) + "\n")
         return
     shown = render()
-    if isinstance(shown, str):
+    if isinstance(shown, CliTable):
+        lines, _ = shown.lines(None if fmt == OutputFormat.wide else terminal_width())
+        write_lines(lines, bold_first=True)
+    elif isinstance(shown, str):
         sys.stdout.write(shown if shown.endswith("\n") else shown + "\n")
     else:
         out = console()

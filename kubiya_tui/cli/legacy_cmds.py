@@ -12,6 +12,7 @@ import typer
 from kubiya_tui.cli.app import app
 from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, require_writable, table
 from kubiya_tui.client.api import ApiClient, ApiError
+from kubiya_tui.columns import Column
 from kubiya_tui.errors import UserError
 
 task_queues_app = typer.Typer(help="Legacy task queues (being phased out: migrate them).", no_args_is_help=True)
@@ -20,6 +21,15 @@ app.add_typer(task_queues_app, name="task-queues")
 
 def _migration_state(q: Any) -> str:
     return q.migration.state if q.migration else "legacy"
+
+
+TASK_QUEUE_COLUMNS = (
+    Column("name", "TASK QUEUE", 30, priority=1),
+    Column("task_queue", "TEMPORAL TASK QUEUE", 40, priority=3),
+    Column("depth", "DEPTH", 7, priority=1, numeric=True),
+    Column("workers", "WORKERS", 7, priority=2, numeric=True),
+    Column("state", "STATE", 9, priority=1),
+)
 
 
 @task_queues_app.command("list")
@@ -37,9 +47,15 @@ def task_queues_list(ctx: typer.Context, output: OutputFormat = OUTPUT) -> None:
         data,
         output,
         lambda: table(
-            [("task queue", {"no_wrap": True}), "temporal task queue", "depth", "workers", "state"],
+            TASK_QUEUE_COLUMNS,
             [
-                (q.name, q.task_queue_name, m.task_queue_backlog if m.temporal_available else None, q.active_workers, _migration_state(q))
+                {
+                    "name": q.name,
+                    "task_queue": q.task_queue_name,
+                    "depth": m.task_queue_backlog if m.temporal_available else None,
+                    "workers": q.active_workers,
+                    "state": _migration_state(q),
+                }
                 for q, m in rows
             ],
         ),
@@ -64,7 +80,7 @@ async def _wait(what: str, check: Any, timeout: float, every: float = 2.0) -> An
 @app.command("migrate")
 def migrate(
     ctx: typer.Context,
-    task_queue: str = typer.Argument(..., help="Legacy task queue: id, name or Temporal task queue name."),
+    task_queue: str = typer.Argument(..., metavar="TASK_QUEUE", help="Legacy task queue: id, name or Temporal task queue name."),
     env: str = typer.Option(..., "--env", help="Environment (id or name) for the new worker queue."),
     name: Optional[str] = typer.Option(None, "--name", help="Name of the new worker queue (default: the legacy name)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),

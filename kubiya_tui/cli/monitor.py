@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import textwrap
 import time
 from typing import Any, List, Optional
 
@@ -17,7 +18,8 @@ import typer
 
 from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, warn
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, terminal_width, warn, write_lines
+from kubiya_tui.columns import Column, clip, render_lines
 from kubiya_tui.config import Settings, resolve_settings
 from kubiya_tui.errors import UserError
 
@@ -63,7 +65,37 @@ def _fmt(value: float | None) -> str | None:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
-def _queue_rows(snapshot: Any) -> list[tuple]:
+TOP_COLUMNS = (
+    Column("queue", "QUEUE", 40, priority=1, meaning="ENV/NAME; * its numbers are from an earlier poll (a source is down)"),
+    Column("depth", "DEPTH", 7, priority=1, numeric=True, meaning="tasks waiting in Temporal"),
+    Column("age", "AGE", 6, priority=2, numeric=True, meaning="how long the oldest waiting task has waited"),
+    Column("in", "IN/m", 6, priority=7, numeric=True, meaning="Temporal tasks added per minute"),
+    Column("out", "OUT/m", 6, priority=7, numeric=True, meaning="Temporal tasks handed to workers per minute"),
+    Column("done", "DONE/m", 6, priority=3, numeric=True, meaning="tasks finished per minute (5-minute window)"),
+    Column("p95", "P95", 6, priority=6, numeric=True, meaning="95th percentile processing time"),
+    Column("err", "ERR", 6, priority=3, numeric=True, meaning="failed or timed out / finished"),
+    Column("workers", "WORKERS", 7, priority=1, numeric=True, meaning="healthy / all registered workers"),
+    Column("pollers", "POLLERS", 7, priority=5, numeric=True, meaning="identities Temporal sees polling the task queue"),
+    Column("slots", "SLOTS", 7, priority=4, numeric=True, meaning="task slots in use / all slots of its live workers"),
+    Column("state", "STATE", 12, priority=1, meaning="STUCK, growing (in > out), the time to drain its backlog, or empty"),
+)
+"""The columns of `top`: priority 1 stays at any width; the others go, highest number first, as the terminal narrows."""
+
+
+def queue_state(q: Any) -> str:
+    """One word or two for the STATE column: STUCK, growing, drains 1m20s, empty, or the queue's status."""
+    if q.stuck:
+        return "STUCK"
+    if q.status != "active":
+        return q.status
+    if q.growing:
+        return "growing"
+    if q.time_to_drain_seconds is not None:
+        return f"drains {fmt.age(q.time_to_drain_seconds)}"
+    return "empty" if q.depth == 0 else fmt.MISSING
+
+
+def _queue_rows(snapshot: Any) -> list[dict]:
     rows = []
     for q in snapshot.queues:
         name = f"{q.environment}/{q.name}" if q.environment else q.name
@@ -72,32 +104,41 @@ def _queue_rows(snapshot: Any) -> list[tuple]:
         if q.stale:
             name += "*"
         w = q.workers
-        workers = f"{w.healthy}/{w.stale}/{w.draining}"
-        flags = []
-        if w.not_polling:
-            flags.append(f"{w.not_polling} not polling")
-        if w.unregistered:
-            flags.append(f"{w.unregistered} unregistered")
-        if flags:
-            workers += " (" + ", ".join(flags) + ")"
-        capacity = f"{q.capacity_used}/{q.capacity_total}" if q.capacity_total else None
-        drain = "growing" if q.growing else fmt.age(q.time_to_drain_seconds)
         rows.append(
-            (
-                name,
-                q.depth,
-                fmt.age(q.backlog_age_seconds) if q.depth else ("0s" if q.depth == 0 else None),
-                _fmt(q.add_rate_per_min),
-                _fmt(q.dispatch_rate_per_min),
-                _fmt(q.processed_per_min),
-                fmt.duration(q.duration_p95_seconds),
-                None if q.error_rate is None else f"{q.error_rate * 100:.1f}%",
-                workers,
-                capacity,
-                drain,
-            )
+            {
+                "queue": name,
+                "depth": q.depth,
+                "age": fmt.age(q.backlog_age_seconds) if q.depth else ("0s" if q.depth == 0 else None),
+                "in": _fmt(q.add_rate_per_min),
+                "out": _fmt(q.dispatch_rate_per_min),
+                "done": _fmt(q.processed_per_min),
+                "p95": fmt.duration(q.duration_p95_seconds),
+                "err": None if q.error_rate is None else f"{q.error_rate * 100:.1f}%",
+                "workers": f"{w.healthy}/{w.total}",
+                "pollers": q.pollers,
+                "slots": f"{q.capacity_used}/{q.capacity_total}" if q.capacity_total else None,
+                "state": queue_state(q),
+            }
         )
     return rows
+
+
+def _queue_notes(snapshot: Any) -> list[str]:
+    """A line per queue that needs a look: stuck (with the evidence and the cause), workers not polling or unregistered."""
+    notes = []
+    for q in snapshot.queues:
+        name = f"{q.environment}/{q.name}" if q.environment else q.name
+        if q.stuck:
+            notes.append(f"! {name} STUCK: {q.stuck_evidence}" + (f"; {q.stuck_cause}" if q.stuck_cause else ""))
+            continue
+        flags = []
+        if q.workers.not_polling:
+            flags.append(f"{q.workers.not_polling} registered worker(s) not polling")
+        if q.workers.unregistered:
+            flags.append(f"{q.workers.unregistered} poller(s) no registration accounts for")
+        if flags:
+            notes.append(f"! {name}: " + ", ".join(flags))
+    return notes
 
 
 def _sources_line(snapshot: Any) -> str:
@@ -109,55 +150,53 @@ def _sources_line(snapshot: Any) -> str:
         text = f"{state.name}: {state.status.value}"
         if state.latency_ms is not None:
             text += f" {state.latency_ms:.0f}ms"
-        if state.status.value != "ok" and state.data_age_seconds is not None:
+        troubled = state.troubled_reads()
+        if troubled:
+            text += " (" + "; ".join(r.summary() + (f": {r.last_error}" if r.last_error else "") for r in troubled) + ")"
+        elif state.status.value != "ok" and state.data_age_seconds is not None:
             text += f", data {state.data_age_seconds:.0f}s old"
-        if state.last_error and state.status.value != "ok":
+        if state.last_error and state.status.value != "ok" and not troubled:
             error = state.last_error if len(state.last_error) <= 120 else state.last_error[:117] + "..."
             text += f" ({error})"
         parts.append(text)
     return " | ".join(parts)
 
 
-COLUMNS = ("QUEUE", "DEPTH", "AGE", "IN/m", "OUT/m", "DONE/m", "P95", "ERR", "WORKERS", "SLOTS", "DRAIN")
-"""WORKERS is healthy/stale/draining; SLOTS used/total; DRAIN the time to empty the backlog."""
+def top_lines(snapshot: Any, width: int | None, floor: dict[str, int] | None = None) -> tuple[list[str], dict[str, int]]:
+    """The `top` table of a snapshot as lines fitting ``width`` (None: every column whole), and the column widths."""
+    when = time.strftime("%H:%M:%S", time.localtime(snapshot.taken_at))
+    header = f"{when}  {len(snapshot.queues)} queues, {len(snapshot.workers)} workers  [{snapshot.mode}]"
+    grid, widths = render_lines(TOP_COLUMNS, _queue_rows(snapshot), width=width, floor=floor)
+    footer = [*_queue_notes(snapshot), _sources_line(snapshot)]
+    if any(q.stale for q in snapshot.queues):
+        footer.append("* a source of this row is down: its numbers are old or missing")
+    if width is None:
+        return [header, *grid, *footer], widths
+    # The notes are sentences: wrapped at words, the later lines indented; the table never wraps.
+    wrapped = [part for line in footer for part in textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False)]
+    return [clip(header, width), *grid, *wrapped], widths
 
 
-def _render_table(snapshot: Any):  # type: ignore[no-untyped-def]
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
+def _live_display():  # type: ignore[no-untyped-def]
+    """A Rich Live display on stdout: each update replaces the last one on screen (cropped to the terminal's height)."""
+    from rich.console import Console
+    from rich.live import Live
+
+    out = Console(markup=False, highlight=False, emoji=False)
+    live = Live(console=out, auto_refresh=False, vertical_overflow="crop", redirect_stdout=False, redirect_stderr=False)
+    live.start()
+    return live
+
+
+def _as_text(lines: list[str]):  # type: ignore[no-untyped-def]
+    """The lines as one Rich Text, the table's header bold."""
     from rich.text import Text
 
-    when = time.strftime("%H:%M:%S", time.localtime(snapshot.taken_at))
-    header = Text(
-        f"{when}  {len(snapshot.queues)} queues, {len(snapshot.workers)} workers  [{snapshot.mode}]"
-        "  WORKERS: healthy/stale/draining"
-    )
-    grid = Table(
-        box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1), collapse_padding=True
-    )
-    for column in COLUMNS:
-        if column == "QUEUE":
-            grid.add_column(column, overflow="fold", ratio=1)
-        else:
-            grid.add_column(column, justify="left" if column in ("WORKERS", "DRAIN") else "right", no_wrap=True)
-    for row in _queue_rows(snapshot):
-        grid.add_row(*("-" if v is None or v == "" else str(v) for v in row))
-    footer = [Text(_sources_line(snapshot))]
-    if any(q.stale for q in snapshot.queues):
-        footer.append(Text("* a source of this row is down: its numbers are old or missing"))
-    return Group(header, grid, *footer)
-
-
-def _print(renderable: Any) -> None:
-    """A table on stdout: as wide as the terminal, or unfolded lines when piped (scripts read whole lines)."""
-    from rich.console import Console
-
-    width = None if sys.stdout.isatty() else 240
-    out = Console(markup=False, highlight=False, emoji=False, soft_wrap=False, width=width)
-    with out.capture() as captured:
-        out.print(renderable)
-    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    text = Text("\n".join(lines), no_wrap=True, overflow="ellipsis")
+    if len(lines) > 1:
+        start = len(lines[0]) + 1
+        text.stylize("bold", start, start + len(lines[1]))
+    return text
 
 
 @app.command("top")
@@ -179,7 +218,7 @@ def top(
 
     With -o json, one snapshot as a JSON document; with --watch, one JSON line per refresh (the console's Snapshot: queues, workers, sources).
 
-    The table marks with * the rows whose numbers are from an earlier poll because a source is down.
+    The table fits the terminal: QUEUE, DEPTH, WORKERS (healthy/all) and STATE (STUCK, growing, the time to drain, empty) always show; as it narrows IN/m and OUT/m go first, then P95, POLLERS, SLOTS (busy/all), DONE/m and ERR, then AGE (-o wide: all of them). A line under it says why a queue is stuck, or which workers do not poll. It marks with * the rows whose numbers are from an earlier poll because a source is down. --watch redraws it in place on a terminal.
     """
     from kubiya_tui.connection import connect
     from kubiya_tui.metrics.collector import CollectorOptions
@@ -190,7 +229,12 @@ def top(
     collector = connection.source
     keep_going = watch or count is not None
 
+    on_terminal = sys.stdout.isatty()
+    live = None
+    widths: dict[str, int] = {}
+
     def show(snapshot: Any, first: bool) -> None:
+        nonlocal live, widths
         if output == OutputFormat.json:
             data = snapshot.to_json()
             if not workers:
@@ -200,9 +244,17 @@ def top(
             else:
                 sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
         else:
-            if not first:
-                sys.stdout.write("\n")
-            _print(_render_table(snapshot))
+            # Piped, scripts read whole lines: every column whole, one table after another.
+            width = terminal_width() if on_terminal and output == OutputFormat.table else None
+            lines, widths = top_lines(snapshot, width, widths)
+            if keep_going and on_terminal:
+                # On a terminal the table is redrawn in place, its columns only ever widening.
+                live = live or _live_display()
+                live.update(_as_text(lines), refresh=True)
+            else:
+                if not first:
+                    sys.stdout.write("\n")
+                write_lines(lines, bold_first=False)
         sys.stdout.flush()
 
     async def run() -> None:
@@ -216,6 +268,8 @@ def top(
                 shown += 1
         finally:
             await connection.aclose()
+            if live is not None:
+                live.stop()
 
     try:
         asyncio.run(run())
@@ -247,6 +301,12 @@ def check(
     warn_at: float = typer.Option(
         0.8, "--warn-at", min=0.0, max=1.0, help="Warning above this fraction of a threshold (default 0.8: 80%)."
     ),
+    stuck_after: str = typer.Option(
+        "30s",
+        "--stuck-after",
+        help="Critical when a queue is stuck: its oldest task has waited this long, nothing is dispatched and its workers have free slots.",
+    ),
+    no_stuck: bool = typer.Option(False, "--no-stuck", help="Do not check for stuck queues."),
     env: List[str] = ENVS,
     output: OutputFormat = OUTPUT,
     timeout: float = typer.Option(30.0, "--timeout", min=1, max=600, help="Give up (UNKNOWN) after this many seconds."),
@@ -259,7 +319,9 @@ def check(
 
     A value above its threshold is CRITICAL; above --warn-at (80%) of it, WARNING. UNKNOWN when it cannot tell: a source is down, a number is stale or missing, or a --queue names no queue.
 
-    Across queues and metrics the worst wins, in the order CRITICAL > UNKNOWN > WARNING > OK. Without --queue every queue is checked; without thresholds, only that the sources answer. A queue with no task closed in the 5-minute window passes --max-error-rate.
+    A stuck queue is CRITICAL, with or without thresholds (--no-stuck turns that off): tasks wait (the oldest for --stuck-after, 30 s, or more), Temporal dispatches none, and the queue's live workers have free slots. The line says why when it is known (no poller on the task queue, every worker draining...).
+
+    Across queues and metrics the worst wins, in the order CRITICAL > UNKNOWN > WARNING > OK. Without --queue every queue is checked; without thresholds, that the sources answer and no queue is stuck. A queue with no task closed in the 5-minute window passes --max-error-rate.
     """
     from kubiya_tui.metrics.check import CheckResult, Thresholds, evaluate, parse_rate, parse_seconds, unknown
 
@@ -271,16 +333,21 @@ def check(
         sys.stdout.flush()
         raise typer.Exit(result.exit_code)
 
-    try:
-        thresholds = Thresholds(
-            max_depth=max_depth,
-            max_error_rate=parse_rate(max_error_rate) if max_error_rate is not None else None,
-            max_backlog_age=parse_seconds(max_backlog_age) if max_backlog_age is not None else None,
-            warn_at=warn_at,
-        )
-    except ValueError as exc:
-        finish(unknown(f"bad threshold: {exc}"))
-        return
+    def parsed(option: str, text: str | None, parse: Any) -> Any:
+        if text is None:
+            return None
+        try:
+            return parse(text)
+        except ValueError as exc:
+            finish(unknown(f"bad threshold: {option} {exc}"))
+
+    thresholds = Thresholds(
+        max_depth=max_depth,
+        max_error_rate=parsed("--max-error-rate", max_error_rate, parse_rate),
+        max_backlog_age=parsed("--max-backlog-age", max_backlog_age, parse_seconds),
+        warn_at=warn_at,
+        stuck_after=None if no_stuck else parsed("--stuck-after", stuck_after, parse_seconds),
+    )
 
     try:
         from kubiya_tui.connection import connect

@@ -18,10 +18,11 @@ import typer
 
 from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, key_values, require_writable, table
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, key_values, require_writable, short_id, table
+from kubiya_tui.columns import Column
 from kubiya_tui.client.api import MIN_ID_PREFIX, ApiClient, ApiError
 from kubiya_tui.errors import UserError
-from kubiya_tui.models import Environment, Platform, QueueStatus, WorkerDetail, WorkerQueue
+from kubiya_tui.models import QUEUE_NAME_RULE, Environment, Platform, QueueStatus, WorkerDetail, WorkerQueue, queue_name_problem
 
 envs_app = typer.Typer(help="Environments of the organization.", no_args_is_help=True)
 queues_app = typer.Typer(help="Worker queues: list, show, create, update, delete.", no_args_is_help=True)
@@ -48,14 +49,29 @@ def _workers_cell(q: WorkerQueue) -> str:
     return f"{q.active_workers}/{q.max_workers if q.max_workers is not None else 'any'}"
 
 
-SHORT_ID = 8
+QUEUE_COLUMNS = (
+    Column("queue", "QUEUE", 40, priority=1),
+    Column("status", "STATUS", 11, priority=2),
+    Column("workers", "WORKERS", 9, priority=1, numeric=True, meaning="live / most workers"),
+    Column("wanted", "WANTED", 6, priority=4, numeric=True, meaning="the worker count asked for (scale)", hide_empty=True),
+    Column("id", "ID", 36, priority=3),
+)
 
 
 def _queue_table(queues: list[WorkerQueue], env_names: dict[str, str]):  # type: ignore[no-untyped-def]
     # Ids are shortened like docker's so names fit 80 columns; any command takes the short form.
     return table(
-        ["QUEUE", ("STATUS", {"no_wrap": True}), ("WORKERS", {"no_wrap": True}), ("ID", {"no_wrap": True})],
-        ([_queue_label(q, env_names), q.status, _workers_cell(q), q.id[:SHORT_ID]] for q in queues),
+        QUEUE_COLUMNS,
+        (
+            {
+                "queue": _queue_label(q, env_names),
+                "status": q.status,
+                "workers": _workers_cell(q),
+                "wanted": q.desired_workers,
+                "id": short_id(q.id),
+            }
+            for q in queues
+        ),
     )
 
 
@@ -81,6 +97,47 @@ def _queue_detail(q: WorkerQueue, env_names: dict[str, str]):  # type: ignore[no
     )
 
 
+WORKER_COLUMNS = (
+    Column("worker", "WORKER", 36, priority=1),
+    Column("queue", "QUEUE", 30, priority=1),
+    Column("health", "HEALTH", 8, priority=1),
+    Column("status", "STATUS", 12, priority=4),
+    Column("tasks", "TASKS", 7, priority=3, numeric=True, meaning="tasks processed"),
+    Column("beat", "BEAT", 6, priority=2, numeric=True, meaning="heartbeat age (none once a worker is gone)"),
+    Column("started", "STARTED", 8, priority=5, meaning="when it registered (UTC)"),
+    Column("host", "HOST", 24, priority=4),
+    Column("note", "NOTE", 30, priority=6, meaning="what else is known: its replacement, why it left", hide_empty=True),
+)
+
+
+def replaced_by(workers: list[WorkerDetail]) -> dict[str, str]:
+    """Gone worker id -> the worker that replaced it (the rule: kubiya_tui.metrics.derive.replacements)."""
+    from kubiya_tui.metrics.derive import Lifetime, replacements
+
+    def stamp(value: Any) -> float | None:
+        return value.timestamp() if value is not None else None
+
+    return replacements(
+        Lifetime(
+            worker_id=w.worker_id,
+            queue=w.queue_id,
+            host=w.hostname or (w.system_info or {}).get("hostname"),
+            healthy=w.health is not None and w.health.value == "healthy",
+            gone=w.health is not None and w.health.value == "gone",
+            registered_at=stamp(w.registered_at),
+            left_at=stamp(w.disconnected_at) or stamp(w.last_heartbeat),
+        )
+        for w in workers
+    )
+
+
+def worker_order(w: WorkerDetail, queue_names: dict[str, str]) -> tuple:
+    """Workers in a stable order: by queue, then when they registered (never by heartbeat, which moves)."""
+    queue = w.queue_name or (queue_names.get(w.queue_id) if w.queue_id else None) or w.queue_id or ""
+    started = w.registered_at.timestamp() if w.registered_at else float("inf")
+    return (queue, started, w.worker_id)
+
+
 def _worker_table(workers: list[WorkerDetail], queue_names: dict[str, str]):  # type: ignore[no-untyped-def]
     def host(w: WorkerDetail) -> str | None:
         return w.hostname or (w.system_info or {}).get("hostname")
@@ -88,27 +145,41 @@ def _worker_table(workers: list[WorkerDetail], queue_names: dict[str, str]):  # 
     def queue(w: WorkerDetail) -> str | None:
         return w.queue_name or (queue_names.get(w.queue_id) if w.queue_id else None) or w.queue_id
 
+    def gone(w: WorkerDetail) -> bool:
+        return w.health is not None and w.health.value == "gone"
+
+    def beat(w: WorkerDetail) -> str | None:
+        # A gone worker's last heartbeat only gets older: no ticking age for it.
+        if gone(w):
+            return None
+        return "never" if w.heartbeat_age_seconds is None else fmt.age(w.heartbeat_age_seconds)
+
+    replacements = replaced_by(workers)
+
+    def note(w: WorkerDetail) -> str | None:
+        successor = replacements.get(w.worker_id)
+        if successor:
+            return f"replaced by {successor[:8]}"
+        if gone(w) and w.disconnect_reason:
+            return w.disconnect_reason
+        return None
+
+    ordered = sorted(workers, key=lambda w: worker_order(w, queue_names))
     return table(
-        [
-            ("WORKER", {"no_wrap": True}),
-            "QUEUE",
-            ("HEALTH", {"no_wrap": True}),
-            ("STATUS", {"no_wrap": True}),
-            ("TASKS", {"justify": "right", "no_wrap": True}),
-            ("BEAT", {"justify": "right", "no_wrap": True}),
-            "HOST",
-        ],
+        WORKER_COLUMNS,
         (
-            [
-                w.worker_id[:SHORT_ID],
-                queue(w),
-                w.health.value if w.health else None,
-                w.status,
-                w.tasks_processed,
-                "never" if w.heartbeat_age_seconds is None else fmt.age(w.heartbeat_age_seconds),
-                host(w),
-            ]
-            for w in workers
+            {
+                "worker": short_id(w.worker_id),
+                "queue": queue(w),
+                "health": w.health.value if w.health else None,
+                "status": w.status,
+                "tasks": w.tasks_processed,
+                "beat": beat(w),
+                "started": w.registered_at.strftime("%H:%M:%S") if w.registered_at else None,
+                "host": host(w),
+                "note": note(w),
+            }
+            for w in ordered
         ),
     )
 
@@ -139,6 +210,14 @@ async def _queue_with_envs(api: ApiClient, queue: str) -> tuple[WorkerQueue, dic
 # ---------------------------------------------------------------------------- envs
 
 
+ENV_COLUMNS = (
+    Column("name", "NAME", 40, priority=1),
+    Column("status", "STATUS", 10, priority=2),
+    Column("queues", "QUEUES", 6, priority=1, numeric=True),
+    Column("id", "ID", 36, priority=3),
+)
+
+
 @envs_app.command("list")
 def envs_list(ctx: typer.Context, output: OutputFormat = OUTPUT) -> None:
     """List the environments, with how many worker queues each holds."""
@@ -154,8 +233,8 @@ def envs_list(ctx: typer.Context, output: OutputFormat = OUTPUT) -> None:
         envs,
         output,
         lambda: table(
-            ["NAME", ("STATUS", {"no_wrap": True}), ("QUEUES", {"justify": "right"}), ("ID", {"no_wrap": True})],
-            ([e.name, e.status, counts.get(e.id, 0), e.id] for e in envs),
+            ENV_COLUMNS,
+            ({"name": e.name, "status": e.status, "queues": counts.get(e.id, 0), "id": e.id} for e in envs),
         ),
     )
 
@@ -192,7 +271,7 @@ def queues_show(ctx: typer.Context, queue: str = QUEUE_ARG, output: OutputFormat
 @queues_app.command("create")
 def queues_create(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Queue name: 2-50 of a-z, 0-9 and '-'."),
+    name: str = typer.Argument(..., metavar="NAME", help=QUEUE_NAME_RULE + "."),
     env: str = typer.Option("default", "--env", "-e", help="Environment (id or name)."),
     display_name: Optional[str] = typer.Option(None, "--display-name", help="Human-friendly name."),
     description: Optional[str] = typer.Option(None, "--description", help="What the queue is for."),
@@ -205,6 +284,9 @@ def queues_create(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Create a worker queue in an environment."""
+    problem = queue_name_problem(name)
+    if problem:
+        raise UserError(problem)
     require_writable(ctx, "create a worker queue")
     body: dict[str, Any] = {"name": name}
     for field, value in (
@@ -247,6 +329,8 @@ def queues_update(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Change a worker queue; only the options given change."""
+    if name is not None and (problem := queue_name_problem(name)):
+        raise UserError(problem)
     changes: dict[str, Any] = {}
     for field, value in (
         ("name", name),
@@ -305,15 +389,22 @@ def _current_workers(q: WorkerQueue) -> int:
     return q.desired_workers if q.desired_workers is not None else q.active_workers
 
 
+MAX_SCALE = 10000
+
+
 @app.command()
 def scale(
     ctx: typer.Context,
     queue: str = typer.Argument(..., metavar="QUEUE", help="Queue id (or 8+ first characters), name, or ENV/NAME."),
-    workers: int = typer.Argument(..., metavar="N", min=0, max=10000, help="How many workers the queue should have."),
+    workers: int = typer.Argument(..., metavar="N", help=f"How many workers the queue should have: 0 to {MAX_SCALE}."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Set how many workers a queue should have; the runner starts or drains workers to match."""
+    if workers < 0:
+        raise UserError(f"cannot scale to {workers} workers: a worker count is 0 or more (0 stops every worker of the queue)")
+    if workers > MAX_SCALE:
+        raise UserError(f"cannot scale to {workers} workers: at most {MAX_SCALE}")
     require_writable(ctx, "scale a worker queue")
     found: WorkerQueue = call(ctx, lambda api: api.resolve_queue(queue))
     label = f"{found.environment_name}/{found.name}" if found.environment_name else found.name

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Optional
 
 import typer
 
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, emit, key_values, parse_priority, table
+from kubiya_tui import formatting as fmt
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, Shortened, call, emit, key_values, parse_priority, settings, table
+from kubiya_tui.columns import Column
 from kubiya_tui.errors import UserError
 
 worker_app = typer.Typer(help="Run a worker that polls a queue on Temporal.", no_args_is_help=True)
@@ -36,17 +37,23 @@ def worker_start(
 ) -> None:
     """Start a worker: exactly the command that `worker-command` returns.
 
-    The API key comes from KUBIYA_API_KEY (or the global --api-key).
+    The API key and the control-plane URL come, like every command's, from the global
+    --api-key / --api-url, KUBIYA_API_KEY / KUBIYA_CONTROL_PLANE_BASE_URL, or the --profile
+    (--control-plane-url, the worker command's own flag, wins over them all).
     """
+    from kubiya_tui.config import DEFAULT_API_URL
     from kubiya_tui.worker.runtime import WorkerOptions, run_worker
 
     if bool(queue_id) == bool(task_queue):
         raise UserError("give exactly one of --queue-id (a worker queue) or --task-queue (a legacy task queue)")
-    api_key = (ctx.obj or {}).get("api_key") or os.environ.get("KUBIYA_API_KEY")
+    found = settings(ctx)
+    api_key = found.api_key_value()
     if not api_key:
-        raise UserError("no API key: set KUBIYA_API_KEY to a key of the queue's organization")
-    if not control_plane_url:
-        raise UserError("no control-plane URL: pass --control-plane-url or set KUBIYA_CONTROL_PLANE_BASE_URL")
+        where = f"profile {found.profile!r} has none; " if found.profile else ""
+        raise UserError(f"no API key: {where}set KUBIYA_API_KEY to a key of the queue's organization (or use --profile)")
+    control_plane_url = control_plane_url or found.api_url
+    if not control_plane_url or (found.profile is None and control_plane_url == DEFAULT_API_URL and not _url_given(ctx)):
+        raise UserError("no control-plane URL: pass --control-plane-url, set KUBIYA_CONTROL_PLANE_BASE_URL or use --profile")
     options = WorkerOptions(
         control_plane_url=control_plane_url.rstrip("/"),
         api_key=api_key,
@@ -56,6 +63,11 @@ def worker_start(
         temporal_connect_timeout=temporal_connect_timeout,
     )
     sys.exit(run_worker(options))
+
+
+def _url_given(ctx: typer.Context) -> bool:
+    """Whether the global --api-url named the control plane."""
+    return bool((ctx.find_root().obj or {}).get("api_url"))
 
 
 # ---------------------------------------------------------------------------- tasks
@@ -79,7 +91,7 @@ def _parse_input(text: str) -> dict:
 @tasks_app.command("submit")
 def tasks_submit(
     ctx: typer.Context,
-    queue: str = typer.Argument(..., help="Queue id or name (env/name when names repeat)."),
+    queue: str = typer.Argument(..., metavar="QUEUE", help="Queue id (or 8+ first characters), name, or ENV/NAME."),
     kind: str = typer.Option(..., "--kind", help="Task kind: sleep, http, shell, or a plugin's."),
     input_json: str = typer.Option("{}", "--input", help="Task input as a JSON object."),
     priority: str = typer.Option("normal", "--priority", help="high, normal, low, or 1 (first) to 5 (last)."),
@@ -130,9 +142,28 @@ def tasks_submit(
     emit(data, output, lambda: "\n".join(ids) if len(ids) <= 20 else f"submitted {len(ids)} {kind} tasks to {found.name}")
 
 
-def _task_rows(tasks: list[dict]) -> list[tuple]:
+TASK_COLUMNS = (
+    Column("task", "TASK", 14, priority=1, meaning="task id (the first characters; -o wide shows it whole)"),
+    Column("kind", "KIND", 12, priority=2),
+    Column("status", "STATUS", 10, priority=1),
+    Column("prio", "PRIO", 4, priority=3, numeric=True),
+    Column("submitted", "SUBMITTED", 9, priority=2),
+    Column("closed", "CLOSED", 8, priority=2),
+)
+TASK_ID_SHOWN = 14
+"""Characters of a task id in a table: ``task-`` and 8 of its hex digits, cut like the console's."""
+
+
+def _task_rows(tasks: list[dict]) -> list[dict]:
     return [
-        (t["id"], t.get("kind"), t.get("status"), t.get("priority"), _when(t.get("submitted_at")), _when(t.get("closed_at")))
+        {
+            "task": Shortened(fmt.short_id(t.get("id"), TASK_ID_SHOWN), t.get("id") or ""),
+            "kind": t.get("kind"),
+            "status": t.get("status"),
+            "prio": t.get("priority"),
+            "submitted": _when(t.get("submitted_at")),
+            "closed": _when(t.get("closed_at")),
+        }
         for t in tasks
     ]
 
@@ -144,7 +175,7 @@ def _when(value: str | None) -> str | None:
 @tasks_app.command("list")
 def tasks_list(
     ctx: typer.Context,
-    queue: str = typer.Argument(..., help="Queue id or name."),
+    queue: str = typer.Argument(..., metavar="QUEUE", help="Queue id (or 8+ first characters), name, or ENV/NAME."),
     status: Optional[str] = typer.Option(
         None, "--status", help="queued, running, completed, failed, timed_out, canceled, terminated."
     ),
@@ -158,13 +189,13 @@ def tasks_list(
         return await api.list_tasks(found.id, status=status, limit=limit)
 
     tasks = call(ctx, work)
-    emit(tasks, output, lambda: table([("task", {"no_wrap": True}), "kind", "status", "prio", "submitted", "closed"], _task_rows(tasks)))
+    emit(tasks, output, lambda: table(TASK_COLUMNS, _task_rows(tasks)))
 
 
 @tasks_app.command("show")
 def tasks_show(
     ctx: typer.Context,
-    task_id: str = typer.Argument(..., help="Task id (task-...)."),
+    task_id: str = typer.Argument(..., metavar="TASK_ID", help="Task id (task-...)."),
     output: OutputFormat = OUTPUT,
 ) -> None:
     """One task: status, attempts, worker, result or error."""

@@ -11,6 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -25,6 +26,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from kubiya_tui.models import FAILED_STATUSES
+from kubiya_tui.client import temporal_query
 
 TASK_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
@@ -44,6 +46,8 @@ class QueueStats:
     """Poller identity -> epoch seconds of its latest poll over both task types (0 when unknown)."""
     workflow_backlog: int = 0
     activity_backlog: int = 0
+    versioned_builds: dict[str, str] = field(default_factory=dict)
+    """Poller identity -> the build id of a poller that uses worker versioning (it takes only its build's tasks)."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,7 @@ class TemporalReader:
         add = dispatch = 0.0
         last_access: dict[str, float] = {}
         by_priority: dict[int, int] = {}
+        builds: dict[str, str] = {}
         per_type = []
         for answer in answers:
             stats = answer.stats
@@ -265,6 +270,9 @@ class TemporalReader:
             for poller in answer.pollers:
                 seen = poller.last_access_time.seconds + poller.last_access_time.nanos / 1e9
                 last_access[poller.identity] = max(last_access.get(poller.identity, 0.0), seen)
+                build = _versioned_build(poller)
+                if build:
+                    builds[poller.identity] = build
         return QueueStats(
             backlog=backlog,
             backlog_age_seconds=age,
@@ -276,6 +284,7 @@ class TemporalReader:
             poller_last_access=last_access,
             workflow_backlog=per_type[0],
             activity_backlog=per_type[1],
+            versioned_builds=builds,
         )
 
     async def partitions(self, task_queue: str, timeout: float = 3.0, *, retry: bool = False) -> int:
@@ -308,7 +317,7 @@ class TemporalReader:
     ) -> ClosedExecutions:
         """One visibility page of the executions closed in the window, newest first."""
         client = await self.client()
-        query = f'TaskQueue="{_quote(task_queue)}" AND CloseTime > "{_since(window_seconds)}"'
+        query = _built(temporal_query.closed_on, task_queue, _since(window_seconds))
         try:
             answer = await client.workflow_service.list_workflow_executions(
                 ListWorkflowExecutionsRequest(namespace=self.namespace, page_size=limit, query=query),
@@ -338,7 +347,7 @@ class TemporalReader:
     ) -> Outcomes:
         """Closed workflow executions per status within the window."""
         client = await self.client()
-        query = f'TaskQueue="{_quote(task_queue)}" AND CloseTime > "{_since(window_seconds)}" GROUP BY ExecutionStatus'
+        query = _built(temporal_query.outcomes_on, task_queue, _since(window_seconds))
         try:
             answer = await client.workflow_service.count_workflow_executions(
                 CountWorkflowExecutionsRequest(namespace=self.namespace, query=query),
@@ -355,12 +364,14 @@ class TemporalReader:
 
     async def workers(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> list[dict]:
         """Workers that heartbeat to Temporal for this task queue (SDK worker heartbeats)."""
-        return await self.list_workers(f"TaskQueue = '{_quote(task_queue)}'", timeout, retry=retry)
+        return await self.list_workers(_built(temporal_query.workers_on, task_queue), timeout, retry=retry)
 
     async def list_workers(
         self, query: str | None = None, timeout: float = 3.0, *, retry: bool = False, page_size: int = 200
     ) -> list[dict]:
         """Workers that heartbeat to Temporal, all of the namespace when ``query`` is None.
+
+        ``query`` comes from ``temporal_query`` (``workers_on``), never from formatting.
 
         Each is a dict: identity, instance_key, task_queue, host_name, process_id, status
         (the enum's number) and status_name (``Running``, ``ShuttingDown``, ``Shutdown``),
@@ -408,14 +419,30 @@ class TemporalReader:
             raise self._failed(exc) from None
 
 
-def _since(window_seconds: float) -> str:
-    return (datetime.now(timezone.utc) - timedelta(seconds=window_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _built(build: Callable[..., str], *args: Any) -> str:
+    """A query from the builder; a value Temporal cannot search for is a failed call, not a crash."""
+    try:
+        return build(*args)
+    except ValueError as exc:
+        raise TemporalUnavailable(f"cannot query Temporal: {exc}") from None
 
 
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
+def _since(window_seconds: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(seconds=window_seconds)
 
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
+
+
+def _versioned_build(poller: Any) -> str | None:
+    """The build id of a poller that uses worker versioning (or a worker deployment); None for an unversioned one."""
+    caps = poller.worker_version_capabilities
+    if caps.use_versioning and caps.build_id:
+        return caps.build_id
+    options = poller.deployment_options
+    # WORKER_VERSIONING_MODE_VERSIONED is 2 (1 is unversioned).
+    if options.build_id and options.worker_versioning_mode == 2:
+        return options.build_id
+    return None

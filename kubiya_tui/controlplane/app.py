@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -130,6 +131,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     from kubiya_tui.controlplane import distribution
     from kubiya_tui.controlplane.deps import STORAGE_RESPONSES
+    from kubiya_tui.controlplane import openapi
     from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
     from kubiya_tui.controlplane.intake import TaskIntake
     from kubiya_tui.controlplane.routers import audit, environments, health, leases, legacy, tasks, worker_queues, workers
@@ -167,6 +169,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 for status, response in STORAGE_RESPONSES.items():
                     route.responses.setdefault(status, response)
         app.include_router(resource.router)
+    openapi.install(app)
     return app
 
 
@@ -197,6 +200,10 @@ def _install_error_handlers(app: FastAPI) -> None:
                 else "body is not valid JSON" + (" (not UTF-8 text)" if isinstance(cause, UnicodeDecodeError) else "")
             )
             return JSONResponse({"detail": [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]}, status_code=422)
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route that matched the path; each
+            # method of a path is a route of its own here, so name them all, as documented.
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.url.path))}
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -213,6 +220,30 @@ def _install_error_handlers(app: FastAPI) -> None:
         # The traceback goes to the server log, never into a response body.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error; see the control plane's log"}, status_code=500)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the published OpenAPI documents for a request path (and HEAD with GET, as served).
+
+    Where templates overlap (``/workers/heartbeat`` and ``/workers/{worker_id}``), the path is the
+    resource of the template with the fewest parameters.
+    """
+    patterns = app.state.__dict__.get("path_patterns")
+    if patterns is None:
+        patterns = app.state.path_patterns = [
+            (
+                re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"),
+                template.count("{"),
+                {m.upper() for m in ops},
+            )
+            for template, ops in app.openapi()["paths"].items()
+        ]
+    matches = [(params, documented) for pattern, params, documented in patterns if pattern.match(path)]
+    fewest = min((params for params, _ in matches), default=0)
+    methods = {m for params, documented in matches if params == fewest for m in documented}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 Handler = Callable[..., Awaitable[Any]]

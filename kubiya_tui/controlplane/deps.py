@@ -40,6 +40,7 @@ IDEMPOTENCY_HEADER = Header(
     default=None,
     alias="Idempotency-Key",
     description="A retry with the same key (per queue, kept 24 h) gets the first answer again and starts nothing.",
+    json_schema_extra={"pattern": r"^[\x21-\x7e]{1,255}$"},  # the route words the refusal
 )
 """The default of a submission's ``idempotency_key`` parameter: the ``Idempotency-Key`` header."""
 
@@ -125,16 +126,6 @@ def get_public_url(request: Request) -> str:
     """The URL workers should use to reach this control plane, without a trailing slash."""
     configured = get_settings(request).public_url
     return (configured or str(request.base_url)).rstrip("/")
-
-
-def refuse_nulls(changes: dict[str, Any], fields: tuple[str, ...]) -> None:
-    """422 when a PATCH body sets any of these fields to null (they can be changed, not cleared)."""
-    nulls = [f for f in fields if f in changes and changes[f] is None]
-    if nulls:
-        raise HTTPException(
-            422,
-            [{"loc": ["body", f], "msg": "may not be null", "type": "value_error"} for f in nulls],
-        )
 
 
 async def live_worker_count(store: Store, org: str, queue: dict[str, Any]) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 
 from kubiya_tui.client.temporal import TemporalReader, TemporalUnavailable
 from kubiya_tui.controlplane.deps import Caller
+from kubiya_tui.controlplane.naming import legacy_task_queue
 from kubiya_tui.controlplane.serializers import iso, migration_out, worker_out
 from kubiya_tui.controlplane.store import Store
 from kubiya_tui.models import LegacyTaskQueue, WorkerDetail
@@ -29,7 +30,7 @@ LIVE = ("healthy", "draining")
 
 def legacy_task_queue_name(org: str, env: dict[str, Any]) -> str:
     """The Temporal task queue a legacy task queue (an environment) is polled on."""
-    return f"{org}.{env['name']}"
+    return legacy_task_queue(org, env["name"])
 
 
 def queue_safe_name(name: str) -> str:

@@ -40,6 +40,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from kubiya_tui.controlplane import database
+from kubiya_tui.controlplane.naming import legacy_task_queue, worker_queue_task_queue
 from kubiya_tui.controlplane.schema import (
     api_keys,
     audit,
@@ -537,8 +538,10 @@ class Store:
     async def create_environment(self, org: str, fields: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
         env_id = str(uuid.uuid4())
-        try:
-            await self._run(
+
+        async def work(tx: Tx) -> None:
+            await self._refuse_taken_legacy_name(tx, org, fields["name"])
+            await tx.run(
                 insert(environments).values(
                     id=env_id,
                     organization_id=org,
@@ -552,6 +555,9 @@ class Store:
                     updated_at=now,
                 )
             )
+
+        try:
+            await self.transaction(work)
         except IntegrityError as exc:
             if not is_unique_violation(exc):
                 raise
@@ -562,7 +568,19 @@ class Store:
         current = await self.get_environment(org, env_id)
         if "name" in changes and current["name"] == "default" and changes["name"] != "default":
             raise ValueError("the default environment cannot be renamed")
+        if "name" in changes and changes["name"] != current["name"]:
+            await self._once(lambda tx: self._refuse_taken_legacy_name(tx, org, changes["name"]))
         return await self._update("environments", org, env_id, changes, what="environment")
+
+    @staticmethod
+    async def _refuse_taken_legacy_name(tx: Tx, org: str, name: str) -> None:
+        """Conflict when an environment of this name would poll a task queue a worker queue already polls."""
+        task_queue = legacy_task_queue(org, name)
+        if await tx.one(select(worker_queues.c.id).where(worker_queues.c.task_queue_name == task_queue)):
+            raise Conflict(
+                f"an environment named {name!r} would be polled on task queue {task_queue!r},"
+                " which a worker queue already uses; choose another name"
+            )
 
     async def delete_environment(self, org: str, env_id: str) -> dict[str, Any]:
         env = await self.get_environment(org, env_id)
@@ -657,11 +675,8 @@ class Store:
 
         async def work(tx: Tx) -> None:
             seq = await tx.scalar(select(func.coalesce(func.max(worker_queues.c.seq), 0) + 1))
-            # A renamed queue (or environment) keeps its task queue, which its workers poll: a new
-            # queue that takes the old name gets a distinct one, never a shared backlog.
-            task_queue = f"{org}.{env['name']}.{fields['name']}"
-            if await tx.one(select(worker_queues.c.id).where(worker_queues.c.task_queue_name == task_queue)):
-                task_queue = f"{task_queue}.{queue_id[:8]}"
+            # Fixed at creation: renames keep the task queue that the queue's workers poll.
+            task_queue = worker_queue_task_queue(queue_id)
             await tx.run(
                 insert(worker_queues).values(
                     **{k: (_dump(v) if k in JSON_COLUMNS else v) for k, v in row.items()},

@@ -17,6 +17,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from kubiya_tui.client import temporal_query
 from kubiya_tui.client.temporal import TemporalReader, TemporalUnavailable
 from kubiya_tui.controlplane.deps import Caller
 from kubiya_tui.controlplane.intake import IntakeAnswer, Submission, TaskIntake
@@ -77,9 +78,8 @@ async def start_tasks(
         first = exc.errors()[0]
         raise _validation_error(["input", *map(str, first["loc"])], first["msg"]) from None
     if kind.requires_setting and (queue.get("settings") or {}).get(kind.requires_setting) is not True:
-        raise _validation_error(
-            ["kind"], f"{kind.name} tasks need settings.{kind.requires_setting}: true on queue {queue['name']!r}"
-        )
+        # A valid task this queue refuses as it is set up: the queue's state, not the body, is at fault.
+        raise HTTPException(400, f"{kind.name} tasks need settings.{kind.requires_setting}: true on queue {queue['name']!r}")
     if queue["status"] not in ("active", "ready"):
         raise HTTPException(400, f"queue {queue['name']!r} is {queue['status']}; it takes no tasks")
     key = _idempotency_key(idempotency_key, body.idempotency_key)
@@ -225,11 +225,9 @@ async def recent_tasks(reader: TemporalReader, queue_id: str, task_queue: str, s
             422, [{"loc": ["query", "status"], "msg": f"must be one of {', '.join(STATUS_QUERY)}", "type": "enum"}]
         )
     client = await _workflow_client(reader)
-    query = f'TaskQueue="{task_queue}"'
-    if status:
-        query += f' AND ExecutionStatus="{STATUS_QUERY[status]}"'
     out: list[TaskInfo] = []
     try:
+        query = temporal_query.executions_on(task_queue, STATUS_QUERY[status] if status else None)
         async for wf in client.list_workflows(query, limit=limit, page_size=min(limit, 100)):
             memo = await wf.memo()
             state = STATUS_OF.get(wf.status, "running") if wf.status != WorkflowExecutionStatus.RUNNING else "open"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from kubiya_tui.metrics import derive
 from kubiya_tui.metrics.scheduler import Reading
 from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot, SourceState, WorkerCounts, WorkerSnapshot
+from kubiya_tui.metrics.stuck import STUCK_AFTER_SECONDS, mark_stuck
 from kubiya_tui.metrics.sources.outcomes import Outcome
 from kubiya_tui.metrics.sources.registry import QueueRef, Registry, RegisteredWorker
 from kubiya_tui.models import WorkerHealth, WorkerQueueMetrics
@@ -51,6 +52,8 @@ class SnapshotRules:
     durations: bool = True
     """Whether durations are read (a ``duration_samples`` of 0 then means none closed)."""
     profile: str | None = None
+    stuck_after: float = STUCK_AFTER_SECONDS
+    """How long the oldest task waits, with free slots and nothing dispatched, before its queue is stuck."""
 
     @property
     def with_api(self) -> bool:
@@ -123,6 +126,7 @@ def build_snapshot(
         queues.append(old if old == queue else queue)
         workers.extend(its_workers)
     queues.sort(key=lambda q: (q.legacy, q.environment or "", q.name, q.id))
+    workers = ordered_workers(workers, queues)
     return Snapshot(
         taken_at=now,
         queues=tuple(queues),
@@ -184,7 +188,35 @@ def queue_row(
         last_error=row.errors[0] if row.errors else None,
         **row.numbers,
     )
-    return queue, workers
+    return mark_stuck(queue, rules.stuck_after), workers
+
+
+def ordered_workers(workers: list[WorkerSnapshot], queues: Sequence[QueueSnapshot]) -> list[WorkerSnapshot]:
+    """Workers in a stable order (their queue's, then when they registered), each gone one linked to its replacement.
+
+    Never by heartbeat: rows must not move on every refresh. Pollers no registration accounts
+    for come after a queue's registered workers.
+    """
+    place = {q.id: i for i, q in enumerate(queues)}
+    ordered = sorted(
+        workers,
+        key=lambda w: (place.get(w.queue_id or "", len(place)), w.registered_at is None, w.registered_at or 0.0, w.worker_id),
+    )
+    links = derive.replacements(
+        derive.Lifetime(
+            worker_id=w.worker_id,
+            queue=w.queue_id,
+            host=w.hostname,
+            healthy=w.health == WorkerHealth.healthy and not w.polling_not_registered,
+            gone=w.health == WorkerHealth.gone,
+            registered_at=w.registered_at,
+            left_at=w.left_at,
+        )
+        for w in ordered
+    )
+    if not links and not any(w.replaced_by for w in ordered):
+        return ordered
+    return [w if w.replaced_by == links.get(w.worker_id) else replace(w, replaced_by=links.get(w.worker_id)) for w in ordered]
 
 
 @dataclass(frozen=True)
@@ -229,6 +261,7 @@ def temporal_numbers(row: _Row, ref: QueueRef, readings: Readings, rules: Snapsh
             dispatch_rate_per_min=round(st.dispatch_rate_per_second * 60, 3),
             priority_backlog={int(k): int(v) for k, v in sorted(st.backlog_by_priority.items()) if v},
             pollers=len(polling),
+            versioned_builds=tuple(sorted({b for i, b in st.versioned_builds.items() if i in polling})),
         )
         found = _Temporal(stats=stats, polling=frozenset(polling), workers=workers, fresh=fresh)
     elif stats is not None and stats.error:
@@ -328,6 +361,7 @@ def worker_rows(
         w = rw.worker
         known.add(w.worker_id)
         health = rw.health
+        left = None
         if health == WorkerHealth.gone:
             left = rw.left_at
             if left is None and rw.heartbeat_age is not None and registry is not None:
@@ -364,6 +398,7 @@ def worker_rows(
                 slots_available=slots_free,
                 registered_not_polling=flag,
                 task_queue_name=ref.task_queue_name,
+                left_at=left,
             )
         )
     stats = temporal.stats

@@ -1,7 +1,9 @@
 """Threshold checks on a snapshot, in the monitoring-plugin convention (Nagios, Icinga, Sensu...).
 
 Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. A value above its threshold is
-critical; above ``warn_at`` (80 %) of it, a warning. UNKNOWN when a number cannot be told:
+critical; above ``warn_at`` (80 %) of it, a warning. A stuck queue (kubiya_tui.metrics.stuck:
+tasks waiting ``stuck_after`` seconds or more, nothing dispatched, free slots) is critical,
+checked by default with or without thresholds (``stuck_after`` None turns it off). UNKNOWN when a number cannot be told:
 its source is down or stale, or a named queue does not exist. When several queues or
 metrics disagree, the worst wins in the order CRITICAL > UNKNOWN > WARNING > OK: a known
 critical is reported even while another number is unknown.
@@ -9,12 +11,14 @@ critical is reported even while another number is unknown.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import Any, Sequence
 
 from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot, SourceStatus
+from kubiya_tui.metrics.stuck import STUCK_AFTER_SECONDS, stuck_reason
 
 DEFAULT_WARN_AT = 0.8
 
@@ -43,6 +47,8 @@ class Thresholds:
     """Seconds."""
     warn_at: float = DEFAULT_WARN_AT
     """Warning above this fraction of a threshold."""
+    stuck_after: float | None = STUCK_AFTER_SECONDS
+    """Seconds the oldest task may wait with free slots and nothing dispatched; None: stuck queues are not checked."""
 
     def describe(self) -> str:
         parts = []
@@ -52,7 +58,11 @@ class Thresholds:
             parts.append(f"error rate <= {_pct(self.max_error_rate)}")
         if self.max_backlog_age is not None:
             parts.append(f"backlog age <= {_secs(self.max_backlog_age)}")
-        return ", ".join(parts) or "sources up"
+        if not parts:
+            parts.append("sources up")
+        if self.stuck_after is not None:
+            parts.append("none stuck")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,12 @@ def evaluate(snapshot: Snapshot | None, selectors: Sequence[str], thresholds: Th
     for q in queues:
         name = label(q)
         numbers_stale = numbers_from in q.stale_sources
+        if thresholds.stuck_after is not None and not numbers_stale:
+            found = stuck_reason(q, thresholds.stuck_after)
+            if found is not None:
+                evidence, cause = found
+                text = f"{name}: stuck ({evidence})" + (f": {cause}" if cause else "")
+                findings.append(Finding(name, "stuck", q.backlog_age_seconds, None, thresholds.stuck_after, Status.CRITICAL, text))
         why_stale = (numbers_source.last_error if numbers_source else None) or q.last_error or f"{numbers_from} data stale"
         metrics: list[tuple[str, float | None, float | None, Any]] = [
             ("depth", q.depth, thresholds.max_depth, _num),
@@ -183,12 +199,15 @@ def evaluate(snapshot: Snapshot | None, selectors: Sequence[str], thresholds: Th
 
 
 def parse_rate(text: str) -> float:
-    """``0.05`` or ``5%`` -> 0.05; ValueError for anything else."""
+    """``0.05`` or ``5%`` -> 0.05; ValueError (a sentence saying what is allowed) for anything else."""
     raw = text.strip()
-    if raw.endswith("%"):
-        value = float(raw[:-1]) / 100
-    else:
-        value = float(raw)
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a share of tasks: give a fraction (0.05) or a percentage (5%)") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a share of tasks: give a fraction (0.05) or a percentage (5%)")
+    if not raw.endswith("%"):
         if value > 1:
             raise ValueError(f"{text!r} is above 1: give a fraction (0.05) or a percentage (5%)")
     if not 0 <= value <= 1:

@@ -122,9 +122,17 @@ class Collector:
         self._history = history
         sem = asyncio.Semaphore(o.concurrency)
         backoff = max(1.0, interval)
-        self._registry_tracker = Tracker("control plane", backoff, o.max_backoff, monotonic)
-        self._stats_tracker = Tracker("Temporal" if temporal is not None else "control plane metrics", backoff, o.max_backoff, monotonic)
-        self._vis_tracker = Tracker("Temporal visibility", backoff, o.max_backoff, monotonic)
+        self._registry_tracker = Tracker(
+            "control plane", backoff, o.max_backoff, monotonic, shows="queues and workers", period=interval
+        )
+        self._stats_tracker = Tracker(
+            "Temporal task queues" if temporal is not None else "control plane metrics", backoff, o.max_backoff, monotonic,
+            shows="depth, age and in/out", period=max(interval, float(o.stats_interval)),
+        )  # fmt: skip
+        self._vis_tracker = Tracker(
+            "Temporal visibility", backoff, o.max_backoff, monotonic,
+            shows="done/m, errors and times", period=max(interval, float(o.outcomes_interval)),
+        )  # fmt: skip
 
         self.registry: RegistrySource | None = None
         self.api_metrics: ApiMetricsSource | None = None

@@ -177,3 +177,65 @@ def merge_worker_durations(metadata: Iterable[Mapping]) -> tuple[float | None, f
 
 def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# ---------------------------------------------------------------------------- worker lifetimes
+
+REPLACED_WITHIN_SECONDS = 300.0
+"""A gone worker is replaced by a live worker of its queue that registered this long after it left, at most."""
+REPLACED_SLACK_SECONDS = 30.0
+"""...or a little before it left: a replacement may register while the old worker says goodbye."""
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """What the replacement rule needs of a worker."""
+
+    worker_id: str
+    queue: str | None
+    host: str | None
+    healthy: bool
+    gone: bool
+    registered_at: float | None
+    """Epoch seconds; None when unknown (a poller no registration accounts for)."""
+    left_at: float | None
+    """When a gone worker left: its goodbye, else its last heartbeat."""
+
+
+def replacements(
+    workers: Iterable[Lifetime],
+    within: float = REPLACED_WITHIN_SECONDS,
+    slack: float = REPLACED_SLACK_SECONDS,
+) -> dict[str, str]:
+    """Gone worker id -> the id of the worker that replaced it.
+
+    A gone worker was *replaced* by a healthy worker of the same queue that registered from
+    ``slack`` seconds before it left to ``within`` seconds after (what a runner or a
+    Deployment does: the runner starts one once a drained worker has exited). Each
+    replacement stands for one gone worker; one on the same host is preferred, then the
+    earliest. Workers that were there before (registered earlier) are peers, not
+    replacements; a drained worker nobody replaced (a scale down) has none.
+    """
+    rows = list(workers)
+    gone = sorted((w for w in rows if w.gone and w.left_at is not None), key=lambda w: (w.left_at, w.worker_id))
+    claimed: set[str] = set()
+    out: dict[str, str] = {}
+    for old in gone:
+        assert old.left_at is not None
+        candidates = [
+            w
+            for w in rows
+            if w.healthy
+            and not w.gone
+            and w.worker_id not in claimed
+            and w.queue == old.queue
+            and w.registered_at is not None
+            and old.left_at - slack <= w.registered_at <= old.left_at + within
+            and (old.registered_at is None or w.registered_at > old.registered_at)
+        ]
+        if not candidates:
+            continue
+        best = min(candidates, key=lambda w: (not (old.host and w.host == old.host), w.registered_at, w.worker_id))
+        claimed.add(best.worker_id)
+        out[old.worker_id] = best.worker_id
+    return out

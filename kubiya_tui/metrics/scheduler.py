@@ -16,10 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Generic, Sequence, TypeVar
 
-from kubiya_tui.metrics.snapshot import SourceState, SourceStatus
+from kubiya_tui.metrics.snapshot import ReadState, SourceState, SourceStatus
 
 T = TypeVar("T")
 
+LATE_AFTER_PERIODS = 3
+"""A read's data is late once it is this many of its periods old (and at least LATE_AFTER_SECONDS)."""
+LATE_AFTER_SECONDS = 15.0
 DOWN_AFTER_FAILURES = 2
 """Consecutive failed polls before a source that has answered before reads "down": one failure is often transient."""
 
@@ -59,8 +62,21 @@ def is_due(reading: Reading | None, mono: float, every: float, failed_at: float 
 class Tracker:
     """How one poller is doing: latency, errors, backoff; turned into a SourceState."""
 
-    def __init__(self, name: str, interval: float, max_backoff: float, mono: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        name: str,
+        interval: float,
+        max_backoff: float,
+        mono: Callable[[], float],
+        *,
+        shows: str = "",
+        period: float | None = None,
+    ) -> None:
         self.name = name
+        self.shows = shows
+        """The numbers its poll gives, as the banner names them (``done/m and errors``)."""
+        self.period = period if period is not None else interval
+        """How often its data is read anew when all is well: older than LATE_AFTER_PERIODS of it is late."""
         self.interval = interval
         self.max_backoff = max_backoff
         self._mono = mono
@@ -118,11 +134,35 @@ class Tracker:
         return SourceStatus.ok
 
 
+def read_state(tracker: Tracker, slow_after: float, now: float) -> ReadState:
+    """One read's state: its status, the age of its data and whether that is late."""
+    age = round(now - tracker.ok_at, 1) if tracker.ok_at is not None else None
+    late_after = max(LATE_AFTER_SECONDS, LATE_AFTER_PERIODS * tracker.period)
+    return ReadState(
+        name=tracker.name,
+        status=tracker.status(slow_after) or SourceStatus.slow,
+        shows=tracker.shows,
+        data_age_seconds=age,
+        late=age is not None and age > late_after,
+        last_error=tracker.error if tracker.failures else None,
+    )
+
+
 def source_state(name: str, trackers: Sequence[Tracker], slow_after: float, now: float, address: str | None) -> SourceState:
-    """One backend's state in a snapshot: the worst of the trackers of its pollers."""
+    """One backend's state in a snapshot, from the trackers of its reads (the main read first).
+
+    It is down only when its main read is down; a secondary read that fails or is late makes it
+    slow (the backend answers, one of its reads does not) and is named in ``reads``.
+    """
     statuses = [s for t in trackers if (s := t.status(slow_after)) is not None]
     # Until a source has answered once, it reads "slow" (its first poll is under way), not "down".
     worst = max(statuses, key=lambda s: _RANK[s]) if statuses else SourceStatus.slow
+    reads = tuple(read_state(t, slow_after, now) for t in trackers)
+    main = trackers[0].status(slow_after)
+    if worst is SourceStatus.down and main is not SourceStatus.down:
+        worst = SourceStatus.slow
+    if worst is SourceStatus.ok and any(r.late for r in reads):
+        worst = SourceStatus.slow
     errors = [t.error for t in trackers if t.failures and t.error]
     partial = [t.partial_error for t in trackers if t.partial_error]
     oks = [t.ok_at for t in trackers if t.ok_at is not None]
@@ -134,6 +174,7 @@ def source_state(name: str, trackers: Sequence[Tracker], slow_after: float, now:
         last_error=(errors or partial or [None])[0],
         data_age_seconds=round(now - max(oks), 1) if oks else None,
         address=address,
+        reads=reads,
     )
 
 

@@ -26,8 +26,37 @@ class SourceStatus(str, Enum):
 
 
 @dataclass(frozen=True)
+class ReadState:
+    """One of a backend's reads (Temporal's task-queue stats, its visibility...) as the collector last saw it."""
+
+    name: str
+    """As an operator reads it: ``Temporal visibility``."""
+    status: SourceStatus
+    shows: str = ""
+    """The numbers it gives: ``done/m and errors``."""
+    data_age_seconds: float | None = None
+    """Age of its newest good answer."""
+    late: bool = False
+    """Its newest answer is older than it should be (well past its schedule): its numbers are old."""
+    last_error: str | None = None
+
+    def summary(self) -> str:
+        """What an operator needs to know about it: ``Temporal visibility slow: done/m, errors and times 40s old``."""
+        from kubiya_tui import formatting as fmt
+
+        word = "failing" if self.status is SourceStatus.down else "slow"
+        age = f"{fmt.age(self.data_age_seconds)} old" if self.data_age_seconds is not None else "not read yet"
+        return f"{self.name} {word}: {self.shows} {age}" if self.shows else f"{self.name} {word}, data {age}"
+
+
+@dataclass(frozen=True)
 class SourceState:
-    """One backend as the collector last saw it."""
+    """One backend as the collector last saw it.
+
+    ``status`` is ``down`` only when its main read fails (for Temporal: the task-queue stats,
+    depth); a failing or late secondary read (visibility) makes it ``slow``, and ``reads``
+    says which read and which numbers.
+    """
 
     name: str
     status: SourceStatus
@@ -36,6 +65,14 @@ class SourceState:
     data_age_seconds: float | None = None
     """Age of the newest good data from this source."""
     address: str | None = None
+    reads: tuple[ReadState, ...] = ()
+    """Each of its reads, the main one first."""
+
+    def troubled_reads(self) -> tuple[ReadState, ...]:
+        """The reads that fail or whose numbers are late, while the source as a whole is not down."""
+        if self.status in (SourceStatus.down, SourceStatus.off):
+            return ()
+        return tuple(r for r in self.reads if r.status is SourceStatus.down or r.late)
 
 
 @dataclass(frozen=True)
@@ -80,6 +117,10 @@ class WorkerSnapshot:
     """Where the worker is known from: ``api`` (a registration) or ``temporal`` (pollers, ListWorkers only)."""
     version: str | None = None
     """The kubiya-tui version the worker reports in its heartbeats; None when it reports none."""
+    left_at: float | None = None
+    """When a gone worker left (its goodbye, else its last heartbeat); None while it lives."""
+    replaced_by: str | None = None
+    """The worker that replaced this gone one (kubiya_tui.metrics.derive.replacements)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +173,14 @@ class QueueSnapshot:
     """Sources whose numbers in this row are from an earlier poll (``api``, ``temporal``)."""
     last_error: str | None = None
     """Why this queue's own reads failed, when they did (the source as a whole may be fine)."""
+    versioned_builds: tuple[str, ...] = ()
+    """Build ids of the queue's pollers that use worker versioning (they take only their build's tasks)."""
+    stuck: bool = False
+    """Tasks wait while live workers have free slots and nothing is dispatched (see metrics/stuck.py)."""
+    stuck_evidence: str | None = None
+    """What makes it stuck, in numbers: ``20 waiting, oldest 39s; none dispatched; 10 of 10 slots free``."""
+    stuck_cause: str | None = None
+    """Why, when it is known (no poller on the task queue, pollers on a versioned build, every worker draining)."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +207,10 @@ class Snapshot:
     def to_json(self) -> dict[str, Any]:
         """The `kubiya-tui top -o json` document."""
         out = asdict(self)
-        out["sources"] = {k: {**asdict(v), "status": v.status.value} for k, v in self.sources.items()}
+        out["sources"] = {
+            k: {**asdict(v), "status": v.status.value, "reads": [{**asdict(r), "status": r.status.value} for r in v.reads]}
+            for k, v in self.sources.items()
+        }
         for q in out["queues"]:
             q["workers"] = dict(q["workers"])
             q["priority_backlog"] = {str(k): v for k, v in q["priority_backlog"].items()}

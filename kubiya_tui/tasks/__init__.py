@@ -19,7 +19,9 @@ from importlib.metadata import entry_points
 from typing import Any, Awaitable, Callable
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field
+
+from kubiya_tui.models import Request
 
 ENTRY_POINT_GROUP = "kubiya_tui.tasks"
 MAX_OUTPUT_TAIL = 4096
@@ -55,7 +57,9 @@ class TaskKind:
     """A queue setting that must be true for this kind to be accepted (``allow_shell``)."""
 
 
-class _Input(BaseModel):
+class _Input(Request):
+    """A task kind's input: a request body part, checked like one (JSON numbers), with no unknown fields."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -78,8 +82,20 @@ async def run_sleep(data: SleepInput, ctx: TaskContext) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- http
 
 
+_LABEL = r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
+HTTP_URL_PATTERN = (
+    rf"^https?://(?:(?:{_LABEL}\.)*[A-Za-z](?:-?[A-Za-z0-9]+)*|{_OCTET}(?:\.{_OCTET}){{3}})"
+    rf"(?::{_PORT})?(?:[/?#][A-Za-z0-9\-._~!$&'()*+,;=:@/?#%]*)?$"
+)
+"""An http(s) URL with a DNS name (its last label starting with a letter) or an IPv4 address, an
+optional port, and a path, query and fragment of URL characters. The API publishes it as the
+url's pattern, so a client knows beforehand which URLs are taken."""
+
+
 class HttpInput(_Input):
-    url: HttpUrl
+    url: str = Field(max_length=2083, pattern=HTTP_URL_PATTERN)
     method: str = Field(default="GET", pattern=r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$")
     timeout: float = Field(default=30.0, gt=0, le=600)
     body: str | None = Field(default=None, max_length=1_000_000)

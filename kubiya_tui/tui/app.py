@@ -109,6 +109,12 @@ class KubiyaConsole(App[None]):
         for theme_obj in themes:
             self.register_theme(theme_obj)
 
+    def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
+        """An SVG screenshot (snapshot tests, screenshots/) that places every glyph at its cell in any viewer."""
+        from kubiya_tui.tui.svg import tidy_svg
+
+        return tidy_svg(super().export_screenshot(title=title, simplify=simplify))
+
     @property
     def source(self) -> SnapshotSource:
         """Where snapshots and history come from (the collector, or recorded data)."""

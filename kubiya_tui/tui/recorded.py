@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 from typing import Any
 
 import httpx
 
+from kubiya_tui.metrics.assemble import ordered_workers
 from kubiya_tui.metrics.snapshot import (
     WorkerHealth,
     QueueSnapshot,
@@ -28,6 +30,7 @@ from kubiya_tui.metrics.snapshot import (
     WorkerSnapshot,
     refresh_loop,
 )
+from kubiya_tui.metrics.stuck import mark_stuck
 
 FIXED_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 HISTORY_STEP = 30.0
@@ -48,7 +51,12 @@ def _queue(**fields: Any) -> QueueSnapshot:
 
 
 def _queues(stale: bool = False, age: float | None = 1.4) -> tuple[QueueSnapshot, ...]:
-    common = {"stale": stale, "data_age_seconds": age}
+    common = {"stale": stale, "data_age_seconds": age, "stale_sources": ("temporal",) if stale else ()}
+    # The same stuck rule as the collector's: webhooks' new worker is registered but polls nothing.
+    return tuple(mark_stuck(q) for q in _queue_rows(common))
+
+
+def _queue_rows(common: dict[str, Any]) -> tuple[QueueSnapshot, ...]:
     return (
         _queue(id="q-payments-3f9c2a", name="payments", environment="prod", environment_id="env-prod-7d2a",
                task_queue_name="org-demo.prod.payments", depth=42, backlog_age_seconds=18.0, add_rate_per_min=120.0,
@@ -63,7 +71,7 @@ def _queues(stale: bool = False, age: float | None = 1.4) -> tuple[QueueSnapshot
                dispatch_rate_per_min=38.0, processed_per_min=37.1, duration_p50_seconds=8.4, duration_p95_seconds=31.0,
                error_rate=0.084, closed_by_status={"Completed": 170, "Failed": 12, "TimedOut": 4},
                priority_backlog={1: 0, 3: 290, 5: 28}, partitions=4, pollers=2,
-               workers=WorkerCounts(healthy=1, stale=1, draining=0, total=2), capacity_used=10, capacity_total=10,
+               workers=WorkerCounts(healthy=1, stale=1, draining=0, total=2, not_polling=0, unregistered=1), capacity_used=10, capacity_total=10,
                growing=True, desired_workers=3, max_workers=5, heartbeat_interval=60, description="Nightly and ad-hoc reports",
                tags=("batch",), **common),
         _queue(id="q-etl-nightly-c27b19", name="etl-nightly", environment="staging", environment_id="env-staging-41c9",
@@ -73,10 +81,10 @@ def _queues(stale: bool = False, age: float | None = 1.4) -> tuple[QueueSnapshot
                workers=WorkerCounts(healthy=2, total=2), capacity_used=0, capacity_total=20, desired_workers=2,
                max_workers=4, heartbeat_interval=60, **common),
         _queue(id="q-webhooks-5a60f3", name="webhooks", environment="staging", environment_id="env-staging-41c9",
-               task_queue_name="org-demo.staging.webhooks", depth=7, backlog_age_seconds=95.0, add_rate_per_min=4.0,
+               task_queue_name="org-demo.staging.webhooks", depth=23, backlog_age_seconds=95.0, add_rate_per_min=14.0,
                dispatch_rate_per_min=0.0, processed_per_min=0.0, error_rate=0.25, closed_by_status={"Completed": 3, "Failed": 1},
-               partitions=4, pollers=0, workers=WorkerCounts(healthy=0, total=1), capacity_used=0, capacity_total=0,
-               growing=True, desired_workers=1, max_workers=2, heartbeat_interval=30, stale=True, data_age_seconds=95.0),
+               partitions=4, pollers=0, workers=WorkerCounts(healthy=1, total=1, not_polling=1), capacity_used=0,
+               capacity_total=5, growing=True, desired_workers=1, max_workers=2, heartbeat_interval=30, **common),
         _queue(id="q-sandbox-9e14b7", name="sandbox", environment="dev", environment_id="env-dev-0b6e",
                task_queue_name="org-demo.dev.sandbox", status="inactive", workers=WorkerCounts(), desired_workers=0,
                max_workers=None, heartbeat_interval=60, **common),
@@ -94,18 +102,19 @@ def _workers() -> tuple[WorkerSnapshot, ...]:
     pay, rep, etl, web = "q-payments-3f9c2a", "q-reports-81d4e0", "q-etl-nightly-c27b19", "q-webhooks-5a60f3"
     return (
         _worker("wkr-pay-01a4", "payments", pay, WorkerHealth.healthy, "busy", heartbeat_age_seconds=3.2, hostname="ip-10-0-1-17",
-                slots_used=9, slots_available=1, processed=1824, failed=21, current_task_ids=("task-7781", "task-7784"),
+                slots_used=9, slots_available=1, processed=1824, failed=21, current_task_ids=("task-3ce857b8-7c6a-46d3-8798-627a8e24185b", "task-ec9fcbe7-866f-4838-ae1d-6533b4f388c7",
+                                                                                   "task-1b6f0e3a-7c24-4d8e-b5a9-3e0f7c2d9a61"),
                 registered_at=FIXED_NOW - 86_000),
         _worker("wkr-pay-02c7", "payments", pay, WorkerHealth.healthy, "busy", heartbeat_age_seconds=11.0, hostname="ip-10-0-1-18",
-                slots_used=8, slots_available=2, processed=1790, failed=17, current_task_ids=("task-7790",),
+                slots_used=8, slots_available=2, processed=1790, failed=17, current_task_ids=("task-0a41d5e2-19bb-4c6e-9f70-2d1e6a0c3b94",),
                 registered_at=FIXED_NOW - 80_000),
         _worker("wkr-pay-03e1", "payments", pay, WorkerHealth.healthy, "active", heartbeat_age_seconds=6.5, hostname="ip-10-0-2-40",
                 slots_used=7, slots_available=3, processed=951, failed=9, registered_at=FIXED_NOW - 7_200),
         _worker("wkr-pay-04b9", "payments", pay, WorkerHealth.draining, "draining", heartbeat_age_seconds=2.1,
                 hostname="ip-10-0-2-41", slots_used=7, slots_available=3, processed=88, failed=1,
-                current_task_ids=("task-7802",), desired_state="draining", registered_at=FIXED_NOW - 1_500),
+                current_task_ids=("task-b7e0c9a1-5d3f-4e28-a6c1-98f4d2e7a015",), desired_state="draining", registered_at=FIXED_NOW - 1_500),
         _worker("wkr-rep-01f2", "reports", rep, WorkerHealth.healthy, "busy", heartbeat_age_seconds=14.0, hostname="batch-01",
-                slots_used=5, slots_available=0, processed=402, failed=38, current_task_ids=("task-5521",),
+                slots_used=5, slots_available=0, processed=402, failed=38, current_task_ids=("task-5f2c8e19-ab07-4d61-8c3e-71a9b0d4e6f2",),
                 registered_at=FIXED_NOW - 50_000),
         _worker("wkr-rep-02d8", "reports", rep, WorkerHealth.stale, "busy", heartbeat_age_seconds=312.0, hostname="batch-02",
                 slots_used=5, slots_available=0, processed=377, failed=29, registered_not_polling=True,
@@ -116,7 +125,9 @@ def _workers() -> tuple[WorkerSnapshot, ...]:
         _worker("wkr-etl-02bb", "etl-nightly", etl, WorkerHealth.healthy, "idle", heartbeat_age_seconds=44.0, sdk="0.0.9",
                 hostname="stg-etl-2", slots_used=0, slots_available=10, processed=61, failed=2, registered_at=FIXED_NOW - 90_000),
         _worker("wkr-web-01cc", "webhooks", web, WorkerHealth.gone, "disconnected", heartbeat_age_seconds=1_840.0,
-                hostname="stg-web-1", processed=230, failed=4, registered_at=FIXED_NOW - 200_000),
+                hostname="stg-web-1", processed=230, failed=4, registered_at=FIXED_NOW - 200_000, left_at=FIXED_NOW - 1_840),
+        _worker("wkr-web-02dd", "webhooks", web, WorkerHealth.healthy, "idle", heartbeat_age_seconds=8.0, hostname="stg-web-2",
+                slots_used=0, slots_available=5, registered_not_polling=True, registered_at=FIXED_NOW - 1_790),
     )  # fmt: skip
 
 
@@ -135,21 +146,68 @@ def recorded_snapshot(degraded: bool = False) -> Snapshot:
             "temporal": SourceState("temporal", SourceStatus.ok, latency_ms=9.0, data_age_seconds=1.4, address="127.0.0.1:7233"),
         }  # fmt: skip
         queues = _queues()
-    return Snapshot(taken_at=FIXED_NOW, queues=queues, workers=_workers(), sources=sources, profile="demo",
+    # Ordered and linked (a gone worker to its replacement) by the collector's own rule.
+    workers = tuple(ordered_workers(list(_workers()), queues))
+    return Snapshot(taken_at=FIXED_NOW, queues=queues, workers=workers, sources=sources, profile="demo",
                     control_plane_version=RECORDED_VERSION)  # fmt: skip
 
 
+INCIDENT_STARTED = 12
+"""Minutes before the recorded moment when the nightly reports batch began to pile up."""
+WORKER_LOST = 5
+"""...and when wkr-rep-02d8 stopped heartbeating (stale since), leaving reports with one worker."""
+WEBHOOKS_REPLACED = 30
+"""...and when webhooks' worker left and its replacement came up polling nothing."""
+
+
+def _incident(queue_id: str, metric: str, minutes_ago: float, noise: float) -> float:
+    """One queue metric ``minutes_ago`` before the recorded moment, in the story the recorded data tells."""
+    m = minutes_ago
+    if queue_id == "q-reports-81d4e0":
+        if metric == "depth":
+            if m > INCIDENT_STARTED:
+                return 6 + 4 * noise
+            climb = (INCIDENT_STARTED - m) * 14  # about 14 more a minute once the batch came in
+            if m < WORKER_LOST:
+                climb += (WORKER_LOST - m) * 22  # half the workers: it climbs faster
+            return 6 + climb + 6 * noise
+        if metric == "processed_per_min":
+            return (58 if m > WORKER_LOST else 37) + 4 * noise
+        if metric == "error_rate":
+            return (0.018 if m > WORKER_LOST else 0.084) + 0.006 * noise
+    if queue_id == "q-payments-3f9c2a":
+        if metric == "depth":
+            return 36 + 10 * math.sin(m / 3.1) + 6 * noise + (25 if 21 < m < 24 else 0)  # a deploy, 22 min ago
+        if metric == "processed_per_min":
+            return 130 + 9 * noise - (30 if 21 < m < 24 else 0)
+        if metric == "error_rate":
+            return 0.012 + 0.003 * noise + (0.02 if 21 < m < 24 else 0)
+    if queue_id == "q-etl-nightly-c27b19":
+        burst = 18 < m < 24  # the nightly run
+        if metric == "depth":
+            return (40 - 6 * (24 - m)) if burst else 0.0
+        if metric == "processed_per_min":
+            return (9 + noise) if burst else 2.5 + 0.5 * noise
+        if metric == "error_rate":
+            return 0.0
+    if queue_id == "q-webhooks-5a60f3":
+        if metric == "depth":
+            return 0.0 if m > WEBHOOKS_REPLACED else 23 * (WEBHOOKS_REPLACED - m) / WEBHOOKS_REPLACED
+        if metric == "processed_per_min":
+            return (14 + 2 * noise) if m > WEBHOOKS_REPLACED else 0.0
+        if metric == "error_rate":
+            return 0.25
+    return 0.0
+
+
 def recorded_history(queue_id: str, metric: str) -> list[tuple[float, float]]:
-    """An hour-ish of smooth, queue-specific history ending at the recorded moment."""
-    seed = sum(ord(c) for c in queue_id) % 17
-    scale = {"depth": 40.0, "processed_per_min": 60.0, "error_rate": 0.05}.get(metric, 10.0)
-    level = {"q-reports-81d4e0": 4.0, "q-payments-3f9c2a": 1.0}.get(queue_id, 0.2)
+    """Half an hour of history ending at the recorded moment: the incident each queue's numbers tell, with jitter."""
+    rng = random.Random(f"{queue_id}/{metric}")
     points = []
     for i in range(HISTORY_POINTS):
-        t = FIXED_NOW - (HISTORY_POINTS - 1 - i) * HISTORY_STEP
-        wave = 1 + 0.6 * math.sin((i + seed) / 5.0) + 0.25 * math.sin((i * 3 + seed) / 2.3)
-        trend = 1 + (i / HISTORY_POINTS if queue_id == "q-reports-81d4e0" and metric == "depth" else 0)
-        points.append((t, round(max(0.0, scale * level * wave * trend), 4)))
+        minutes_ago = (HISTORY_POINTS - 1 - i) * HISTORY_STEP / 60
+        value = _incident(queue_id, metric, minutes_ago, rng.uniform(-1, 1))
+        points.append((FIXED_NOW - minutes_ago * 60, round(max(0.0, value), 4)))
     return points
 
 
@@ -172,11 +230,10 @@ class RecordedSource:
         if queue is None:
             return []
         points = recorded_history(queue_id, metric)
-        # Scale the curve so that it ends at the snapshot's own value.
+        # The newest point is the snapshot's own value, so the chart ends where the table is.
         current = getattr(queue, metric, None)
-        if isinstance(current, (int, float)) and points[-1][1] > 0:
-            factor = current / points[-1][1]
-            points = [(t, round(v * factor, 4)) for t, v in points]
+        if isinstance(current, (int, float)) and points:
+            points[-1] = (points[-1][0], float(current))
         if last is not None:
             return points[-last:] if last > 0 else []
         return points
@@ -197,11 +254,11 @@ class RecordedSource:
 
 _FAILED = {
     "q-reports-81d4e0": [
-        ("task-5490", "render_pdf", "TimeoutError: render took longer than 30s"),
-        ("task-5477", "render_pdf", "KeyError: 'customer_id' missing in report input"),
-        ("task-5462", "http_request", "HTTP 502 from reports-db-proxy after 3 attempts"),
+        ("task-96489a83-e8df-44b1-801d-c43cab919bce", "render_pdf", "TimeoutError: render took longer than 30s"),
+        ("task-3d087d46-085d-4dd9-b21e-80c6521241df", "render_pdf", "KeyError: 'customer_id' missing in report input"),
+        ("task-68c66f18-b725-4b34-aac1-bc57d48c4b56", "http_request", "HTTP 502 from reports-db-proxy after 3 attempts"),
     ],
-    "q-payments-3f9c2a": [("task-7702", "charge", "card declined by issuer (do_not_honor)")],
+    "q-payments-3f9c2a": [("task-8229774b-d044-4ffd-b021-8a97d86d685b", "charge", "card declined by issuer (do_not_honor)")],
 }
 
 

@@ -123,7 +123,7 @@ def test_queue_create_defaults_and_fields(api, unique):
     assert q["environment_id"] == env["id"] and q["organization_id"] == ORG
     assert q["status"] == "active" and q["max_workers"] == 3 and q["heartbeat_interval"] == 30
     assert q["tags"] == ["gpu"] and q["settings"] == {} and q["active_workers"] == 0
-    assert q["task_queue_name"] == f"{ORG}.default.{name}"
+    assert q["task_queue_name"] == q["id"]  # the queue's id, as Kubiya's control plane names it
     assert q["created_at"] and q["updated_at"]
 
     plain = make_queue(api, unique())

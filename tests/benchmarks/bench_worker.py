@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
+from kubiya_tui.client import temporal_query
 from kubiya_tui.client.temporal import TemporalReader
 from kubiya_tui.stack.processes import ManagedProcess, spawn, start_control_plane, start_temporal
 
@@ -86,7 +87,7 @@ async def _span(temporal: str, task_queue: str, expected: int, timeout: float, w
         await asyncio.sleep(0.5)
     else:
         raise RuntimeError(f"only {closed} of {expected} tasks closed on {task_queue} within {timeout:.0f} s")
-    closes = sorted([wf.close_time async for wf in client.list_workflows(f'TaskQueue="{task_queue}"') if wf.close_time])
+    closes = sorted([wf.close_time async for wf in client.list_workflows(temporal_query.executions_on(task_queue)) if wf.close_time])
     # From the first close to the last: n - 1 tasks finished in that span, worker start-up excluded.
     return (closes[-1] - closes[0]).total_seconds() * expected / (expected - 1)
 

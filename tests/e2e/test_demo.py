@@ -294,3 +294,20 @@ def test_demo_killed_leaves_nothing_and_a_rerun_takes_over_then_sigterm_stops_it
         second.kill()
     assert "kubiya-tui demo: stopped; nothing left running" in second.output()
     assert leftovers(second.seen, data_dir) == []
+
+
+def test_an_ephemeral_demo_leaves_no_profile_pointing_at_its_removed_key_file(tmp_path):
+    from kubiya_tui.config import load_config
+
+    demo = Demo(tmp_path, "--no-ui", "--ephemeral", "--workers", "0", "--no-load", "--seconds", "6")
+    try:
+        wait_for(lambda: demo.line(r"^running until"), 60, "the demo ready")
+        during = load_config().profiles.get("demo")
+        assert during is not None and Path(during.api_key_file).exists(), "while it runs, other terminals reach it"
+        code = demo.proc.wait(60)
+    finally:
+        demo.kill()
+    assert code == 0, demo.err_path.read_text()
+    assert not Path(during.api_key_file).exists(), "the ephemeral data dir is gone"
+    config = load_config()
+    assert "demo" not in config.profiles and config.default_profile is None, "and so is the profile that named it"

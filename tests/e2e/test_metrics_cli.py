@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -142,3 +143,46 @@ def test_check_exit_codes_follow_the_monitoring_plugin_convention(control_plane,
     assert f"Temporal unreachable at {dead}" in temporal_down.stdout or dead in temporal_down.stdout
     data = json.loads(json_out.stdout)
     assert json_out.returncode == 2 and data["status"] == "CRITICAL" and data["findings"][0]["value"] == 4
+
+
+def test_top_watch_redraws_in_place_on_a_terminal_and_appends_when_piped(control_plane, temporal_server, waiting_queue):
+    import pty
+    import select
+
+    qid = waiting_queue["id"]
+    args = ("top", "--watch", "--count", "3", "--interval", "0.5", "-q", qid)
+    [piped] = run_all(control_plane, temporal_server.address, args)
+    assert piped.returncode == 0 and "\x1b[" not in piped.stdout, "no cursor moves into a pipe"
+    assert piped.stdout.count("QUEUE ") == 3, "piped: one table after another"
+
+    environ = {k: v for k, v in os.environ.items() if k not in ("LINES",)}
+    environ.update(KUBIYA_API_KEY=control_plane.api_key, KUBIYA_CONTROL_PLANE_BASE_URL=control_plane.url,
+                   TEMPORAL_ADDRESS=temporal_server.address, COLUMNS="80", TERM="xterm")  # fmt: skip
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "kubiya_tui", *args], stdin=subprocess.DEVNULL, stdout=follower,
+                            stderr=subprocess.PIPE, env=environ)  # fmt: skip
+    os.close(follower)
+    seen = b""
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+        proc.wait(30)
+    finally:
+        os.close(leader)
+        if proc.poll() is None:
+            proc.kill()
+    text = seen.decode("utf-8", "replace")
+    assert proc.returncode == 0, proc.stderr.read()
+    assert text.count("QUEUE ") >= 3, "three refreshes drawn (and the last one again as it stops)"
+    assert "\x1b[1A" in text and "\x1b[2K" in text, "each refresh goes back up over the last one and erases it"
+    rows = [line for line in text.replace("\r", "").split("\n") if f"default/{waiting_queue['name']}" in line]
+    assert all(len(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line)) <= 80 for line in rows), rows

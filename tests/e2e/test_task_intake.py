@@ -112,7 +112,7 @@ def test_openapi_declares_the_key_and_the_new_answers(api):
     submit = spec["paths"]["/api/v1/worker-queues/{queue_id}/tasks"]["post"]
     assert {"409", "422", "503", "507"} <= set(submit["responses"])
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in submit["parameters"])
-    legacy = spec["paths"]["/api/v1/task-queues/{queue_id}/tasks"]["post"]
+    legacy = spec["paths"]["/api/v1/task-queues/{task_queue_id}/tasks"]["post"]
     assert any(p["name"] == "Idempotency-Key" for p in legacy["parameters"])
     create = spec["paths"]["/api/v1/environments/{env_id}/worker-queues"]["post"]
     assert {"503", "507"} <= set(create["responses"])

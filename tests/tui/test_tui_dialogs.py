@@ -25,6 +25,7 @@ from kubiya_tui.tui.dialogs.scale import ScaleDialog
 from kubiya_tui.tui.dialogs.worker_command import MASK, PLATFORMS, WorkerCommandDialog
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 from kubiya_tui.tui.screenshots import recorded_console
+from tests.helpers import toasts
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -283,14 +284,36 @@ async def test_escape_cancels_from_a_field(kind: type, keys: tuple[str, ...], fi
         assert changes(sent) == []
 
 
-async def test_drain_enter_on_the_focused_cancel_sends_nothing() -> None:
+async def test_drain_enter_on_the_default_focus_drains_as_the_button_says() -> None:
     app, sent = spied_console()
     async with app.run_test(size=SMALL) as pilot:
         dialog = await open_dialog(pilot, DrainDialog, "w", "j", "d")
-        assert app.focused is dialog.query_one("#cancel")
+        confirm = dialog.query_one("#confirm", Button)
+        assert app.focused is confirm and "Enter" in str(confirm.label), "the focused button names its key"
+        assert "Enter drains it" in str(dialog.query_one("#drain-hint", Static).render())
         await pilot.press("enter")
+        await until(pilot, lambda: "drain-worker" in sent, "drain sent")
+        assert changes(sent) == ["drain-worker"]
+
+
+@pytest.mark.parametrize("keys", [("escape",), ("tab", "enter")], ids=["escape", "cancel-button"])
+async def test_a_cancelled_drain_says_so_and_sends_nothing(keys: tuple[str, ...]) -> None:
+    app, sent = spied_console()
+    async with app.run_test(size=SMALL, notifications=True) as pilot:
+        dialog = await open_dialog(pilot, DrainDialog, "w", "j", "d")
+        await pilot.press(*keys)
         await until(pilot, lambda: not isinstance(app.screen, DrainDialog), "dialog closed")
         assert changes(sent) == []
+        await until(pilot, lambda: any("cancelled, nothing was changed" in t for t in toasts(app)), "the cancel said")
+        assert dialog.worker is not None
+
+
+async def test_the_drain_dialog_says_when_a_replacement_starts() -> None:
+    app, _ = spied_console()
+    async with app.run_test(size=LARGE) as pilot:
+        dialog = await open_dialog(pilot, DrainDialog, "w", "j", "j", "j", "j", "d")  # wkr-rep-01f2 of reports
+        note = str(dialog.query_one("#drain-replacement", Static).render())
+        assert "prod/reports wants 3 workers: a runner" in note and "once this worker has finished and exited" in note
 
 
 async def test_drain_ctrl_s_twice_sends_once() -> None:
@@ -355,8 +378,8 @@ def real_scripts(queue_id: str, url: str) -> tuple[str, str, dict[str, str]]:
     return worker_command(queue_id, url), package_source(wheel), {p: install_script(p, queue, url, wheel) for p in PLATFORMS}
 
 
-@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
-async def test_worker_command_is_never_soft_wrapped(size: tuple[int, int]) -> None:
+@pytest.mark.parametrize("size", [SMALL, (120, 36), LARGE], ids=["80x24", "120x36", "160x48"])
+async def test_worker_command_is_shown_whole_and_scripts_as_written(size: tuple[int, int]) -> None:
     app, _ = spied_console()
     async with app.run_test(size=size) as pilot:
         dialog = await open_dialog(pilot, WorkerCommandDialog, "i")
@@ -377,8 +400,19 @@ async def test_worker_command_is_never_soft_wrapped(size: tuple[int, int]) -> No
         dialog.query_one(TabbedContent).active = "tab-local"
         await pilot.pause(0.1)
         command = dialog.query_one("#command-local", Static)
-        assert command.size.height == 1 and MASK in str(command.render())
+
+        def shown_whole(reveal: bool) -> None:
+            lines = str(command.render()).splitlines()
+            box = command.parent
+            assert all(len(line) < box.size.width for line in lines), "every line fits: the command is read whole"
+            assert all(line.endswith(" \\") for line in lines[:-1]), "broken only where the shell joins it again"
+            assert " ".join(line.removesuffix(" \\").strip() for line in lines) == dialog.command_line(reveal)
+
+        shown_whole(False)
+        assert MASK in str(command.render())
         await pilot.press("c")
-        assert app.clipboard == f'KUBIYA_API_KEY="$KUBIYA_API_KEY" {dialog.command}', "the copy is unchanged"
+        assert app.clipboard == f'KUBIYA_API_KEY="$KUBIYA_API_KEY" {dialog.command}', "the copy is one line, unchanged"
         await pilot.press("r")
-        assert app.operations.api_key in str(command.render()) and command.size.height == 1
+        await pilot.pause(0.1)
+        shown_whole(True)
+        assert app.operations.api_key in str(command.render())

@@ -15,7 +15,7 @@ router = APIRouter(tags=["audit"])
 async def audit(
     request: Request,
     limit: int = Query(default=100, ge=1, le=1000),
-    action: str | None = Query(default=None, max_length=100),
+    action: str | None = Query(default=None, min_length=1, max_length=100),
     who: Caller = Auth,
 ) -> list[AuditEntry]:
     return [audit_out(r) for r in await get_store(request).list_audit(who.org, limit, action)]

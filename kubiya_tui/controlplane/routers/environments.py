@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from kubiya_tui.controlplane.deps import V1, Auth, Caller, get_store, refuse_nulls
+from kubiya_tui.controlplane.deps import V1, Auth, Caller, get_store
+from kubiya_tui.controlplane.openapi import errors
 from kubiya_tui.controlplane.serializers import env_out
 from kubiya_tui.models import Environment, EnvironmentCreate, EnvironmentUpdate
 
 router = APIRouter(tags=["environments"])
 
 
-@router.post(f"{V1}/environments", status_code=201)
+@router.post(f"{V1}/environments", status_code=201, responses=errors(409))
 async def create_environment(body: EnvironmentCreate, request: Request, who: Caller = Auth) -> Environment:
     store = get_store(request)
     row = await store.create_environment(who.org, body.model_dump())
@@ -29,11 +30,10 @@ async def get_environment(env_id: str, request: Request, who: Caller = Auth) -> 
     return env_out(await get_store(request).get_environment(who.org, env_id))
 
 
-@router.patch(f"{V1}/environments/{{env_id}}")
+@router.patch(f"{V1}/environments/{{env_id}}", responses=errors(400, 409))
 async def update_environment(env_id: str, body: EnvironmentUpdate, request: Request, who: Caller = Auth) -> Environment:
     store = get_store(request)
     changes = body.model_dump(exclude_unset=True)
-    refuse_nulls(changes, ("name", "tags", "settings", "status"))
     if "status" in changes:
         changes["status"] = changes["status"].value
     try:
@@ -44,7 +44,7 @@ async def update_environment(env_id: str, body: EnvironmentUpdate, request: Requ
     return env_out(row)
 
 
-@router.delete(f"{V1}/environments/{{env_id}}", status_code=204)
+@router.delete(f"{V1}/environments/{{env_id}}", status_code=204, responses=errors(400))
 async def delete_environment(env_id: str, request: Request, who: Caller = Auth) -> Response:
     store = get_store(request)
     try:

@@ -14,13 +14,14 @@ from kubiya_tui.controlplane.deps import (
     get_store,
     get_temporal,
 )
+from kubiya_tui.controlplane.openapi import errors, submit_responses
 from kubiya_tui.controlplane.temporal_tasks import answer_of, describe_task, recent_tasks, start_tasks
-from kubiya_tui.models import TaskInfo, TaskSubmit, TaskSubmitted
+from kubiya_tui.models import TaskInfo, TaskStatus, TaskSubmit, TaskSubmitted
 
 router = APIRouter(tags=["tasks"])
 
 
-@router.post(f"{V1}/worker-queues/{{queue_id}}/tasks", status_code=201, responses=SUBMIT_RESPONSES)
+@router.post(f"{V1}/worker-queues/{{queue_id}}/tasks", status_code=201, responses=submit_responses(SUBMIT_RESPONSES))
 async def submit_task(
     queue_id: str,
     body: TaskSubmit,
@@ -35,18 +36,18 @@ async def submit_task(
     return answer_of(result, response)
 
 
-@router.get(f"{V1}/tasks/{{task_id}}")
+@router.get(f"{V1}/tasks/{{task_id}}", responses=errors(503))
 async def get_task(task_id: str, request: Request, who: Caller = Auth) -> TaskInfo:
     return await describe_task(get_store(request), get_temporal(request), who.org, task_id)
 
 
-@router.get(f"{V1}/worker-queues/{{queue_id}}/tasks")
+@router.get(f"{V1}/worker-queues/{{queue_id}}/tasks", responses=errors(503))
 async def list_tasks(
     queue_id: str,
     request: Request,
-    status: str | None = Query(default=None, description="queued, running, completed, failed, timed_out, canceled, terminated"),
+    status: TaskStatus | None = Query(default=None),
     limit: int = Query(default=50, ge=1, le=500),
     who: Caller = Auth,
 ) -> list[TaskInfo]:
     queue = await get_store(request).get_queue(who.org, queue_id)
-    return await recent_tasks(get_temporal(request), queue_id, queue["task_queue_name"], status, limit)
+    return await recent_tasks(get_temporal(request), queue_id, queue["task_queue_name"], status and status.value, limit)

@@ -17,8 +17,8 @@ from kubiya_tui.controlplane.deps import (
     get_store,
     get_temporal,
     live_worker_count,
-    refuse_nulls,
 )
+from kubiya_tui.controlplane.openapi import errors
 from kubiya_tui.controlplane.queue_metrics import metrics_for
 from kubiya_tui.controlplane.serializers import config_version, queue_out
 from kubiya_tui.controlplane.store import LeaseLost, Store
@@ -42,7 +42,7 @@ async def _queues_out(store: Store, org: str, rows: list[dict[str, Any]]) -> lis
     return [queue_out(r, live.get(r["id"], 0)) for r in rows]
 
 
-@router.post(f"{V1}/environments/{{env_id}}/worker-queues", status_code=201)
+@router.post(f"{V1}/environments/{{env_id}}/worker-queues", status_code=201, responses=errors(409))
 async def create_queue(env_id: str, body: WorkerQueueCreate, request: Request, who: Caller = Auth) -> WorkerQueue:
     store = get_store(request)
     row = await store.create_queue(who.org, env_id, body.model_dump(), who.actor)
@@ -76,11 +76,10 @@ async def get_queue(queue_id: str, request: Request, who: Caller = Auth) -> Work
     return queue_out(row, await live_worker_count(store, who.org, row))
 
 
-@router.patch(f"{V1}/worker-queues/{{queue_id}}")
+@router.patch(f"{V1}/worker-queues/{{queue_id}}", responses=errors(400, 409))
 async def update_queue(queue_id: str, body: WorkerQueueUpdate, request: Request, who: Caller = Auth) -> WorkerQueue:
     store = get_store(request)
     changes = body.model_dump(exclude_unset=True)
-    refuse_nulls(changes, ("name", "tags", "settings", "status", "heartbeat_interval"))
     if "status" in changes:
         changes["status"] = changes["status"].value
     try:
@@ -91,7 +90,7 @@ async def update_queue(queue_id: str, body: WorkerQueueUpdate, request: Request,
     return queue_out(row, await live_worker_count(store, who.org, row))
 
 
-@router.delete(f"{V1}/worker-queues/{{queue_id}}", status_code=204)
+@router.delete(f"{V1}/worker-queues/{{queue_id}}", status_code=204, responses=errors(400))
 async def delete_queue(queue_id: str, request: Request, who: Caller = Auth) -> Response:
     store = get_store(request)
     queue = await store.get_queue(who.org, queue_id)
@@ -154,7 +153,7 @@ async def queue_config(queue_id: str, request: Request, who: Caller = Auth) -> d
     return config
 
 
-@router.post(f"{V1}/worker-queues/{{queue_id}}/scale", status_code=202)
+@router.post(f"{V1}/worker-queues/{{queue_id}}/scale", status_code=202, responses=errors(409))
 async def scale_queue(queue_id: str, body: ScaleRequest, request: Request, who: Caller = Auth) -> ScaleResult:
     store = get_store(request)
     queue = await store.get_queue(who.org, queue_id)
@@ -189,7 +188,7 @@ async def scale_queue(queue_id: str, body: ScaleRequest, request: Request, who: 
     )
 
 
-@router.put(f"{V1}/worker-queues/{{queue_id}}/autoscale")
+@router.put(f"{V1}/worker-queues/{{queue_id}}/autoscale", responses=errors(409))
 async def set_autoscale(queue_id: str, body: AutoscalePolicy, request: Request, who: Caller = Auth) -> WorkerQueue:
     store = get_store(request)
     queue = await store.get_queue(who.org, queue_id)

@@ -21,6 +21,8 @@ from kubiya_tui.controlplane.deps import (
     get_store,
     live_worker_count,
 )
+from kubiya_tui.controlplane.naming import legacy_task_queue
+from kubiya_tui.controlplane.openapi import errors
 from kubiya_tui.controlplane.serializers import LEGACY_HEARTBEAT_INTERVAL, worker_out
 from kubiya_tui.controlplane.store import NotFound
 from kubiya_tui.models import (
@@ -37,7 +39,7 @@ from kubiya_tui.models import (
 router = APIRouter(tags=["workers"])
 
 
-@router.post(f"{V1}/worker-queues/{{queue_id}}/start")
+@router.post(f"{V1}/worker-queues/{{queue_id}}/start", responses=errors(400, 409))
 async def start_worker(queue_id: str, request: Request, body: WorkerStartRequest | None = None, who: Caller = Auth) -> WorkerRegistration:
     store = get_store(request)
     body = body or WorkerStartRequest()
@@ -80,7 +82,7 @@ async def start_worker(queue_id: str, request: Request, body: WorkerStartRequest
     )
 
 
-@router.post(f"{V1}/workers/register")
+@router.post(f"{V1}/workers/register", responses=errors(404))
 async def legacy_register(body: LegacyRegisterRequest, request: Request, who: Caller = Auth) -> WorkerRegistration:
     """The Work Queues page's registration: a worker names a Temporal task queue or an environment."""
     store = get_store(request)
@@ -102,7 +104,7 @@ async def legacy_register(body: LegacyRegisterRequest, request: Request, who: Ca
         env = await store.find_environment(who.org, body.environment_name or "")
         if env is None:
             raise HTTPException(404, f"environment {body.environment_name!r} not found")
-        task_queue = f"{who.org}.{env['name']}"
+        task_queue = legacy_task_queue(who.org, env["name"])
     worker_id = body.worker_id or str(uuid.uuid4())
     await store.register_worker(
         who.org,
@@ -172,12 +174,12 @@ async def _record_heartbeat(request: Request, who: Caller, worker_id: str, body:
     return HeartbeatAnswer(worker_id=worker_id, desired_state=desired, config_version=version)
 
 
-@router.post(f"{V1}/workers/heartbeat")
+@router.post(f"{V1}/workers/heartbeat", responses=errors(404, 409))
 async def simple_heartbeat(body: SimpleHeartbeatRequest, request: Request, who: Caller = Auth) -> HeartbeatAnswer:
     return await _record_heartbeat(request, who, body.worker_id, body)
 
 
-@router.post(f"{V1}/workers/{{worker_id}}/heartbeat")
+@router.post(f"{V1}/workers/{{worker_id}}/heartbeat", responses=errors(409))
 async def heartbeat(worker_id: str, body: HeartbeatRequest, request: Request, who: Caller = Auth) -> HeartbeatAnswer:
     return await _record_heartbeat(request, who, worker_id, body)
 

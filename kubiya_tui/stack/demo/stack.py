@@ -24,7 +24,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from pydantic import SecretStr
 
@@ -127,6 +127,8 @@ class Demo:
         self._hurry = False
         self.load_stats: dict[str, LoadStats] = {}
         self.load_reported = False
+        self._profile_before: tuple[Any, Any, str | None] | None = None
+        """An ephemeral demo's profile as written, and the profile and default it replaced."""
 
     # ------------------------------------------------------------------ start
 
@@ -232,7 +234,7 @@ class Demo:
         self._log_handler = handler
 
     def _save_profile(self, url: str, key_file: Path, address: str) -> Path:
-        from kubiya_tui.config import Profile, save_profile
+        from kubiya_tui.config import Profile, load_config, save_profile
 
         profile = Profile(
             api_url=url,
@@ -240,7 +242,24 @@ class Demo:
             temporal_address=address,
             temporal_namespace=NAMESPACE,
         )
+        if self.ephemeral:
+            # Its key file goes with the data dir at exit: remember what to put back then.
+            before = load_config()
+            self._profile_before = (profile, before.profiles.get(PROFILE), before.default_profile)
         return save_profile(PROFILE, profile)
+
+    def _restore_profile(self) -> None:
+        """After an ephemeral demo: the ``demo`` profile as it was before (or none), not one naming a removed key file."""
+        if self._profile_before is None:
+            return
+        from kubiya_tui.config import restore_profile
+
+        written, previous, previous_default = self._profile_before
+        self._profile_before = None
+        try:
+            restore_profile(PROFILE, written, previous, previous_default)
+        except UserError as exc:
+            log.warning("could not restore the %s profile: %s", PROFILE, exc)
 
     def settings(self) -> Settings:
         """The settings of the demo's own console: this stack, whatever the environment or config say.
@@ -354,6 +373,7 @@ class Demo:
                     logging.getLogger(name).removeHandler(self._log_handler)
             if self.ephemeral and self.data_dir is not None:
                 shutil.rmtree(self.data_dir, ignore_errors=True)
+                self._restore_profile()
             atexit.unregister(self.emergency_kill)
         return self.load_stats
 

@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
-from kubiya_tui.tui.actions import Operations
+from kubiya_tui.tui.actions import ApiCall, Operations
 from kubiya_tui.tui.context import console_of
 from kubiya_tui.tui.messages import OperationFailed
 
@@ -67,7 +67,7 @@ class ActionDialog(ModalScreen[T], Generic[T]):
                 yield Static(id="dialog-error")
                 with Horizontal(id="dialog-buttons"):
                     yield Button(self.CONFIRM_LABEL, variant=self.CONFIRM_VARIANT, id="confirm")  # type: ignore[arg-type]
-                    yield Button("Cancel", id="cancel")
+                    yield Button("Cancel (Esc)", id="cancel")
 
     def dialog_classes(self) -> str:
         return ""
@@ -103,7 +103,21 @@ class ActionDialog(ModalScreen[T], Generic[T]):
         event.stop()
         self.action_confirm()
 
+    sent = False
+    """A change was sent (and has not failed): closing now is not a cancel."""
+
+    def send(self, action: str, target: str, call: ApiCall) -> None:
+        """Send the dialog's change through the console's operations (it answers OperationDone or OperationFailed)."""
+        self.sent = True
+        self.operations.perform(self, action, target, call)
+
+    def note_cancelled(self) -> None:
+        """Say that the action was cancelled and nothing changed, unless a change was sent."""
+        if not self.sent:
+            self.app.notify(f"{self.TITLE}: cancelled, nothing was changed", title="Cancelled", timeout=4)
+
     def action_cancel(self) -> None:
+        self.note_cancelled()
         self.dismiss(None)
 
     def action_confirm(self) -> None:
@@ -129,5 +143,6 @@ class ActionDialog(ModalScreen[T], Generic[T]):
         self.operation_failed(message)
 
     def operation_failed(self, message: OperationFailed) -> None:
+        self.sent = False
         self.set_busy(False)
         self.show_error(message.error)

@@ -166,7 +166,7 @@ class CreateQueueDialog(ActionDialog[str]):
         self.show_error(None)
         self.sending = True
         self.set_busy(True, f"Creating {self._target()}…")
-        self.operations.perform(self, "create-queue", self._target(), lambda api: api.create_queue(env_id, body))
+        self.send("create-queue", self._target(), lambda api: api.create_queue(env_id, body))
 
     def on_operation_done(self, message: OperationDone) -> None:
         if message.action == "list-environments":

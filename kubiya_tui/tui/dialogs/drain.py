@@ -23,13 +23,31 @@ def last_healthy_warning(worker: WorkerSnapshot, queue: QueueSnapshot | None, pe
     return None
 
 
+def replacement_note(queue: QueueSnapshot | None) -> str:
+    """Whether, and when, something starts a worker in the drained one's place."""
+    if queue is None:
+        return ""
+    label = f"{queue.environment + '/' if queue.environment else ''}{queue.name}"
+    if queue.autoscale:
+        return f"{label} is autoscaled: a runner starts a replacement once this worker has exited, if its policy still wants one."
+    if queue.desired_workers is not None:
+        return (f"{label} wants {queue.desired_workers} worker{'s' if queue.desired_workers != 1 else ''}: a runner "
+                "(kubiya-tui runner, or the demo's) starts a replacement once this worker has finished and exited.")  # fmt: skip
+    return f"{label} has no wanted worker count: nothing starts a replacement (scale the queue to keep its workers)."
+
+
 class DrainDialog(ActionDialog[bool]):
-    """Confirm, then follow the worker from draining to gone (answers True once the drain was accepted)."""
+    """Confirm, then follow the worker from draining to gone (answers True once the drain was accepted).
+
+    The Drain button has the focus, so Enter drains, as its label and the hint say; Esc (or
+    Tab to Cancel, then Enter) closes it saying that nothing was changed.
+    """
 
     TITLE = "Drain worker"
+    CONFIRM_LABEL = "Drain (Enter)"
     CONFIRM_VARIANT = "error"
     BODY_FOCUSABLE = True  # only text: focus lets the keys scroll it on a short terminal
-    AUTO_FOCUS = "#cancel"
+    AUTO_FOCUS = "#confirm"
 
     def __init__(self, worker: WorkerSnapshot, queue: QueueSnapshot | None, peers: tuple[WorkerSnapshot, ...]) -> None:
         super().__init__()
@@ -37,7 +55,6 @@ class DrainDialog(ActionDialog[bool]):
         self.queue = queue
         self.peers = peers
         self.accepted = False
-        self.CONFIRM_LABEL = f"Drain {worker.worker_id}"
 
     def compose_body(self) -> ComposeResult:
         w = self.worker
@@ -50,31 +67,37 @@ class DrainDialog(ActionDialog[bool]):
         )
         warning = last_healthy_warning(w, self.queue, self.peers)
         yield Static(f"⚠ {warning}" if warning else "", id="drain-warning", classes="warning")
+        yield Static(Text(replacement_note(self.queue)), id="drain-replacement")
+        yield Static(Text.assemble(("Enter", "bold"), " drains it · ", ("Esc", "bold"), " closes, nothing changed"), id="drain-hint")
         yield Static(id="drain-state")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#drain-warning").display = bool(last_healthy_warning(self.worker, self.queue, self.peers))
+        self.query_one("#drain-replacement").display = self.queue is not None
         self.query_one("#drain-state").display = False
-        self.query_one("#cancel").focus()
+        self.query_one("#confirm").focus()
 
     def confirm(self) -> None:
         if self.accepted:
             self.dismiss(True)
             return
         worker_id = self.worker.worker_id
-        self.set_busy(True, f"Draining {worker_id}…")
-        self.operations.perform(self, "drain-worker", worker_id, lambda api: api.drain_worker(worker_id))
+        self.set_busy(True, "Draining…")
+        self.send("drain-worker", worker_id, lambda api: api.drain_worker(worker_id))
 
     def action_cancel(self) -> None:
+        if not self.accepted:
+            self.note_cancelled()
         self.dismiss(self.accepted or None)
 
     def on_operation_done(self, message: OperationDone) -> None:
         if message.action == "drain-worker":
             self.accepted = True
             self.app.notify(f"draining {self.worker.worker_id}", title="Drain")
-            self.set_busy(False, "Close")
+            self.set_busy(False, "Close (Enter)")
             self.query_one("#cancel").display = False
+            self.query_one("#drain-hint").display = False
         detail = message.result
         self._show_state(detail)
         if getattr(detail, "health", None) != "gone" and self.is_mounted:

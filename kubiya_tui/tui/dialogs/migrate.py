@@ -17,6 +17,7 @@ from textual.containers import ScrollableContainer
 from textual.widgets import Input, Label, Select, Static
 
 from kubiya_tui.client.api import ApiClient
+from kubiya_tui.models import queue_name_problem
 from kubiya_tui.tui.dialogs.base import ActionDialog
 from kubiya_tui.tui.dialogs.fields import FieldInput
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
@@ -99,13 +100,14 @@ class MigrateDialog(ActionDialog[bool]):
         if not isinstance(env, str):
             self.show_error("choose the environment for the new worker queue")
             return
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,49}", name):
-            self.show_error("name: 2-50 of a-z, 0-9 and '-', starting with a letter or digit")
+        problem = queue_name_problem(name)
+        if problem:
+            self.show_error(problem)
             return
         self.show_error(None)
         self.set_busy(True, "Migrating…")
         tq = self.task_queue
-        self.operations.perform(self, "migrate-task-queue", tq.name, lambda api: api.migrate_task_queue(tq.id, env, name))
+        self.send("migrate-task-queue", tq.name, lambda api: api.migrate_task_queue(tq.id, env, name))
 
     draining = False
     """The drain was sent (or is in flight): progress updates must not offer it again."""
@@ -114,7 +116,7 @@ class MigrateDialog(ActionDialog[bool]):
         tq = self.task_queue
         self.draining = True
         self.set_busy(True, "Draining…")
-        self.operations.perform(self, "drain-legacy-workers", tq.name, lambda api: api.drain_task_queue_workers(tq.id))
+        self.send("drain-legacy-workers", tq.name, lambda api: api.drain_task_queue_workers(tq.id))
 
     def on_operation_done(self, message: OperationDone) -> None:
         if message.action == "list-environments":
@@ -196,6 +198,8 @@ class MigrateDialog(ActionDialog[bool]):
                 self.show_error(None)
 
     def action_cancel(self) -> None:
+        if self.queue_id is None:
+            self.note_cancelled()
         self.dismiss(self.queue_id is not None or None)
 
     def operation_failed(self, message: OperationFailed) -> None:

@@ -186,7 +186,7 @@ class ScaleDialog(ActionDialog[int]):
 
         self.sending = True
         self.set_busy(True, f"Scaling {self.label}…")
-        self.operations.perform(self, "scale-queue", f"{self.label} to {wanted}", apply)
+        self.send("scale-queue", f"{self.label} to {wanted}", apply)
 
     def on_operation_done(self, message: OperationDone) -> None:
         self.app.notify(f"{self.label}: wanted workers {message.result}", title="Scaled")

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, TabbedContent, TabPane
 
 from kubiya_tui.client.api import ApiClient
+from kubiya_tui.formatting import shell_wrap
 from kubiya_tui.tui.actions import Operations
 from kubiya_tui.tui.context import console_of
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
@@ -29,9 +30,10 @@ async def load_commands(api: ApiClient, queue_id: str) -> tuple[str, str | None,
 class WorkerCommandDialog(ModalScreen[None]):
     """Tabs per platform; ``c`` copies the tab's text with OSC 52 (works over SSH), ``r`` reveals the key.
 
-    Commands and scripts are shown as typed, one screen line per line (never soft-wrapped, so
-    a mouse-copied line stays runnable) and as plain text (never read as markup); a line wider
-    than the dialog scrolls sideways.
+    The command is shown whole: broken between its words onto lines ending in a backslash
+    (a mouse copy of all of them still runs), to the dialog's width; ``c`` copies it as one
+    line. Scripts are shown as written, one screen line per line (a line wider than the
+    dialog scrolls sideways). All of it as plain text, never read as markup.
     """
 
     BINDINGS = [
@@ -87,10 +89,21 @@ class WorkerCommandDialog(ModalScreen[None]):
             return self.command
         return f"KUBIYA_API_KEY={key if reveal else MASK} {self.command}"
 
+    def on_resize(self) -> None:
+        # The command is broken to the dialog's width: again when that changes.
+        self.call_after_refresh(self._show)
+
+    def _command_width(self) -> int:
+        """Cells a line of the command may take: the width of its scrolling box, less its scrollbar."""
+        box = self.query_one("#command-local", Static).parent
+        width = box.size.width - 1 if box is not None and box.size.width else 0
+        return width if width > 20 else 10_000
+
     def _show(self) -> None:
-        command = Content(self.command_line(self.revealed))
+        lines = shell_wrap(self.command_line(self.revealed), self._command_width()) if self.command else ["loading…"]
+        command = Content("\n".join(lines))
         if self.operations.api_key is None and self.command is not None:
-            command = Content.assemble(self.command, "\n", ("(set KUBIYA_API_KEY first)", "dim"))
+            command = Content.assemble("\n".join(lines), "\n", ("(set KUBIYA_API_KEY first)", "dim"))
         self.query_one("#command-local", Static).update(command)
         package = self.query_one("#package-source", Static)
         package.update(Content(self.package or ""))

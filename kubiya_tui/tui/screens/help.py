@@ -13,6 +13,11 @@ from textual.widgets import Static
 
 from kubiya_tui.tui.context import console_of
 
+STUCK_LEGEND = (
+    "in the depth column: tasks wait (the oldest 30 s or more), Temporal hands out none, and the queue's workers "
+    "have free slots; the queue's detail says why when it is known"
+)
+
 
 def _bindings(source: list[BindingType]) -> list[Binding]:
     return [b for b in Binding.make_bindings(source) if b.description]
@@ -29,9 +34,26 @@ class HelpScreen(ModalScreen[None]):
             control_plane = snapshot.control_plane_version if snapshot is not None else None
             # Plain text, not markup: the control plane's version is whatever it says.
             body.border_title = Content(f"kubiya-tui {console_of(self).version}" + (f" · control plane {control_plane}" if control_plane else ""))
-            # The list is longer than a 24-line terminal: say so where the eye ends.
-            body.border_subtitle = "↓ PgDn / scroll for more · Esc closes"
             yield Static(self._keys(), id="help-keys")
+
+    def on_mount(self) -> None:
+        body = self.query_one("#help-body", VerticalScroll)
+        self.watch(body, "scroll_y", self._hint, init=False)
+        self.watch(body, "virtual_size", self._hint, init=False)
+        self.call_after_refresh(self._hint)
+        # However it scrolls (keys, wheel, an animation that ends between frames): look again now and then.
+        self.set_interval(0.5, self._hint)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._hint)
+
+    def _hint(self, *_: object) -> None:
+        """The list is longer than a 24-line terminal: say so where the eye ends, until the end is in view."""
+        body = self.query_one("#help-body", VerticalScroll)
+        more = body.max_scroll_y - body.scroll_y >= 1
+        hint = "↓ PgDn / scroll for more · Esc closes" if more else "Esc closes"
+        if body.border_subtitle != hint:
+            body.border_subtitle = hint
 
     def _keys(self) -> Table:
         from kubiya_tui.tui.screens.legacy import LegacyScreen
@@ -67,13 +89,24 @@ class HelpScreen(ModalScreen[None]):
                         shown.append(display)
             for (_, description), keys in keys_of.items():
                 table.add_row(" ".join(keys), description)
-        from kubiya_tui.tui.widgets.queue_table import QueueTable
+        from kubiya_tui.tui.widgets.queue_table import SPARK_LEGEND, QueueTable
+        from kubiya_tui.tui.widgets.status import HEADER_LEGEND
+        from kubiya_tui.tui.widgets.worker_table import WORKER_LEGEND
 
+        table.add_row("", "")
+        table.add_row("", Text("The header", style="bold"))
+        table.add_row("● 3ms · 0s", HEADER_LEGEND)
         dropped = [c.label for c in sorted(QueueTable.COLUMNS, key=lambda c: -c.priority) if c.priority > 1]
         table.add_row("", "")
         table.add_row("", Text.assemble(("Queue columns", "bold"), (f"  (a narrow terminal drops {', '.join(dropped)}, in that order)", "dim")))
         for column in QueueTable.COLUMNS:
             table.add_row(column.label, column.meaning)
+        table.add_row("▁▃▅█", SPARK_LEGEND)
+        table.add_row("STUCK", Text(STUCK_LEGEND))
+        table.add_row("", "")
+        table.add_row("", Text("Workers", style="bold"))
+        for key, meaning in WORKER_LEGEND:
+            table.add_row(key, meaning)
         table.add_row("", "")
         table.add_row("", Text("The mouse works too: click a row to highlight it and again to open it, a column header to sort, a key in the footer.", style="dim"))
         return table

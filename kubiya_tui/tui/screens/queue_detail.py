@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -43,6 +44,21 @@ def drain_text(q: QueueSnapshot) -> str:
     return "empty" if q.depth == 0 else fmt.MISSING
 
 
+def pollers_text(q: QueueSnapshot) -> str:
+    """Temporal's count of pollers, and how it adds up against the registered workers."""
+    if q.pollers is None:
+        return fmt.MISSING
+    w = q.workers
+    unregistered = w.unregistered
+    registered = max(0, q.pollers - unregistered)
+    parts = [f"{registered} registered worker{'s' if registered != 1 else ''}"]
+    if unregistered:
+        parts.append(f"{unregistered} not registered (!reg)")
+    if w.not_polling:
+        parts.append(f"{w.not_polling} registered, not polling (!poll)")
+    return f"{q.pollers}: " + ", ".join(parts)
+
+
 async def load_failed_tasks(api: ApiClient, queue_id: str) -> list[dict[str, Any]]:
     """The queue's most recent failed tasks, each with its error message from get_task."""
     import asyncio
@@ -67,6 +83,7 @@ class QueueDetailScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
             yield Static(id="detail-title")
+            yield Static(id="detail-alert")
             # The numbers come first, so a 24-line terminal shows them before the charts.
             with Horizontal(id="detail-facts"):
                 yield Static(id="facts-load", classes="facts")
@@ -87,13 +104,26 @@ class QueueDetailScreen(ConsoleScreen):
         return self.query_one(WorkerTable).selected_key
 
     def on_mount(self) -> None:
-        failed = self.query_one("#failed-tasks", DataTable)
-        failed.add_column("task", key="task", width=14)
-        failed.add_column("kind", key="kind", width=14)
-        failed.add_column("error", key="error")
-        failed.add_row(Text("loading…", style="dim"), "", "", key="loading")
+        self._show_failures([(Text("loading…", style="dim"), "", "")], ["loading"])
         self.query_one("#detail-body").focus()
         self.action_reload_failures()
+
+    def _show_failures(self, rows: list[tuple[Any, Any, Any]], keys: list[str] | None = None) -> None:
+        """The failed-tasks table, its columns as wide as their widest cell from the start.
+
+        DataTable sizes an auto-width column only when it is next idle; a frame drawn before
+        then showed the error column at its header's width. Fixed widths draw the same at once.
+        """
+        table = self.query_one("#failed-tasks", DataTable)
+        table.clear(columns=True)
+
+        def width(cell: Any) -> int:
+            return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
+
+        for index, name in enumerate(("task", "kind", "error")):
+            table.add_column(name, key=name, width=max([len(name), *(width(row[index]) for row in rows)]))
+        for number, row in enumerate(rows):
+            table.add_row(*row, key=keys[number] if keys else None)
 
     def on_resize(self, event: Resize) -> None:
         # Side-by-side fact panels need room; on a narrow terminal they stack. A tall one gets taller charts.
@@ -106,18 +136,18 @@ class QueueDetailScreen(ConsoleScreen):
     def on_operation_done(self, message: OperationDone) -> None:
         if message.action != "failed-tasks":
             return
-        table = self.query_one("#failed-tasks", DataTable)
-        table.clear()
-        for task in message.result:
-            table.add_row(fmt.short_id(task.get("id"), 14), task.get("kind") or fmt.MISSING, task.get("error") or fmt.MISSING, key=task.get("id"))
-        if not message.result:
-            table.add_row(Text("none", style="dim"), "", "", key="none")
+        rows = [
+            (fmt.short_id(task.get("id"), 14), task.get("kind") or fmt.MISSING, task.get("error") or fmt.MISSING)
+            for task in message.result
+        ]
+        if rows:
+            self._show_failures(rows, [str(task.get("id")) for task in message.result])
+        else:
+            self._show_failures([(Text("none", style="dim"), "", "")], ["none"])
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         if message.action == "failed-tasks":
-            table = self.query_one("#failed-tasks", DataTable)
-            table.clear()
-            table.add_row(Text("unavailable", style="dim"), "", Text(message.error, style="dim"), key="error")
+            self._show_failures([(Text("unavailable", style="dim"), "", Text(message.error, style="dim"))], ["error"])
 
     def on_responsive_table_row_selected(self, event: WorkerTable.RowSelected) -> None:
         if isinstance(event.table, WorkerTable):
@@ -130,10 +160,14 @@ class QueueDetailScreen(ConsoleScreen):
             title.update(Text(f"queue {self.queue_id} is gone", style="bold"))
             return
         stale = Text(f"   stale, {fmt.age(q.data_age_seconds)} old", style="dim") if q.stale else ""
-        status = "growing" if q.growing and q.status == "active" else q.status
+        status = "stuck" if q.stuck else "growing" if q.growing and q.status == "active" else q.status
         # Name and status first: a narrow terminal cuts the task queue and the id at the end.
         title.update(Text.assemble((f"{q.environment or '-'} / {q.name}", "bold"), f"   {status}", stale,
                                    (f"   {q.task_queue_name}   {q.id}", "dim"), no_wrap=True, overflow="ellipsis"))  # fmt: skip
+        alert = self.query_one("#detail-alert", Static)
+        if q.stuck:
+            alert.update(Text.assemble(("STUCK ", "bold"), q.stuck_evidence or "", (f"\nwhy: {q.stuck_cause}" if q.stuck_cause else "\nwhy: not known from the numbers (see the workers' logs)")))
+        alert.display = q.stuck
         self.query_one(QueueCharts).show(q.id, self.console.source.history, snapshot.taken_at)
         w = q.workers
         self.query_one("#facts-load", Static).update(facts_table([
@@ -152,7 +186,7 @@ class QueueDetailScreen(ConsoleScreen):
         self.query_one("#facts-priority", Static).update(facts_table([
             ("backlog by priority", priorities),
             ("partitions", fmt.count(q.partitions)),
-            ("pollers", fmt.count(q.pollers)),
+            ("pollers", pollers_text(q)),
             ("workers", f"{w.healthy} healthy, {w.stale} stale, {w.draining} draining / {w.total}"),
             ("slots", fmt.ratio(q.capacity_used, q.capacity_total)),
             ("closed (window)", closed),

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
 from kubiya_tui import formatting as fmt
-from kubiya_tui.metrics.snapshot import Snapshot, WorkerSnapshot
+from kubiya_tui.metrics.snapshot import Snapshot, WorkerHealth, WorkerSnapshot
 from kubiya_tui.models import STALE_AFTER_INTERVALS as STALE_INTERVALS
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.screens.queue_detail import NARROW_WIDTH, facts_table
@@ -49,7 +49,7 @@ class WorkersScreen(ConsoleScreen):
         self.query_one("#filter").display = False
         self.query_one(WorkerTable).focus()
         self.query_one("#worker-legend", Static).update(
-            "[dim]!poll no poller · !reg unregistered · !ver other version · beat: heartbeat age[/]"
+            "[dim]!poll no poller · !reg unregistered · !ver other version · ↪ replaced by · ? more[/]"
         )
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
@@ -114,12 +114,21 @@ class WorkerDetailScreen(ConsoleScreen):
             title.update(Text(f"worker {self.worker_id} is no longer listed", style="bold"))
             return
         title.update(Text.assemble((worker.worker_id, "bold"), "   ", health_text(self.app, worker), ("   queue ", "dim"), worker.queue_name or "-"))
-        slots = fmt.ratio(worker.slots_used, None if worker.slots_used is None or worker.slots_available is None else worker.slots_used + worker.slots_available)
+        gone = worker.health is WorkerHealth.gone
+        total = None if worker.slots_used is None or worker.slots_available is None else worker.slots_used + worker.slots_available
+        slots = "none (gone)" if gone else fmt.ratio(worker.slots_used, total)
         other = other_version(self.app, worker)
+        replaces = [w.worker_id for w in snapshot.workers if w.replaced_by == worker.worker_id]
+        lifetime = [("left", fmt.age(snapshot.taken_at - worker.left_at) + " ago" if worker.left_at else fmt.MISSING)] if gone else [
+            ("heartbeat age", fmt.age(worker.heartbeat_age_seconds))]  # fmt: skip
+        if worker.replaced_by:
+            lifetime.append(("replaced by", worker.replaced_by))
+        if replaces:
+            lifetime.append(("replaces", ", ".join(replaces)))
         self.query_one("#worker-state", Static).update(facts_table([
             ("status", worker.status),
             ("wanted state", worker.desired_state or "running"),
-            ("heartbeat age", fmt.age(worker.heartbeat_age_seconds)),
+            *lifetime,
             ("host", worker.hostname or fmt.MISSING),
             ("slots", slots),
             ("processed / failed", f"{worker.processed:,} / {worker.failed:,}"),

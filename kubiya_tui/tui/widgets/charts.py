@@ -21,6 +21,10 @@ from textual_plotext import PlotextPlot
 
 History = Callable[[str, str], list[tuple[float, float]]]
 
+SPANS_MINUTES = (5, 10, 15, 30, 60)
+"""The time spans a chart shows: the shortest that holds its history, so the axis moves only when the history outgrows it."""
+Y_SHRINK_BELOW = 0.4
+"""The value axis keeps its top until the data falls under this share of it (no new ticks on every refresh)."""
 REDRAW_SECONDS = 10.0
 """New samples of the same queue redraw its charts at most this often (the table shows the live numbers)."""
 POINTS_PER_COLUMN = 4
@@ -35,6 +39,18 @@ def nice_step(span: float, ticks: int) -> float:
     power = 10 ** math.floor(math.log10(raw))
     # raw / power is in [1, 10), so one of these always fits.
     return next(factor * power for factor in (1, 2, 5, 10) if raw <= factor * power)
+
+
+def span_minutes(oldest_minutes_ago: float) -> int:
+    """The span the time axis shows for history reaching this far back."""
+    return next((s for s in SPANS_MINUTES if oldest_minutes_ago <= s), SPANS_MINUTES[-1])
+
+
+def time_ticks(span: int) -> tuple[list[float], list[str]]:
+    """Round ticks from ``span`` minutes ago to now, labelled ``10m`` ... ``now`` (never a negative number)."""
+    step = nice_step(float(span), 3)
+    ticks = [-k * step for k in range(int(span // step), -1, -1)]
+    return ticks, ["now" if t == 0 else f"{_tick_label(-t)}m" for t in ticks]
 
 
 def _tick_label(value: float) -> str:
@@ -72,6 +88,7 @@ class MetricChart(PlotextPlot):
         self._now: float | None = None
         self.label = ""
         """The queue's name, shown in the title."""
+        self._y_top: float | None = None
 
     def on_mount(self) -> None:
         # Re-plot in the new theme's colours; PlotextPlot itself only re-colours background and text.
@@ -85,15 +102,20 @@ class MetricChart(PlotextPlot):
     def show(self, points: list[tuple[float, float]], now: float | None, label: str = "") -> None:
         if points == self._points and now == self._now and label == self.label:
             return
+        if label != self.label:
+            self._y_top = None  # another queue: its own scale
         self._points, self._now, self.label = points, now, label
         self._draw()
 
-    def _rgb(self) -> tuple[int, int, int] | str:
+    def _rgb(self) -> tuple[int, int, int] | str | int:
+        """The line's colour for plotext: RGB, or an ANSI theme's colour number (the terminal's palette draws it)."""
         value = self.app.theme_variables.get(self.color_variable) or self.app.get_theme_variable_defaults().get(self.color_variable)
         try:
             color = Color.parse(value or "")
         except ColorParseError:
             return "blue"
+        if color.ansi is not None and color.ansi >= 0:
+            return color.ansi
         return (color.r, color.g, color.b)
 
     def _draw(self) -> None:
@@ -105,26 +127,35 @@ class MetricChart(PlotextPlot):
         plt.title(self.title)
         # The queue's name goes in the border, which Textual crops instead of dropping.
         self.border_title = self.label or None
-        left, top = -5.0, 1.0
+        span, top = SPANS_MINUTES[0], 0.0
         if self._points:
             now = self._now if self._now is not None else self._points[-1][0]
             points = thin(self._points, self.size.width * POINTS_PER_COLUMN // 2)
             xs = [(t - now) / 60 for t, _ in points]
             ys = [v * self.scale for _, v in points]
             plt.plot(xs, ys, marker="braille", color=self._rgb())
-            left, top = min(xs[0], -1.0), max(ys) or 1.0
-        # Round ticks: whole minutes back from now, and round values from 0 up.
-        x_step = nice_step(-left, 3)
-        x_ticks = [-k * x_step for k in range(int(-left // x_step), -1, -1)]
-        plt.xticks(x_ticks, ["now" if t == 0 else _tick_label(t) for t in x_ticks])
-        y_step = nice_step(top, 3)
-        y_top = y_step * math.ceil(top * 1.05 / y_step)
+            span, top = span_minutes(-xs[0]), max(ys)
+        else:
+            # Nothing recorded yet: an invisible line, so the axes and their ticks are drawn all the same.
+            plt.plot([-span, 0], [0, 0], marker=" ")
+        x_ticks, x_labels = time_ticks(span)
+        plt.xticks(x_ticks, x_labels)
+        y_top = self._value_top(top)
+        y_step = nice_step(y_top, 3)
         y_ticks = [k * y_step for k in range(int(round(y_top / y_step)) + 1)]
         plt.yticks(y_ticks, [_tick_label(t) for t in y_ticks])
-        plt.xlim(left, 0)
+        plt.xlim(-span, 0)
         plt.ylim(0, y_top)
-        plt.xlabel("minutes ago")
         self.refresh()
+
+    def _value_top(self, top: float) -> float:
+        """The top of the value axis: a round number above the data, kept while the data stays well under it."""
+        kept = self._y_top
+        if kept is not None and Y_SHRINK_BELOW * kept <= top <= kept:
+            return kept
+        step = nice_step(top or 1.0, 3)
+        self._y_top = step * math.ceil((top or 1.0) * 1.05 / step)
+        return self._y_top
 
 
 class QueueCharts(Horizontal):

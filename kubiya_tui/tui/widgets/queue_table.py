@@ -17,6 +17,10 @@ DEPTH_HIGH = 250
 ERROR_WARN = 0.02
 ERROR_HIGH = 0.05
 SPARK_WIDTH = 6
+SPARK_LEGEND = (
+    "the depth over the last refreshes, on one scale for every row: "
+    "▁ empty, ▂ 1+, ▃ 3+, ▄ 10+, ▅ 30+, ▆ 100+, ▇ 300+, █ 1,000+ waiting"
+)
 
 HistoryLookup = Callable[..., list[tuple[float, float]]]
 """``history(queue_id, metric, last=None)``: (time, value) points, oldest first; ``last`` keeps only the newest."""
@@ -28,8 +32,8 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
     COLUMNS = (
         Column("environment", "env", 9, priority=5, meaning="the queue's environment"),
         Column("queue", "queue", 16, priority=1, meaning="the worker queue", grow=16),
-        Column("status", "status", 11, priority=6, meaning="active, growing (in > out), stale data, or the queue's state"),
-        Column("depth", "depth", 13, priority=1, numeric=True, meaning="tasks waiting in Temporal, with its recent trend"),
+        Column("status", "status", 11, priority=6, meaning="active, stuck, growing (in > out), stale data, or the queue's state"),
+        Column("depth", "depth", 13, priority=1, numeric=True, meaning="tasks waiting in Temporal, with its recent trend (or STUCK)"),
         Column("backlog_age", "age", 7, priority=2, numeric=True, meaning="how long the oldest waiting task has waited"),
         Column("in", "in/m", 7, priority=7, numeric=True, meaning="Temporal tasks added per minute (workflow + activity: about 3 per task)"),
         Column("out", "out/m", 7, priority=7, numeric=True, meaning="Temporal tasks handed to workers per minute"),
@@ -52,8 +56,13 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
     def render_token(self, item: QueueSnapshot) -> Any:
         return (item, self._depth_tail(item))
 
+    MEASURED = ("queue",)
+
     def item_key(self, item: QueueSnapshot) -> str:
         return item.id
+
+    def measure(self, item: QueueSnapshot, key: str) -> int:
+        return len(item.name)
 
     def search_text(self, item: QueueSnapshot) -> str:
         return f"{item.environment or ''}/{item.name} {item.id} {item.status} {' '.join(item.tags)}"
@@ -61,7 +70,7 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
     SORT_VALUES: dict[str, Callable[[QueueSnapshot], Hashable]] = {
         "environment": lambda item: (item.environment or "", item.name),
         "queue": lambda item: item.name,
-        "status": lambda item: item.status,
+        "status": lambda item: (not item.stuck, item.status),
         "depth": lambda item: item.depth,
         "backlog_age": lambda item: item.backlog_age_seconds,
         "in": lambda item: item.add_rate_per_min,
@@ -89,12 +98,13 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
             depth_var = "depth-high"
         elif q.depth is not None and q.depth >= DEPTH_WARN:
             depth_var = "depth-warn"
-        spark = fmt.sparkline(self._depth_tail(q), width=SPARK_WIDTH)
-        depth = Text.assemble(
-            (spark, theme_style(app, "chart-depth", dim=True)),
-            (f" {fmt.count(q.depth):>6}", theme_style(app, depth_var, dim=dim, bold=True) if depth_var else base),
-            justify="right",
-        )
+        number = (f" {fmt.count(q.depth):>6}", theme_style(app, depth_var, dim=dim, bold=True) if depth_var else base)
+        if q.stuck:
+            # Where the trend would be: the state that matters more, in a column every width keeps.
+            depth = Text.assemble((" STUCK", theme_style(app, "status-failed", bold=True)), number, justify="right")
+        else:
+            spark = fmt.sparkline(self._depth_tail(q), width=SPARK_WIDTH, steps=fmt.DEPTH_STEPS)
+            depth = Text.assemble((spark, theme_style(app, "chart-depth", dim=True)), number, justify="right")
         err_var = None
         if q.error_rate is not None and q.error_rate >= ERROR_HIGH:
             err_var = "status-failed"
@@ -109,6 +119,8 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
             workers_var = None
         if q.stale:
             status = Text(f"stale {fmt.age(q.data_age_seconds)}", style=theme_style(app, "status-stale"))
+        elif q.stuck:
+            status = Text("stuck", style=theme_style(app, "status-failed", bold=True))
         elif q.status != "active":
             status = Text(q.status, style=theme_style(app, "status-gone"))
         elif q.growing:
@@ -148,6 +160,7 @@ class QueueTotals(Static):
         queues = len(snapshot.queues)
         count = f"{len(qs)} of {queues} queues" if len(qs) != queues else f"{queues} queues"
         parts = [(count, ""), ("depth", depth and f"{depth:,}" or "0"), ("done/m", fmt.rate(processed)), ("err", err), ("healthy", f"{healthy}/{total}")]
+        stuck = sum(1 for q in qs if q.stuck)
         text = Text()
         for label, value in parts:
             if value:
@@ -156,4 +169,6 @@ class QueueTotals(Static):
             else:
                 text.append(label, style="bold")
             text.append("   ")
+        if stuck:
+            text.append(f"{stuck} stuck", style=theme_style(self.app, "status-failed", bold=True))
         self.update(text, layout=False)

@@ -25,26 +25,11 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from kubiya_tui.columns import CELL_PADDING, Column, fit
+
+__all__ = ["CELL_PADDING", "Column", "ResponsiveTable", "theme_style"]
+
 T = TypeVar("T")
-
-CELL_PADDING = 1
-"""Blank cells on each side of a column's text."""
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column: ``priority`` 1 is kept at any width, higher numbers go first when space runs out."""
-
-    key: str
-    label: str
-    width: int
-    priority: int = 1
-    numeric: bool = False
-    meaning: str = ""
-    """What the column shows, for the help screen."""
-    grow: int = 0
-    """How much wider it gets when the terminal has room to spare (long names and ids)."""
-
 
 _style_memo: tuple[dict[str, str], dict[tuple[str, bool, bool], Style]] = ({}, {})
 """The theme variables the memo was made for, and the styles made from them."""
@@ -110,6 +95,8 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
     """Rows of items keyed by id; set_items() swaps the items and repaints only changed rows on screen."""
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    MEASURED: ClassVar[tuple[str, ...]] = ()
+    """Columns whose widest cell is measured (see measure()), so spare width goes to them when they are cut."""
     TOKEN_IS_ITEM: ClassVar[bool] = True
     """render_token() depends on the item alone, so the same item object needs no new token (False: ask every draw)."""
     BINDINGS = [
@@ -184,6 +171,8 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         self._items: Sequence[T] = ()
         self._visible: tuple[str, ...] = ()
         self._widths: dict[str, int] = {}
+        self._needs: dict[str, int] = {}
+        """The widest cell seen in each MEASURED column (only ever grows)."""
         """Each shown column's text width: its declared width plus its share of the spare room."""
         self._columns: tuple[Column, ...] = ()
         self._order: list[str] = []
@@ -211,6 +200,10 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
 
     def search_text(self, item: T) -> str:
         raise NotImplementedError
+
+    def measure(self, item: T, key: str) -> int:
+        """The width of the item's cell in MEASURED column ``key`` (cheap: no rendering)."""
+        return 0
 
     # -------------------------------------------------------------- public
 
@@ -472,26 +465,26 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         return bool(column and column.numeric)
 
     def _fit(self, width: int) -> tuple[tuple[str, ...], dict[str, int]]:
-        """The columns that fit ``width``, by priority, in their declared order, and their widths (spare room to growing ones)."""
+        """The columns that fit ``width``, by priority, in their declared order, and their widths.
+
+        Spare room goes to the growing columns, then to the MEASURED columns whose widest cell
+        is still cut (a long current task and its ``+N``).
+        """
         if width <= 0:
             width = self.app.size.width
-        budget = width - 2
-        keep: set[str] = set()
-        # Whole priority levels, most important first: the first level that does not fit ends it.
-        for priority in sorted({c.priority for c in self.COLUMNS}):
-            level = [c for c in self.COLUMNS if c.priority == priority]
-            cost = sum(c.width + 2 * CELL_PADDING for c in level)
-            if priority > 1 and cost > budget:
-                break
-            keep.update(c.key for c in level)
-            budget -= cost
-        widths = {c.key: c.width for c in self.COLUMNS if c.key in keep}
-        for column in self.COLUMNS:
-            if column.key in keep and column.grow and budget > 0:
-                extra = min(column.grow, budget)
-                widths[column.key] += extra
-                budget -= extra
-        return tuple(c.key for c in self.COLUMNS if c.key in keep), widths
+        needs = self._measured_needs() if self.MEASURED else None
+        return tuple(fit(self.COLUMNS, width - 2, needs=needs))  # type: ignore[return-value]
+
+    def _measured_needs(self) -> dict[str, int]:
+        """The widest cell of each MEASURED column over the items, as a high-water mark (columns never jump back)."""
+        needs = self._needs
+        measure = self.measure
+        for item in self._items:
+            for key in self.MEASURED:
+                length = measure(item, key)
+                if length > needs.get(key, 0):
+                    needs[key] = length
+        return needs
 
     def _label(self, column: Column) -> Text:
         """The header of a column, with the sort arrow inside its width (the label gives way to it)."""

@@ -27,9 +27,21 @@ def other_version(app: App[Any], worker: WorkerSnapshot) -> str | None:
     return worker.version if worker.version and expected and worker.version != expected else None
 
 
+WORKER_LEGEND = (
+    ("!poll", "registered with the control plane, but Temporal sees it poll nothing"),
+    ("!reg", "a poller of the queue that no registration accounts for (counted in pollers, not in workers)"),
+    ("!ver", "runs another kubiya-tui version than the control plane"),
+    ("↪", "a gone worker's replacement: the worker of its queue that registered as it left (same host first)"),
+    ("beat", "age of its last heartbeat; none for a gone worker, whose slots no longer count either"),
+)
+"""The flags of a worker row and what they mean (help screen)."""
+
+
 def health_text(app: App[Any], worker: WorkerSnapshot) -> Text:
     """The worker's health word in its colour, with the registration/poller/version flags after it."""
     text = Text(f"● {worker.health.value}", style=theme_style(app, HEALTH_VARIABLE[worker.health], bold=True))
+    if worker.replaced_by:
+        text.append(f" ↪{worker.replaced_by}", style=theme_style(app, "foreground", dim=True))
     if worker.registered_not_polling:
         text.append(" !poll", style=theme_style(app, "status-failed"))
     if worker.polling_not_registered:
@@ -37,6 +49,12 @@ def health_text(app: App[Any], worker: WorkerSnapshot) -> Text:
     if other_version(app, worker):
         text.append(" !ver", style=theme_style(app, "status-stale"))
     return text
+
+
+def task_text(worker: WorkerSnapshot) -> str:
+    """The worker's current task, and how many more it runs (``task-… +2``)."""
+    tasks = worker.current_task_ids
+    return fmt.MISSING if not tasks else tasks[0] + (f" +{len(tasks) - 1}" if len(tasks) > 1 else "")
 
 
 class WorkerTable(ResponsiveTable[WorkerSnapshot]):
@@ -54,8 +72,22 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
         Column("task", "current task", 20, priority=6, grow=20),
     )
 
+    MEASURED = ("worker", "queue", "health", "host", "task")
+
     def item_key(self, item: WorkerSnapshot) -> str:
         return item.worker_id
+
+    def measure(self, item: WorkerSnapshot, key: str) -> int:
+        if key == "task":
+            return len(task_text(item))
+        if key == "host":
+            return len(item.hostname or "")
+        if key == "worker":
+            return len(item.worker_id)
+        if key == "health":
+            flags = 6 * item.registered_not_polling + 5 * item.polling_not_registered + 5 * bool(other_version(self.app, item))
+            return 2 + len(item.health.value) + flags + (len(item.replaced_by) + 2 if item.replaced_by else 0)
+        return len(item.queue_name or "")
 
     def search_text(self, item: WorkerSnapshot) -> str:
         return f"{item.worker_id} {item.queue_name or ''} {item.hostname or ''} {item.health.value} {item.status}"
@@ -80,16 +112,19 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
         dim = w.health is WorkerHealth.gone
         base = theme_style(app, "foreground", dim=dim)
         beat_var = "status-stale" if w.health is WorkerHealth.stale else None
-        tasks = w.current_task_ids
-        task = fmt.MISSING if not tasks else tasks[0] + (f" +{len(tasks) - 1}" if len(tasks) > 1 else "")
+        task = task_text(w)
+        # A gone worker's last heartbeat only ages and its slots are nobody's: neither is shown.
+        beat = fmt.MISSING if dim else fmt.age(w.heartbeat_age_seconds)
+        total = None if w.slots_used is None or w.slots_available is None else w.slots_used + w.slots_available
+        slots = fmt.MISSING if dim else fmt.ratio(w.slots_used, total)
         return {
             "worker": Text(w.worker_id, style=theme_style(app, "foreground", dim=dim, bold=True)),
             "queue": Text(w.queue_name or fmt.MISSING, style=base),
             "health": health_text(app, w),
-            "heartbeat": Text(fmt.age(w.heartbeat_age_seconds), style=theme_style(app, beat_var) if beat_var else base, justify="right"),
+            "heartbeat": Text(beat, style=theme_style(app, beat_var) if beat_var else base, justify="right"),
             "host": Text(w.hostname or fmt.MISSING, style=base),
-            "slots": Text(fmt.ratio(w.slots_used, None if w.slots_used is None or w.slots_available is None else w.slots_used + w.slots_available), style=base, justify="right"),
+            "slots": Text(slots, style=base, justify="right"),
             "processed": Text(f"{w.processed:,}", style=base, justify="right"),
             "failed": Text(f"{w.failed:,}", style=theme_style(app, "status-failed") if w.failed else base, justify="right"),
-            "task": Text(task, style=base),
+            "task": Text(task if not dim else fmt.MISSING, style=base),
         }
