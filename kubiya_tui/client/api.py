@@ -235,9 +235,6 @@ class ApiClient:
         """The control plane's URL that calls go to now (one of ``base_urls``)."""
         return self.base_urls[self._active]
 
-    def _next_url(self) -> None:
-        self._active = (self._active + 1) % len(self.base_urls)
-
     def __repr__(self) -> str:  # never shows the key
         return f"ApiClient({','.join(self.base_urls)!r})"
 
@@ -280,11 +277,13 @@ class ApiClient:
         if params:
             params = {k: v for k, v in params.items() if v is not None}
         attempts = 1 + (self.retries if retry else 0)
+        # Each call keeps its own view of which replicas it could not reach (calls run at once).
         unreachable: set[int] = set()
+        index = self._active
         attempt = 0
         while attempt < attempts:
             last = attempt == attempts - 1
-            url = f"{self.base_url}{path}"
+            url = f"{self.base_urls[index]}{path}"
             try:
                 response = await self._http.request(
                     method, url, json=json, params=params or None, headers=headers, timeout=httpx.Timeout(self.timeout)
@@ -292,19 +291,20 @@ class ApiClient:
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
                     # Nothing reached that replica: another may take the very same call now.
-                    unreachable.add(self._active)
-                    if len(unreachable) < len(self.base_urls):
-                        self._next_url()
+                    unreachable.add(index)
+                    untried = [i for i in range(len(self.base_urls)) if i not in unreachable]
+                    if untried:
+                        index = untried[0]
                         continue
                     unreachable.clear()
-                elif len(self.base_urls) > 1 and not last:
-                    self._next_url()  # the retry of an idempotent call goes to the next replica
+                if len(self.base_urls) > 1 and not last:
+                    index = (index + 1) % len(self.base_urls)  # the retry goes to the next replica
                 if not last:
                     await self._sleep(attempt)
                     attempt += 1
                     continue
                 reason = _connection_reason(exc, self.timeout)
-                where = self.base_url if len(self.base_urls) == 1 else " or ".join(self.base_urls)
+                where = self.base_urls[0] if len(self.base_urls) == 1 else " or ".join(self.base_urls)
                 raise ApiError(
                     0,
                     reason,
@@ -320,6 +320,7 @@ class ApiClient:
                     url=url,
                     message=f"cannot call control plane at {self.base_url}: {_one_line(str(exc), 200)}",
                 ) from None
+            self._active = index  # answered: later calls start here
             if response.status_code in RETRY_STATUSES and not last:
                 await response.aclose()
                 await self._sleep(attempt)

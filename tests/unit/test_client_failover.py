@@ -55,6 +55,19 @@ async def test_every_replica_down_is_one_error_naming_them_all() -> None:
     await api.aclose()
 
 
+async def test_calls_at_once_each_give_up_when_every_replica_is_down() -> None:
+    import asyncio
+
+    seen: list[str] = []
+    api = ApiClient(f"{A},{B}", "k", transport=transport(seen, {A: httpx.ConnectError, B: httpx.ConnectError}), retries=2, backoff=0)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(api.list_environments() for _ in range(5)), return_exceptions=True), 10
+    )
+    assert all(isinstance(r, ApiError) for r in results)
+    assert len(seen) == 5 * 3 * 2  # each call: every replica, once per attempt
+    await api.aclose()
+
+
 def test_a_bad_url_among_several_is_refused() -> None:
     with pytest.raises(ApiError, match="not an http"):
         ApiClient(f"{A},ftp://x", "k")
