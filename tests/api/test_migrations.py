@@ -112,6 +112,31 @@ def test_a_data_dir_from_before_migrations_upgrades_in_place(tmp_path: Path) -> 
     assert_nothing_lost(serve_and_read(data_dir))
 
 
+def test_a_data_dir_of_the_durable_intake_code_upgrades_with_its_tasks_keys_and_id(tmp_path: Path) -> None:
+    """The durable-intake code added its tables and columns itself, without a revision:
+    ``control-plane-durable.sql`` is a file it wrote (made with its store at commit 11764d1)."""
+    data_dir = tmp_path / "cp"
+    data_dir.mkdir()
+    db = sqlite3.connect(data_dir / "control-plane.sqlite")
+    db.executescript((DATA / "control-plane-durable.sql").read_text())
+    before = {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in ("tasks", "task_requests", "meta")}
+    db.close()
+    done = admin("migrate", "--data-dir", str(data_dir))
+    assert done.returncode == 0, done.stderr
+    assert f"from revision {database.BASELINE} to {database.head_revision()}" in done.stdout
+    db = sqlite3.connect(data_dir / "control-plane.sqlite")
+    try:
+        for table, rows in before.items():
+            names = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+            kept = db.execute(f"SELECT {', '.join(names[: len(rows[0])])} FROM {table} ORDER BY 1").fetchall()
+            assert kept == rows, table
+        assert db.execute("SELECT value FROM meta WHERE name='instance_id'").fetchone() == ("d37821c3-77cc-4fc4-915b-78d37bd553be",)
+        states = dict(db.execute("SELECT id, state FROM tasks").fetchall())
+        assert states == {"task-durable-0": "started", "task-durable-1": "started", "task-durable-2": "not_started"}
+    finally:
+        db.close()
+
+
 def test_admin_migrate_on_an_old_data_dir_then_again(tmp_path: Path) -> None:
     data_dir = old_data_dir(tmp_path / "cp")
     first = admin("migrate", "--data-dir", str(data_dir))
