@@ -26,8 +26,11 @@ STORAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 """What any write may answer when the disk refuses it (added to every write route's OpenAPI by the app)."""
 
 SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    409: {"description": "A request with the same Idempotency-Key is still being served; retry in a moment"},
-    422: {"description": "A bad task, or an Idempotency-Key already used for a different request to this queue"},
+    409: {
+        "description": "A request with the same Idempotency-Key is still being served (retry in a moment), or the key"
+        " was already used for a different request to this queue (use a new key)"
+    },
+    422: {"description": "A bad task, or a malformed Idempotency-Key"},
     503: {
         "description": "Temporal is unavailable (nothing was recorded or started), or did not accept every task:"
         " the detail's `started` lists exactly the tasks that started, the others never run"

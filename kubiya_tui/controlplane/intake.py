@@ -186,22 +186,17 @@ class TaskIntake:
 
     async def _replay(self, existing: dict[str, Any], digest: str) -> IntakeAnswer | None:
         """The kept answer of a key, or None when the key is free again (expired, or its request started nothing)."""
-        if existing["fingerprint"] != digest:
-            raise HTTPException(
-                422,
-                [
-                    {
-                        "loc": ["header", "Idempotency-Key"],
-                        "msg": "this key was already used for a different request to this queue (keys are kept 24 h)",
-                        "type": "idempotency_key_reused",
-                    }
-                ],
-            )
         expired = existing["created_at"] < time.time() - IDEMPOTENCY_WINDOW_SECONDS
+        if expired and existing["status_code"] is not None:
+            await self.store.forget_request(existing["id"])
+            return None
+        if existing["fingerprint"] != digest:
+            # A valid request that conflicts with what the key already stands for: 409, as for a taken name.
+            raise HTTPException(
+                409,
+                "this Idempotency-Key was already used for a different request to this queue (keys are kept 24 h); use a new key",
+            )
         if existing["status_code"] is not None:
-            if expired:
-                await self.store.forget_request(existing["id"])
-                return None
             return IntakeAnswer(existing["status_code"], existing["answer"], replayed=True)
         if existing["id"] in self.in_flight:
             raise HTTPException(

@@ -112,7 +112,8 @@ def _idempotency_key(header: str | None, field: str | None) -> str | None:
                 [{"loc": ["header", "Idempotency-Key"], "msg": f"an idempotency key is {IDEMPOTENCY_KEY_RULE}", "type": "value_error"}],
             )
     if header is not None and field is not None and header != field:
-        raise _validation_error(["idempotency_key"], "differs from the Idempotency-Key header; send one of them")
+        # Each key is valid alone; together they contradict each other (400, not a schema error).
+        raise HTTPException(400, "the body's idempotency_key differs from the Idempotency-Key header; send one of them")
     return header if header is not None else field
 
 

@@ -184,14 +184,9 @@ def start_temporal(
         "--dynamic-config-value",
         "matching.numTaskqueueWritePartitions=1",
     ]
-    proc = spawn("temporal", argv, data_dir / "temporal.log", parent_death_signal=parent_death_signal)
-    if on_spawn is not None:
-        on_spawn(proc)
-    try:
-        wait_for_port(LOOPBACK, port, timeout, proc.proc)
-    except StackError as exc:
-        proc.stop(2)
-        raise StackError(f"Temporal dev server did not start: {exc} (log: {data_dir / 'temporal.log'})") from None
+    proc = _spawn_listening(
+        "temporal", "Temporal dev server", argv, data_dir / "temporal.log", None, port, timeout, on_spawn, parent_death_signal
+    )
     return proc, f"{LOOPBACK}:{port}"
 
 
@@ -235,15 +230,33 @@ def start_control_plane(
         namespace,
     ]
     data_dir.mkdir(parents=True, exist_ok=True)
-    proc = spawn("control-plane", argv, log_path or data_dir / "serve.log", env, parent_death_signal=parent_death_signal)
+    proc = _spawn_listening(
+        "control-plane", "control plane", argv, log_path or data_dir / "serve.log", env, port, timeout, on_spawn, parent_death_signal
+    )
+    return proc, f"http://{LOOPBACK}:{port}"
+
+
+def _spawn_listening(
+    name: str,
+    what: str,
+    argv: list[str],
+    log: Path,
+    env: dict[str, str] | None,
+    port: int,
+    timeout: float,
+    on_spawn: Callable[[ManagedProcess], None] | None,
+    parent_death_signal: int | None,
+) -> ManagedProcess:
+    """Spawn a server and wait until it listens on ``port``; stopped, with its log named, if it never does."""
+    proc = spawn(name, argv, log, env, parent_death_signal=parent_death_signal)
     if on_spawn is not None:
         on_spawn(proc)
     try:
         wait_for_port(LOOPBACK, port, timeout, proc.proc)
     except StackError as exc:
         proc.stop(2)
-        raise StackError(f"control plane did not start: {exc} (log: {log_path or data_dir / 'serve.log'})") from None
-    return proc, f"http://{LOOPBACK}:{port}"
+        raise StackError(f"{what} did not start: {exc} (log: {log})") from None
+    return proc
 
 
 def stop_all(processes: Iterable[ManagedProcess], grace: float = 10.0, poll: float = 0.1) -> None:

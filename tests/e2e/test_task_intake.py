@@ -59,10 +59,10 @@ def test_a_key_is_scoped_to_its_queue_and_to_its_request(api, control_plane, uni
     b = post(api, other["id"], {}, key="shared")
     assert a.status_code == b.status_code == 201 and a.json()["ids"] != b.json()["ids"]
     reused = post(api, one["id"], {"input": {"seconds": 5}}, key="shared")
-    assert reused.status_code == 422
+    assert reused.status_code == 409
     assert "different request" in reused.text
     both = post(api, one["id"], {"idempotency_key": "body-key"}, key="header-key")
-    assert both.status_code == 422 and "differs from the Idempotency-Key header" in both.text
+    assert both.status_code == 400 and "differs from the Idempotency-Key header" in both.text
     bad = post(api, one["id"], {}, key="has space")
     assert bad.status_code == 422 and "printable ASCII" in bad.text
     assert workflows_on(control_plane.temporal_address, one["task_queue_name"], 1) == a.json()["ids"]
@@ -227,3 +227,19 @@ async def test_a_second_start_of_the_same_id_is_a_no_op(intake, unique):
     runs = [wf async for wf in client.list_workflows(f'WorkflowId="{task_id}"')]
     assert len(runs) == 1
 
+
+
+def test_an_expired_key_is_free_for_a_different_request(api, control_plane, unique):
+    """After the window a key stands for nothing: a new request with it runs, even with another body."""
+    import sqlite3
+
+    queue = make_queue(api, unique("idem-old"))
+    first = post(api, queue["id"], {}, key="yesterday")
+    assert first.status_code == 201
+    db = sqlite3.connect(control_plane.data_dir / "control-plane.sqlite")
+    with db:
+        db.execute("UPDATE task_requests SET created_at = created_at - 90000 WHERE queue_id = ?", (queue["id"],))
+    db.close()
+    again = post(api, queue["id"], {"input": {"seconds": 1}}, key="yesterday")
+    assert again.status_code == 201, again.text
+    assert "idempotent-replayed" not in again.headers and again.json()["ids"] != first.json()["ids"]
