@@ -92,6 +92,26 @@ class Request(BaseModel):
                 stack.extend((item, depth + 1) for item in items)
         return data
 
+    @model_validator(mode="after")
+    def _no_nul(self) -> "Request":
+        # PostgreSQL text cannot hold a NUL character: refused on every backend, so both answer
+        # the same. After the fields' own checks, so a field that refuses control characters
+        # says so itself.
+        stack: list[Any] = list(self.__dict__.values())
+        while stack:
+            value = stack.pop()
+            if isinstance(value, str):
+                if "\x00" in value:
+                    raise ValueError("text may not contain the NUL character (\\u0000)")
+            elif isinstance(value, dict):
+                stack.extend(value.keys())
+                stack.extend(value.values())
+            elif isinstance(value, (list, tuple)):
+                stack.extend(value)
+            elif isinstance(value, BaseModel):
+                stack.extend(value.__dict__.values())
+        return self
+
 
 @lru_cache(maxsize=None)
 def _number_fields(model: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
@@ -298,6 +318,8 @@ class WorkerQueue(Response):
     environment_name: str | None = None
     desired_workers: int | None = None
     autoscale: dict[str, Any] | None = None
+    last_scaled_at: datetime | None = None
+    """When ``desired_workers`` last changed (an autoscaler's cool-down starts there)."""
 
 
 class WorkerCommand(Response):
@@ -317,10 +339,39 @@ class QueueConfig(Response):
     config_version: str | None = None
 
 
+class LeaseClaim(Request):
+    """Extension: the lease a change is made under; refused (409) unless it is still held so."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*$")
+    holder: str = Field(min_length=1, max_length=200)
+    token: int = Field(ge=1)
+
+
 class ScaleRequest(Request):
     workers: int = Field(ge=0, le=10000)
     # Extension: why (an autoscaler's decision, say); written to the audit entry.
     reason: str | None = Field(default=None, max_length=500)
+    # Extension: an autoscaler's decision carries its lease, so one that lost it changes nothing.
+    lease: LeaseClaim | None = None
+
+
+class LeaseRequest(Request):
+    """Take or renew a lease: who asks, and for how long."""
+
+    holder: str = Field(min_length=1, max_length=200)
+    ttl_seconds: float = Field(ge=1, le=3600)
+
+
+class Lease(Response):
+    """Extension: who acts where only one may (``runner``, ``autoscaler``) in an organization, until when."""
+
+    name: str
+    holder: str
+    token: int
+    acquired_at: datetime | None = None
+    expires_at: datetime | None = None
+    held: bool = True
+    """Whether the caller of the request holds it (False in a 409's ``lease``)."""
 
 
 class ScaleResult(Response):

@@ -44,6 +44,64 @@ def default_data_dir() -> Path:
     return data_dir() / "control-plane"
 
 
+DATABASE_URL = typer.Option(
+    None,
+    "--database-url",
+    envvar="KUBIYA_TUI_DATABASE_URL",
+    help="The registry's database: sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: the SQLite file in the data dir).",
+)
+
+
+def _database_url(given: Optional[str], data_dir: Optional[Path]) -> str:
+    """A checked database URL (the data dir's SQLite file when none is given); a bad one is a UserError."""
+    from kubiya_tui.controlplane.database import BadDatabaseUrl, default_url, parse
+
+    if not given:
+        assert data_dir is not None
+        given = default_url(data_dir)
+    try:
+        return parse(given).render_as_string(hide_password=False)
+    except BadDatabaseUrl as exc:
+        raise UserError(str(exc)) from None
+
+
+def _shown(url: str) -> str:
+    from kubiya_tui.controlplane.database import redact
+
+    return redact(url)
+
+
+class _database_errors:
+    """Turns a database that cannot be reached or used into a one-line UserError."""
+
+    def __init__(self, *urls: str) -> None:
+        self.urls = urls
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, _tb: object) -> bool:
+        if exc is None or isinstance(exc, (UserError, KeyboardInterrupt, SystemExit)):
+            return False
+        where = " or ".join(_shown(u) for u in self.urls)
+        if isinstance(exc, OSError) and not hasattr(exc, "sqlstate"):
+            raise UserError(f"cannot use {where}: {exc.strerror or exc}") from None
+        from kubiya_tui.controlplane.store import StorageUnavailable, disk_condition
+
+        if isinstance(exc, StorageUnavailable):
+            raise UserError(f"cannot write the database {where}: {exc}") from None
+        why = ""
+        for url in self.urls:
+            if url.startswith("sqlite:///"):
+                condition = disk_condition(url[len("sqlite:///") :])
+                if condition in ("read-only", "full"):
+                    why = f" (its disk is {condition})"
+        if isinstance(exc, Exception):
+            first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"cannot use the database {where}{why}: {first[:300]}") from None
+        return False
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"kubiya-tui {__version__}")
@@ -83,30 +141,28 @@ def serve(
         None, "--public-url", help="URL that workers use to reach this control plane (default: the request's URL)."
     ),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (off: heartbeats are many)."),
+    database_url: Optional[str] = DATABASE_URL,
 ) -> None:
-    """Run the local control plane (Kubiya's worker-queue API) on uvicorn."""
+    """Run the local control plane (Kubiya's worker-queue API) on uvicorn.
+
+    Several replicas can serve one PostgreSQL database (each on its own port or host, behind
+    a load balancer); the schema is migrated at start.
+    """
     import uvicorn
 
     from kubiya_tui.controlplane.app import Settings, create_app
-    from kubiya_tui.controlplane.server import bootstrap, configure_logging
-    from kubiya_tui.controlplane.store import StorageUnavailable, Store
+    from kubiya_tui.controlplane.server import configure_logging, prepare
 
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        store = Store(data_dir / "control-plane.sqlite")
     except OSError as exc:
         raise UserError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
-    except Exception as exc:
-        from kubiya_tui.controlplane.store import disk_condition
-
-        condition = disk_condition(str(data_dir / "control-plane.sqlite"))
-        why = f" (its disk is {condition})" if condition in ("read-only", "full") else ""
-        raise UserError(f"cannot open the control-plane database in {data_dir}{why}: {exc}") from None
-    try:
-        boot = bootstrap(store, data_dir, env_key=os.environ.get("KUBIYA_API_KEY") or None)
-    except (OSError, StorageUnavailable) as exc:
-        raise UserError(f"cannot write the admin key or the database in {data_dir}: {getattr(exc, 'strerror', None) or exc}") from None
+    url = _database_url(database_url, data_dir)
+    with _database_errors(url):
+        boot, (before, after) = prepare(url, data_dir, env_key=os.environ.get("KUBIYA_API_KEY") or None)
+    if before != after:
+        typer.echo(f"database migrated from revision {before or 'none'} to {after}")
     log_file = configure_logging(data_dir)
     if boot.created and boot.key_file:
         typer.echo(f"created organization {boot.organization!r}; its admin API key is in {boot.key_file} (mode 0600)")
@@ -120,28 +176,32 @@ def serve(
         exposed = exposed_secret(boot.key_file, "the admin API key")
         if exposed:
             typer.echo(exposed, err=True)
-    typer.echo(f"control plane on http://{host}:{port} (data: {data_dir}, log: {log_file}, Temporal: {temporal_address})")
-    settings = Settings(
-        data_dir=data_dir, temporal_address=temporal_address, namespace=namespace, public_url=public_url
+    typer.echo(
+        f"control plane on http://{host}:{port} (data: {data_dir}, database: {_shown(url)}, log: {log_file},"
+        f" Temporal: {temporal_address})"
     )
-    api = create_app(settings, store)
+    settings = Settings(
+        data_dir=data_dir,
+        temporal_address=temporal_address,
+        namespace=namespace,
+        public_url=public_url,
+        database_url=url,
+    )
+    api = create_app(settings)
     # What start-up made (modules, routes, models: ~100k objects) lives as long as the process;
     # frozen, a full garbage collection no longer walks it, which is ~45 ms of stalled event loop.
     import gc
 
     gc.collect()
     gc.freeze()
-    try:
-        uvicorn.run(
-            api,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=access_log,
-            timeout_graceful_shutdown=5,
-        )
-    finally:
-        store.close()
+    uvicorn.run(
+        api,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=access_log,
+        timeout_graceful_shutdown=5,
+    )
 
 
 @admin_app.command("create-key")
@@ -149,6 +209,7 @@ def create_key(
     org: str = typer.Option(..., "--org", help="Organization slug; created with a `default` environment if new."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="The control plane's data dir."),
     name: Optional[str] = typer.Option(None, "--name", help="A name for the key, shown in the audit log."),
+    database_url: Optional[str] = DATABASE_URL,
 ) -> None:
     """Create an API key for an organization and print it (once: only its hash is stored)."""
     import re
@@ -160,10 +221,56 @@ def create_key(
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        key = make_key(data_dir, org, name)
     except OSError as exc:
         raise UserError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
+    url = _database_url(database_url, data_dir)
+    with _database_errors(url):
+        key = make_key(url, org, name)
     typer.echo(key)
+
+
+@admin_app.command("migrate")
+def migrate(
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="The control plane's data dir."),
+    database_url: Optional[str] = DATABASE_URL,
+) -> None:
+    """Bring the control plane's database to the newest schema revision (`serve` does it too)."""
+    from kubiya_tui.controlplane.database import upgrade
+
+    data_dir = (data_dir or default_data_dir()).expanduser().resolve()
+    url = _database_url(database_url, data_dir)
+    with _database_errors(url):
+        before, after = upgrade(url)
+    if before == after:
+        typer.echo(f"{_shown(url)} is at revision {after}, the newest; nothing to do")
+    else:
+        typer.echo(f"{_shown(url)} migrated from revision {before or 'none'} to {after}")
+
+
+@admin_app.command("copy-data")
+def copy_data(
+    source: str = typer.Option(..., "--from", help="The database to copy from (a URL, e.g. sqlite:///DATA_DIR/control-plane.sqlite)."),
+    target: str = typer.Option(..., "--to", help="The database to copy into (a URL, e.g. postgresql://HOST/DB); it must hold no registry data."),
+) -> None:
+    """Copy every organization, key hash, environment, queue, worker, task and audit entry to another database.
+
+    Stop the control plane first: what it writes during the copy may be missed. Both
+    databases are migrated to the newest revision; the copy is one transaction on the
+    target, checked row for row, and refused when the target already holds data.
+    """
+    from kubiya_tui.controlplane.copy_data import CopyRefused, copy_registry
+
+    from_url = _database_url(source, None)
+    to_url = _database_url(target, None)
+    if from_url == to_url:
+        raise UserError("--from and --to are the same database")
+    with _database_errors(from_url, to_url):
+        try:
+            counts = copy_registry(from_url, to_url)
+        except CopyRefused as exc:
+            raise UserError(str(exc)) from None
+    rows = ", ".join(f"{n} {table}" for table, n in counts.items())
+    typer.echo(f"copied {rows} from {_shown(from_url)} to {_shown(to_url)}; every row checked")
 
 
 # Command groups live in their own modules; importing them registers their commands on `app`.

@@ -89,11 +89,19 @@ def runner(
     max_starting: int = typer.Option(
         4, "--max-starting", min=1, max=1000, help="Workers starting at once, at most (each takes CPU to start)."
     ),
+    lease_ttl: float = typer.Option(
+        15.0,
+        "--lease-ttl",
+        min=1,
+        max=3600,
+        help="Seconds this runner's lease lasts unrenewed: another runner takes over that long after this one dies.",
+    ),
 ) -> None:
     """Keep every queue at its wanted worker count with local worker processes, until Ctrl+C.
 
     Wanted counts come from `kubiya-tui scale` (or an autoscale policy); a queue never scaled
-    is left alone. At exit the runner drains the workers it started.
+    is left alone. At exit the runner drains the workers it started. Several runners (any host, any
+    replica) may run: one acts, under the control plane's `runner` lease; the others stand by.
     """
     from kubiya_tui import locations
     from kubiya_tui.stack.lock import LockHeld, PidLock
@@ -125,6 +133,7 @@ def runner(
         worker_args=worker_args,
         stop_grace=grace,
         max_starting=max_starting,
+        lease_ttl=lease_ttl,
         # Killed outright, the runner still takes its workers along: they drain on SIGTERM.
         parent_death_signal=signal.SIGTERM,
         on_event=say,

@@ -31,6 +31,7 @@ from kubiya_tui.models import (
     Environment,
     HeartbeatAnswer,
     HeartbeatRequest,
+    Lease,
     LegacyTaskQueue,
     LegacyWorkerCommand,
     MigrationResult,
@@ -190,6 +191,10 @@ class ApiClient:
 
     ``retries`` is the number of extra attempts for an idempotent call; ``backoff`` the
     first delay in seconds, doubled on each retry (with full jitter, at most ``max_backoff``).
+
+    ``base_url`` may name several replicas of one control plane, comma-separated: calls go
+    to one of them; when it cannot be connected to, the next is tried at once (nothing was
+    sent, so any call may move), and an idempotent call that failed later moves on its retry.
     """
 
     def __init__(
@@ -203,14 +208,16 @@ class ApiClient:
         backoff: float = 0.25,
         max_backoff: float = 4.0,
     ) -> None:
-        self.base_url = normalize_base_url(base_url)
-        if not re.match(r"^https?://[^/\s]+", self.base_url):
-            raise ApiError(
-                0,
-                "bad URL",
-                url=base_url,
-                message=f"control plane URL {base_url!r} is not an http:// or https:// URL",
-            )
+        self.base_urls = [normalize_base_url(u) for u in base_url.split(",") if u.strip()] or [""]
+        for url in self.base_urls:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ApiError(
+                    0,
+                    "bad URL",
+                    url=base_url,
+                    message=f"control plane URL {url or base_url!r} is not an http:// or https:// URL",
+                )
+        self._active = 0
         self.timeout = timeout
         self.retries = max(0, retries)
         self.backoff = backoff
@@ -223,8 +230,13 @@ class ApiClient:
         )
         self._owns_http = True
 
+    @property
+    def base_url(self) -> str:
+        """The control plane's URL that calls go to now (one of ``base_urls``)."""
+        return self.base_urls[self._active]
+
     def __repr__(self) -> str:  # never shows the key
-        return f"ApiClient({self.base_url!r})"
+        return f"ApiClient({','.join(self.base_urls)!r})"
 
     def with_policy(self, *, retries: int, timeout: float) -> "ApiClient":
         """This client with another retry policy and timeout, over the same connections.
@@ -264,25 +276,41 @@ class ApiClient:
             retry = method != "POST"
         if params:
             params = {k: v for k, v in params.items() if v is not None}
-        url = f"{self.base_url}{path}"
         attempts = 1 + (self.retries if retry else 0)
-        for attempt in range(attempts):
+        # Each call keeps its own view of which replicas it could not reach (calls run at once).
+        unreachable: set[int] = set()
+        index = self._active
+        attempt = 0
+        while attempt < attempts:
             last = attempt == attempts - 1
+            url = f"{self.base_urls[index]}{path}"
             try:
                 response = await self._http.request(
-                    method, path, json=json, params=params or None, headers=headers, timeout=httpx.Timeout(self.timeout)
+                    method, url, json=json, params=params or None, headers=headers, timeout=httpx.Timeout(self.timeout)
                 )
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    # Nothing reached that replica: another may take the very same call now.
+                    unreachable.add(index)
+                    untried = [i for i in range(len(self.base_urls)) if i not in unreachable]
+                    if untried:
+                        index = untried[0]
+                        continue
+                    unreachable.clear()
+                if len(self.base_urls) > 1 and not last:
+                    index = (index + 1) % len(self.base_urls)  # the retry goes to the next replica
                 if not last:
                     await self._sleep(attempt)
+                    attempt += 1
                     continue
                 reason = _connection_reason(exc, self.timeout)
+                where = self.base_urls[0] if len(self.base_urls) == 1 else " or ".join(self.base_urls)
                 raise ApiError(
                     0,
                     reason,
                     method=method,
                     url=url,
-                    message=f"cannot reach control plane at {self.base_url}: {reason}",
+                    message=f"cannot reach control plane at {where}: {reason}",
                 ) from None
             except httpx.HTTPError as exc:
                 raise ApiError(
@@ -292,9 +320,11 @@ class ApiClient:
                     url=url,
                     message=f"cannot call control plane at {self.base_url}: {_one_line(str(exc), 200)}",
                 ) from None
+            self._active = index  # answered: later calls start here
             if response.status_code in RETRY_STATUSES and not last:
                 await response.aclose()
                 await self._sleep(attempt)
+                attempt += 1
                 continue
             if response.status_code >= 400:
                 raise self._error(response, method, url)
@@ -436,13 +466,36 @@ class ApiClient:
         response = await self._send("GET", f"{V1}/worker-queues/{_path(queue_id)}/workers")
         return self._models(response, WorkerDetail, "workers")
 
-    async def scale_queue(self, queue_id: str, workers: int, reason: str | None = None) -> ScaleResult:
-        """Set the wanted worker count (the reason goes into the audit entry); idempotent, so retried."""
+    async def scale_queue(
+        self, queue_id: str, workers: int, reason: str | None = None, lease: Lease | None = None
+    ) -> ScaleResult:
+        """Set the wanted worker count (the reason goes into the audit entry); idempotent, so retried.
+
+        With ``lease`` the change is made only while that lease is still held (409 otherwise).
+        """
         body: dict[str, Any] = {"workers": workers}
         if reason:
             body["reason"] = reason[:500]
+        if lease is not None:
+            body["lease"] = {"name": lease.name, "holder": lease.holder, "token": lease.token}
         response = await self._send("POST", f"{V1}/worker-queues/{_path(queue_id)}/scale", json=body, retry=True)
         return self._model(response, ScaleResult)
+
+    async def acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> Lease | None:
+        """Take or renew a lease; None while another holder has it (an extension of this control plane)."""
+        try:
+            response = await self._send(
+                "POST", f"{V1}/leases/{_path(name)}", json={"holder": holder, "ttl_seconds": ttl_seconds}, retry=True
+            )
+        except ApiError as exc:
+            if exc.status == 409:
+                return None
+            raise
+        return self._model(response, Lease)
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give a lease up at once if ``holder`` holds it."""
+        await self._send("DELETE", f"{V1}/leases/{_path(name)}", params={"holder": holder})
 
     async def set_autoscale(self, queue_id: str, policy: AutoscalePolicy | dict[str, Any]) -> WorkerQueue:
         response = await self._send("PUT", f"{V1}/worker-queues/{_path(queue_id)}/autoscale", json=_body(policy))

@@ -38,6 +38,14 @@ class Settings:
     temporal_api_key: str | None = None
     public_url: str | None = None
     """The URL workers should use to reach this control plane; default: the URL of the request."""
+    database_url: str | None = None
+    """Where the registry lives (``database.py``); default: the SQLite file in the data dir."""
+
+    def registry_url(self) -> str:
+        """The database URL this process uses."""
+        from kubiya_tui.controlplane.database import default_url
+
+        return self.database_url or default_url(self.data_dir)
 
 
 class BodyLimit:
@@ -116,6 +124,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await reconciling
         except asyncio.CancelledError:
             pass
+        if app.state.owns_store:  # a store handed in belongs to the caller, who closes it
+            await app.state.store.close()
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -124,9 +134,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     from kubiya_tui.controlplane import openapi
     from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
     from kubiya_tui.controlplane.intake import TaskIntake
-    from kubiya_tui.controlplane.routers import audit, environments, health, legacy, tasks, worker_queues, workers
+    from kubiya_tui.controlplane.routers import audit, environments, health, leases, legacy, tasks, worker_queues, workers
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    owned = store is None
+    store = store or Store(settings.registry_url(), migrate=False)
+
     app = FastAPI(
         title="kubiya-tui local control plane",
         version=__version__,
@@ -137,7 +150,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    app.state.store = store or Store(settings.data_dir / "control-plane.sqlite")
+    app.state.store = store
+    app.state.owns_store = owned
     app.state.temporal = TemporalReader(
         settings.temporal_address, settings.namespace, api_key=settings.temporal_api_key
     )
@@ -148,7 +162,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(BodyLimit)
     _install_error_handlers(app)
     # In matching order: the first router with a route for a path and method serves it.
-    for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, distribution):
+    for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, leases, distribution):
         # Every write can meet a disk that refuses it; the OpenAPI says so on each write route.
         for route in resource.router.routes:
             if isinstance(route, APIRoute) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}:

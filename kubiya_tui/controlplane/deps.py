@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from kubiya_tui.controlplane.intake import TaskIntake
 
 V1 = "/api/v1"
+KEY_CACHE_SECONDS = 30.0
+KEY_CACHE_SIZE = 10_000
 
 STORAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"description": "The control plane's disk is read-only or failing, or Temporal is unavailable: nothing was written"},
@@ -81,16 +83,22 @@ async def caller(request: Request) -> Caller:
     key = _key_from(request)
     if key is None:
         raise _unauthorized("missing or malformed API key")
-    # Key owners are cached by hash: the hash of a key is all this process ever holds.
-    cache: dict[str, Caller] = request.app.state.__dict__.setdefault("key_cache", {})
+    # Key owners are cached by hash (the hash of a key is all this process ever holds) for a
+    # short while: a key's owner never changes, and a key removed from the database stops
+    # working on every replica within KEY_CACHE_SECONDS.
+    cache: dict[str, tuple[Caller, float]] = request.app.state.__dict__.setdefault("key_cache", {})
     digest = hash_key(key)
+    now = time.monotonic()
     found = cache.get(digest)
-    if found is None:
-        owner = get_store(request).key_owner(key)
+    if found is None or found[1] < now:
+        owner = await get_store(request).key_owner(key)
         if owner is None:
+            cache.pop(digest, None)
             raise _unauthorized("unknown API key")
-        found = cache[digest] = Caller(org=owner[0], actor=owner[1])
-    return found
+        if len(cache) >= KEY_CACHE_SIZE:
+            cache.clear()
+        found = cache[digest] = (Caller(org=owner[0], actor=owner[1]), now + KEY_CACHE_SECONDS)
+    return found[0]
 
 
 Auth = Depends(caller)
@@ -123,11 +131,6 @@ def get_public_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
-def config_versions(request: Request) -> dict[str, str]:
-    """The app's cache of queue id -> config version, read by heartbeats, dropped when a queue changes."""
-    return request.app.state.__dict__.setdefault("config_versions", {})
-
-
-def live_worker_count(store: Store, org: str, queue: dict[str, Any]) -> int:
+async def live_worker_count(store: Store, org: str, queue: dict[str, Any]) -> int:
     """Workers of a worker queue that heartbeat recently enough to count as live, now."""
-    return store.count_live_workers(org, queue["id"], time.time(), queue["heartbeat_interval"])
+    return await store.count_live_workers(org, queue["id"], time.time(), queue["heartbeat_interval"])

@@ -42,7 +42,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from kubiya_tui.client.temporal import TemporalReader, TemporalUnavailable
-from kubiya_tui.controlplane.store import StorageUnavailable, Store
+from kubiya_tui.controlplane.store import BOOT_LEASES, StorageUnavailable, Store
 from kubiya_tui.models import TaskSubmit, TaskSubmitted
 from kubiya_tui.tasks import WORKFLOW_NAME
 
@@ -57,6 +57,8 @@ ADOPTION_SCAN_EVERY_SECONDS = 300.0
 ADOPTION_SCAN_MARGIN_SECONDS = 600.0
 """Each scan for workflows without a record goes this far back before the previous one."""
 ADOPTION_FIRST_SCAN_SECONDS = 86400.0
+BOOT_LEASE_SECONDS = 4 * RECONCILE_EVERY_SECONDS
+"""A process's boot lease lasts this long unrenewed; while it lasts, other replicas leave its requests alone."""
 VERIFY_AFTER_SECONDS = 10.0
 """A start whose fate was unknown is looked up again once it is this old."""
 START_RPC_TIMEOUT = timedelta(seconds=10)
@@ -122,14 +124,28 @@ class TaskIntake:
         self.declared_not_started: set[str] = set()
         """Tasks answered as not started whose record could not be written yet (disk refused)."""
         self._next_adoption_scan = 0.0
+        self._announced_at = -1e18
+
+    async def _announce(self) -> None:
+        """Say in the registry that this process is alive (its boot lease), so that the reconciler
+        of another replica on the same database leaves this one's requests in flight alone."""
+        await self.store.acquire_lease(BOOT_LEASES, f"boot-{self.boot_id}", self.boot_id, BOOT_LEASE_SECONDS)
+        self._announced_at = time.monotonic()
+
+    async def _stopped_boots(self, boots: set[str]) -> set[str]:
+        """Which of these boot ids belong to no live process (this one is alive)."""
+        alive = await self.store.lease_holders(BOOT_LEASES)
+        return {b for b in boots if b != self.boot_id and b not in alive}
 
     # ------------------------------------------------------------------ submission
 
     async def submit(self, sub: Submission, key: str | None) -> IntakeAnswer:
         """Record, start and answer one submission (see the module's docstring for what answers mean)."""
+        if time.monotonic() - self._announced_at > RECONCILE_EVERY_SECONDS:
+            await self._announce()
         digest = fingerprint(sub.body)
         if key is not None:
-            existing = self.store.find_request(sub.org, sub.queue_id, key)
+            existing = await self.store.find_request(sub.org, sub.queue_id, key)
             if existing is not None:
                 replay = await self._replay(existing, digest)
                 if replay is not None:
@@ -156,7 +172,7 @@ class TaskIntake:
                 for task_id in ids
             ]
             idem = None if key is None else {"queue_id": sub.queue_id, "key": key, "fingerprint": digest}
-            taken = self.store.record_tasks(sub.org, rows, request_id, self.boot_id, idem)
+            taken = await self.store.record_tasks(sub.org, rows, request_id, self.boot_id, idem)
             if taken is not None:
                 # Another request with this key was recorded between the lookup and now.
                 replay = await self._replay(taken, digest)
@@ -164,7 +180,7 @@ class TaskIntake:
                     return replay
                 raise HTTPException(409, "a request with this Idempotency-Key is being settled; retry in a moment")
             fates = await self._start_all(client, sub, ids)
-            return self._settle(sub, ids, fates, request_id if key is not None else None)
+            return await self._settle(sub, ids, fates, request_id if key is not None else None)
         finally:
             self.in_flight.discard(request_id)
 
@@ -172,7 +188,7 @@ class TaskIntake:
         """The kept answer of a key, or None when the key is free again (expired, or its request started nothing)."""
         expired = existing["created_at"] < time.time() - IDEMPOTENCY_WINDOW_SECONDS
         if expired and existing["status_code"] is not None:
-            self.store.forget_request(existing["id"])
+            await self.store.forget_request(existing["id"])
             return None
         if existing["fingerprint"] != digest:
             # A valid request that conflicts with what the key already stands for: 409, as for a taken name.
@@ -243,7 +259,7 @@ class TaskIntake:
                     fates[task_id] = ("refused", fates[task_id][1])
         return fates
 
-    def _settle(
+    async def _settle(
         self, sub: Submission, ids: list[str], fates: dict[str, tuple[str, str | None]], request_id: str | None
     ) -> IntakeAnswer:
         started = [t for t in ids if fates[t][0] == "started"]
@@ -262,7 +278,7 @@ class TaskIntake:
                 },
             )
         try:
-            self.store.settle_tasks(
+            await self.store.settle_tasks(
                 started,
                 not_started,
                 request_id,
@@ -298,13 +314,13 @@ class TaskIntake:
 
         Raises TemporalUnavailable when Temporal cannot say what its pending tasks became.
         """
-        await self._settle_pending([t for t in self.store.request_tasks(request["id"]) if t["state"] == "pending"])
-        tasks = self.store.request_tasks(request["id"])
+        await self._settle_pending([t for t in await self.store.request_tasks(request["id"]) if t["state"] == "pending"])
+        tasks = await self.store.request_tasks(request["id"])
         if any(t["state"] == "pending" for t in tasks):
             raise TemporalUnavailable("Temporal did not say whether every task of the request started")
         started = [t["id"] for t in tasks if t["state"] == "started"]
         if not started:
-            self.store.settle_tasks([], [], request["id"], None, forget_request=True)
+            await self.store.settle_tasks([], [], request["id"], None, forget_request=True)
             return None
         first = tasks[0]
         if len(started) == len(tasks):
@@ -322,7 +338,7 @@ class TaskIntake:
                     "not_started": [t["id"] for t in tasks if t["state"] != "started"],
                 },
             )
-        self.store.settle_tasks([], [], request["id"], answer)
+        await self.store.settle_tasks([], [], request["id"], answer)
         return answer
 
     async def _settle_pending(self, tasks: list[dict[str, Any]]) -> None:
@@ -345,7 +361,7 @@ class TaskIntake:
                 started.append(task["id"])
             else:
                 not_started.append((task["id"], f"not started: {DECLARED_NOT_STARTED if declared else STOPPED_MID_REQUEST}", False))
-        self.store.settle_tasks(started, not_started)
+        await self.store.settle_tasks(started, not_started)
         self.declared_not_started.difference_update(t for t, _, _ in not_started)
         self.declared_not_started.difference_update(started)
 
@@ -364,21 +380,32 @@ class TaskIntake:
     async def reconcile(self, adopt: bool = False) -> None:
         """One pass: settle pending tasks and unanswered keys left by stopped requests, check unknown starts,
         forget expired keys, and (``adopt``) record this control plane's workflows that have no record."""
-        pending = [t for t in self.store.pending_tasks() if t["request_id"] not in self.in_flight]
+        await self._announce()
+        found = await self.store.pending_tasks()
+        requests = await self.store.open_requests()
+        # What another live replica has in flight is that replica's to settle.
+        stopped = await self._stopped_boots({t["boot_id"] for t in found} | {r["boot_id"] for r in requests})
+
+        def settleable(boot_id: str | None, request_id: str) -> bool:
+            return boot_id in stopped or boot_id is None or (boot_id == self.boot_id and request_id not in self.in_flight)
+
+        pending = [t for t in found if settleable(t["boot_id"], t["request_id"])]
         await self._settle_pending(pending)
-        for request in self.store.open_requests():
-            if request["id"] not in self.in_flight:
+        for request in requests:
+            if settleable(request["boot_id"], request["id"]):
                 try:
                     await self.settle_request(request)
                 except TemporalUnavailable:
                     pass
         await self._verify_unknown_starts()
-        self.store.forget_requests_before(time.time() - IDEMPOTENCY_WINDOW_SECONDS)
+        await self.store.forget_requests_before(time.time() - IDEMPOTENCY_WINDOW_SECONDS)
+        # A stopped process's boot lease is kept as long as its keyed requests could be.
+        await self.store.forget_expired_leases(BOOT_LEASES, await self.store.now() - IDEMPOTENCY_WINDOW_SECONDS)
         if adopt:
             await self.adopt_unrecorded()
 
     async def _verify_unknown_starts(self) -> None:
-        suspects = self.store.tasks_to_verify(time.time() - VERIFY_AFTER_SECONDS)
+        suspects = await self.store.tasks_to_verify(time.time() - VERIFY_AFTER_SECONDS)
         if not suspects:
             return
         client = await self.reader.client()
@@ -386,22 +413,22 @@ class TaskIntake:
         for task in suspects:
             there = found[task["id"]]
             if there is False:
-                self.store.verified(task["id"])
+                await self.store.verified(task["id"])
             elif there and await self._terminate(client, task["id"]):
-                self.store.verified(task["id"], "its workflow showed up later and was terminated")
+                await self.store.verified(task["id"], "its workflow showed up later and was terminated")
 
     async def adopt_unrecorded(self) -> int:
         """Record the workflows of this control plane started since the last scan that have no record."""
         scan_started = time.time()
-        since = self.store.get_meta("adoption_scanned_until")
+        since = await self.store.get_meta("adoption_scanned_until")
         horizon = float(since) - ADOPTION_SCAN_MARGIN_SECONDS if since else scan_started - ADOPTION_FIRST_SCAN_SECONDS
         iso = datetime.fromtimestamp(horizon, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         client = await self.reader.client()
         adopted = 0
         batch: list[tuple[Any, dict[str, Any]]] = []
 
-        def flush() -> int:
-            known = self.store.known_tasks([wf.id for wf, _ in batch])
+        async def flush() -> int:
+            known = await self.store.known_tasks([wf.id for wf, _ in batch])
             count = 0
             for wf, memo in batch:
                 if wf.id in known or not memo.get("org") or not memo.get("queue_id"):
@@ -415,7 +442,7 @@ class TaskIntake:
                     "max_attempts": int(memo.get("max_attempts") or 1),
                     "submitted_at": wf.start_time.timestamp() if wf.start_time else time.time(),
                 }
-                if self.store.adopt_task(str(memo["org"]), task):
+                if await self.store.adopt_task(str(memo["org"]), task):
                     count += 1
                     log.warning("task %s: Temporal runs it but it had no record here; recorded it", wf.id)
             batch.clear()
@@ -429,12 +456,12 @@ class TaskIntake:
                 if memo.get("control_plane") == self.store.instance_id:
                     batch.append((wf, memo))
                 if len(batch) >= 500:
-                    adopted += flush()
+                    adopted += await flush()
                     await asyncio.sleep(0)
         except RPCError as exc:
             raise TemporalUnavailable(f"Temporal visibility failed: {_short(exc)}") from None
-        adopted += flush()
-        self.store.set_meta("adoption_scanned_until", str(scan_started))
+        adopted += await flush()
+        await self.store.set_meta("adoption_scanned_until", str(scan_started))
         return adopted
 
     async def run(self) -> None:

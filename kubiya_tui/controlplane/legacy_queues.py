@@ -39,10 +39,10 @@ def queue_safe_name(name: str) -> str:
     return slug if len(slug) >= 2 else f"{slug or 'q'}-queue"
 
 
-def workers_of(store: Store, org: str, env: dict[str, Any]) -> list[WorkerDetail]:
+async def workers_of(store: Store, org: str, env: dict[str, Any]) -> list[WorkerDetail]:
     """The workers registered on a legacy task queue, as of now."""
     now = time.time()
-    return [worker_out(w, now) for w in store.list_legacy_workers(org, legacy_task_queue_name(org, env))]
+    return [worker_out(w, now) for w in await store.list_legacy_workers(org, legacy_task_queue_name(org, env))]
 
 
 async def backlog_of(reader: TemporalReader, task_queue: str) -> int | None:
@@ -59,14 +59,14 @@ async def describe_task_queue(
     store: Store, reader: TemporalReader, who: Caller, env: dict[str, Any], migration: dict[str, Any] | None
 ) -> LegacyTaskQueue:
     """A legacy task queue as the API shows it; marks its migration migrated once nothing is left on it."""
-    workers = workers_of(store, who.org, env)
+    workers = await workers_of(store, who.org, env)
     live = [w for w in workers if w.health in LIVE]
     if migration and migration["state"] != "migrated" and not live:
         # Migrated once nothing is left on the legacy path: no live worker, an empty backlog.
         if await backlog_of(reader, legacy_task_queue_name(who.org, env)) == 0:
-            store.complete_migration(who.org, env["id"])
-            migration = store.migrations(who.org)[env["id"]]
-            store.audit(who.org, who.actor, "task_queue.migrated", "task_queue", env["id"], {"name": env["name"]})
+            await store.complete_migration(who.org, env["id"])
+            migration = (await store.migrations(who.org))[env["id"]]
+            await store.audit(who.org, who.actor, "task_queue.migrated", "task_queue", env["id"], {"name": env["name"]})
     return LegacyTaskQueue(
         **{
             **{k: v for k, v in env.items() if k not in ("created_at", "updated_at")},

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timezone
 from typing import Any
 
+from kubiya_tui.controlplane.store import config_version  # noqa: F401  (the routers take it from here)
 from kubiya_tui.models import AuditEntry, Environment, Migration, WorkerDetail, WorkerQueue, derive_health
 
 # Legacy workers belong to no worker queue, so no queue sets their heartbeat interval.
@@ -31,6 +30,7 @@ def queue_out(row: dict[str, Any], live: int) -> WorkerQueue:
             **row,
             "created_at": iso(row["created_at"]),
             "updated_at": iso(row["updated_at"]),
+            "last_scaled_at": iso(row.get("last_scaled_at")),
             "active_workers": live,
         }
     )
@@ -73,7 +73,3 @@ def audit_out(row: dict[str, Any]) -> AuditEntry:
     return AuditEntry(**{**row, "created_at": iso(row["created_at"])})
 
 
-def config_version(queue: dict[str, Any]) -> str:
-    """A short hash of what a worker obeys in its queue's config; a heartbeat answer carries it."""
-    relevant = [queue["status"], queue["max_workers"], queue["heartbeat_interval"], queue["settings"], queue["tags"]]
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]

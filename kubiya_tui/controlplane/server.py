@@ -8,7 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubiya_tui.controlplane.store import Store, new_api_key
+from kubiya_tui.controlplane.database import run_coroutine, upgrade
+from kubiya_tui.controlplane.store import Conflict, Store, new_api_key
 
 ADMIN_KEY_FILE = "admin.key"
 DEFAULT_ORG = "local"
@@ -34,34 +35,61 @@ def write_secret(path: Path, secret: str) -> None:
     os.chmod(path, 0o600)
 
 
-def bootstrap(store: Store, data_dir: Path, org: str = DEFAULT_ORG, env_key: str | None = None) -> Bootstrap:
+async def bootstrap(store: Store, data_dir: Path, org: str = DEFAULT_ORG, env_key: str | None = None) -> Bootstrap:
     """On an empty store, create the organization and its admin key.
 
     With ``env_key`` (from ``KUBIYA_API_KEY``) that key becomes the admin key and nothing is
-    written; otherwise a new key goes to a 0600 file in the data dir.
+    written; otherwise a new key goes to a 0600 file in the data dir. Replicas that start
+    together on one empty database make one admin key: the first one's (a key another
+    replica made meanwhile is kept, and this replica's file is not written).
     """
     key_file = data_dir / ADMIN_KEY_FILE
-    if store.count_keys():
+    if await store.count_keys():
         return Bootstrap(org, key_file if key_file.exists() else None, created=False)
-    store.ensure_org(org)
+    await store.ensure_org(org)
     if env_key:
-        store.add_key(org, env_key, "admin")
+        try:
+            await store.add_key(org, env_key, "admin")
+        except Conflict:
+            pass  # another replica registered the same key a moment ago
         return Bootstrap(org, None, created=True)
     key = new_api_key()
     write_secret(key_file, key)
-    store.add_key(org, key, "admin")
+    await store.add_key(org, key, "admin")
     return Bootstrap(org, key_file, created=True)
 
 
-def create_key(data_dir: Path, org: str, name: str | None = None) -> str:
+def create_key(database_url: str, org: str, name: str | None = None) -> str:
     """A new key for an organization (created with its `default` environment if new)."""
-    store = Store(data_dir / "control-plane.sqlite")
-    try:
-        key = new_api_key()
-        store.add_key(org, key, name or f"{org}-key")
-        return key
-    finally:
-        store.close()
+
+    async def make() -> str:
+        store = Store(database_url, migrate=False)
+        try:
+            key = new_api_key()
+            await store.add_key(org, key, name or f"{org}-key")
+            return key
+        finally:
+            await store.close()
+
+    upgrade(database_url)
+    return run_coroutine(make)
+
+
+def prepare(database_url: str, data_dir: Path, env_key: str | None) -> tuple[Bootstrap, tuple[str | None, str | None]]:
+    """Before serving: migrate the database to the newest revision, then bootstrap it.
+
+    Answers what the bootstrap did and the (before, after) revisions.
+    """
+    revisions = upgrade(database_url)
+
+    async def boot() -> Bootstrap:
+        store = Store(database_url, migrate=False)
+        try:
+            return await bootstrap(store, data_dir, env_key=env_key)
+        finally:
+            await store.close()
+
+    return run_coroutine(boot), revisions
 
 
 class DegradingFileHandler(logging.FileHandler):

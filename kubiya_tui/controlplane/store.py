@@ -1,160 +1,71 @@
-"""The control plane's registry: organizations, keys, environments, queues, workers, tasks, audit.
+"""The control plane's registry: organizations, keys, environments, queues, workers, tasks, audit, leases.
 
-One SQLite file in WAL mode. The server process keeps a single connection and calls it
-from the event loop: each statement takes microseconds, and serialising them in one
-thread means no "database is locked" inside the server. Other processes (``admin
-create-key``) share the file through WAL and a busy timeout.
+One data-access layer on SQLAlchemy Core for both databases (``database.py`` says which URL
+is which); every method is a coroutine, called from the server's event loop:
 
-A write that the disk refuses (full, read-only, failing) raises :class:`StorageUnavailable`
-and writes nothing; SQLite keeps what was stored, and the next write after the disk
-recovers succeeds on the same connection.
+- SQLite (the default): one connection, used inline on the loop. Each statement takes
+  microseconds; serialising them in one thread means no "database is locked" inside the
+  server, and a write waits its turn up front (``BEGIN IMMEDIATE``). Other processes
+  (``admin create-key``) share the file through WAL and a busy timeout; a write that still
+  meets a lock is tried again.
+- PostgreSQL: a pool of asyncpg connections, awaited, so the loop serves other requests
+  while the server works. Single statements (a heartbeat, a read) run on their own;
+  several statements that must agree run in one SERIALIZABLE transaction, tried again on
+  a serialization failure or deadlock. That is SQLite's one-writer-at-a-time semantics
+  for several replicas on one database.
+
+Both answer the same rows: JSON columns are JSON text, times epoch seconds; a unique name
+taken is :class:`Conflict` (409), a missing object :class:`NotFound` (404).
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import json
 import logging
 import os
+import random
 import secrets
-import sqlite3
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from kubiya_tui.controlplane import database
 from kubiya_tui.controlplane.naming import legacy_task_queue, worker_queue_task_queue
+from kubiya_tui.controlplane.schema import (
+    api_keys,
+    audit,
+    environments,
+    leases,
+    legacy_migrations,
+    meta,
+    organizations,
+    task_requests,
+    tasks,
+    worker_queues,
+    workers,
+)
 from kubiya_tui.models import STALE_AFTER_INTERVALS
 
+T = TypeVar("T")
 log = logging.getLogger("kubiya_tui.controlplane")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS organizations (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL REFERENCES organizations(id),
-    name TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS environments (
-    id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    display_name TEXT,
-    description TEXT,
-    tags TEXT NOT NULL DEFAULT '[]',
-    settings TEXT NOT NULL DEFAULT '{}',
-    status TEXT NOT NULL DEFAULT 'ready',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (organization_id, name)
-);
-CREATE TABLE IF NOT EXISTS worker_queues (
-    id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL,
-    environment_id TEXT NOT NULL REFERENCES environments(id),
-    name TEXT NOT NULL,
-    display_name TEXT,
-    description TEXT,
-    status TEXT NOT NULL DEFAULT 'active',
-    max_workers INTEGER,
-    heartbeat_interval INTEGER NOT NULL DEFAULT 60,
-    tags TEXT NOT NULL DEFAULT '[]',
-    settings TEXT NOT NULL DEFAULT '{}',
-    task_queue_name TEXT NOT NULL,
-    desired_workers INTEGER,
-    autoscale TEXT,
-    created_by TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    seq INTEGER NOT NULL,
-    UNIQUE (environment_id, name)
-);
-CREATE TABLE IF NOT EXISTS workers (
-    id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL,
-    worker_id TEXT NOT NULL,
-    queue_id TEXT,
-    environment_id TEXT,
-    legacy_queue_name TEXT,
-    status TEXT NOT NULL DEFAULT 'active',
-    desired_state TEXT NOT NULL DEFAULT 'running',
-    tasks_processed INTEGER NOT NULL DEFAULT 0,
-    tasks_failed INTEGER NOT NULL DEFAULT 0,
-    current_task_id TEXT,
-    current_task_ids TEXT NOT NULL DEFAULT '[]',
-    slots_used INTEGER,
-    slots_available INTEGER,
-    hostname TEXT,
-    system_info TEXT,
-    worker_metadata TEXT NOT NULL DEFAULT '{}',
-    capabilities TEXT NOT NULL DEFAULT '{}',
-    sdk_version TEXT,
-    last_heartbeat REAL,
-    registered_at REAL NOT NULL,
-    disconnected_at REAL,
-    disconnect_reason TEXT,
-    exit_code INTEGER,
-    error_message TEXT,
-    UNIQUE (organization_id, worker_id)
-);
-CREATE INDEX IF NOT EXISTS workers_by_queue ON workers (queue_id, last_heartbeat);
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL,
-    queue_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    timeout_seconds REAL NOT NULL,
-    max_attempts INTEGER NOT NULL,
-    submitted_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_queue ON tasks (queue_id, submitted_at);
-CREATE TABLE IF NOT EXISTS task_requests (
-    id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL,
-    queue_id TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    boot_id TEXT NOT NULL,
-    status_code INTEGER,
-    answer TEXT,
-    created_at REAL NOT NULL,
-    UNIQUE (organization_id, queue_id, idempotency_key)
-);
-CREATE TABLE IF NOT EXISTS meta (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS legacy_migrations (
-    environment_id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL,
-    worker_queue_id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    started_by TEXT,
-    started_at REAL NOT NULL,
-    completed_at REAL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    organization_id TEXT NOT NULL,
-    actor TEXT,
-    action TEXT NOT NULL,
-    target_type TEXT,
-    target_id TEXT,
-    details TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_org ON audit (organization_id, id);
-"""
+TASK_STATES = ("pending", "started", "not_started")
+"""pending: recorded, its workflow start not settled; started: Temporal has it; not_started: it never will."""
+
+# SQLite's primary result codes for a write the disk refused.
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14
+# PostgreSQL's: disk_full, read_only_sql_transaction (a standby, or a database set read-only).
+_PG_FULL, _PG_READ_ONLY = "53100", "25006"
 
 JSON_COLUMNS = {
     "tags",
@@ -167,23 +78,22 @@ JSON_COLUMNS = {
     "details",
 }
 
-# Columns added to ``tasks`` after its first release, added to older files when they open.
-TASK_COLUMNS_ADDED = (
-    ("state", "TEXT NOT NULL DEFAULT 'started'"),
-    ("request_id", "TEXT"),
-    ("boot_id", "TEXT"),
-    ("start_error", "TEXT"),
-    ("verify_start", "INTEGER NOT NULL DEFAULT 0"),
-)
-TASK_STATES = ("pending", "started", "not_started")
-"""pending: recorded, its workflow start not settled; started: Temporal has it; not_started: it never will."""
-
-# SQLite's primary result codes for a write the disk refused.
-_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14
-
 QUEUE_COLUMNS = (
     "name display_name description status max_workers heartbeat_interval tags settings".split()
 )
+
+POOL_SIZE = 5
+HEARTBEAT_LANES = 4
+"""PostgreSQL connections one process holds for heartbeats (they wait for no fsync: see Store)."""
+"""PostgreSQL connections per pool of one process (and as many more at a peak); two pools."""
+WRITE_ATTEMPTS = 12
+"""A write that meets a lock (SQLite) or a serialization failure (PostgreSQL) is tried this often."""
+_RETRY_STATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+_UNIQUE_STATE = "23505"
+
+
+BOOT_LEASES = "-processes"
+"""The leases' organization of the control-plane processes themselves (no organization's slug starts with '-')."""
 
 
 class Conflict(Exception):
@@ -246,6 +156,10 @@ def disk_condition(path: str) -> str:
     return "failing"
 
 
+class LeaseLost(Exception):
+    """The caller no longer holds the lease it acts under: someone else acts now."""
+
+
 def hash_key(key: str) -> str:
     """The stored form of an API key: its SHA-256, so the store never holds a usable key."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -255,14 +169,26 @@ def new_api_key() -> str:
     return "kty_" + secrets.token_urlsafe(32)
 
 
-def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
-    if row is None:
+def config_version(queue: dict[str, Any]) -> str:
+    """A short hash of what a worker obeys in its queue's config; a heartbeat answer carries it."""
+    relevant = [queue["status"], queue["max_workers"], queue["heartbeat_interval"], queue["settings"], queue["tags"]]
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _row(mapping: Any) -> dict[str, Any] | None:
+    if mapping is None:
         return None
-    out = dict(row)
+    out = dict(mapping)
     for col in JSON_COLUMNS.intersection(out):
         if out[col] is not None:
             out[col] = json.loads(out[col])
     return out
+
+
+def _nul(*values: str) -> bool:
+    """An identifier with a NUL character: no row has one (PostgreSQL text cannot hold it), so it
+    is not looked up (on PostgreSQL the lookup itself would fail)."""
+    return any("\x00" in v for v in values)
 
 
 def _request_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -275,480 +201,823 @@ def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
-class Store:
-    """Every read and write of the registry; every method is scoped to one organization."""
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if state:
+            return str(state)
+    return None
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = str(path)
-        self._lock = threading.RLock()
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """A unique constraint refused the write (not a foreign key or NOT NULL)."""
+    return _sqlstate(exc) == _UNIQUE_STATE or "UNIQUE constraint failed" in str(exc.orig)
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    if _sqlstate(exc) in _RETRY_STATES:
+        return True
+    text = str(exc.orig).lower()
+    return isinstance(exc, OperationalError) and ("database is locked" in text or "database is busy" in text)
+
+
+class Tx:
+    """Statements on one connection (in a transaction, or each on its own), the same on both databases."""
+
+    def __init__(self, conn: Any, is_async: bool) -> None:
+        self._conn = conn
+        self._async = is_async
+
+    async def _execute(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+        if self._async:
+            return await self._conn.execute(stmt, params)
+        return self._conn.execute(stmt, params)
+
+    async def one(self, stmt: Any, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The first row as a dict with its JSON columns parsed, or None."""
+        return _row((await self._execute(stmt, params)).mappings().first())
+
+    async def all(self, stmt: Any) -> list[dict[str, Any]]:
+        return [_row(m) for m in (await self._execute(stmt)).mappings().all()]  # type: ignore[misc]
+
+    async def scalar(self, stmt: Any) -> Any:
+        return (await self._execute(stmt)).scalar()
+
+    async def run(self, stmt: Any, params: Any = None) -> int:
+        """Execute (``params`` a list: once per item); answers the number of rows changed."""
+        return (await self._execute(stmt, params)).rowcount
+
+
+class _Lane:
+    """A PostgreSQL connection held for heartbeats: the SQLAlchemy connection and its asyncpg one."""
+
+    def __init__(self, store: "Store", conn: Any, driver: Any) -> None:
+        self.store, self.conn, self.driver = store, conn, driver
+
+    @staticmethod
+    def broken(exc: Exception) -> bool:
+        import asyncpg
+
+        return isinstance(exc, (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.InterfaceError, ConnectionError))
+
+    async def drop(self) -> None:
+        """Close it for good (its place is taken by a new connection when needed)."""
+        self.store._lanes_open -= 1
+        try:
+            await self.conn.invalidate()
+            await self.conn.close()
+        except Exception:
+            pass
+
+
+class Store:
+    """Every read and write of the registry; every method is scoped to one organization.
+
+    ``target`` is a database URL or a SQLite file's path. The schema is brought to the
+    newest revision first unless ``migrate`` is False.
+    """
+
+    def __init__(self, target: str | Path | URL, *, migrate: bool = True) -> None:
+        if isinstance(target, Path) or (isinstance(target, str) and "://" not in target):
+            target = f"sqlite:///{Path(target)}"
+        self.url = database.parse(str(target)) if not isinstance(target, URL) else target
+        self.dialect = self.url.get_backend_name()
+        if migrate:
+            database.upgrade(self.url)
         self.storage_problem: str | None = None
         """The disk's condition while it refuses writes (``full``, ``read-only``, ``failing``), else None."""
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        with self._lock:
-            self._db.executescript(SCHEMA)
-            self._add_task_columns()
-            self.instance_id = self._instance_id()
-            """This registry's own id, written into the memo of every workflow it starts."""
-
-    def _add_task_columns(self) -> None:
-        have = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)").fetchall()}
-        for name, decl in TASK_COLUMNS_ADDED:
-            if name not in have:
-                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {decl}")
-        # What the reconciler reads every pass: few rows, found without scanning every task.
-        self._db.execute("CREATE INDEX IF NOT EXISTS tasks_pending ON tasks (state) WHERE state = 'pending'")
-        self._db.execute("CREATE INDEX IF NOT EXISTS tasks_to_verify ON tasks (submitted_at) WHERE verify_start = 1")
-        self._db.execute("CREATE INDEX IF NOT EXISTS tasks_by_request ON tasks (request_id)")
-        self._db.execute(
-            "CREATE INDEX IF NOT EXISTS task_requests_open ON task_requests (created_at) WHERE status_code IS NULL"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS task_requests_by_age ON task_requests (created_at)")
-
-    def _instance_id(self) -> str:
-        row = self._db.execute("SELECT value FROM meta WHERE name='instance_id'").fetchone()
-        if row:
-            return row[0]
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('instance_id', ?)", (str(uuid.uuid4()),))
-        return self._db.execute("SELECT value FROM meta WHERE name='instance_id'").fetchone()[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    # ------------------------------------------------------------------ disk errors
-
-    def _refused(self, exc: sqlite3.Error) -> StorageUnavailable | None:
-        """The StorageUnavailable that an SQLite error means, or None for any other error."""
-        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-        if code == _SQLITE_FULL:
-            condition = "full"
-        elif code == _SQLITE_READONLY:
-            condition = "read-only"
-        elif code in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
-            condition = disk_condition(self.path)
+        self._lock = threading.RLock()
+        self._heartbeat_statements: dict[tuple[str, ...], Any] = {}
+        self._heartbeat_compiled: dict[Any, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+        self._lanes: asyncio.Queue[_Lane] | None = None
+        self._lanes_open = 0
+        self._sqlite_conn: Connection | None = None
+        self._engine: Any = None
+        self._auto: Any = None
+        if self.dialect == "sqlite":
+            self._engine = database.sqlite_engine(self.url)
+            self.path = self.url.database
         else:
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            self._engine = create_async_engine(self.url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
+            self._auto = self._engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._serial = self._engine.execution_options(isolation_level="SERIALIZABLE")
+            # Heartbeats commit without waiting for the WAL flush: a database crash may forget the
+            # last fraction of a second of them (a worker looks that much staler), never anything
+            # else, and a heartbeat costs no fsync. Every other write waits for its flush.
+            self._heartbeat_pool = create_async_engine(
+                self.url,
+                pool_size=POOL_SIZE,
+                max_overflow=POOL_SIZE,
+                connect_args={"server_settings": {"synchronous_commit": "off"}},
+            )
+            self._heartbeat_engine = self._heartbeat_pool.execution_options(isolation_level="AUTOCOMMIT")
+            self.path = None
+        self.instance_id = database.instance_id(self.url)
+        """This registry's own id (one for every replica of it), written into the memo of every workflow it starts."""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def _sqlite(self) -> Connection:
+        if self._sqlite_conn is None:
+            # The connection outside any transaction: reads and single writes commit on their own.
+            self._sqlite_conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._sqlite_conn
+
+    def sqlite_connection(self) -> Any:
+        """The SQLite connection itself (sqlite3), for PRAGMAs and diagnostics; SQLite only."""
+        if not self.is_sqlite:
+            raise RuntimeError("the registry is not SQLite")
+        return self._sqlite().connection.dbapi_connection
+
+    async def close(self) -> None:
+        """Give the connections back; the store is not used after."""
+        if self.is_sqlite:
+            with self._lock:
+                if self._sqlite_conn is not None:
+                    self._sqlite_conn.close()
+                    self._sqlite_conn = None
+                self._engine.dispose()
+        else:
+            while self._lanes is not None and not self._lanes.empty():
+                await self._lanes.get_nowait().drop()
+            await self._engine.dispose()
+            await self._heartbeat_pool.dispose()
+
+    # ------------------------------------------------------------------ running statements
+
+    @asynccontextmanager
+    async def _single(self, heartbeat: bool = False) -> AsyncIterator[Tx]:
+        """A connection on which each statement is its own transaction."""
+        if self.is_sqlite:
+            with self._lock:
+                yield Tx(self._sqlite(), False)
+        else:
+            async with (self._heartbeat_engine if heartbeat else self._auto).connect() as conn:
+                yield Tx(conn, True)
+
+    async def _once(self, use: Callable[[Tx], Awaitable[T]], heartbeat: bool = False) -> T:
+        """One statement on its own (a read, or a write that needs nothing else), tried again on a lock."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                async with self._single(heartbeat) as tx:
+                    result = await use(tx)
+            except DBAPIError as exc:
+                if attempt + 1 < WRITE_ATTEMPTS and _retryable(exc):
+                    await self._pause(attempt)
+                    continue
+                raise self._refused(exc) or exc
+            self._wrote()
+            return result
+        raise AssertionError("unreachable")
+
+    def _refused(self, exc: DBAPIError) -> StorageUnavailable | None:
+        """The StorageUnavailable that a database error means, or None for any other error."""
+        condition = None
+        if self.is_sqlite:
+            code = (getattr(exc.orig, "sqlite_errorcode", 0) or 0) & 0xFF
+            if code == _SQLITE_FULL:
+                condition = "full"
+            elif code == _SQLITE_READONLY:
+                condition = "read-only"
+            elif code in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
+                condition = disk_condition(str(self.path))
+        else:
+            state = _sqlstate(exc)
+            condition = {_PG_FULL: "full", _PG_READ_ONLY: "read-only"}.get(state or "")
+        if condition is None:
             return None
         if self.storage_problem != condition:
             # Said once per change, not once per refused write.
-            log.error("writes to %s refused: %s (%s)", self.path, StorageUnavailable.MESSAGES[condition], exc)
+            log.error("writes to %s refused: %s (%s)", database.redact(self.url), StorageUnavailable.MESSAGES[condition], exc.orig)
         self.storage_problem = condition
         return StorageUnavailable(condition)
 
     def _wrote(self) -> None:
         if self.storage_problem is not None:
-            log.warning("writes to %s succeed again (the disk was %s)", self.path, self.storage_problem)
+            log.warning("writes to %s succeed again (the disk was %s)", database.redact(self.url), self.storage_problem)
             self.storage_problem = None
 
-    @contextmanager
-    def _disk_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            refused = self._refused(exc)
-            if refused is None:
-                raise
-            raise refused from None
+    async def _one(self, stmt: Any) -> dict[str, Any] | None:
+        return await self._once(lambda tx: tx.one(stmt))
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An immediate write transaction: readers go on, other writers wait their turn.
+    async def _all(self, stmt: Any) -> list[dict[str, Any]]:
+        return await self._once(lambda tx: tx.all(stmt))
 
-        Anything that fails, COMMIT included, rolls the whole transaction back, so the
-        connection is ready for the next one; a disk that refuses it raises StorageUnavailable.
-        """
-        with self._lock, self._disk_errors():
-            self._db.execute("BEGIN IMMEDIATE")
+    async def _run(self, stmt: Any) -> int:
+        return await self._once(lambda tx: tx.run(stmt))
+
+    async def transaction(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run ``work`` in one write transaction, all or nothing; tried again from the start on a
+        lock or serialization failure, so ``work`` must do nothing but database statements."""
+        for attempt in range(WRITE_ATTEMPTS):
             try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    try:
-                        self._db.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
-                raise
+                if self.is_sqlite:
+                    with self._lock:
+                        conn = self._sqlite()
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                        try:
+                            result = await work(Tx(conn, False))
+                            conn.exec_driver_sql("COMMIT")
+                        except BaseException:
+                            # Anything that fails, COMMIT included, rolls the whole transaction back.
+                            if conn.connection.dbapi_connection.in_transaction:
+                                try:
+                                    conn.exec_driver_sql("ROLLBACK")
+                                except DBAPIError:
+                                    pass
+                            raise
+                else:
+                    async with self._serial.begin() as conn:
+                        result = await work(Tx(conn, True))
+            except DBAPIError as exc:
+                if attempt + 1 < WRITE_ATTEMPTS and _retryable(exc):
+                    await self._pause(attempt)
+                    continue
+                raise self._refused(exc) or exc
             self._wrote()
+            return result
+        raise AssertionError("unreachable")
 
-    def _one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:
-        with self._lock, self._disk_errors():
-            return _row(self._db.execute(sql, args).fetchone())
+    @staticmethod
+    async def _pause(attempt: int) -> None:
+        # Jittered, growing: transactions that collided do not collide again in step.
+        await asyncio.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
 
-    def _all(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
-        with self._lock, self._disk_errors():
-            return [_row(r) for r in self._db.execute(sql, args).fetchall()]  # type: ignore[misc]
+    async def now(self) -> float:
+        """The database's clock in epoch seconds (PostgreSQL's, shared by every replica; SQLite: this host's)."""
+        if self.is_sqlite:
+            return time.time()
+        async with self._single() as tx:
+            return float(await tx.scalar(select(func.extract("epoch", func.clock_timestamp()))))
 
     # ------------------------------------------------------------------ organizations, keys
 
-    def ensure_org(self, org_id: str) -> bool:
+    async def ensure_org(self, org_id: str) -> bool:
         """Create the organization and its `default` environment; True if it was new."""
-        now = time.time()
-        with self.transaction() as db:
-            if db.execute("SELECT 1 FROM organizations WHERE id=?", (org_id,)).fetchone():
+
+        async def work(tx: Tx) -> bool:
+            if await tx.one(select(organizations.c.id).where(organizations.c.id == org_id)):
                 return False
-            db.execute("INSERT INTO organizations VALUES (?,?,?)", (org_id, org_id, now))
-            db.execute(
-                "INSERT INTO environments (id, organization_id, name, display_name, description,"
-                " status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
-                (str(uuid.uuid4()), org_id, "default", "Default", "Default environment", "ready", now, now),
+            now = time.time()
+            await tx.run(insert(organizations).values(id=org_id, name=org_id, created_at=now))
+            await tx.run(
+                insert(environments).values(
+                    id=str(uuid.uuid4()),
+                    organization_id=org_id,
+                    name="default",
+                    display_name="Default",
+                    description="Default environment",
+                    status="ready",
+                    created_at=now,
+                    updated_at=now,
+                )
             )
             return True
 
-    def org_exists(self, org_id: str) -> bool:
-        return self._one("SELECT 1 AS found FROM organizations WHERE id=?", (org_id,)) is not None
+        return await self.transaction(work)
 
-    def count_keys(self) -> int:
-        return self._one("SELECT COUNT(*) AS n FROM api_keys")["n"]  # type: ignore[index]
+    async def org_exists(self, org_id: str) -> bool:
+        return await self._one(select(organizations.c.id).where(organizations.c.id == org_id)) is not None
 
-    def add_key(self, org_id: str, key: str, name: str) -> str:
-        self.ensure_org(org_id)
+    async def count_keys(self) -> int:
+        return await self._once(lambda tx: tx.scalar(select(func.count()).select_from(api_keys)))
+
+    async def add_key(self, org_id: str, key: str, name: str) -> str:
+        await self.ensure_org(org_id)
         key_id = str(uuid.uuid4())
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO api_keys VALUES (?,?,?,?,?)",
-                (key_id, org_id, name, hash_key(key), time.time()),
+        try:
+            await self._run(
+                insert(api_keys).values(
+                    id=key_id, organization_id=org_id, name=name, key_hash=hash_key(key), created_at=time.time()
+                )
             )
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            raise Conflict("that API key is already registered") from None
         return key_id
 
-    def key_owner(self, key: str) -> tuple[str, str] | None:
+    async def key_owner(self, key: str) -> tuple[str, str] | None:
         """(organization id, key name) for a key, or None when the key is unknown."""
-        row = self._one("SELECT organization_id, name FROM api_keys WHERE key_hash=?", (hash_key(key),))
+        row = await self._one(
+            select(api_keys.c.organization_id, api_keys.c.name).where(api_keys.c.key_hash == hash_key(key))
+        )
         return (row["organization_id"], row["name"]) if row else None
 
     # ------------------------------------------------------------------ environments
 
-    def list_environments(self, org: str) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM environments WHERE organization_id=? ORDER BY created_at, name", (org,))
+    async def list_environments(self, org: str) -> list[dict[str, Any]]:
+        return await self._all(
+            select(environments)
+            .where(environments.c.organization_id == org)
+            .order_by(environments.c.created_at, environments.c.name)
+        )
 
-    def get_environment(self, org: str, env_id: str) -> dict[str, Any]:
-        row = self._one("SELECT * FROM environments WHERE organization_id=? AND id=?", (org, env_id))
+    async def get_environment(self, org: str, env_id: str) -> dict[str, Any]:
+        if _nul(env_id):
+            raise NotFound(f"environment {env_id!r} not found")
+        row = await self._one(
+            select(environments).where(environments.c.organization_id == org, environments.c.id == env_id)
+        )
         if row is None:
             raise NotFound(f"environment {env_id!r} not found")
         return row
 
-    def find_environment(self, org: str, name: str) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM environments WHERE organization_id=? AND name=?", (org, name))
+    async def find_environment(self, org: str, name: str) -> dict[str, Any] | None:
+        if _nul(name):
+            return None
+        return await self._one(
+            select(environments).where(environments.c.organization_id == org, environments.c.name == name)
+        )
 
-    def create_environment(self, org: str, fields: dict[str, Any]) -> dict[str, Any]:
+    async def create_environment(self, org: str, fields: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
         env_id = str(uuid.uuid4())
-        try:
-            with self.transaction() as db:
-                self._refuse_taken_legacy_name(db, org, fields["name"])
-                db.execute(
-                    "INSERT INTO environments (id, organization_id, name, display_name, description, tags,"
-                    " settings, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        env_id,
-                        org,
-                        fields["name"],
-                        fields.get("display_name") or fields["name"],
-                        fields.get("description"),
-                        _dump(fields.get("tags") or []),
-                        _dump(fields.get("settings") or {}),
-                        "ready",
-                        now,
-                        now,
-                    ),
-                )
-        except sqlite3.IntegrityError:
-            raise Conflict(f"an environment named {fields['name']!r} already exists") from None
-        return self.get_environment(org, env_id)
 
-    def update_environment(self, org: str, env_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        current = self.get_environment(org, env_id)
+        async def work(tx: Tx) -> None:
+            await self._refuse_taken_legacy_name(tx, org, fields["name"])
+            await tx.run(
+                insert(environments).values(
+                    id=env_id,
+                    organization_id=org,
+                    name=fields["name"],
+                    display_name=fields.get("display_name") or fields["name"],
+                    description=fields.get("description"),
+                    tags=_dump(fields.get("tags") or []),
+                    settings=_dump(fields.get("settings") or {}),
+                    status="ready",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+        try:
+            await self.transaction(work)
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            raise Conflict(f"an environment named {fields['name']!r} already exists") from None
+        return await self.get_environment(org, env_id)
+
+    async def update_environment(self, org: str, env_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        current = await self.get_environment(org, env_id)
         if "name" in changes and current["name"] == "default" and changes["name"] != "default":
             raise ValueError("the default environment cannot be renamed")
         if "name" in changes and changes["name"] != current["name"]:
-            with self._lock:
-                self._refuse_taken_legacy_name(self._db, org, changes["name"])
-        return self._update("environments", org, env_id, changes, what="environment")
+            await self._once(lambda tx: self._refuse_taken_legacy_name(tx, org, changes["name"]))
+        return await self._update("environments", org, env_id, changes, what="environment")
 
     @staticmethod
-    def _refuse_taken_legacy_name(db: sqlite3.Connection, org: str, name: str) -> None:
+    async def _refuse_taken_legacy_name(tx: Tx, org: str, name: str) -> None:
         """Conflict when an environment of this name would poll a task queue a worker queue already polls."""
         task_queue = legacy_task_queue(org, name)
-        if db.execute("SELECT 1 FROM worker_queues WHERE task_queue_name=?", (task_queue,)).fetchone():
+        if await tx.one(select(worker_queues.c.id).where(worker_queues.c.task_queue_name == task_queue)):
             raise Conflict(
                 f"an environment named {name!r} would be polled on task queue {task_queue!r},"
                 " which a worker queue already uses; choose another name"
             )
 
-    def delete_environment(self, org: str, env_id: str) -> dict[str, Any]:
-        env = self.get_environment(org, env_id)
+    async def delete_environment(self, org: str, env_id: str) -> dict[str, Any]:
+        env = await self.get_environment(org, env_id)
         if env["name"] == "default":
             raise ValueError("the default environment cannot be deleted")
-        with self.transaction() as db:
-            n = db.execute("SELECT COUNT(*) FROM worker_queues WHERE environment_id=?", (env_id,)).fetchone()[0]
+
+        async def work(tx: Tx) -> None:
+            n = await tx.scalar(
+                select(func.count()).select_from(worker_queues).where(worker_queues.c.environment_id == env_id)
+            )
             if n:
                 raise ValueError(f"environment {env['name']!r} still has {n} worker queue(s); delete them first")
-            db.execute("DELETE FROM environments WHERE id=?", (env_id,))
+            await tx.run(delete(environments).where(environments.c.id == env_id))
+
+        await self.transaction(work)
         return env
 
-    def _update(self, table: str, org: str, obj_id: str, changes: dict[str, Any], what: str) -> dict[str, Any]:
+    async def _update(self, table: str, org: str, obj_id: str, changes: dict[str, Any], what: str) -> dict[str, Any]:
+        target = environments if table == "environments" else worker_queues
         if changes:
-            cols = ", ".join(f"{k}=?" for k in changes)
-            values = [(_dump(v) if k in JSON_COLUMNS else v) for k, v in changes.items()]
+            values = {k: (_dump(v) if k in JSON_COLUMNS else v) for k, v in changes.items()}
+
+            async def work(tx: Tx) -> None:
+                n = await tx.run(
+                    update(target)
+                    .where(target.c.organization_id == org, target.c.id == obj_id)
+                    .values(**values, updated_at=time.time())
+                )
+                if n == 0:
+                    raise NotFound(f"{what} {obj_id!r} not found")
+                if target is worker_queues:
+                    # The config version moves with the row, in the same transaction.
+                    row = await tx.one(select(worker_queues).where(worker_queues.c.id == obj_id))
+                    version = config_version(row)  # type: ignore[arg-type]
+                    if version != row["config_version"]:  # type: ignore[index]
+                        await tx.run(
+                            update(worker_queues).where(worker_queues.c.id == obj_id).values(config_version=version)
+                        )
+
             try:
-                with self.transaction() as db:
-                    cur = db.execute(
-                        f"UPDATE {table} SET {cols}, updated_at=? WHERE organization_id=? AND id=?",
-                        (*values, time.time(), org, obj_id),
-                    )
-                    if cur.rowcount == 0:
-                        raise NotFound(f"{what} {obj_id!r} not found")
-            except sqlite3.IntegrityError:
-                raise Conflict(f"{'an' if what[0] in 'aeiou' else 'a'} {what} named {changes.get('name')!r} already exists") from None
+                await self.transaction(work)
+            except IntegrityError as exc:
+                if not is_unique_violation(exc):
+                    raise
+                article = "an" if what[0] in "aeiou" else "a"
+                raise Conflict(f"{article} {what} named {changes.get('name')!r} already exists") from None
         getter = self.get_environment if table == "environments" else self.get_queue
-        return getter(org, obj_id)
+        return await getter(org, obj_id)
 
     # ------------------------------------------------------------------ worker queues
 
-    _QUEUE_SELECT = (
-        "SELECT q.*, e.name AS environment_name FROM worker_queues q"
-        " JOIN environments e ON e.id = q.environment_id"
-    )
-
-    def list_queues(self, org: str, env_id: str | None = None) -> list[dict[str, Any]]:
-        if env_id is None:
-            return self._all(f"{self._QUEUE_SELECT} WHERE q.organization_id=? ORDER BY q.seq", (org,))
-        self.get_environment(org, env_id)
-        return self._all(
-            f"{self._QUEUE_SELECT} WHERE q.organization_id=? AND q.environment_id=? ORDER BY q.seq", (org, env_id)
+    def _queue_select(self) -> Select:
+        cols = [c for c in worker_queues.c if c.name != "config_version"]
+        return select(*cols, environments.c.name.label("environment_name")).join(
+            environments, environments.c.id == worker_queues.c.environment_id
         )
 
-    def get_queue(self, org: str, queue_id: str) -> dict[str, Any]:
-        row = self._one(f"{self._QUEUE_SELECT} WHERE q.organization_id=? AND q.id=?", (org, queue_id))
+    async def list_queues(self, org: str, env_id: str | None = None) -> list[dict[str, Any]]:
+        stmt = self._queue_select().where(worker_queues.c.organization_id == org)
+        if env_id is not None:
+            await self.get_environment(org, env_id)
+            stmt = stmt.where(worker_queues.c.environment_id == env_id)
+        return await self._all(stmt.order_by(worker_queues.c.seq))
+
+    async def get_queue(self, org: str, queue_id: str) -> dict[str, Any]:
+        if _nul(queue_id):
+            raise NotFound(f"worker queue {queue_id!r} not found")
+        row = await self._one(
+            self._queue_select().where(worker_queues.c.organization_id == org, worker_queues.c.id == queue_id)
+        )
         if row is None:
             raise NotFound(f"worker queue {queue_id!r} not found")
         return row
 
-    def create_queue(self, org: str, env_id: str, fields: dict[str, Any], actor: str | None) -> dict[str, Any]:
-        env = self.get_environment(org, env_id)
+    async def create_queue(self, org: str, env_id: str, fields: dict[str, Any], actor: str | None) -> dict[str, Any]:
+        env = await self.get_environment(org, env_id)
         now = time.time()
         queue_id = str(uuid.uuid4())
-        try:
-            with self.transaction() as db:
-                seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM worker_queues").fetchone()[0]
-                # Fixed at creation: renames keep the task queue that the queue's workers poll.
-                task_queue = worker_queue_task_queue(queue_id)
-                db.execute(
-                    "INSERT INTO worker_queues (id, organization_id, environment_id, name, display_name,"
-                    " description, status, max_workers, heartbeat_interval, tags, settings, task_queue_name,"
-                    " created_by, created_at, updated_at, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        queue_id,
-                        org,
-                        env_id,
-                        fields["name"],
-                        fields.get("display_name") or fields["name"],
-                        fields.get("description"),
-                        "active",
-                        fields.get("max_workers"),
-                        fields.get("heartbeat_interval", 60),
-                        _dump(fields.get("tags") or []),
-                        _dump(fields.get("settings") or {}),
-                        task_queue,
-                        actor,
-                        now,
-                        now,
-                        seq,
-                    ),
+        row = {
+            "id": queue_id,
+            "organization_id": org,
+            "environment_id": env_id,
+            "name": fields["name"],
+            "display_name": fields.get("display_name") or fields["name"],
+            "description": fields.get("description"),
+            "status": "active",
+            "max_workers": fields.get("max_workers"),
+            "heartbeat_interval": fields.get("heartbeat_interval", 60),
+            "tags": fields.get("tags") or [],
+            "settings": fields.get("settings") or {},
+        }
+
+        async def work(tx: Tx) -> None:
+            seq = await tx.scalar(select(func.coalesce(func.max(worker_queues.c.seq), 0) + 1))
+            # Fixed at creation: renames keep the task queue that the queue's workers poll.
+            task_queue = worker_queue_task_queue(queue_id)
+            await tx.run(
+                insert(worker_queues).values(
+                    **{k: (_dump(v) if k in JSON_COLUMNS else v) for k, v in row.items()},
+                    task_queue_name=task_queue,
+                    created_by=actor,
+                    created_at=now,
+                    updated_at=now,
+                    seq=seq,
+                    config_version=config_version(row),
                 )
-        except sqlite3.IntegrityError:
+            )
+
+        try:
+            await self.transaction(work)
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
             raise Conflict(
                 f"a worker queue named {fields['name']!r} already exists in environment {env['name']!r}"
             ) from None
-        return self.get_queue(org, queue_id)
+        return await self.get_queue(org, queue_id)
 
-    def update_queue(self, org: str, queue_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        current = self.get_queue(org, queue_id)
+    async def update_queue(self, org: str, queue_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        current = await self.get_queue(org, queue_id)
         if "name" in changes and current["name"] == "default" and changes["name"] != "default":
             raise ValueError("the queue named 'default' cannot be renamed")
-        return self._update("worker_queues", org, queue_id, changes, what="worker queue")
+        return await self._update("worker_queues", org, queue_id, changes, what="worker queue")
 
-    def delete_queue(self, org: str, queue_id: str, live_workers: int) -> dict[str, Any]:
-        queue = self.get_queue(org, queue_id)
+    async def delete_queue(self, org: str, queue_id: str, live_workers: int) -> dict[str, Any]:
+        queue = await self.get_queue(org, queue_id)
         if queue["name"] == "default":
             raise ValueError("the queue named 'default' cannot be deleted")
         if live_workers:
             raise ValueError(f"worker queue {queue['name']!r} still has {live_workers} live worker(s); drain them first")
-        with self.transaction() as db:
-            db.execute("DELETE FROM worker_queues WHERE id=?", (queue_id,))
-            db.execute("UPDATE workers SET queue_id=NULL WHERE queue_id=? AND organization_id=?", (queue_id, org))
+
+        async def work(tx: Tx) -> None:
+            await tx.run(delete(worker_queues).where(worker_queues.c.id == queue_id))
+            await tx.run(
+                update(workers)
+                .where(workers.c.queue_id == queue_id, workers.c.organization_id == org)
+                .values(queue_id=None)
+            )
+
+        await self.transaction(work)
         return queue
 
-    def set_desired_workers(self, org: str, queue_id: str, workers: int | None) -> dict[str, Any]:
-        return self._update("worker_queues", org, queue_id, {"desired_workers": workers}, what="worker queue")
+    async def set_desired_workers(
+        self, org: str, queue_id: str, workers_wanted: int | None, lease: tuple[str, str, int] | None = None
+    ) -> dict[str, Any]:
+        """Set a queue's wanted worker count (and when it last changed).
 
-    def set_autoscale(self, org: str, queue_id: str, policy: dict[str, Any] | None) -> dict[str, Any]:
-        return self._update("worker_queues", org, queue_id, {"autoscale": policy}, what="worker queue")
+        With ``lease`` (name, holder, token) the change is made only while that lease is
+        still held with that token, in the same transaction: :class:`LeaseLost` otherwise,
+        so a runner that lost its lease mid-decision changes nothing.
+        """
+
+        async def work(tx: Tx) -> None:
+            if lease is not None:
+                await self._check_lease(tx, org, *lease)
+            current = await tx.one(
+                select(worker_queues.c.desired_workers).where(
+                    worker_queues.c.organization_id == org, worker_queues.c.id == queue_id
+                )
+            )
+            if current is None:
+                raise NotFound(f"worker queue {queue_id!r} not found")
+            now = time.time()
+            values: dict[str, Any] = {"desired_workers": workers_wanted, "updated_at": now}
+            if current["desired_workers"] != workers_wanted:
+                values["last_scaled_at"] = now
+            await tx.run(update(worker_queues).where(worker_queues.c.id == queue_id).values(**values))
+
+        await self.transaction(work)
+        return await self.get_queue(org, queue_id)
+
+    async def set_autoscale(self, org: str, queue_id: str, policy: dict[str, Any] | None) -> dict[str, Any]:
+        return await self._update("worker_queues", org, queue_id, {"autoscale": policy}, what="worker queue")
 
     # ------------------------------------------------------------------ workers
 
-    def register_worker(self, org: str, worker_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    async def register_worker(self, org: str, worker_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Insert a worker, or bring a known worker id back to life (legacy re-registration)."""
         now = time.time()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO workers (id, organization_id, worker_id, queue_id, environment_id, legacy_queue_name,"
-                " status, desired_state, hostname, system_info, worker_metadata, capabilities, sdk_version,"
-                " last_heartbeat, registered_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (organization_id, worker_id) DO UPDATE SET queue_id=excluded.queue_id,"
-                " environment_id=excluded.environment_id, legacy_queue_name=excluded.legacy_queue_name,"
-                " status='active', desired_state='running', hostname=excluded.hostname,"
-                " system_info=excluded.system_info, worker_metadata=excluded.worker_metadata,"
-                " capabilities=excluded.capabilities, sdk_version=excluded.sdk_version,"
-                " last_heartbeat=excluded.last_heartbeat, disconnected_at=NULL, disconnect_reason=NULL",
-                (
-                    str(uuid.uuid4()),
-                    org,
-                    worker_id,
-                    fields.get("queue_id"),
-                    fields.get("environment_id"),
-                    fields.get("legacy_queue_name"),
-                    "active",
-                    "running",
-                    fields.get("hostname"),
-                    _dump(fields.get("system_info")),
-                    _dump(fields.get("worker_metadata") or {}),
-                    _dump(fields.get("capabilities") or {}),
-                    fields.get("sdk_version"),
-                    now,
-                    now,
-                ),
-            )
-        return self.get_worker(org, worker_id)
-
-    def count_live_workers(self, org: str, queue_id: str, now: float, interval: float) -> int:
-        row = self._one(
-            "SELECT COUNT(*) AS n FROM workers WHERE organization_id=? AND queue_id=?"
-            " AND status NOT IN ('disconnected','offline') AND last_heartbeat >= ?",
-            (org, queue_id, now - STALE_AFTER_INTERVALS * interval),
+        values = {
+            "id": str(uuid.uuid4()),
+            "organization_id": org,
+            "worker_id": worker_id,
+            "queue_id": fields.get("queue_id"),
+            "environment_id": fields.get("environment_id"),
+            "legacy_queue_name": fields.get("legacy_queue_name"),
+            "status": "active",
+            "desired_state": "running",
+            "hostname": fields.get("hostname"),
+            "system_info": _dump(fields.get("system_info")),
+            "worker_metadata": _dump(fields.get("worker_metadata") or {}),
+            "capabilities": _dump(fields.get("capabilities") or {}),
+            "sdk_version": fields.get("sdk_version"),
+            "last_heartbeat": now,
+            "registered_at": now,
+        }
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as upsert  # type: ignore[assignment]
+        stmt = upsert(workers).values(**values)
+        taken = {c: stmt.excluded[c] for c in (
+            "queue_id", "environment_id", "legacy_queue_name", "hostname", "system_info",
+            "worker_metadata", "capabilities", "sdk_version", "last_heartbeat",
+        )}  # fmt: skip
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["organization_id", "worker_id"],
+            set_={**taken, "status": "active", "desired_state": "running", "disconnected_at": None, "disconnect_reason": None},
         )
-        return row["n"]  # type: ignore[index]
+        await self._run(stmt)
+        return await self.get_worker(org, worker_id)
 
-    def live_worker_counts(self, org: str, now: float) -> dict[str, int]:
+    def _live(self, now: float, interval: Any) -> Any:
+        return and_(
+            workers.c.status.not_in(("disconnected", "offline")),
+            workers.c.last_heartbeat >= literal(now) - STALE_AFTER_INTERVALS * interval,
+        )
+
+    async def count_live_workers(self, org: str, queue_id: str, now: float, interval: float) -> int:
+        return await self._once(
+            lambda tx: tx.scalar(
+                select(func.count())
+                .select_from(workers)
+                .where(
+                    workers.c.organization_id == org,
+                    workers.c.queue_id == queue_id,
+                    workers.c.status.not_in(("disconnected", "offline")),
+                    workers.c.last_heartbeat >= now - STALE_AFTER_INTERVALS * interval,
+                )
+            )
+        )
+
+    async def live_worker_counts(self, org: str, now: float) -> dict[str, int]:
         """Live workers per queue id, in one query (for queue lists)."""
-        rows = self._all(
-            "SELECT w.queue_id, COUNT(*) AS n FROM workers w JOIN worker_queues q ON q.id = w.queue_id"
-            " WHERE w.organization_id=? AND w.status NOT IN ('disconnected','offline')"
-            " AND w.last_heartbeat >= ? - ? * q.heartbeat_interval GROUP BY w.queue_id",
-            (org, now, STALE_AFTER_INTERVALS),
+        rows = await self._all(
+            select(workers.c.queue_id, func.count().label("n"))
+            .join(worker_queues, worker_queues.c.id == workers.c.queue_id)
+            .where(workers.c.organization_id == org, self._live(now, worker_queues.c.heartbeat_interval))
+            .group_by(workers.c.queue_id)
         )
         return {r["queue_id"]: r["n"] for r in rows}
 
-    def heartbeat(self, org: str, worker_id: str, fields: dict[str, Any]) -> tuple[str, str | None] | None:
-        """Record a heartbeat; answer (desired state, queue id), or None for an unknown worker.
+    async def heartbeat(
+        self, org: str, worker_id: str, fields: dict[str, Any]
+    ) -> tuple[str, str | None, str | None] | None:
+        """Record a heartbeat; answer (desired state, queue id, the queue's config version), or
+        None for an unknown or disconnected worker.
 
         One UPDATE ... RETURNING: the hot path of the control plane.
         """
-        sets = ["last_heartbeat=?"]
-        values: list[Any] = [time.time()]
+        if _nul(worker_id):
+            return None
+        params: dict[str, Any] = {"org": org, "wid": worker_id, "last_heartbeat": time.time()}
         for col, value in fields.items():
-            sets.append(f"{col}=?")
-            values.append(_dump(value) if col in JSON_COLUMNS else value)
-        with self._lock, self._disk_errors():
-            row = self._db.execute(
-                f"UPDATE workers SET {', '.join(sets)}"
-                " WHERE organization_id=? AND worker_id=? AND status != 'disconnected'"
-                " RETURNING desired_state, queue_id",
-                (*values, org, worker_id),
-            ).fetchone()
-            if self.storage_problem is not None:
-                self._wrote()
-        return (row[0], row[1]) if row else None
+            params[col] = _dump(value) if col in JSON_COLUMNS else value
+        stmt = self._heartbeat_statement(tuple(fields))
+        if self.is_sqlite:
+            row = await self._once(lambda tx: tx.one(stmt, params))
+            return (row["desired_state"], row["queue_id"], row["config_version"]) if row else None
+        return await self._heartbeat_on_lane(stmt, params)
 
-    def disconnect_worker(self, org: str, worker_id: str, reason: str, exit_code: int | None, error: str | None) -> bool:
-        with self.transaction() as db:
-            cur = db.execute(
-                "UPDATE workers SET status='disconnected', disconnected_at=?, disconnect_reason=?, exit_code=?,"
-                " error_message=?, current_task_id=NULL, current_task_ids='[]', slots_used=0"
-                " WHERE organization_id=? AND worker_id=?",
-                (time.time(), reason, exit_code, error, org, worker_id),
+    async def _heartbeat_on_lane(self, stmt: Any, params: dict[str, Any]) -> tuple[str, str | None, str | None] | None:
+        """Run the heartbeat's statement on a connection held for heartbeats, through the driver.
+
+        SQLAlchemy builds and compiles the statement (once per set of columns); what a
+        heartbeat skips is the pool checkout and result machinery around each execution,
+        which cost several times the statement itself.
+        """
+        compiled = self._heartbeat_compiled.get(stmt)
+        if compiled is None:
+            done = stmt.compile(dialect=self._engine.dialect)
+            compiled = self._heartbeat_compiled[stmt] = (done.string, tuple(done.positiontup), dict(done.params))
+        sql, names, constants = compiled
+        args = [params[n] if n in params else constants[n] for n in names]
+        for attempt in range(2):
+            lane = await self._take_lane()
+            try:
+                record = await lane.driver.fetchrow(sql, *args)
+            except Exception as exc:
+                await lane.drop()
+                if attempt == 0 and lane.broken(exc):
+                    continue  # a connection the server closed: once more on a fresh one
+                raise
+            else:
+                self._lanes.put_nowait(lane)
+            if record is None:
+                return None
+            return (record["desired_state"], record["queue_id"], record["config_version"])
+        raise AssertionError("unreachable")
+
+    async def _take_lane(self) -> "_Lane":
+        if self._lanes is None:
+            self._lanes = asyncio.Queue()
+        if self._lanes.empty() and self._lanes_open < HEARTBEAT_LANES:
+            self._lanes_open += 1
+            try:
+                conn = await self._heartbeat_engine.connect()
+                raw = await conn.get_raw_connection()
+            except BaseException:
+                self._lanes_open -= 1
+                raise
+            return _Lane(self, conn, raw.driver_connection)
+        return await self._lanes.get()
+
+    def _heartbeat_statement(self, columns: tuple[str, ...]) -> Any:
+        """The heartbeat's UPDATE for these columns, built once: building and keying a statement
+        costs more than running it."""
+        stmt = self._heartbeat_statements.get(columns)
+        if stmt is None:
+            version = (
+                select(worker_queues.c.config_version)
+                .where(worker_queues.c.id == workers.c.queue_id)
+                .correlate(workers)
+                .scalar_subquery()
             )
-            return cur.rowcount > 0
-
-    def set_desired_state(self, org: str, worker_id: str, state: str) -> dict[str, Any]:
-        with self.transaction() as db:
-            cur = db.execute(
-                "UPDATE workers SET desired_state=? WHERE organization_id=? AND worker_id=?", (state, org, worker_id)
+            stmt = (
+                update(workers)
+                .where(
+                    workers.c.organization_id == bindparam("org"),
+                    workers.c.worker_id == bindparam("wid"),
+                    workers.c.status != "disconnected",
+                )
+                .values({col: bindparam(col) for col in ("last_heartbeat", *columns)})
+                .returning(workers.c.desired_state, workers.c.queue_id, version.label("config_version"))
             )
-            if cur.rowcount == 0:
-                raise NotFound(f"worker {worker_id!r} not found")
-        return self.get_worker(org, worker_id)
+            if len(self._heartbeat_statements) < 256:
+                self._heartbeat_statements[columns] = stmt
+        return stmt
 
-    _WORKER_SELECT = (
-        "SELECT w.*, q.name AS queue_name, q.heartbeat_interval AS heartbeat_interval,"
-        " q.task_queue_name AS task_queue_name FROM workers w LEFT JOIN worker_queues q ON q.id = w.queue_id"
-    )
+    async def disconnect_worker(self, org: str, worker_id: str, reason: str, exit_code: int | None, error: str | None) -> bool:
+        if _nul(worker_id):
+            return False
+        n = await self._run(
+            update(workers)
+            .where(workers.c.organization_id == org, workers.c.worker_id == worker_id)
+            .values(
+                status="disconnected",
+                disconnected_at=time.time(),
+                disconnect_reason=reason,
+                exit_code=exit_code,
+                error_message=error,
+                current_task_id=None,
+                current_task_ids="[]",
+                slots_used=0,
+            )
+        )
+        return n > 0
 
-    def get_worker(self, org: str, worker_id: str) -> dict[str, Any]:
-        row = self._one(f"{self._WORKER_SELECT} WHERE w.organization_id=? AND w.worker_id=?", (org, worker_id))
+    async def set_desired_state(self, org: str, worker_id: str, state: str) -> dict[str, Any]:
+        if _nul(worker_id):
+            raise NotFound(f"worker {worker_id!r} not found")
+        n = await self._run(
+            update(workers)
+            .where(workers.c.organization_id == org, workers.c.worker_id == worker_id)
+            .values(desired_state=state)
+        )
+        if n == 0:
+            raise NotFound(f"worker {worker_id!r} not found")
+        return await self.get_worker(org, worker_id)
+
+    def _worker_select(self) -> Select:
+        return select(
+            workers,
+            worker_queues.c.name.label("queue_name"),
+            worker_queues.c.heartbeat_interval.label("heartbeat_interval"),
+            worker_queues.c.task_queue_name.label("task_queue_name"),
+        ).outerjoin(worker_queues, worker_queues.c.id == workers.c.queue_id)
+
+    async def get_worker(self, org: str, worker_id: str) -> dict[str, Any]:
+        if _nul(worker_id):
+            raise NotFound(f"worker {worker_id!r} not found")
+        row = await self._one(
+            self._worker_select().where(workers.c.organization_id == org, workers.c.worker_id == worker_id)
+        )
         if row is None:
             raise NotFound(f"worker {worker_id!r} not found")
         return row
 
-    def list_workers(self, org: str, queue_id: str | None = None) -> list[dict[str, Any]]:
-        if queue_id is None:
-            return self._all(
-                f"{self._WORKER_SELECT} WHERE w.organization_id=? ORDER BY w.last_heartbeat DESC", (org,)
-            )
-        return self._all(
-            f"{self._WORKER_SELECT} WHERE w.organization_id=? AND w.queue_id=? ORDER BY w.last_heartbeat DESC",
-            (org, queue_id),
-        )
+    async def list_workers(self, org: str, queue_id: str | None = None) -> list[dict[str, Any]]:
+        stmt = self._worker_select().where(workers.c.organization_id == org)
+        if queue_id is not None:
+            stmt = stmt.where(workers.c.queue_id == queue_id)
+        return await self._all(stmt.order_by(workers.c.last_heartbeat.desc(), workers.c.id))
 
-    def list_legacy_workers(self, org: str, task_queue: str) -> list[dict[str, Any]]:
-        return self._all(
-            f"{self._WORKER_SELECT} WHERE w.organization_id=? AND w.legacy_queue_name=? ORDER BY w.last_heartbeat DESC",
-            (org, task_queue),
+    async def list_legacy_workers(self, org: str, task_queue: str) -> list[dict[str, Any]]:
+        if _nul(task_queue):
+            return []
+        return await self._all(
+            self._worker_select()
+            .where(workers.c.organization_id == org, workers.c.legacy_queue_name == task_queue)
+            .order_by(workers.c.last_heartbeat.desc(), workers.c.id)
         )
 
     # ------------------------------------------------------------------ legacy migrations
 
-    def migrations(self, org: str) -> dict[str, dict[str, Any]]:
-        rows = self._all("SELECT * FROM legacy_migrations WHERE organization_id=?", (org,))
+    async def migrations(self, org: str) -> dict[str, dict[str, Any]]:
+        rows = await self._all(select(legacy_migrations).where(legacy_migrations.c.organization_id == org))
         return {r["environment_id"]: r for r in rows}
 
-    def start_migration(self, org: str, env_id: str, queue_id: str, actor: str | None) -> dict[str, Any]:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO legacy_migrations VALUES (?,?,?,?,?,?,NULL)",
-                (env_id, org, queue_id, "migrating", actor, time.time()),
+    async def start_migration(self, org: str, env_id: str, queue_id: str, actor: str | None) -> dict[str, Any]:
+        await self._run(
+            insert(legacy_migrations).values(
+                environment_id=env_id,
+                organization_id=org,
+                worker_queue_id=queue_id,
+                state="migrating",
+                started_by=actor,
+                started_at=time.time(),
+                completed_at=None,
             )
-        return self.migrations(org)[env_id]
+        )
+        return (await self.migrations(org))[env_id]
 
-    def set_migration_state(self, org: str, env_id: str, state: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE legacy_migrations SET state=? WHERE organization_id=? AND environment_id=?", (state, org, env_id)
-            )
+    async def set_migration_state(self, org: str, env_id: str, state: str) -> None:
+        await self._run(
+            update(legacy_migrations)
+            .where(legacy_migrations.c.organization_id == org, legacy_migrations.c.environment_id == env_id)
+            .values(state=state)
+        )
 
-    def complete_migration(self, org: str, env_id: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE legacy_migrations SET state='migrated', completed_at=? WHERE organization_id=?"
-                " AND environment_id=? AND state != 'migrated'",
-                (time.time(), org, env_id),
+    async def complete_migration(self, org: str, env_id: str) -> None:
+        await self._run(
+            update(legacy_migrations)
+            .where(
+                legacy_migrations.c.organization_id == org,
+                legacy_migrations.c.environment_id == env_id,
+                legacy_migrations.c.state != "migrated",
             )
+            .values(state="migrated", completed_at=time.time())
+        )
 
     # ------------------------------------------------------------------ tasks
 
-    _TASK_INSERT = (
-        "INSERT INTO tasks (id, organization_id, queue_id, kind, priority, timeout_seconds, max_attempts,"
-        " submitted_at, state, request_id, boot_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-    )
-
-    def record_tasks(
+    async def record_tasks(
         self,
         org: str,
-        tasks: list[dict[str, Any]],
+        new_tasks: list[dict[str, Any]],
         request_id: str,
         boot_id: str,
         idempotency: dict[str, Any] | None = None,
@@ -760,41 +1029,64 @@ class Store:
         that holds it is returned instead.
         """
         now = time.time()
-        with self.transaction() as db:
-            if idempotency is not None:
-                taken = db.execute(
-                    "SELECT * FROM task_requests WHERE organization_id=? AND queue_id=? AND idempotency_key=?",
-                    (org, idempotency["queue_id"], idempotency["key"]),
-                ).fetchone()
-                if taken is not None:
-                    return _request_row(dict(taken))
-                db.execute(
-                    "INSERT INTO task_requests (id, organization_id, queue_id, idempotency_key, fingerprint, boot_id,"
-                    " created_at) VALUES (?,?,?,?,?,?,?)",
-                    (request_id, org, idempotency["queue_id"], idempotency["key"], idempotency["fingerprint"], boot_id, now),
-                )
-            db.executemany(
-                self._TASK_INSERT,
-                [
-                    (
-                        t["id"],
-                        org,
-                        t["queue_id"],
-                        t["kind"],
-                        t["priority"],
-                        t["timeout_seconds"],
-                        t["max_attempts"],
-                        now,
-                        "pending",
-                        request_id,
-                        boot_id,
-                    )
-                    for t in tasks
-                ],
-            )
-        return None
 
-    def settle_tasks(
+        def key_taken() -> Any:
+            return select(task_requests).where(
+                task_requests.c.organization_id == org,
+                task_requests.c.queue_id == idempotency["queue_id"],  # type: ignore[index]
+                task_requests.c.idempotency_key == idempotency["key"],  # type: ignore[index]
+            )
+
+        async def work(tx: Tx) -> dict[str, Any] | None:
+            if idempotency is not None:
+                taken = await tx.one(key_taken())
+                if taken is not None:
+                    return _request_row(taken)
+                await tx.run(
+                    insert(task_requests).values(
+                        id=request_id,
+                        organization_id=org,
+                        queue_id=idempotency["queue_id"],
+                        idempotency_key=idempotency["key"],
+                        fingerprint=idempotency["fingerprint"],
+                        boot_id=boot_id,
+                        created_at=now,
+                    )
+                )
+            if new_tasks:
+                rows = [
+                    {
+                        "id": t["id"],
+                        "organization_id": org,
+                        "queue_id": t["queue_id"],
+                        "kind": t["kind"],
+                        "priority": t["priority"],
+                        "timeout_seconds": t["timeout_seconds"],
+                        "max_attempts": t["max_attempts"],
+                        "submitted_at": now,
+                        "state": "pending",
+                        "request_id": request_id,
+                        "boot_id": boot_id,
+                        "position": n,
+                    }
+                    for n, t in enumerate(new_tasks)
+                ]
+                for start in range(0, len(rows), 1000):
+                    await tx.run(insert(tasks), rows[start : start + 1000])
+            return None
+
+        try:
+            return await self.transaction(work)
+        except IntegrityError as exc:
+            if idempotency is None or not is_unique_violation(exc):
+                raise
+            # Another replica recorded the same key a moment ago: its request is the one.
+            taken = await self._one(key_taken())
+            if taken is None:
+                raise
+            return _request_row(taken)
+
+    async def settle_tasks(
         self,
         started: list[str],
         not_started: list[tuple[str, str, bool]],
@@ -808,115 +1100,139 @@ class Store:
         unknown, so the reconciler checks later that Temporal really has no such workflow.
         ``forget_request`` drops the request's key instead (nothing started: a retry may try again).
         """
-        with self.transaction() as db:
-            db.executemany("UPDATE tasks SET state='started' WHERE id=? AND state='pending'", [(t,) for t in started])
-            db.executemany(
-                "UPDATE tasks SET state='not_started', start_error=?, verify_start=? WHERE id=? AND state='pending'",
-                [(why, int(verify), t) for t, why, verify in not_started],
-            )
+        pending = and_(tasks.c.id == bindparam("tid"), tasks.c.state == "pending")
+
+        async def work(tx: Tx) -> None:
+            if started:
+                await tx.run(update(tasks).where(pending).values(state="started"), [{"tid": t} for t in started])
+            if not_started:
+                await tx.run(
+                    update(tasks)
+                    .where(pending)
+                    .values(state="not_started", start_error=bindparam("why"), verify_start=bindparam("verify")),
+                    [{"tid": t, "why": why, "verify": int(verify)} for t, why, verify in not_started],
+                )
             if request_id is not None and answer is not None:
-                db.execute(
-                    "UPDATE task_requests SET status_code=?, answer=? WHERE id=? AND status_code IS NULL",
-                    (answer[0], _dump(answer[1]), request_id),
+                await tx.run(
+                    update(task_requests)
+                    .where(task_requests.c.id == request_id, task_requests.c.status_code.is_(None))
+                    .values(status_code=answer[0], answer=_dump(answer[1]))
                 )
             elif request_id is not None and forget_request:
-                db.execute("DELETE FROM task_requests WHERE id=? AND status_code IS NULL", (request_id,))
+                await tx.run(
+                    delete(task_requests).where(task_requests.c.id == request_id, task_requests.c.status_code.is_(None))
+                )
 
-    def find_request(self, org: str, queue_id: str, key: str) -> dict[str, Any] | None:
+        await self.transaction(work)
+
+    async def find_request(self, org: str, queue_id: str, key: str) -> dict[str, Any] | None:
         """The request recorded under an idempotency key of a queue, if any."""
-        row = self._one(
-            "SELECT * FROM task_requests WHERE organization_id=? AND queue_id=? AND idempotency_key=?", (org, queue_id, key)
+        if _nul(queue_id, key):
+            return None
+        row = await self._one(
+            select(task_requests).where(
+                task_requests.c.organization_id == org,
+                task_requests.c.queue_id == queue_id,
+                task_requests.c.idempotency_key == key,
+            )
         )
         return None if row is None else _request_row(row)
 
-    def forget_request(self, request_id: str) -> None:
+    async def forget_request(self, request_id: str) -> None:
         """Drop a request's key (an expired one, or one whose request started nothing)."""
-        with self.transaction() as db:
-            db.execute("DELETE FROM task_requests WHERE id=?", (request_id,))
+        await self._run(delete(task_requests).where(task_requests.c.id == request_id))
 
-    def forget_requests_before(self, before: float) -> int:
+    async def forget_requests_before(self, before: float) -> int:
         """Drop the keys of answered requests recorded before ``before`` (their window is over)."""
-        with self.transaction() as db:
-            return db.execute(
-                "DELETE FROM task_requests WHERE created_at < ? AND status_code IS NOT NULL", (before,)
-            ).rowcount
-
-    def open_requests(self) -> list[dict[str, Any]]:
-        """Keyed requests that have no answer yet (in flight, or left by a stopped process)."""
-        return [_request_row(r) for r in self._all("SELECT * FROM task_requests WHERE status_code IS NULL ORDER BY created_at")]
-
-    def request_tasks(self, request_id: str) -> list[dict[str, Any]]:
-        """The tasks of one request, in the order they were submitted."""
-        return self._all("SELECT * FROM tasks WHERE request_id=? ORDER BY rowid", (request_id,))
-
-    def pending_tasks(self, limit: int = 1000) -> list[dict[str, Any]]:
-        """Tasks recorded whose workflow start is not settled, oldest first."""
-        return self._all("SELECT * FROM tasks WHERE state='pending' ORDER BY rowid LIMIT ?", (limit,))
-
-    def tasks_to_verify(self, before: float, limit: int = 1000) -> list[dict[str, Any]]:
-        """Tasks answered as not started, recorded before ``before``, whose start's fate was unknown."""
-        return self._all(
-            "SELECT * FROM tasks WHERE verify_start=1 AND submitted_at < ? ORDER BY rowid LIMIT ?", (before, limit)
+        return await self._run(
+            delete(task_requests).where(task_requests.c.created_at < before, task_requests.c.status_code.is_not(None))
         )
 
-    def verified(self, task_id: str, note: str | None = None) -> None:
-        """A task answered as not started is confirmed absent from Temporal (or was made so: ``note``)."""
-        with self.transaction() as db:
-            if note:
-                db.execute(
-                    "UPDATE tasks SET verify_start=0, start_error=COALESCE(start_error, '') || ? WHERE id=?",
-                    (f"; {note}", task_id),
-                )
-            else:
-                db.execute("UPDATE tasks SET verify_start=0 WHERE id=?", (task_id,))
+    async def open_requests(self) -> list[dict[str, Any]]:
+        """Keyed requests that have no answer yet (in flight, or left by a stopped process)."""
+        rows = await self._all(
+            select(task_requests).where(task_requests.c.status_code.is_(None)).order_by(task_requests.c.created_at)
+        )
+        return [_request_row(r) for r in rows]
 
-    def known_tasks(self, task_ids: list[str]) -> set[str]:
+    _TASK_ORDER = (tasks.c.submitted_at, tasks.c.position, tasks.c.id)
+
+    async def request_tasks(self, request_id: str) -> list[dict[str, Any]]:
+        """The tasks of one request, in the order they were submitted."""
+        return await self._all(select(tasks).where(tasks.c.request_id == request_id).order_by(*self._TASK_ORDER))
+
+    async def pending_tasks(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Tasks recorded whose workflow start is not settled, oldest first."""
+        return await self._all(select(tasks).where(tasks.c.state == "pending").order_by(*self._TASK_ORDER).limit(limit))
+
+    async def tasks_to_verify(self, before: float, limit: int = 1000) -> list[dict[str, Any]]:
+        """Tasks answered as not started, recorded before ``before``, whose start's fate was unknown."""
+        return await self._all(
+            select(tasks)
+            .where(tasks.c.verify_start == 1, tasks.c.submitted_at < before)
+            .order_by(*self._TASK_ORDER)
+            .limit(limit)
+        )
+
+    async def verified(self, task_id: str, note: str | None = None) -> None:
+        """A task answered as not started is confirmed absent from Temporal (or was made so: ``note``)."""
+        values: dict[str, Any] = {"verify_start": 0}
+        if note:
+            values["start_error"] = func.coalesce(tasks.c.start_error, "") + f"; {note}"
+        await self._run(update(tasks).where(tasks.c.id == task_id).values(**values))
+
+    async def known_tasks(self, task_ids: list[str]) -> set[str]:
         """Which of these task ids have a record."""
         found: set[str] = set()
         for i in range(0, len(task_ids), 500):
-            chunk = task_ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(r["id"] for r in self._all(f"SELECT id FROM tasks WHERE id IN ({marks})", tuple(chunk)))
+            chunk = [t for t in task_ids[i : i + 500] if not _nul(t)]
+            if chunk:
+                found.update(r["id"] for r in await self._all(select(tasks.c.id).where(tasks.c.id.in_(chunk))))
         return found
 
-    def adopt_task(self, org: str, task: dict[str, Any]) -> bool:
+    async def adopt_task(self, org: str, task: dict[str, Any]) -> bool:
         """Record a task that Temporal runs but that had no record (a restored registry); True if new."""
-        with self.transaction() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO tasks (id, organization_id, queue_id, kind, priority, timeout_seconds,"
-                " max_attempts, submitted_at, state, start_error) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    task["id"],
-                    org,
-                    task["queue_id"],
-                    task["kind"],
-                    task["priority"],
-                    task["timeout_seconds"],
-                    task["max_attempts"],
-                    task["submitted_at"],
-                    "started",
-                    "recorded by the reconciler: Temporal ran it without a record here",
-                ),
-            )
-            return cur.rowcount > 0
+        values = {
+            "id": task["id"],
+            "organization_id": org,
+            "queue_id": task["queue_id"],
+            "kind": task["kind"],
+            "priority": task["priority"],
+            "timeout_seconds": task["timeout_seconds"],
+            "max_attempts": task["max_attempts"],
+            "submitted_at": task["submitted_at"],
+            "state": "started",
+            "start_error": "recorded by the reconciler: Temporal ran it without a record here",
+        }
+        return await self._run(self._upsert(tasks).values(**values).on_conflict_do_nothing(index_elements=["id"])) > 0
 
-    def get_task(self, org: str, task_id: str) -> dict[str, Any]:
-        row = self._one("SELECT * FROM tasks WHERE organization_id=? AND id=?", (org, task_id))
+    def _upsert(self, table: Any) -> Any:
+        """INSERT ... ON CONFLICT of this database's dialect."""
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as upsert  # type: ignore[assignment]
+        return upsert(table)
+
+    async def get_task(self, org: str, task_id: str) -> dict[str, Any]:
+        if _nul(task_id):
+            raise NotFound(f"task {task_id!r} not found")
+        row = await self._one(select(tasks).where(tasks.c.organization_id == org, tasks.c.id == task_id))
         if row is None:
             raise NotFound(f"task {task_id!r} not found")
         return row
 
-    def get_meta(self, name: str) -> str | None:
-        row = self._one("SELECT value FROM meta WHERE name=?", (name,))
+    async def get_meta(self, name: str) -> str | None:
+        row = await self._one(select(meta.c.value).where(meta.c.name == name))
         return row["value"] if row else None
 
-    def set_meta(self, name: str, value: str) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT INTO meta VALUES (?,?) ON CONFLICT (name) DO UPDATE SET value=excluded.value", (name, value))
+    async def set_meta(self, name: str, value: str) -> None:
+        stmt = self._upsert(meta).values(name=name, value=value)
+        await self._run(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": stmt.excluded.value}))
 
     # ------------------------------------------------------------------ audit
 
-    def audit(
+    async def audit(
         self,
         org: str,
         actor: str | None,
@@ -925,17 +1241,90 @@ class Store:
         target_id: str | None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO audit (organization_id, actor, action, target_type, target_id, details, created_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (org, actor, action, target_type, target_id, _dump(details or {}), time.time()),
+        await self._run(
+            insert(audit).values(
+                organization_id=org,
+                actor=actor,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                details=_dump(details or {}),
+                created_at=time.time(),
+            )
+        )
+
+    async def list_audit(self, org: str, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(audit).where(audit.c.organization_id == org)
+        if action:
+            stmt = stmt.where(audit.c.action == action)
+        return await self._all(stmt.order_by(audit.c.id.desc()).limit(limit))
+
+    # ------------------------------------------------------------------ leases
+
+    async def acquire_lease(self, org: str, name: str, holder: str, ttl: float) -> tuple[bool, dict[str, Any]]:
+        """Take or renew the lease ``name`` for ``holder`` for ``ttl`` seconds of the database's clock.
+
+        Answers (True, the lease) when ``holder`` holds it now (its token grows whenever the
+        holder changes; ``renewed`` says whether it held it already), or (False, the lease as
+        another holds it) while that one's is unexpired.
+        """
+
+        async def work(tx: Tx) -> tuple[bool, dict[str, Any]]:
+            now = await self._tx_now(tx)
+            where = and_(leases.c.organization_id == org, leases.c.name == name)
+            row = await tx.one(select(leases).where(where))
+            if row is None:
+                lease = {"organization_id": org, "name": name, "holder": holder, "token": 1, "acquired_at": now, "expires_at": now + ttl}
+                await tx.run(insert(leases).values(**lease))
+                return True, {**lease, "renewed": False}
+            if row["holder"] == holder and row["expires_at"] > now:
+                await tx.run(update(leases).where(where).values(expires_at=now + ttl))
+                return True, {**row, "expires_at": now + ttl, "renewed": True}
+            if row["expires_at"] > now:
+                return False, row
+            lease = {**row, "holder": holder, "token": row["token"] + 1, "acquired_at": now, "expires_at": now + ttl}
+            await tx.run(update(leases).where(where).values(**lease))
+            return True, {**lease, "renewed": False}
+
+        return await self.transaction(work)
+
+    async def release_lease(self, org: str, name: str, holder: str) -> bool:
+        """Give a lease up at once (it expires now) if ``holder`` holds it; True when it did."""
+
+        async def work(tx: Tx) -> bool:
+            now = await self._tx_now(tx)
+            return (
+                await tx.run(
+                    update(leases)
+                    .where(leases.c.organization_id == org, leases.c.name == name, leases.c.holder == holder, leases.c.expires_at > now)
+                    .values(expires_at=now)
+                )
+                > 0
             )
 
-    def list_audit(self, org: str, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
-        if action:
-            return self._all(
-                "SELECT * FROM audit WHERE organization_id=? AND action=? ORDER BY id DESC LIMIT ?",
-                (org, action, limit),
-            )
-        return self._all("SELECT * FROM audit WHERE organization_id=? ORDER BY id DESC LIMIT ?", (org, limit))
+        return await self.transaction(work)
+
+    async def lease_holders(self, org: str) -> set[str]:
+        """Who holds an unexpired lease of ``org`` now."""
+        now = await self.now()
+        rows = await self._all(select(leases.c.holder).where(leases.c.organization_id == org, leases.c.expires_at > now))
+        return {r["holder"] for r in rows}
+
+    async def forget_expired_leases(self, org: str, before: float) -> int:
+        """Drop the leases of ``org`` that expired before ``before`` (stopped processes' boot leases)."""
+        return await self._run(delete(leases).where(leases.c.organization_id == org, leases.c.expires_at < before))
+
+    async def get_lease(self, org: str, name: str) -> dict[str, Any] | None:
+        return await self._one(select(leases).where(leases.c.organization_id == org, leases.c.name == name))
+
+    async def _tx_now(self, tx: Tx) -> float:
+        if self.is_sqlite:
+            return time.time()
+        return float(await tx.scalar(select(func.extract("epoch", func.clock_timestamp()))))
+
+    async def _check_lease(self, tx: Tx, org: str, name: str, holder: str, token: int) -> None:
+        now = await self._tx_now(tx)
+        row = await tx.one(select(leases).where(leases.c.organization_id == org, leases.c.name == name))
+        if row is None or row["holder"] != holder or row["token"] != token or row["expires_at"] <= now:
+            who = f"{row['holder']} (token {row['token']})" if row else "nobody"
+            raise LeaseLost(f"lease {name!r} is not held by {holder!r} with token {token}; it is held by {who}")

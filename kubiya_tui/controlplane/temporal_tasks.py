@@ -129,7 +129,7 @@ def answer_of(result: IntakeAnswer, response: Response) -> TaskSubmitted:
 
 async def describe_task(store: Store, reader: TemporalReader, org: str, task_id: str) -> TaskInfo:
     """One task of the organization: its record, with state, attempts and outcome from Temporal."""
-    row = store.get_task(org, task_id)
+    row = await store.get_task(org, task_id)
     info: dict[str, Any] = {
         "id": task_id,
         "queue_id": row["queue_id"],

@@ -17,8 +17,17 @@ reconciles:
   each decision goes through the scale endpoint with its reason, so it lands in the audit log.
 
 The runner counts only the worker processes it started itself: workers started elsewhere
-are neither counted nor drained (they do count against ``max_workers``). Run one runner
-per control plane.
+are neither counted nor drained (they do count against ``max_workers``).
+
+Several runners (on several hosts, through several control-plane replicas) may run for one
+organization: one acts, the others stand by. Acting takes the ``runner`` lease of the
+control plane (a row in its database, ``POST /api/v1/leases/runner``), renewed on every
+pass; autoscaling takes the ``autoscaler`` lease, and every decision carries it, so the
+control plane refuses the decision of a runner that lost it. A runner that dies stops
+renewing: another takes over once its lease expires (``lease_ttl``), and the cool-down of
+every queue starts from the queue's ``last_scaled_at`` (in the database), so no decision
+is made twice. A runner that finds its lease taken drains the workers it started. On a
+control plane without leases (404) the runner acts alone, as one runner per control plane.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubiya_tui.client.api import ApiClient, ApiError
-from kubiya_tui.models import ScaleResult, WorkerDetail, WorkerQueue
+from kubiya_tui.models import Lease, ScaleResult, WorkerDetail, WorkerQueue
 from kubiya_tui.stack.processes import ManagedProcess, kill_now, spawn
 
 log = logging.getLogger("kubiya_tui.runner")
@@ -55,6 +64,10 @@ COMMAND_CACHE_SECONDS = 60.0
 # Scale down only while the remaining workers would stay below this share of their slots.
 SCALE_DOWN_UTILIZATION = 0.75
 DEFAULT_SLOTS = 10
+RUNNER_LEASE = "runner"
+AUTOSCALER_LEASE = "autoscaler"
+DEFAULT_LEASE_TTL = 15.0
+"""Seconds a runner's lease lasts unrenewed: how soon a standby runner takes over from a dead one."""
 
 
 # ---------------------------------------------------------------------------- state
@@ -220,6 +233,8 @@ class Runner:
         max_starting: int | None = None,
         parent_death_signal: int | None = None,
         on_event: Callable[[str], None] | None = None,
+        lease_ttl: float | None = None,
+        holder: str | None = None,
     ) -> None:
         self.api = api
         self.api_key = api_key
@@ -242,6 +257,13 @@ class Runner:
         self._hostname = socket.gethostname()
         self._hurry = threading.Event()
         self._lock = threading.Lock()
+        self.lease_ttl = max(lease_ttl or DEFAULT_LEASE_TTL, 3 * interval)
+        self.holder = holder or f"{self._hostname}:{os.getpid()}:{os.urandom(3).hex()}"
+        """Who this runner is in the leases: host, pid and a random part (a restarted runner is another)."""
+        self.leases: dict[str, Lease | None] = {}
+        """The leases this runner holds now, by name (None: another holder has it)."""
+        self.leases_supported = True
+        self.acting = False
 
     # ------------------------------------------------------------------ reporting
 
@@ -307,11 +329,41 @@ class Runner:
                     pass
         finally:
             await self.shutdown()
+            await self.release_leases()
+
+    async def _take_lease(self, name: str) -> bool:
+        """Take or renew a lease for this pass; True when this runner may act under it."""
+        if not self.leases_supported:
+            return True
+        try:
+            lease = await self.api.acquire_lease(name, self.holder, self.lease_ttl)
+        except ApiError as exc:
+            if exc.status == 404 and name == RUNNER_LEASE:
+                self.leases_supported = False
+                self._event("the control plane has no leases: this runner acts alone (run only one per control plane)")
+                return True
+            raise
+        had = self.leases.get(name)
+        self.leases[name] = lease
+        if lease is not None and (had is None or had.token != lease.token):
+            self._event(f"took the {name} lease (token {lease.token}): this runner acts")
+        elif lease is None and had is not None:
+            self._event(f"lost the {name} lease: another runner acts now")
+        return lease is not None
 
     async def reconcile_once(self) -> None:
+        acting = await self._take_lease(RUNNER_LEASE)
+        if acting != self.acting:
+            if not acting:
+                self._event(f"standing by: another runner holds the {RUNNER_LEASE} lease")
+            self.acting = acting
+        if not acting:
+            await self._stand_by()
+            return
         queues, rows = await asyncio.gather(self.api.list_queues(), self.api.list_workers())
         now = time.monotonic()
         self.passes += 1
+        autoscaling = any(q.autoscale for q in queues) and await self._take_lease(AUTOSCALER_LEASE)
         wanted = [q for q in queues if self._selected(q)]
         rows_by_queue: dict[str, list[WorkerDetail]] = {}
         for row in rows:
@@ -326,7 +378,7 @@ class Runner:
         starts: list[list[Any]] = []
         for q in wanted:
             state = self.states[q.id]
-            if q.autoscale:
+            if q.autoscale and autoscaling:
                 await self._autoscale(q, state, rows_by_queue.get(q.id, []), now)
             else:
                 state.empty_since = None
@@ -345,6 +397,25 @@ class Runner:
                         del self.states[queue_id]
         for state in self.states.values():
             await self._signal_retiring(state, now)
+
+    async def _stand_by(self) -> None:
+        """Another runner acts: drain every worker this one started (it may have held the lease before)."""
+        now = time.monotonic()
+        for state in self.states.values():
+            await self._reap(state, now)
+            for w in state.workers:
+                self._retire(w, now, "another runner holds the lease")
+            await self._signal_retiring(state, now)
+
+    async def release_leases(self) -> None:
+        """Give up the leases this runner holds, so a standby takes over without waiting."""
+        for name, lease in list(self.leases.items()):
+            if lease is not None:
+                try:
+                    await asyncio.wait_for(self.api.release_lease(name, self.holder), 3)
+                except (ApiError, asyncio.TimeoutError) as exc:
+                    log.warning("could not release the %s lease: %s", name, exc)
+                self.leases[name] = None
 
     def _selected(self, q: WorkerQueue) -> bool:
         if not self.only:
@@ -592,20 +663,33 @@ class Runner:
             empty_for=None if state.empty_since is None else now - state.empty_since,
             slots_used=used,
             slots_per_worker=per_worker,
-            since_last_scale=now - state.last_scale_at,
+            since_last_scale=self._since_last_scale(q, state, now),
         )
         if decision is None or decision.workers == q.desired_workers:
             return
         verb = "up" if decision.workers > current else "down"
         reason = f"autoscale {verb} {current} -> {decision.workers}: {decision.reason}"
         try:
-            await self.api.scale_queue(q.id, decision.workers, reason=reason)
+            await self.api.scale_queue(q.id, decision.workers, reason=reason, lease=self.leases.get(AUTOSCALER_LEASE))
         except ApiError as exc:
+            if exc.status == 409 and "lease" in str(exc):
+                self.leases[AUTOSCALER_LEASE] = None
+                self._event(f"autoscale of {q.name} not made: the {AUTOSCALER_LEASE} lease was lost ({exc})")
+                return
             self._note(state, f"autoscale of {q.name} to {decision.workers} refused: {exc}")
             return
         state.last_scale_at = now
         q.desired_workers = decision.workers
         self._event(f"{q.name}: {reason}")
+
+    @staticmethod
+    def _since_last_scale(q: WorkerQueue, state: QueueState, now: float) -> float:
+        """Seconds since the queue's wanted count last changed: by this runner, or as the control
+        plane recorded it (a decision of a runner that held the lease before counts too)."""
+        since = now - state.last_scale_at
+        if q.last_scaled_at is not None:
+            since = min(since, max(0.0, time.time() - q.last_scaled_at.timestamp()))
+        return since
 
     # ------------------------------------------------------------------ stopping
 

@@ -49,12 +49,13 @@ def test_stop_and_start_keeps_everything(control_plane_factory, tmp_path):
     assert len(before["audit"]) >= 10
     cp.stop()
 
-    # the store is SQLite in WAL mode, in the data dir
-    db = sqlite3.connect(data_dir / "control-plane.sqlite")
-    try:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    finally:
-        db.close()
+    if cp.database_url is None:
+        # the store is SQLite in WAL mode, in the data dir
+        db = sqlite3.connect(data_dir / "control-plane.sqlite")
+        try:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            db.close()
 
     again = control_plane_factory(data_dir=data_dir, api_key=cp.api_key)
     with again.client() as c:
@@ -76,8 +77,13 @@ def test_stop_and_start_keeps_everything(control_plane_factory, tmp_path):
 
 def test_many_concurrent_clients(control_plane, unique):
     """20 threads creating, patching and heartbeating at once: no lost update, no lock error, no 5xx."""
-    key = control_plane.key_for("busy-org")
-    prefix = unique("c")
+    concurrent_clients_lose_nothing([control_plane.url], control_plane.key_for("busy-org"), control_plane.admin_argv, unique("c"))
+
+
+def concurrent_clients_lose_nothing(urls: list[str], key: str, admin_argv, prefix: str) -> None:
+    """20 clients at once, client i on ``urls[i % len(urls)]`` (replicas of one registry), two more
+    organizations' keys made meanwhile with ``admin_argv``: every write lands exactly once."""
+    control_url = urls[0]
     errors: list[str] = []
     statuses: list[int] = []
     lock = threading.Lock()
@@ -90,7 +96,10 @@ def test_many_concurrent_clients(control_plane, unique):
                 errors.append(f"{method} {path}: {r.status_code} {r.text[:200]}")
         return r
 
-    with control_plane.client(key) as c:
+    def client(k: str, url: str = control_url) -> httpx.Client:
+        return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {k}"}, timeout=60)
+
+    with client(key) as c:
         env_id = next(e["id"] for e in c.get(f"{V1}/environments").json() if e["name"] == "default")
         shared = c.post(f"{V1}/environments/{env_id}/worker-queues", json={"name": f"{prefix}-shared"}).json()
         audit_before = len(c.get(f"{V1}/audit", params={"limit": 1000}).json())
@@ -105,7 +114,7 @@ def test_many_concurrent_clients(control_plane, unique):
     ]
 
     def client_work(i: int) -> dict:
-        with httpx.Client(base_url=control_plane.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+        with client(key, urls[i % len(urls)]) as c:
             q = call(c, "POST", f"/environments/{env_id}/worker-queues", json={"name": f"{prefix}-{i}"}).json()
             dup = call(c, "POST", f"/environments/{env_id}/worker-queues", json={"name": f"{prefix}-race"})
             field, value = patch_fields[i % len(patch_fields)]
@@ -124,8 +133,7 @@ def test_many_concurrent_clients(control_plane, unique):
         out = []
         for n in range(2):
             proc = subprocess.run(
-                [sys.executable, "-m", "kubiya_tui", "admin", "create-key", "--org", f"{prefix}-org{n}",
-                 "--data-dir", str(control_plane.data_dir)],
+                admin_argv("create-key", "--org", f"{prefix}-org{n}"),
                 capture_output=True, text=True, timeout=60,
             )
             assert proc.returncode == 0, proc.stderr
@@ -142,7 +150,7 @@ def test_many_concurrent_clients(control_plane, unique):
     # exactly one of 20 racing creates of the same name won
     assert sorted(r["dup"] for r in results) == [201] + [409] * 19
 
-    with control_plane.client(key) as c:
+    with client(key, urls[-1]) as c:
         queues = {q["name"]: q for q in c.get(f"{V1}/worker-queues").json()}
         for i, r in enumerate(results):
             q = queues[f"{prefix}-{i}"]
@@ -159,7 +167,7 @@ def test_many_concurrent_clients(control_plane, unique):
         writes = 20 + 1 + len(patch_fields) + 20 + 20 + 20  # creates, race winner, shared patches, starts, patches, scales
         assert len(audit) - audit_before == writes
     for n, new_key in enumerate(new_keys):
-        with control_plane.client(new_key) as c:
+        with client(new_key, urls[n % len(urls)]) as c:
             envs = c.get(f"{V1}/environments").json()
             assert [e["organization_id"] for e in envs] == [f"{prefix}-org{n}"]
 

@@ -24,42 +24,42 @@ KEY = "kty_disk-test-key"
 
 def fill(store: Store) -> None:
     """No page more for this connection: every write that needs one is refused as by a full disk."""
-    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
-    store._db.execute(f"PRAGMA max_page_count={pages}")
+    pages = store.sqlite_connection().execute("PRAGMA page_count").fetchone()[0]
+    store.sqlite_connection().execute(f"PRAGMA max_page_count={pages}")
 
 
 def free(store: Store) -> None:
-    store._db.execute("PRAGMA max_page_count=1073741823")
+    store.sqlite_connection().execute("PRAGMA max_page_count=1073741823")
 
 
-def test_store_refuses_writes_as_full_keeps_everything_and_recovers(tmp_path: Path):
+async def test_store_refuses_writes_as_full_keeps_everything_and_recovers(tmp_path: Path):
     store = Store(tmp_path / "registry.sqlite")
-    store.ensure_org("o")
-    env = store.find_environment("o", "default")
-    before = store.create_queue("o", env["id"], {"name": "kept"}, "me")
+    await store.ensure_org("o")
+    env = await store.find_environment("o", "default")
+    before = await store.create_queue("o", env["id"], {"name": "kept"}, "me")
     fill(store)
     with pytest.raises(StorageUnavailable) as refused:
         for i in range(200):  # until the free pages of the file run out
-            store.create_queue("o", env["id"], {"name": f"q{i}", "description": "x" * 2000}, "me")
+            await store.create_queue("o", env["id"], {"name": f"q{i}", "description": "x" * 2000}, "me")
     assert refused.value.status == 507 and str(refused.value).startswith("the control plane's disk is full")
     assert store.storage_problem == "full"
-    assert store.get_queue("o", before["id"])["name"] == "kept", "reads go on"
-    count = len(store.list_queues("o"))
+    assert (await store.get_queue("o", before["id"]))["name"] == "kept", "reads go on"
+    count = len(await store.list_queues("o"))
     free(store)
     # The same connection takes writes again: no transaction was left open.
-    store.create_queue("o", env["id"], {"name": "after"}, "me")
+    await store.create_queue("o", env["id"], {"name": "after"}, "me")
     assert store.storage_problem is None
-    assert len(store.list_queues("o")) == count + 1
-    store.close()
+    assert len(await store.list_queues("o")) == count + 1
+    await store.close()
     reopened = Store(tmp_path / "registry.sqlite")
-    assert {q["name"] for q in reopened.list_queues("o")} >= {"kept", "after"}
-    reopened.close()
+    assert {q["name"] for q in await reopened.list_queues("o")} >= {"kept", "after"}
+    await reopened.close()
 
 
 @pytest.fixture
 async def full_app(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Store, str]]:
     store = Store(tmp_path / "control-plane.sqlite")
-    bootstrap(store, tmp_path, env_key=KEY)
+    await bootstrap(store, tmp_path, env_key=KEY)
     app = create_app(Settings(data_dir=tmp_path, temporal_address="127.0.0.1:1"), store)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app), base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {KEY}"}
@@ -68,7 +68,7 @@ async def full_app(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Sto
         queue = (await client.post(f"/api/v1/environments/{env['id']}/worker-queues", json={"name": "disk-q"})).json()
         worker = (await client.post(f"/api/v1/worker-queues/{queue['id']}/start", json={})).json()
         yield client, store, worker["worker_id"]
-    store.close()
+    await store.close()
 
 
 async def test_every_write_answers_507_and_heartbeats_answer_like_the_route(full_app):

@@ -18,11 +18,14 @@ KEY = "kty_fastpath-test-key"
 
 @pytest.fixture
 async def apps(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_backend: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, list[int], Store]]:
-    """The same store behind two apps: one with the fast path, one without."""
-    store = Store(tmp_path / "control-plane.sqlite")
-    bootstrap(store, tmp_path, env_key=KEY)
+    """The same store behind two apps: one with the fast path, one without (on each backend)."""
+    if db_backend == "postgresql":
+        store = Store(request.getfixturevalue("postgres_databases").new())
+    else:
+        store = Store(tmp_path / "control-plane.sqlite")
+    await bootstrap(store, tmp_path, env_key=KEY)
     settings = Settings(data_dir=tmp_path, temporal_address="127.0.0.1:1")
     served: list[int] = []
     real_serve = fastpath.HeartbeatFastPath._serve
@@ -44,7 +47,7 @@ async def apps(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(fast), base_url=base, headers=headers) as f:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(slow), base_url=base, headers=headers) as s:
             yield f, s, served, store
-    store.close()
+    await store.close()
 
 
 async def _same(fast: httpx.AsyncClient, slow: httpx.AsyncClient, path: str, **kwargs) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
@@ -82,7 +85,7 @@ async def test_fast_path_answers_like_the_route(apps) -> None:  # type: ignore[n
     assert status == 200 and b'"desired_state":"running"' in content
     assert served, "the fast path did not serve an ordinary heartbeat"
 
-    row = store.get_worker("local", worker)
+    row = await store.get_worker("local", worker)
     assert row["status"] == "busy" and row["tasks_processed"] == 12 and row["current_task_id"] == "t-1"
     assert row["hostname"] == "h1" and row["slots_used"] == 3 and row["worker_metadata"]["task_duration_avg_ms"] == 120.0
 

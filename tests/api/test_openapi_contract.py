@@ -84,7 +84,7 @@ def test_an_empty_query_value_is_a_422_naming_the_parameter(control_plane, spec,
     with control_plane.client() as api:
         env = api.post(f"{V1}/environments", json={"name": unique("empty")}).json()
         queue = api.post(f"{V1}/environments/{env['id']}/worker-queues", json={"name": unique()}).json()
-        ids = {"queue_id": queue["id"], "task_queue_id": env["id"], "env_id": env["id"]}
+        ids = {"queue_id": queue["id"], "task_queue_id": env["id"], "env_id": env["id"], "name": "a-lease"}
         found = list(_query_params(spec))
         assert {name for *_, name in found} >= {"status", "limit", "action", "platform", "force"}
         for path, method, name in found:

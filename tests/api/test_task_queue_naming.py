@@ -55,25 +55,37 @@ def test_renames_keep_a_queues_task_queue(api, unique):
     assert renamed["task_queue_name"] == queue["task_queue_name"] == queue["id"]
 
 
-def _old_scheme_data_dir(data_dir: Path) -> dict:
-    """A data dir as the control plane left it before queues polled their id: `<org>.<env>.<queue>`."""
-    data_dir.mkdir(parents=True)
-    store = Store(data_dir / "control-plane.sqlite")
-    try:
-        store.ensure_org("local")
-        store.add_key("local", "kty_old_scheme_key_0123456789abcdef", "admin")
-        env = store.create_environment("local", {"name": "xx"})
-        queue = store.create_queue("local", env["id"], {"name": "yy", "heartbeat_interval": 10}, "admin")
-        with store.transaction() as db:
-            db.execute("UPDATE worker_queues SET task_queue_name='local.xx.yy' WHERE id=?", (queue["id"],))
-        return store.get_queue("local", queue["id"])
-    finally:
-        store.close()
+def _old_scheme_registry(target: str | Path) -> dict:
+    """A registry as the control plane left it before queues polled their id: `<org>.<env>.<queue>`."""
+    from sqlalchemy import update
+
+    from kubiya_tui.controlplane.database import run_coroutine
+    from kubiya_tui.controlplane.schema import worker_queues
+
+    async def make() -> dict:
+        store = Store(target)
+        try:
+            await store.ensure_org("local")
+            await store.add_key("local", "kty_old_scheme_key_0123456789abcdef", "admin")
+            env = await store.create_environment("local", {"name": "xx"})
+            queue = await store.create_queue("local", env["id"], {"name": "yy", "heartbeat_interval": 10}, "admin")
+            await store.transaction(
+                lambda tx: tx.run(update(worker_queues).where(worker_queues.c.id == queue["id"]).values(task_queue_name="local.xx.yy"))
+            )
+            return await store.get_queue("local", queue["id"])
+        finally:
+            await store.close()
+
+    return run_coroutine(make)
 
 
-def test_an_existing_data_dir_keeps_its_task_queue_names(control_plane_factory: Callable[..., ControlPlane], tmp_path):
-    old = _old_scheme_data_dir(tmp_path / "cp")
-    cp = control_plane_factory(data_dir=tmp_path / "cp", api_key="kty_old_scheme_key_0123456789abcdef")
+def test_an_existing_data_dir_keeps_its_task_queue_names(
+    control_plane_factory: Callable[..., ControlPlane], tmp_path, db_backend, request
+):
+    database_url = request.getfixturevalue("postgres_databases").new() if db_backend == "postgresql" else None
+    (tmp_path / "cp").mkdir(parents=True)
+    old = _old_scheme_registry(database_url or tmp_path / "cp" / "control-plane.sqlite")
+    cp = control_plane_factory(data_dir=tmp_path / "cp", api_key="kty_old_scheme_key_0123456789abcdef", database_url=database_url)
     try:
         with cp.client() as api:
             assert api.get(f"{V1}/worker-queues/{old['id']}").json()["task_queue_name"] == "local.xx.yy"

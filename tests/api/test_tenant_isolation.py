@@ -363,17 +363,26 @@ def test_names_stored_before_they_were_checked_still_select_nothing_of_another_o
     """The issue's attack, on a data dir from before environment names were checked: an environment
     named with a query fragment, a worker queue of the old naming scheme in it. Its task lists and
     metrics select nothing of the victim's (before the builder, they listed every task of the namespace)."""
+    from kubiya_tui.controlplane.database import run_coroutine
+    from kubiya_tui.controlplane.schema import worker_queues
     from kubiya_tui.controlplane.store import Store
+    from sqlalchemy import update
 
-    store = Store(cp.data_dir / "control-plane.sqlite")
-    try:
-        store.ensure_org(ATTACKER)
-        env = store.create_environment(ATTACKER, {"name": INJECTION})
-        queue = store.create_queue(ATTACKER, env["id"], {"name": "old-scheme"}, "test")
-        with store.transaction() as db:
-            db.execute("UPDATE worker_queues SET task_queue_name=? WHERE id=?", (f"{ATTACKER}.{INJECTION}.old-scheme", queue["id"]))
-    finally:
-        store.close()
+    async def plant() -> tuple[dict, dict]:
+        store = Store(cp.database_url or cp.data_dir / "control-plane.sqlite")
+        try:
+            await store.ensure_org(ATTACKER)
+            env = await store.create_environment(ATTACKER, {"name": INJECTION})
+            queue = await store.create_queue(ATTACKER, env["id"], {"name": "old-scheme"}, "test")
+            old_name = f"{ATTACKER}.{INJECTION}.old-scheme"
+            await store.transaction(
+                lambda tx: tx.run(update(worker_queues).where(worker_queues.c.id == queue["id"]).values(task_queue_name=old_name))
+            )
+            return env, queue
+        finally:
+            await store.close()
+
+    env, queue = run_coroutine(plant)
     assert attacker.get(f"{V1}/worker-queues/{queue['id']}").json()["task_queue_name"] == f"{ATTACKER}.{INJECTION}.old-scheme"
     for path in (
         f"{V1}/worker-queues/{queue['id']}/tasks",

@@ -88,7 +88,7 @@ def test_concurrent_requests_with_one_key_start_one_set_of_workflows(api, contro
     assert sorted(workflows_on(control_plane.temporal_address, queue["task_queue_name"], 5)) == sorted(ok[0].json()["ids"])
 
 
-def test_temporal_down_at_submission_records_nothing_and_keeps_no_answer(control_plane_factory, tmp_path, unique):
+async def test_temporal_down_at_submission_records_nothing_and_keeps_no_answer(control_plane_factory, tmp_path, unique):
     from kubiya_tui.stack.processes import free_port
 
     cp = control_plane_factory(temporal_address=f"127.0.0.1:{free_port()}")
@@ -102,9 +102,9 @@ def test_temporal_down_at_submission_records_nothing_and_keeps_no_answer(control
         assert again.status_code == 503 and "idempotent-replayed" not in again.headers
     store = Store(cp.data_dir / "control-plane.sqlite")
     try:
-        assert store.pending_tasks() == [] and store.find_request("local", queue["id"], "k1") is None
+        assert await store.pending_tasks() == [] and await store.find_request("local", queue["id"], "k1") is None
     finally:
-        store.close()
+        await store.close()
 
 
 def test_openapi_declares_the_key_and_the_new_answers(api):
@@ -129,7 +129,7 @@ async def intake(tmp_path: Path, temporal_server: Any):
     client = await reader.client()
     yield TaskIntake(store, reader), store, client
     await reader.close()
-    store.close()
+    await store.close()
 
 
 def _row(task_id: str, queue: str) -> dict[str, Any]:
@@ -145,14 +145,14 @@ async def test_pending_records_of_a_stopped_process_settle_from_what_temporal_ho
     task_queue = unique("reconcile")
     reached, lost = f"task-{uuid.uuid4()}", f"task-{uuid.uuid4()}"
     # A previous process recorded two tasks under one key and died after starting only the first.
-    store.record_tasks("org", [_row(reached, "q1"), _row(lost, "q1")], "req-1", "dead-boot",
+    await store.record_tasks("org", [_row(reached, "q1"), _row(lost, "q1")], "req-1", "dead-boot",
                        {"queue_id": "q1", "key": "k", "fingerprint": "f"})  # fmt: skip
     await _start(client, reached, task_queue)
     await intake_.reconcile()
-    assert store.get_task("org", reached)["state"] == "started"
-    missing = store.get_task("org", lost)
+    assert (await store.get_task("org", reached))["state"] == "started"
+    missing = await store.get_task("org", lost)
     assert missing["state"] == "not_started" and "stopped before" in missing["start_error"]
-    kept = store.find_request("org", "q1", "k")
+    kept = await store.find_request("org", "q1", "k")
     assert kept["status_code"] == 503 and kept["answer"]["started"] == [reached]
     # The reconciler never starts a workflow: Temporal has only the one that reached it.
     with pytest.raises(Exception, match="not found"):
@@ -163,39 +163,39 @@ async def test_a_fully_started_request_keeps_its_201_and_one_that_started_nothin
     intake_, store, client = intake
     task_queue = unique("reconcile")
     done = f"task-{uuid.uuid4()}"
-    store.record_tasks("org", [_row(done, "q1")], "req-all", "dead-boot", {"queue_id": "q1", "key": "all", "fingerprint": "f"})
-    store.record_tasks("org", [_row(f"task-{uuid.uuid4()}", "q1")], "req-none", "dead-boot",
+    await store.record_tasks("org", [_row(done, "q1")], "req-all", "dead-boot", {"queue_id": "q1", "key": "all", "fingerprint": "f"})
+    await store.record_tasks("org", [_row(f"task-{uuid.uuid4()}", "q1")], "req-none", "dead-boot",
                        {"queue_id": "q1", "key": "none", "fingerprint": "f"})  # fmt: skip
     await _start(client, done, task_queue)
     await intake_.reconcile()
-    kept = store.find_request("org", "q1", "all")
+    kept = await store.find_request("org", "q1", "all")
     assert kept["status_code"] == 201 and kept["answer"]["ids"] == [done]
-    assert store.find_request("org", "q1", "none") is None
+    assert await store.find_request("org", "q1", "none") is None
 
 
 async def test_requests_in_flight_are_left_alone(intake):
     intake_, store, _ = intake
     task_id = f"task-{uuid.uuid4()}"
-    store.record_tasks("org", [_row(task_id, "q1")], "req-live", intake_.boot_id)
+    await store.record_tasks("org", [_row(task_id, "q1")], "req-live", intake_.boot_id)
     intake_.in_flight.add("req-live")
     await intake_.reconcile()
-    assert store.get_task("org", task_id)["state"] == "pending"
+    assert (await store.get_task("org", task_id))["state"] == "pending"
 
 
 async def test_a_task_answered_as_not_started_never_runs_even_if_its_workflow_shows_up(intake, unique):
     intake_, store, client = intake
     task_queue = unique("reconcile")
     task_id = f"task-{uuid.uuid4()}"
-    store.record_tasks("org", [_row(task_id, "q1")], "req-x", intake_.boot_id)
-    store.settle_tasks([], [(task_id, "not started: no answer in time", True)])
+    await store.record_tasks("org", [_row(task_id, "q1")], "req-x", intake_.boot_id)
+    await store.settle_tasks([], [(task_id, "not started: no answer in time", True)])
     # The start that timed out did land after all.
     await _start(client, task_id, task_queue)
-    store._db.execute("UPDATE tasks SET submitted_at = submitted_at - 60 WHERE id=?", (task_id,))
+    store.sqlite_connection().execute("UPDATE tasks SET submitted_at = submitted_at - 60 WHERE id=?", (task_id,))
     await intake_.reconcile()
     desc = await client.get_workflow_handle(task_id).describe()
     assert desc.status.name == "TERMINATED"
-    assert store.tasks_to_verify(before=1e12) == []
-    assert "terminated" in store.get_task("org", task_id)["start_error"]
+    assert await store.tasks_to_verify(before=1e12) == []
+    assert "terminated" in (await store.get_task("org", task_id))["start_error"]
 
 
 async def test_workflows_of_this_control_plane_without_a_record_are_recorded(intake, unique):
@@ -206,9 +206,9 @@ async def test_workflows_of_this_control_plane_without_a_record_are_recorded(int
     await _start(client, mine, task_queue, {**memo, "control_plane": store.instance_id})
     await _start(client, foreign, task_queue, {**memo, "control_plane": "another-registry"})
     assert await intake_.adopt_unrecorded() == 1
-    row = store.get_task("org", mine)
+    row = await store.get_task("org", mine)
     assert (row["state"], row["queue_id"], row["priority"], row["max_attempts"]) == ("started", "q9", 2, 2)
-    assert store.known_tasks([foreign]) == set(), "another control plane's workflow is not this one's to record"
+    assert await store.known_tasks([foreign]) == set(), "another control plane's workflow is not this one's to record"
     assert await intake_.adopt_unrecorded() == 0
 
 

@@ -18,4 +18,4 @@ async def audit(
     action: str | None = Query(default=None, min_length=1, max_length=100),
     who: Caller = Auth,
 ) -> list[AuditEntry]:
-    return [audit_out(r) for r in get_store(request).list_audit(who.org, limit, action)]
+    return [audit_out(r) for r in await get_store(request).list_audit(who.org, limit, action)]

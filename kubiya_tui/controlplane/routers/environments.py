@@ -15,19 +15,19 @@ router = APIRouter(tags=["environments"])
 @router.post(f"{V1}/environments", status_code=201, responses=errors(409))
 async def create_environment(body: EnvironmentCreate, request: Request, who: Caller = Auth) -> Environment:
     store = get_store(request)
-    row = store.create_environment(who.org, body.model_dump())
-    store.audit(who.org, who.actor, "environment.create", "environment", row["id"], {"name": row["name"]})
+    row = await store.create_environment(who.org, body.model_dump())
+    await store.audit(who.org, who.actor, "environment.create", "environment", row["id"], {"name": row["name"]})
     return env_out(row)
 
 
 @router.get(f"{V1}/environments")
 async def list_environments(request: Request, who: Caller = Auth) -> list[Environment]:
-    return [env_out(r) for r in get_store(request).list_environments(who.org)]
+    return [env_out(r) for r in await get_store(request).list_environments(who.org)]
 
 
 @router.get(f"{V1}/environments/{{env_id}}")
 async def get_environment(env_id: str, request: Request, who: Caller = Auth) -> Environment:
-    return env_out(get_store(request).get_environment(who.org, env_id))
+    return env_out(await get_store(request).get_environment(who.org, env_id))
 
 
 @router.patch(f"{V1}/environments/{{env_id}}", responses=errors(400, 409))
@@ -37,10 +37,10 @@ async def update_environment(env_id: str, body: EnvironmentUpdate, request: Requ
     if "status" in changes:
         changes["status"] = changes["status"].value
     try:
-        row = store.update_environment(who.org, env_id, changes)
+        row = await store.update_environment(who.org, env_id, changes)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    store.audit(who.org, who.actor, "environment.update", "environment", env_id, {"changes": sorted(changes)})
+    await store.audit(who.org, who.actor, "environment.update", "environment", env_id, {"changes": sorted(changes)})
     return env_out(row)
 
 
@@ -48,8 +48,8 @@ async def update_environment(env_id: str, body: EnvironmentUpdate, request: Requ
 async def delete_environment(env_id: str, request: Request, who: Caller = Auth) -> Response:
     store = get_store(request)
     try:
-        env = store.delete_environment(who.org, env_id)
+        env = await store.delete_environment(who.org, env_id)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    store.audit(who.org, who.actor, "environment.delete", "environment", env_id, {"name": env["name"]})
+    await store.audit(who.org, who.actor, "environment.delete", "environment", env_id, {"name": env["name"]})
     return Response(status_code=204)

@@ -59,10 +59,10 @@ BASE = f"{V1}/task-queues"
 async def list_task_queues(request: Request, who: Caller = Auth) -> list[LegacyTaskQueue]:
     store = get_store(request)
     reader = get_temporal(request)
-    migrations = store.migrations(who.org)
+    migrations = await store.migrations(who.org)
     return [
         await describe_task_queue(store, reader, who, env, migrations.get(env["id"]))
-        for env in store.list_environments(who.org)
+        for env in await store.list_environments(who.org)
     ]
 
 
@@ -72,16 +72,16 @@ async def create_task_queue(body: TaskQueueCreate, request: Request, who: Caller
     fields = body.model_dump()
     if fields.pop("priority") is not None:
         fields["settings"] = {**fields["settings"], "priority": body.priority}
-    env = store.create_environment(who.org, fields)
-    store.audit(who.org, who.actor, "task_queue.create", "task_queue", env["id"], {"name": env["name"]})
+    env = await store.create_environment(who.org, fields)
+    await store.audit(who.org, who.actor, "task_queue.create", "task_queue", env["id"], {"name": env["name"]})
     return await describe_task_queue(store, get_temporal(request), who, env, None)
 
 
 @router.get(f"{BASE}/{{task_queue_id}}")
 async def get_task_queue(task_queue_id: str, request: Request, who: Caller = Auth) -> LegacyTaskQueue:
     store = get_store(request)
-    env = store.get_environment(who.org, task_queue_id)
-    return await describe_task_queue(store, get_temporal(request), who, env, store.migrations(who.org).get(task_queue_id))
+    env = await store.get_environment(who.org, task_queue_id)
+    return await describe_task_queue(store, get_temporal(request), who, env, (await store.migrations(who.org)).get(task_queue_id))
 
 
 @router.patch(f"{BASE}/{{task_queue_id}}", responses=errors(400, 409))
@@ -91,41 +91,41 @@ async def update_task_queue(task_queue_id: str, body: TaskQueueUpdate, request: 
     if "status" in changes:
         changes["status"] = changes["status"].value
     if "priority" in changes:
-        current = store.get_environment(who.org, task_queue_id)
+        current = await store.get_environment(who.org, task_queue_id)
         changes["settings"] = {**(changes.get("settings") or current["settings"]), "priority": changes.pop("priority")}
-    if "name" in changes and workers_of(store, who.org, store.get_environment(who.org, task_queue_id)):
+    if "name" in changes and await workers_of(store, who.org, await store.get_environment(who.org, task_queue_id)):
         raise HTTPException(400, "a legacy task queue with registered workers cannot be renamed: its workers poll the old name")
     try:
-        env = store.update_environment(who.org, task_queue_id, changes)
+        env = await store.update_environment(who.org, task_queue_id, changes)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    store.audit(who.org, who.actor, "task_queue.update", "task_queue", task_queue_id, {"changes": sorted(changes)})
-    return await describe_task_queue(store, get_temporal(request), who, env, store.migrations(who.org).get(task_queue_id))
+    await store.audit(who.org, who.actor, "task_queue.update", "task_queue", task_queue_id, {"changes": sorted(changes)})
+    return await describe_task_queue(store, get_temporal(request), who, env, (await store.migrations(who.org)).get(task_queue_id))
 
 
 @router.delete(f"{BASE}/{{task_queue_id}}", status_code=204, responses=errors(400))
 async def delete_task_queue(task_queue_id: str, request: Request, who: Caller = Auth) -> Response:
     store = get_store(request)
-    env = store.get_environment(who.org, task_queue_id)
-    live = [w for w in workers_of(store, who.org, env) if w.health in LIVE]
+    env = await store.get_environment(who.org, task_queue_id)
+    live = [w for w in await workers_of(store, who.org, env) if w.health in LIVE]
     if live:
         raise HTTPException(400, f"legacy task queue {env['name']!r} still has {len(live)} live worker(s); drain them first")
     try:
-        store.delete_environment(who.org, task_queue_id)
+        await store.delete_environment(who.org, task_queue_id)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    store.audit(who.org, who.actor, "task_queue.delete", "task_queue", task_queue_id, {"name": env["name"]})
+    await store.audit(who.org, who.actor, "task_queue.delete", "task_queue", task_queue_id, {"name": env["name"]})
     return Response(status_code=204)
 
 
 @router.get(f"{BASE}/{{task_queue_id}}/worker-command")
 async def legacy_worker_command(task_queue_id: str, request: Request, who: Caller = Auth) -> LegacyWorkerCommand:
     store = get_store(request)
-    env = store.get_environment(who.org, task_queue_id)
+    env = await store.get_environment(who.org, task_queue_id)
     task_queue = legacy_task_queue_name(who.org, env)
     # Upstream inlines a worker token here; ours reads the API key from KUBIYA_API_KEY instead.
     parts = ["kubiya-tui", "worker", "start", "--task-queue", task_queue, "--control-plane-url", get_public_url(request)]
-    migration = store.migrations(who.org).get(task_queue_id)
+    migration = (await store.migrations(who.org)).get(task_queue_id)
     return LegacyWorkerCommand(
         task_queue_name=task_queue,
         command=shlex.join(parts),
@@ -138,15 +138,15 @@ async def legacy_worker_command(task_queue_id: str, request: Request, who: Calle
 @router.get(f"{BASE}/{{task_queue_id}}/workers")
 async def legacy_workers(task_queue_id: str, request: Request, who: Caller = Auth) -> list[WorkerDetail]:
     store = get_store(request)
-    return workers_of(store, who.org, store.get_environment(who.org, task_queue_id))
+    return await workers_of(store, who.org, await store.get_environment(who.org, task_queue_id))
 
 
 @router.get(f"{BASE}/{{task_queue_id}}/metrics")
 async def legacy_metrics(task_queue_id: str, request: Request, who: Caller = Auth) -> WorkerQueueMetrics:
     store = get_store(request)
-    env = store.get_environment(who.org, task_queue_id)
+    env = await store.get_environment(who.org, task_queue_id)
     task_queue = legacy_task_queue_name(who.org, env)
-    return await metrics_for(get_temporal(request), task_queue_id, task_queue, store.list_legacy_workers(who.org, task_queue))
+    return await metrics_for(get_temporal(request), task_queue_id, task_queue, await store.list_legacy_workers(who.org, task_queue))
 
 
 @router.post(f"{BASE}/{{task_queue_id}}/tasks", status_code=201, responses=submit_responses(SUBMIT_RESPONSES))
@@ -159,10 +159,10 @@ async def submit_legacy_task(
     who: Caller = Auth,
 ) -> TaskSubmitted:
     store = get_store(request)
-    env = store.get_environment(who.org, task_queue_id)
-    migration = store.migrations(who.org).get(task_queue_id)
+    env = await store.get_environment(who.org, task_queue_id)
+    migration = (await store.migrations(who.org)).get(task_queue_id)
     if migration and migration["state"] != "migrating":
-        target = store.get_queue(who.org, migration["worker_queue_id"])["name"]
+        target = (await store.get_queue(who.org, migration["worker_queue_id"]))["name"]
         raise HTTPException(
             400, f"legacy task queue {env['name']!r} is {migration['state']}; submit to worker queue {target!r} instead"
         )
@@ -180,7 +180,7 @@ async def list_legacy_tasks(
     limit: int = Query(default=50, ge=1, le=500),
     who: Caller = Auth,
 ) -> list[TaskInfo]:
-    env = get_store(request).get_environment(who.org, task_queue_id)
+    env = await get_store(request).get_environment(who.org, task_queue_id)
     task_queue = legacy_task_queue_name(who.org, env)
     return await recent_tasks(get_temporal(request), task_queue_id, task_queue, status and status.value, limit)
 
@@ -188,14 +188,14 @@ async def list_legacy_tasks(
 @router.post(f"{BASE}/{{task_queue_id}}/migrate", status_code=201, responses=errors(409))
 async def migrate(task_queue_id: str, body: MigrateRequest, request: Request, who: Caller = Auth) -> MigrationResult:
     store = get_store(request)
-    legacy = store.get_environment(who.org, task_queue_id)
-    existing = store.migrations(who.org).get(task_queue_id)
+    legacy = await store.get_environment(who.org, task_queue_id)
+    existing = (await store.migrations(who.org)).get(task_queue_id)
     if existing:
         raise HTTPException(409, f"legacy task queue {legacy['name']!r} is already {existing['state']} (worker queue {existing['worker_queue_id']})")
     try:
-        target = store.get_environment(who.org, body.environment_id)
+        target = await store.get_environment(who.org, body.environment_id)
     except NotFound:
-        target = store.find_environment(who.org, body.environment_id)
+        target = await store.find_environment(who.org, body.environment_id)
         if target is None:
             raise NotFound(f"environment {body.environment_id!r} not found") from None
     fields = {
@@ -207,9 +207,9 @@ async def migrate(task_queue_id: str, body: MigrateRequest, request: Request, wh
         "tags": legacy["tags"],
         "settings": {**legacy["settings"], "migrated_from_task_queue": legacy["id"]},
     }
-    queue = store.create_queue(who.org, target["id"], fields, who.actor)
-    migration = store.start_migration(who.org, task_queue_id, queue["id"], who.actor)
-    store.audit(
+    queue = await store.create_queue(who.org, target["id"], fields, who.actor)
+    migration = await store.start_migration(who.org, task_queue_id, queue["id"], who.actor)
+    await store.audit(
         who.org,
         who.actor,
         "task_queue.migrate",
@@ -240,7 +240,7 @@ async def drain_legacy_workers(
 ) -> list[WorkerDetail]:
     """Drain every live legacy worker; refused while tasks still wait on the legacy path."""
     store = get_store(request)
-    env = store.get_environment(who.org, task_queue_id)
+    env = await store.get_environment(who.org, task_queue_id)
     task_queue = legacy_task_queue_name(who.org, env)
     if not force:
         backlog = await backlog_of(get_temporal(request), task_queue)
@@ -251,12 +251,12 @@ async def drain_legacy_workers(
                 409, f"{backlog} task(s) still queued on {task_queue}; draining its workers now would strand them"
             )
     drained = []
-    for worker in workers_of(store, who.org, env):
+    for worker in await workers_of(store, who.org, env):
         if worker.health == "healthy":
-            store.set_desired_state(who.org, worker.worker_id, "draining")
-            store.audit(who.org, who.actor, "worker.drain", "worker", worker.worker_id, {"task_queue": task_queue})
-            drained.append(worker_out(store.get_worker(who.org, worker.worker_id), time.time()))
-    migration = store.migrations(who.org).get(task_queue_id)
+            await store.set_desired_state(who.org, worker.worker_id, "draining")
+            await store.audit(who.org, who.actor, "worker.drain", "worker", worker.worker_id, {"task_queue": task_queue})
+            drained.append(worker_out(await store.get_worker(who.org, worker.worker_id), time.time()))
+    migration = (await store.migrations(who.org)).get(task_queue_id)
     if migration and migration["state"] == "migrating":
-        store.set_migration_state(who.org, task_queue_id, "draining")
+        await store.set_migration_state(who.org, task_queue_id, "draining")
     return drained

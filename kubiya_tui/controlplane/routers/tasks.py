@@ -31,7 +31,7 @@ async def submit_task(
     who: Caller = Auth,
 ) -> TaskSubmitted:
     """Record the tasks, then start their workflows; 201 means both happened for every task."""
-    queue = get_store(request).get_queue(who.org, queue_id)
+    queue = await get_store(request).get_queue(who.org, queue_id)
     result = await start_tasks(get_intake(request), who, queue_id, queue["task_queue_name"], queue, body, idempotency_key)
     return answer_of(result, response)
 
@@ -49,5 +49,5 @@ async def list_tasks(
     limit: int = Query(default=50, ge=1, le=500),
     who: Caller = Auth,
 ) -> list[TaskInfo]:
-    queue = get_store(request).get_queue(who.org, queue_id)
+    queue = await get_store(request).get_queue(who.org, queue_id)
     return await recent_tasks(get_temporal(request), queue_id, queue["task_queue_name"], status and status.value, limit)

@@ -16,7 +16,6 @@ from kubiya_tui.controlplane.deps import (
     V1,
     Auth,
     Caller,
-    config_versions,
     get_public_url,
     get_settings,
     get_store,
@@ -24,7 +23,7 @@ from kubiya_tui.controlplane.deps import (
 )
 from kubiya_tui.controlplane.naming import legacy_task_queue
 from kubiya_tui.controlplane.openapi import errors
-from kubiya_tui.controlplane.serializers import LEGACY_HEARTBEAT_INTERVAL, config_version, worker_out
+from kubiya_tui.controlplane.serializers import LEGACY_HEARTBEAT_INTERVAL, worker_out
 from kubiya_tui.controlplane.store import NotFound
 from kubiya_tui.models import (
     DisconnectRequest,
@@ -44,16 +43,16 @@ router = APIRouter(tags=["workers"])
 async def start_worker(queue_id: str, request: Request, body: WorkerStartRequest | None = None, who: Caller = Auth) -> WorkerRegistration:
     store = get_store(request)
     body = body or WorkerStartRequest()
-    queue = store.get_queue(who.org, queue_id)
+    queue = await store.get_queue(who.org, queue_id)
     if queue["status"] != "active":
         raise HTTPException(400, f"worker queue {queue['name']!r} is {queue['status']}; only active queues accept workers")
-    if queue["max_workers"] is not None and live_worker_count(store, who.org, queue) >= queue["max_workers"]:
+    if queue["max_workers"] is not None and await live_worker_count(store, who.org, queue) >= queue["max_workers"]:
         raise HTTPException(
             409, f"worker queue {queue['name']!r} already has its maximum of {queue['max_workers']} live workers"
         )
     worker_id = str(uuid.uuid4())
     system_info = body.system_info.model_dump(exclude_none=True) if body.system_info else None
-    store.register_worker(
+    await store.register_worker(
         who.org,
         worker_id,
         {
@@ -66,7 +65,7 @@ async def start_worker(queue_id: str, request: Request, body: WorkerStartRequest
             "sdk_version": body.worker_sdk_version,
         },
     )
-    store.audit(who.org, who.actor, "worker.start", "worker", worker_id, {"queue": queue["name"]})
+    await store.audit(who.org, who.actor, "worker.start", "worker", worker_id, {"queue": queue["name"]})
     settings = get_settings(request)
     return WorkerRegistration(
         worker_id=worker_id,
@@ -90,24 +89,24 @@ async def legacy_register(body: LegacyRegisterRequest, request: Request, who: Ca
     settings = get_settings(request)
     queue: dict[str, Any] | None = None
     if body.queue_name:
-        queue = next((q for q in store.list_queues(who.org) if q["task_queue_name"] == body.queue_name), None)
+        queue = next((q for q in await store.list_queues(who.org) if q["task_queue_name"] == body.queue_name), None)
         if queue is not None:
-            env = store.get_environment(who.org, queue["environment_id"])
+            env = await store.get_environment(who.org, queue["environment_id"])
         else:
             # A legacy task queue is an environment, polled on `<org>.<environment>`; the org
             # prefix keeps another organization's queues out of reach.
             prefix, _, env_name = body.queue_name.partition(".")
-            env = store.find_environment(who.org, env_name) if prefix == who.org else None
+            env = await store.find_environment(who.org, env_name) if prefix == who.org else None
             if env is None:
                 raise HTTPException(404, f"no worker queue or legacy task queue named {body.queue_name!r}")
         task_queue = body.queue_name
     else:
-        env = store.find_environment(who.org, body.environment_name or "")
+        env = await store.find_environment(who.org, body.environment_name or "")
         if env is None:
             raise HTTPException(404, f"environment {body.environment_name!r} not found")
         task_queue = legacy_task_queue(who.org, env["name"])
     worker_id = body.worker_id or str(uuid.uuid4())
-    store.register_worker(
+    await store.register_worker(
         who.org,
         worker_id,
         {
@@ -120,7 +119,7 @@ async def legacy_register(body: LegacyRegisterRequest, request: Request, who: Ca
             "capabilities": body.capabilities,
         },
     )
-    store.audit(who.org, who.actor, "worker.register", "worker", worker_id, {"task_queue": task_queue})
+    await store.audit(who.org, who.actor, "worker.register", "worker", worker_id, {"task_queue": task_queue})
     return WorkerRegistration(
         worker_id=worker_id,
         task_queue_name=task_queue,
@@ -160,76 +159,68 @@ def _heartbeat_fields(body: HeartbeatRequest) -> dict[str, Any]:
     return fields
 
 
-def _record_heartbeat(request: Request, who: Caller, worker_id: str, body: HeartbeatRequest) -> HeartbeatAnswer:
+async def _record_heartbeat(request: Request, who: Caller, worker_id: str, body: HeartbeatRequest) -> HeartbeatAnswer:
     store = get_store(request)
-    answer = store.heartbeat(who.org, worker_id, _heartbeat_fields(body))
+    answer = await store.heartbeat(who.org, worker_id, _heartbeat_fields(body))
     if answer is None:
         try:
-            store.get_worker(who.org, worker_id)
+            await store.get_worker(who.org, worker_id)
         except NotFound:
             raise NotFound(f"worker {worker_id!r} not found; register it first") from None
         # A worker that said goodbye stays gone: it must register again to come back.
         raise HTTPException(409, f"worker {worker_id!r} has disconnected; register again to send heartbeats")
-    desired, queue_id = answer
-    version = None
-    if queue_id is not None:
-        versions = config_versions(request)
-        version = versions.get(queue_id)
-        if version is None:
-            try:
-                version = versions[queue_id] = config_version(store.get_queue(who.org, queue_id))
-            except NotFound:
-                version = None
+    # The queue's config version comes from its row with the same statement: every replica answers the same.
+    desired, _queue_id, version = answer
     return HeartbeatAnswer(worker_id=worker_id, desired_state=desired, config_version=version)
 
 
 @router.post(f"{V1}/workers/heartbeat", responses=errors(404, 409))
 async def simple_heartbeat(body: SimpleHeartbeatRequest, request: Request, who: Caller = Auth) -> HeartbeatAnswer:
-    return _record_heartbeat(request, who, body.worker_id, body)
+    return await _record_heartbeat(request, who, body.worker_id, body)
 
 
 @router.post(f"{V1}/workers/{{worker_id}}/heartbeat", responses=errors(409))
 async def heartbeat(worker_id: str, body: HeartbeatRequest, request: Request, who: Caller = Auth) -> HeartbeatAnswer:
-    return _record_heartbeat(request, who, worker_id, body)
+    return await _record_heartbeat(request, who, worker_id, body)
 
 
 @router.post(f"{V1}/workers/{{worker_id}}/disconnect", status_code=204)
 async def disconnect(worker_id: str, request: Request, body: DisconnectRequest | None = None, who: Caller = Auth) -> Response:
     body = body or DisconnectRequest()
     store = get_store(request)
-    if not store.disconnect_worker(who.org, worker_id, body.reason, body.exit_code, body.error_message):
+    if not await store.disconnect_worker(who.org, worker_id, body.reason, body.exit_code, body.error_message):
         raise NotFound(f"worker {worker_id!r} not found")
-    store.audit(who.org, who.actor, "worker.disconnect", "worker", worker_id, {"reason": body.reason})
+    await store.audit(who.org, who.actor, "worker.disconnect", "worker", worker_id, {"reason": body.reason})
     return Response(status_code=204)
 
 
 @router.post(f"{V1}/workers/{{worker_id}}/drain", status_code=202)
 async def drain(worker_id: str, request: Request, who: Caller = Auth) -> WorkerDetail:
     store = get_store(request)
-    before = store.get_worker(who.org, worker_id)
+    before = await store.get_worker(who.org, worker_id)
     if before["status"] == "disconnected":
         # Nothing to drain: the worker is already gone.
         return worker_out(before, time.time())
-    row = store.set_desired_state(who.org, worker_id, "draining")
+    row = await store.set_desired_state(who.org, worker_id, "draining")
     if before["desired_state"] != "draining":
-        store.audit(who.org, who.actor, "worker.drain", "worker", worker_id, {"queue": row.get("queue_name")})
+        await store.audit(who.org, who.actor, "worker.drain", "worker", worker_id, {"queue": row.get("queue_name")})
     return worker_out(row, time.time())
 
 
 @router.get(f"{V1}/workers")
 async def list_all_workers(request: Request, who: Caller = Auth) -> list[WorkerDetail]:
     now = time.time()
-    return [worker_out(r, now) for r in get_store(request).list_workers(who.org)]
+    return [worker_out(r, now) for r in await get_store(request).list_workers(who.org)]
 
 
 @router.get(f"{V1}/workers/{{worker_id}}")
 async def get_worker(worker_id: str, request: Request, who: Caller = Auth) -> WorkerDetail:
-    return worker_out(get_store(request).get_worker(who.org, worker_id), time.time())
+    return worker_out(await get_store(request).get_worker(who.org, worker_id), time.time())
 
 
 @router.get(f"{V1}/worker-queues/{{queue_id}}/workers")
 async def list_queue_workers(queue_id: str, request: Request, who: Caller = Auth) -> list[WorkerDetail]:
     store = get_store(request)
-    store.get_queue(who.org, queue_id)
+    await store.get_queue(who.org, queue_id)
     now = time.time()
-    return [worker_out(r, now) for r in store.list_workers(who.org, queue_id)]
+    return [worker_out(r, now) for r in await store.list_workers(who.org, queue_id)]
