@@ -156,7 +156,8 @@ def connect(settings: Settings, options: CollectorOptions | None = None, *, hist
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             api_key=settings.temporal_api_key_value(),
-            tls=settings.temporal_tls,
+            tls=settings.temporal_tls_config or settings.temporal_tls,
+            rpc_metadata={k: v.get_secret_value() for k, v in settings.temporal_rpc_metadata.items()},
         )
     given = options or CollectorOptions()
     options = replace(
