@@ -453,8 +453,12 @@ def connect_problem(exc: BaseException, *, tls: bool, mtls: bool = False) -> str
         return "the server's TLS certificate is not trusted: set the server CA certificate (and server name) of the Temporal profile"
     if tls and ("invalidcontenttype" in low or "invalid content type" in low or "wrong version" in low or "corrupt message" in low):
         return "TLS is on but the server does not speak TLS at this address"
-    closed = any(s in low for s in ("close_notify", "broken pipe", "brokenpipe", "connection reset", "connectionreset", "connectionaborted", "unexpectedeof", "handshakefailure", "certificaterequired"))
-    if closed and "transport error" in low:
+    closed = any(
+        s in low
+        for s in ("close_notify", "broken pipe", "brokenpipe", "connection reset", "connectionreset", "connectionaborted",
+                  "unexpectedeof", "handshakefailure", "certificaterequired", "operation was canceled")
+    )  # fmt: skip
+    if closed and ("transport error" in low or "after connection" in low):
         if not tls:
             return "the server closed the connection: it may expect TLS (a Temporal CLI profile's [tls], or TEMPORAL_TLS=true)"
         if not mtls:
