@@ -227,7 +227,7 @@ def _read_pem(what: str, src: Any, source: str) -> bytes | None:
 
 def _check_pem(source: str, what: str, data: bytes | None, kind: bytes) -> None:
     if data is not None and (b"-----BEGIN " not in data or kind not in data):
-        raise UserError(f"{source}: its {what} is not PEM (expected a '-----BEGIN ...{kind.decode()}-----' block)")
+        raise UserError(f"{source}: its {what} is not PEM (it holds no {kind.decode()} block)")
 
 
 def _profile_names(path: Path) -> list[str]:
@@ -245,4 +245,5 @@ def _one_line(text: str) -> str:
     """The bridge's multi-line TOML errors as one line: the message lines, not the source excerpt."""
     lines = [ln.strip() for ln in text.strip().splitlines()]
     kept = [ln for ln in lines if ln and not ln.startswith("|") and not ln.lstrip("0123456789 ").startswith("|") and set(ln) - set("^ ")]
-    return ": ".join(kept)[:300] or "cannot be read"
+    text = ": ".join(kept).removeprefix("Configuration loading error: ")
+    return text[:300] or "cannot be read"
