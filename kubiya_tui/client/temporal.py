@@ -84,6 +84,22 @@ class ClosedExecutions:
     """True when the page holds every execution closed in the window."""
 
 
+@dataclass(frozen=True)
+class Discovery:
+    """Task queues found in a namespace: of recent executions (visibility) and of workers (ListWorkers)."""
+
+    from_executions: tuple[str, ...] = ()
+    from_workers: tuple[str, ...] = ()
+    complete: bool = True
+    """False when the search stopped at its limit (more queues may exist)."""
+    workers_listed: bool = True
+    """False when the server does not answer ListWorkers (older servers, worker heartbeats off)."""
+
+    @property
+    def task_queues(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.from_executions) | set(self.from_workers)))
+
+
 STATUS_NAMES = {
     2: "Completed",
     3: "Failed",
@@ -369,6 +385,60 @@ class TemporalReader:
             status = group.group_values[0].data.decode().strip('"') if group.group_values else "Unknown"
             by_status[status] = by_status.get(status, 0) + group.count
         return Outcomes(window_seconds=window_seconds, by_status=by_status)
+
+    async def discover_task_queues(
+        self,
+        window_seconds: float = 3600.0,
+        *,
+        max_queues: int = 500,
+        rounds: int = 10,
+        page_size: int = 1000,
+        timeout: float = 5.0,
+    ) -> Discovery:
+        """The task queues of the namespace that have open executions, closed ones within the window, or workers.
+
+        Visibility has no "distinct task queues" (GROUP BY takes only ExecutionStatus), so this reads
+        pages of executions, each excluding the queues already found (``TaskQueue NOT IN``): a busy
+        queue cannot hide a quiet one, and every round finds at least one new queue or ends the search.
+        """
+        client = await self.client()
+        since = _since(window_seconds)
+        found: dict[str, None] = {}
+        complete = True
+        try:
+            for _ in range(rounds):
+                query = _built(temporal_query.recent_executions, since, list(found))
+                answer = await client.workflow_service.list_workflow_executions(
+                    ListWorkflowExecutionsRequest(namespace=self.namespace, page_size=page_size, query=query),
+                    retry=False,
+                    timeout=timedelta(seconds=timeout),
+                )
+                new = [e.task_queue for e in answer.executions if e.task_queue and e.task_queue not in found]
+                found.update(dict.fromkeys(new))
+                if len(found) >= max_queues:
+                    complete = False
+                    break
+                if not new or not answer.next_page_token:
+                    break
+            else:
+                complete = False
+        except Exception as exc:
+            raise self._failed(exc) from None
+        from_workers: list[str] = []
+        listed = True
+        try:
+            for worker in await self.list_workers(None, timeout):
+                if worker["task_queue"] and worker["status_name"] != "Shutdown":
+                    from_workers.append(worker["task_queue"])
+        except TemporalUnavailable:
+            listed = False  # ListWorkers is newer than visibility; its absence is no outage
+        queues = list(found)[:max_queues]
+        return Discovery(
+            from_executions=tuple(queues),
+            from_workers=tuple(sorted(set(from_workers))),
+            complete=complete,
+            workers_listed=listed,
+        )
 
     async def workers(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> list[dict]:
         """Workers that heartbeat to Temporal for this task queue (SDK worker heartbeats)."""

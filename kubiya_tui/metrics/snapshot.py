@@ -183,6 +183,12 @@ class QueueSnapshot:
     """Why, when it is known (no poller on the task queue, pollers on a versioned build, every worker draining)."""
 
 
+NEEDS_CONTROL_PLANE = ("env", "queue state", "registered workers (!poll, versions)", "actions")
+"""What a Temporal-only console cannot show or do: only a control plane knows it."""
+TEMPORAL_ONLY_NOTE = "no control plane: " + ", ".join(NEEDS_CONTROL_PLANE) + " need one"
+"""The line a Temporal-only console and `top` show (depth, rates, pollers, errors are Temporal's)."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     taken_at: float
