@@ -168,3 +168,23 @@ def test_a_worker_without_the_certificate_stops_with_one_line(api, control_plane
     lines = [ln for ln in worker.log_path.read_text().splitlines() if ln.strip()]
     assert "Traceback" not in "\n".join(lines)
     assert any("cannot reach Temporal" in ln and "may require a client certificate" in ln for ln in lines), lines[-5:]
+
+
+async def test_the_console_shows_depth_read_through_the_mtls_proxy(api, temporal_toml, unique):
+    from kubiya_tui.tui.app import build_console
+    from kubiya_tui.tui.widgets.queue_table import QueueTable
+
+    queue = make_queue(api, unique("mtlsconsole"))
+    submit(api, queue["id"], count=2, input={"seconds": 0})
+    tq = queue["task_queue_name"]
+    write_config(f'[profiles.secure]\ntemporal_profile = "secure"\ntask_queues = ["{tq}"]\n')
+    app = build_console("secure", theme="kubiya-dark")
+    async with app.run_test(size=(120, 30)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.1)
+            rows = {q.task_queue_name: q for q in app.screen.query_one(QueueTable).shown_items}
+            if rows.get(tq) is not None and rows[tq].depth == 2:
+                break
+        else:
+            raise AssertionError(f"{tq} with depth 2 never showed")
+        assert app.snapshot.sources["temporal"].status.value == "ok"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.worker import Worker
@@ -17,7 +20,6 @@ from temporalio.worker import Worker
 from kubiya_tui.config import Settings
 from kubiya_tui.connection import connect
 from kubiya_tui.metrics.collector import CollectorOptions
-from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +49,7 @@ async def test_the_collector_lists_the_queues_it_finds_in_temporal(temporal_serv
     runtime = Runtime(telemetry=TelemetryConfig(), worker_heartbeat_interval=timedelta(seconds=1))
     worker_client = await Client.connect(temporal_server.address, runtime=runtime, identity="test-worker@host")
 
-    @__import__("temporalio").activity.defn(name="noop")
+    @activity.defn(name="noop")
     async def noop() -> None:
         return None
 
@@ -68,7 +70,7 @@ async def test_the_collector_lists_the_queues_it_finds_in_temporal(temporal_serv
                 rows = await found()
                 if rows:
                     break
-                await __import__("asyncio").sleep(1)
+                await asyncio.sleep(1)
             assert rows, "every queue was found"
             # A queue found by one refresh's search has its numbers read by the next refresh.
             snapshot = await conn.source.refresh(force=True, complete=True)
@@ -82,15 +84,13 @@ async def test_the_collector_lists_the_queues_it_finds_in_temporal(temporal_serv
 
 
 def test_top_and_check_with_only_a_temporal_address(temporal_server, tmp_path):
-    import asyncio
-
     tq = name("toponly")
 
     async def seed() -> None:
         await start_waiting(await Client.connect(temporal_server.address), tq, 2)
 
     asyncio.run(seed())
-    env = {**__import__("os").environ, "TEMPORAL_ADDRESS": temporal_server.address}
+    env = {**os.environ, "TEMPORAL_ADDRESS": temporal_server.address}
     top = subprocess.run([sys.executable, "-m", "kubiya_tui", "top", "-o", "json"], capture_output=True, text=True, env=env, timeout=60)
     assert top.returncode == 0, top.stderr
     data = json.loads(top.stdout)
@@ -106,3 +106,23 @@ def test_top_and_check_with_only_a_temporal_address(temporal_server, tmp_path):
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert check.returncode == 2 and tq in check.stdout, check.stdout + check.stderr
+
+
+async def test_the_console_with_only_temporal_lists_found_queues_and_says_what_needs_a_control_plane(temporal_server):
+    from kubiya_tui.tui.app import build_console
+    from kubiya_tui.tui.widgets.queue_table import QueueTable, QueueTotals
+
+    tq = name("console")
+    await start_waiting(await Client.connect(temporal_server.address), tq, 4)
+    conn = connect(Settings(temporal_address=temporal_server.address), history="off")
+    app = build_console(connection=conn, theme="kubiya-dark")
+    async with app.run_test(size=(120, 30)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.1)
+            rows = {q.task_queue_name: q for q in app.screen.query_one(QueueTable).shown_items}
+            if tq in rows and rows[tq].depth == 4:
+                break
+        else:
+            raise AssertionError(f"{tq} with depth 4 never showed")
+        totals = str(app.screen.query_one(QueueTotals).render())
+        assert "Temporal only" in totals and "need a control plane" in totals
