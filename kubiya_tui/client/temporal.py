@@ -11,7 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -390,9 +390,10 @@ class TemporalReader:
         self,
         window_seconds: float = 3600.0,
         *,
+        known: Sequence[str] = (),
         max_queues: int = 500,
         rounds: int = 10,
-        page_size: int = 1000,
+        page_size: int = 500,
         timeout: float = 5.0,
     ) -> Discovery:
         """The task queues of the namespace that have open executions, closed ones within the window, or workers.
@@ -400,10 +401,11 @@ class TemporalReader:
         Visibility has no "distinct task queues" (GROUP BY takes only ExecutionStatus), so this reads
         pages of executions, each excluding the queues already found (``TaskQueue NOT IN``): a busy
         queue cannot hide a quiet one, and every round finds at least one new queue or ends the search.
+        ``known`` (an earlier search's queues) are excluded from the start and kept in the answer.
         """
         client = await self.client()
         since = _since(window_seconds)
-        found: dict[str, None] = {}
+        found: dict[str, None] = dict.fromkeys(list(known)[:max_queues])
         complete = True
         try:
             for _ in range(rounds):

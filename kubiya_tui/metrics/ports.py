@@ -8,6 +8,7 @@ about the control plane before using an endpoint that not every control plane ha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # types only: importing the Temporal SDK is left to whoever connects to Temporal
@@ -61,8 +62,8 @@ class TemporalStatsReader(Protocol):
     ) -> list[dict]: ...
 
     async def discover_task_queues(
-        self, window_seconds: float = 3600.0, *, max_queues: int = 500, rounds: int = 10, page_size: int = 1000,
-        timeout: float = 5.0,
+        self, window_seconds: float = 3600.0, *, known: Sequence[str] = (), max_queues: int = 500, rounds: int = 10,
+        page_size: int = 500, timeout: float = 5.0,
     ) -> Discovery:
         """The namespace's task queues (Temporal-only mode: ``metrics/sources/discovery.py``)."""
         ...

@@ -4,9 +4,10 @@ Without a control plane nothing lists the queues, so the collector asks Temporal
 queues of executions that are open or closed within ``DISCOVERY_WINDOW`` (visibility,
 ``TemporalReader.discover_task_queues``; the query is built in ``client/temporal_query.py``)
 and of workers that heartbeat (ListWorkers, where the server has it). The profile's own
-``task_queues`` are watched whatever is found. The search runs every ``DISCOVERY_INTERVAL``:
-a new queue shows up within about that long, and a queue that went quiet stays listed as long
-as it has executions in the window.
+``task_queues`` are watched whatever is found. The search runs every ``DISCOVERY_INTERVAL``
+and looks only for queues it has not found yet (the found ones are excluded from the query):
+a new queue shows up within about that long, and a queue once found stays listed while the
+console runs (with depth 0 once it is idle).
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ class DiscoverySource:
 
     async def poll(self, force: bool) -> str | None:
         """One search; a Poller's work. A partial answer (ListWorkers missing, the limit reached) says so."""
+        known = self.found.from_executions if self.found is not None else ()
         found = await self.temporal.discover_task_queues(
-            self.window, max_queues=self.max_queues, timeout=self.call_timeout
+            self.window, known=known, max_queues=self.max_queues, timeout=self.call_timeout
         )
         if self.found is None or found.task_queues != self.found.task_queues:
             self.version += 1
