@@ -404,6 +404,10 @@ def _temporal_settings(
     found: TemporalProfile | None = None
     if name is not None or tls_from_env():
         found = load_temporal_profile(name, profile.temporal_config_file, origin=origin)
+        for file, what in found.secret_files:
+            exposed = exposed_secret(Path(file), what, strict=profile.strict_permissions)
+            if exposed:
+                warnings.append(exposed)
     if found is not None and found.name is not None:
         return {
             "address": found.address or DEFAULT_TEMPORAL_PROFILE_ADDRESS,

@@ -94,6 +94,9 @@ class TemporalProfile(BaseModel):
     tls_config: TemporalTLS | None = None
     rpc_metadata: dict[str, SecretStr] = {}
     """``grpc_meta`` headers (they may carry credentials: never shown)."""
+    secret_files: tuple[tuple[str, str], ...] = ()
+    """(path, what) of each file read that holds a secret: the client key file, the config file when it
+    holds the API key; the caller warns when other users may read one."""
 
     def describe(self) -> str:
         """Where this came from, for status lines and errors: never a key or a certificate."""
@@ -192,7 +195,12 @@ def load_temporal_profile(
                 client_cert=cert,
                 client_key=SecretBytes(key) if key is not None else None,
             )
+    secret_files: list[tuple[str, str]] = []
+    if spec is not None and isinstance(spec.client_private_key, Path):
+        secret_files.append((str(Path(spec.client_private_key).expanduser()), f"the client key of {source}"))
     api_key = (loaded.api_key or "").strip() or None
+    if api_key and path is not None and not (env.get("TEMPORAL_API_KEY") or "").strip():
+        secret_files.append((str(path), f"the Temporal API key of {source}"))
     if api_key and spec is None:
         tls_on = True  # the SDK's rule: an API key means TLS unless the profile says otherwise
     return TemporalProfile(
@@ -204,6 +212,7 @@ def load_temporal_profile(
         tls=tls_on,
         tls_config=tls_config,
         rpc_metadata={k: SecretStr(v) for k, v in (loaded.grpc_meta or {}).items()},
+        secret_files=tuple(secret_files),
     )
 
 

@@ -179,3 +179,23 @@ def test_the_cli_says_a_bad_temporal_profile_in_one_line_without_a_traceback():
         said = done.stdout if argv[0] == "check" else done.stderr  # check speaks the monitoring plugins' way: stdout, exit 3
         lines = said.strip().splitlines()
         assert len(lines) == 1 and "no Temporal CLI profile 'nope'" in lines[0] and "its profiles: prod" in lines[0], done.stderr
+
+
+def test_a_client_key_or_a_key_in_temporal_toml_that_others_may_read_is_warned_about(certs, tmp_path):
+    key = tmp_path / "client-key.pem"
+    key.write_bytes(certs.client_key.read_bytes())
+    key.chmod(0o644)
+    file = temporal_toml(
+        f'[profile.prod]\naddress = "x:1"\napi_key = "{SECRET}"\n[profile.prod.tls]\n'
+        f'client_cert_path = "{certs.client_cert}"\nclient_key_path = "{key}"\n'
+    )
+    file.chmod(0o640)
+    found = resolve_settings(temporal_profile="prod")
+    assert len(found.warnings) == 2 and not any(SECRET in w for w in found.warnings)
+    assert any(f"{key} holds the client key of Temporal CLI profile 'prod'" in w and "chmod 600" in w for w in found.warnings)
+    assert any(f"{file} holds the Temporal API key of Temporal CLI profile 'prod'" in w for w in found.warnings)
+    config('[profiles.strict]\ntemporal_profile = "prod"\nstrict_permissions = true\n')
+    assert "refusing it (strict_permissions)" in refusal(profile_name="strict")
+    key.chmod(0o600)
+    file.chmod(0o600)
+    assert resolve_settings(temporal_profile="prod").warnings == []
