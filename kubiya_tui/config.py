@@ -36,9 +36,16 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 
 from kubiya_tui import locations
 from kubiya_tui.errors import UserError
+from kubiya_tui.temporal_env import TemporalProfile, TemporalTLS, load_temporal_profile, tls_from_env
 
 DEFAULT_API_URL = "https://control-plane.kubiya.ai"
 DEFAULT_TEMPORAL_NAMESPACE = "default"
+DEFAULT_TEMPORAL_PROFILE_ADDRESS = "localhost:7233"
+"""The address of a Temporal CLI profile that names none (the Temporal CLI's own default)."""
+OWN_TEMPORAL_FIELDS = (
+    "temporal_address", "temporal_namespace", "temporal_api_key", "temporal_api_key_env", "temporal_api_key_file", "temporal_tls",
+)  # fmt: skip
+"""A profile's fields that a Temporal CLI profile (``temporal_profile``) gives instead."""
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -77,8 +84,16 @@ class Profile(BaseModel):
     temporal_tls: bool = False
     """Connect to Temporal with TLS (always on when a Temporal API key is used)."""
 
+    temporal_profile: str | None = None
+    """A profile of the Temporal CLI's own ``temporal.toml`` to take Temporal's address, namespace, API key
+    and TLS/mTLS certificates from (``kubiya_tui/temporal_env.py``); none of the other ``temporal_*`` fields then."""
+
+    temporal_config_file: str | None = None
+    """The Temporal CLI's config file for ``temporal_profile`` (default: ``$TEMPORAL_CONFIG_FILE``, else
+    ``~/.config/temporalio/temporal.toml``)."""
+
     task_queues: list[str] = Field(default_factory=list)
-    """Temporal task queues to watch when there is no control plane (a Temporal-only console)."""
+    """Temporal task queues to watch (without a control plane, more are discovered from Temporal)."""
 
     refresh_interval: float = Field(default=2.0, gt=0, le=3600)
     """Seconds between two refreshes of the console."""
@@ -146,8 +161,23 @@ class Settings(BaseModel):
     temporal_tls: bool = False
     """Whether to use TLS with Temporal."""
 
+    temporal_tls_config: TemporalTLS | None = None
+    """TLS beyond the system's roots: the server's CA and name, the client certificate and key (mTLS)."""
+
+    temporal_rpc_metadata: dict[str, SecretStr] = Field(default_factory=dict)
+    """gRPC headers of a Temporal CLI profile's ``grpc_meta`` (never shown)."""
+
+    temporal_source: str | None = None
+    """Where the Temporal settings came from when not from kubiya-tui's own profile (never a key)."""
+
+    temporal_profile: str | None = None
+    """The Temporal CLI profile they came from, if one."""
+
+    temporal_address_defaulted: bool = False
+    """The Temporal CLI profile names no address: ``temporal_address`` is the Temporal CLI's default."""
+
     task_queues: list[str] = Field(default_factory=list)
-    """Temporal task queues for a Temporal-only console."""
+    """Temporal task queues to watch."""
 
     refresh_interval: float = 2.0
     """Seconds between refreshes."""
@@ -277,12 +307,19 @@ def resolve_settings(
     *,
     temporal_address: str | None = None,
     temporal_namespace: str | None = None,
+    temporal_profile: str | None = None,
     config: Config | None = None,
 ) -> Settings:
     """Merge flags > environment > profile > defaults into the settings of one command.
 
     The profile is ``profile_name`` (the ``--profile`` flag), else ``$KUBIYA_TUI_PROFILE``,
     else the file's ``default_profile``; an unknown name is a UserError listing the known ones.
+
+    Temporal's settings come from a Temporal CLI profile when one is named (``temporal_profile``,
+    the flag; else the profile's ``temporal_profile``; else ``$TEMPORAL_PROFILE`` when the profile
+    has no ``temporal_*`` settings of its own), with the ``TEMPORAL_*`` variables over it; else
+    from the profile, with ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY`` and
+    the TLS variables over it. ``temporal_address`` and ``temporal_namespace`` (flags) win over both.
     """
     config = config if config is not None else load_config()
     chosen = profile_name or _env("KUBIYA_TUI_PROFILE") or config.default_profile
@@ -323,10 +360,71 @@ def resolve_settings(
         )
         source = f"profile {chosen!r}" if key else None
 
-    if _env("TEMPORAL_API_KEY"):
-        temporal_key: SecretStr | None = SecretStr(_env("TEMPORAL_API_KEY").strip())  # type: ignore[union-attr]
+    temporal = _temporal_settings(chosen, profile, temporal_profile, warnings)
+    return Settings(
+        profile=chosen,
+        api_url=url.strip(),
+        api_key=key,
+        api_key_source=source,
+        temporal_address=temporal_address or temporal["address"],
+        temporal_namespace=temporal_namespace or temporal["namespace"] or DEFAULT_TEMPORAL_NAMESPACE,
+        temporal_api_key=temporal["api_key"],
+        temporal_tls=temporal["tls"],
+        temporal_tls_config=temporal["tls_config"],
+        temporal_rpc_metadata=temporal["rpc_metadata"],
+        temporal_source=temporal["source"],
+        temporal_profile=temporal["profile"],
+        temporal_address_defaulted=temporal["defaulted"] and not temporal_address,
+        task_queues=list(profile.task_queues),
+        refresh_interval=profile.refresh_interval,
+        theme=profile.theme or config.theme,
+        read_only=profile.read_only,
+        warnings=warnings,
+    )
+
+
+def _temporal_settings(
+    chosen: str | None, profile: Profile, flag: str | None, warnings: list[str]
+) -> dict[str, Any]:
+    """Temporal's address, namespace, key and TLS for ``resolve_settings`` (see its docstring)."""
+    own = [f for f in OWN_TEMPORAL_FIELDS if f in profile.model_fields_set and getattr(profile, f) not in (None, False)]
+    if profile.temporal_profile and own:
+        raise UserError(
+            f"profile {chosen!r} names Temporal CLI profile {profile.temporal_profile!r} and also sets {own[0]}: "
+            f"the Temporal CLI profile gives Temporal's address, namespace, key and TLS; remove one of them"
+        )
+    if flag:
+        name, origin = flag, "--temporal-profile"
+    elif profile.temporal_profile:
+        name, origin = profile.temporal_profile, f"profile {chosen!r}"
+    elif not own and _env("TEMPORAL_PROFILE"):
+        name, origin = _env("TEMPORAL_PROFILE").strip(), "TEMPORAL_PROFILE"  # type: ignore[union-attr]
     else:
-        temporal_key = _secret_from(
+        name, origin = None, ""
+    found: TemporalProfile | None = None
+    if name is not None or tls_from_env():
+        found = load_temporal_profile(name, profile.temporal_config_file, origin=origin)
+        for file, what in found.secret_files:
+            exposed = exposed_secret(Path(file), what, strict=profile.strict_permissions)
+            if exposed:
+                warnings.append(exposed)
+    if found is not None and found.name is not None:
+        return {
+            "address": found.address or DEFAULT_TEMPORAL_PROFILE_ADDRESS,
+            "namespace": found.namespace,
+            "api_key": found.api_key,
+            "tls": found.tls,
+            "tls_config": found.tls_config,
+            "rpc_metadata": dict(found.rpc_metadata),
+            "source": found.describe(),
+            "profile": found.name,
+            "defaulted": found.address is None,
+        }
+    # kubiya-tui's own profile, the environment over it (the loader has read TEMPORAL_* when TLS variables are set).
+    if _env("TEMPORAL_API_KEY"):
+        key: SecretStr | None = SecretStr(_env("TEMPORAL_API_KEY").strip())  # type: ignore[union-attr]
+    else:
+        key = _secret_from(
             chosen or "",
             profile.temporal_api_key,
             profile.temporal_api_key_env,
@@ -335,25 +433,17 @@ def resolve_settings(
             warnings,
             profile.strict_permissions,
         )
-
-    return Settings(
-        profile=chosen,
-        api_url=url.strip(),
-        api_key=key,
-        api_key_source=source,
-        temporal_address=temporal_address or _env("TEMPORAL_ADDRESS") or profile.temporal_address,
-        temporal_namespace=temporal_namespace
-        or _env("TEMPORAL_NAMESPACE")
-        or profile.temporal_namespace
-        or DEFAULT_TEMPORAL_NAMESPACE,
-        temporal_api_key=temporal_key,
-        temporal_tls=profile.temporal_tls or temporal_key is not None,
-        task_queues=list(profile.task_queues),
-        refresh_interval=profile.refresh_interval,
-        theme=profile.theme or config.theme,
-        read_only=profile.read_only,
-        warnings=warnings,
-    )
+    return {
+        "address": _env("TEMPORAL_ADDRESS") or profile.temporal_address,
+        "namespace": _env("TEMPORAL_NAMESPACE") or profile.temporal_namespace,
+        "api_key": key,
+        "tls": profile.temporal_tls or key is not None or (found is not None and found.tls),
+        "tls_config": found.tls_config if found is not None else None,
+        "rpc_metadata": dict(found.rpc_metadata) if found is not None else {},
+        "source": found.describe() if found is not None and found.tls_config is not None else None,
+        "profile": None,
+        "defaulted": False,
+    }
 
 
 # ---------------------------------------------------------------------------- writing

@@ -121,12 +121,12 @@ class Connection:
                 "nothing to watch: configure a control-plane API key (KUBIYA_API_KEY) or a Temporal "
                 "address (TEMPORAL_ADDRESS, or temporal_address in a profile)"
             )
-        if self.api is None and not settings.task_queues:
-            raise UserError(
-                f"no control-plane API key and no task_queues: a Temporal-only profile lists the task queues "
-                f"to watch (task_queues = [\"...\"]) for {settings.temporal_address}"
-            )
         options = self._options
+        if self.api is None and not options.task_queues and not options.discover:
+            raise UserError(
+                f"no control-plane API key and no task_queues: without discovery a Temporal-only profile lists the "
+                f"task queues to watch (task_queues = [\"...\"]) for {settings.temporal_address}"
+            )
         reads = self.api.with_policy(retries=0, timeout=options.call_timeout + POLL_TIMEOUT_MARGIN) if self.api else None
         mode = self._history if self._history != "auto" else ("disk" if _history_on_disk() else "memory")
         interval = options.interval if options.interval is not None else settings.refresh_interval
@@ -156,7 +156,8 @@ def connect(settings: Settings, options: CollectorOptions | None = None, *, hist
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             api_key=settings.temporal_api_key_value(),
-            tls=settings.temporal_tls,
+            tls=settings.temporal_tls_config or settings.temporal_tls,
+            rpc_metadata={k: v.get_secret_value() for k, v in settings.temporal_rpc_metadata.items()},
         )
     given = options or CollectorOptions()
     options = replace(

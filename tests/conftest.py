@@ -27,6 +27,7 @@ import pytest
 
 from kubiya_tui.controlplane.database import run_coroutine
 from kubiya_tui.stack.processes import ManagedProcess, start_control_plane, start_temporal
+from kubiya_tui.temporal_env import ENV_VARS as TEMPORAL_ENV_VARS
 
 
 @dataclass
@@ -205,6 +206,7 @@ def isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "TEMPORAL_API_KEY",
         "KUBIYA_TUI_PROFILE",
         "KUBIYA_TUI_DATABASE_URL",
+        *TEMPORAL_ENV_VARS,
     ):
         monkeypatch.delenv(var, raising=False)
 

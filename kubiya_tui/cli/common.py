@@ -39,10 +39,13 @@ OUTPUT = typer.Option(
 )
 
 
-def settings(ctx: typer.Context) -> Settings:
-    """Settings from the root options (--profile, --api-url, --api-key), environment and config."""
+def settings(ctx: typer.Context, *, temporal_profile: str | None = None) -> Settings:
+    """Settings from the root options (--profile, --api-url, --api-key), environment and config.
+
+    ``temporal_profile``: a command's --temporal-profile (a Temporal CLI profile).
+    """
     obj = ctx.find_root().obj or {}
-    return warn(resolve_settings(obj.get("profile"), obj.get("api_url"), obj.get("api_key")))
+    return warn(resolve_settings(obj.get("profile"), obj.get("api_url"), obj.get("api_key"), temporal_profile=temporal_profile))
 
 
 _warned: set[str] = set()

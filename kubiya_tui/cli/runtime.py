@@ -34,6 +34,12 @@ def worker_start(
     temporal_connect_timeout: float = typer.Option(
         30.0, "--temporal-connect-timeout", min=1, max=3600, help="How long to keep retrying Temporal at start."
     ),
+    temporal_profile: Optional[str] = typer.Option(
+        None,
+        "--temporal-profile",
+        help="Reach Temporal as this Temporal CLI profile says (temporal.toml: address, API key, TLS/mTLS); "
+        "env: TEMPORAL_PROFILE. The namespace and task queue are always the queue's.",
+    ),
 ) -> None:
     """Start a worker: exactly the command that `worker-command` returns.
 
@@ -42,11 +48,11 @@ def worker_start(
     (--control-plane-url, the worker command's own flag, wins over them all).
     """
     from kubiya_tui.config import DEFAULT_API_URL
-    from kubiya_tui.worker.runtime import WorkerOptions, run_worker
+    from kubiya_tui.worker.runtime import TemporalOverride, WorkerOptions, run_worker
 
     if bool(queue_id) == bool(task_queue):
         raise UserError("give exactly one of --queue-id (a worker queue) or --task-queue (a legacy task queue)")
-    found = settings(ctx)
+    found = settings(ctx, temporal_profile=temporal_profile)
     api_key = found.api_key_value()
     if not api_key:
         where = f"profile {found.profile!r} has none; " if found.profile else ""
@@ -61,6 +67,7 @@ def worker_start(
         legacy_task_queue=task_queue,
         concurrency=concurrency,
         temporal_connect_timeout=temporal_connect_timeout,
+        temporal=TemporalOverride.from_settings(found),
     )
     sys.exit(run_worker(options))
 

@@ -11,7 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -23,10 +23,11 @@ from temporalio.api.workflowservice.v1 import (
     ListWorkflowExecutionsRequest,
 )
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from kubiya_tui.models import FAILED_STATUSES
 from kubiya_tui.client import temporal_query
+from kubiya_tui.temporal_env import TemporalTLS
 
 TASK_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
@@ -83,6 +84,22 @@ class ClosedExecutions:
     """True when the page holds every execution closed in the window."""
 
 
+@dataclass(frozen=True)
+class Discovery:
+    """Task queues found in a namespace: of recent executions (visibility) and of workers (ListWorkers)."""
+
+    from_executions: tuple[str, ...] = ()
+    from_workers: tuple[str, ...] = ()
+    complete: bool = True
+    """False when the search stopped at its limit (more queues may exist)."""
+    workers_listed: bool = True
+    """False when the server does not answer ListWorkers (older servers, worker heartbeats off)."""
+
+    @property
+    def task_queues(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.from_executions) | set(self.from_workers)))
+
+
 STATUS_NAMES = {
     2: "Completed",
     3: "Failed",
@@ -123,16 +140,22 @@ class TemporalReader:
         address: str,
         namespace: str = "default",
         api_key: str | None = None,
-        tls: bool = False,
+        tls: "bool | TemporalTLS" = False,
         connect_timeout: float = 3.0,
         retry_after: float = 2.0,
         probe_max_age: float = PROBE_MAX_AGE,
         probe_timeout: float = PROBE_TIMEOUT,
+        rpc_metadata: Mapping[str, str] | None = None,
     ) -> None:
+        """``tls``: True for TLS with the system's roots, a :class:`TemporalTLS` for a CA, a server
+        name or a client certificate (mTLS); an API key always means TLS."""
         self.address = address
         self.namespace = namespace
         self._api_key = api_key
-        self._tls = tls or bool(api_key)
+        self._tls: bool | TLSConfig = tls.to_sdk() if isinstance(tls, TemporalTLS) else (bool(tls) or bool(api_key))
+        self.mtls = isinstance(tls, TemporalTLS) and tls.mutual
+        """Whether a client certificate is presented."""
+        self._rpc_metadata = dict(rpc_metadata or {})
         self._connect_timeout = connect_timeout
         self._retry_after = retry_after
         self._client: Client | None = None
@@ -164,12 +187,13 @@ class TemporalReader:
                         namespace=self.namespace,
                         api_key=self._api_key,
                         tls=self._tls,
+                        rpc_metadata=self._rpc_metadata,
                     ),
                     self._connect_timeout,
                 )
             except Exception as exc:  # any connect failure means "unavailable" to callers
                 self._last_failure = time.monotonic()
-                self._last_error = f"Temporal unreachable at {self.address}: {_short(exc)}"
+                self._last_error = f"Temporal unreachable at {self.address}: {connect_problem(exc, tls=bool(self._tls), mtls=self.mtls)}"
                 raise TemporalUnavailable(self._last_error) from None
             self._last_error = None
             return self._client
@@ -362,6 +386,62 @@ class TemporalReader:
             by_status[status] = by_status.get(status, 0) + group.count
         return Outcomes(window_seconds=window_seconds, by_status=by_status)
 
+    async def discover_task_queues(
+        self,
+        window_seconds: float = 3600.0,
+        *,
+        known: Sequence[str] = (),
+        max_queues: int = 500,
+        rounds: int = 10,
+        page_size: int = 500,
+        timeout: float = 5.0,
+    ) -> Discovery:
+        """The task queues of the namespace that have open executions, closed ones within the window, or workers.
+
+        Visibility has no "distinct task queues" (GROUP BY takes only ExecutionStatus), so this reads
+        pages of executions, each excluding the queues already found (``TaskQueue NOT IN``): a busy
+        queue cannot hide a quiet one, and every round finds at least one new queue or ends the search.
+        ``known`` (an earlier search's queues) are excluded from the start and kept in the answer.
+        """
+        client = await self.client()
+        since = _since(window_seconds)
+        found: dict[str, None] = dict.fromkeys(list(known)[:max_queues])
+        complete = True
+        try:
+            for _ in range(rounds):
+                query = _built(temporal_query.recent_executions, since, list(found))
+                answer = await client.workflow_service.list_workflow_executions(
+                    ListWorkflowExecutionsRequest(namespace=self.namespace, page_size=page_size, query=query),
+                    retry=False,
+                    timeout=timedelta(seconds=timeout),
+                )
+                new = [e.task_queue for e in answer.executions if e.task_queue and e.task_queue not in found]
+                found.update(dict.fromkeys(new))
+                if len(found) >= max_queues:
+                    complete = False
+                    break
+                if not new or not answer.next_page_token:
+                    break
+            else:
+                complete = False
+        except Exception as exc:
+            raise self._failed(exc) from None
+        from_workers: list[str] = []
+        listed = True
+        try:
+            for worker in await self.list_workers(None, timeout):
+                if worker["task_queue"] and worker["status_name"] != "Shutdown":
+                    from_workers.append(worker["task_queue"])
+        except TemporalUnavailable:
+            listed = False  # ListWorkers is newer than visibility; its absence is no outage
+        queues = list(found)[:max_queues]
+        return Discovery(
+            from_executions=tuple(queues),
+            from_workers=tuple(sorted(set(from_workers))),
+            complete=complete,
+            workers_listed=listed,
+        )
+
     async def workers(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> list[dict]:
         """Workers that heartbeat to Temporal for this task queue (SDK worker heartbeats)."""
         return await self.list_workers(_built(temporal_query.workers_on, task_queue), timeout, retry=retry)
@@ -429,6 +509,37 @@ def _built(build: Callable[..., str], *args: Any) -> str:
 
 def _since(window_seconds: float) -> datetime:
     return datetime.now(timezone.utc) - timedelta(seconds=window_seconds)
+
+
+def connect_problem(exc: BaseException, *, tls: bool, mtls: bool = False) -> str:
+    """One line for a failed connect. TLS failures say what to check: the SDK's own text is a chain of causes.
+
+    A TLS 1.3 server that refuses the client's certificate (or its absence) closes the connection
+    after the handshake, so the client sees only an early end of stream: that is said as a "may".
+    """
+    if isinstance(exc, asyncio.TimeoutError):
+        return "no answer in time"
+    text = " ".join(str(exc).split())
+    low = text.lower()
+    if "unknownissuer" in low or "unknown issuer" in low or "invalidcertificate" in low or "certificate verify" in low:
+        return "the server's TLS certificate is not trusted: set the server CA certificate (and server name) of the Temporal profile"
+    if tls and ("invalidcontenttype" in low or "invalid content type" in low or "wrong version" in low or "corrupt message" in low):
+        return "TLS is on but the server does not speak TLS at this address"
+    closed = any(
+        s in low
+        for s in ("close_notify", "broken pipe", "brokenpipe", "connection reset", "connectionreset", "connectionaborted",
+                  "unexpectedeof", "handshakefailure", "certificaterequired", "operation was canceled")
+    )  # fmt: skip
+    if closed and ("transport error" in low or "after connection" in low):
+        if not tls:
+            return "the server closed the connection: it may expect TLS (a Temporal CLI profile's [tls], or TEMPORAL_TLS=true)"
+        if not mtls:
+            return (
+                "the server closed the connection after the TLS handshake: it may require a client certificate (mTLS), "
+                "and none is configured (tls.client_cert_path and client_key_path of the Temporal CLI profile)"
+            )
+        return "the server closed the connection after the TLS handshake: it may not accept this client certificate"
+    return _short(exc)
 
 
 def _short(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ it fails closed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 EXECUTION_STATUSES = ("Running", "Completed", "Failed", "Canceled", "Terminated", "ContinuedAsNew", "TimedOut")
@@ -62,6 +63,16 @@ def closed_on(task_queue: str, since: datetime) -> str:
 def outcomes_on(task_queue: str, since: datetime) -> str:
     """Count query: executions of one task queue closed after ``since``, grouped by status."""
     return f"{closed_on(task_queue, since)} GROUP BY ExecutionStatus"
+
+
+def recent_executions(since: datetime, excluding: Sequence[str] = ()) -> str:
+    """Visibility query: every execution of the namespace that is open or closed after ``since``, except those
+    of the task queues in ``excluding`` (a Temporal-only console discovers task queues with it, page by page)."""
+    query = f"(ExecutionStatus = {literal('Running')} OR CloseTime > {time_literal(since)})"
+    names = list(dict.fromkeys(excluding))
+    if names:
+        query += f" AND TaskQueue NOT IN ({', '.join(literal(n) for n in names)})"
+    return query
 
 
 def workers_on(task_queue: str) -> str:

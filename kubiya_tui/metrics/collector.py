@@ -30,9 +30,10 @@ from typing import Callable
 from kubiya_tui.metrics.assemble import Readings, SnapshotRules, build_snapshot
 from kubiya_tui.metrics.history import History
 from kubiya_tui.metrics.ports import CapabilitiesView, ControlPlaneReader, TemporalStatsReader
-from kubiya_tui.metrics.scheduler import Poller, Tracker, source_state
+from kubiya_tui.metrics.scheduler import IDLE, Poller, Tracker, source_state
 from kubiya_tui.metrics.snapshot import Snapshot, SnapshotCallback, SourceState, SourceStatus
 from kubiya_tui.metrics.sources.api_metrics import ApiMetricsSource
+from kubiya_tui.metrics.sources.discovery import DISCOVERY_INTERVAL, DiscoverySource
 from kubiya_tui.metrics.sources.outcomes import DURATIONS_INTERVAL, OUTCOMES_INTERVAL, VISIBILITY_RPS, OutcomesSource
 from kubiya_tui.metrics.sources.registry import WORKERS_INTERVAL, QueueRef, Registry, RegistrySource, Selection, watched_queues
 from kubiya_tui.metrics.sources.temporal_stats import DESCRIBE_RPS, STATS_INTERVAL, TemporalStatsSource
@@ -72,7 +73,10 @@ class CollectorOptions:
     poll_grace: float = POLL_GRACE_SECONDS
     workers_interval: float = WORKERS_INTERVAL
     task_queues: tuple[str, ...] = ()
-    """The profile's task queues (a Temporal-only console watches exactly these)."""
+    """The profile's task queues (always watched)."""
+    discover: bool = True
+    """Without a control plane, also watch the task queues found in Temporal (``sources/discovery.py``)."""
+    discovery_interval: float = DISCOVERY_INTERVAL
     environments: tuple[str, ...] | None = None
     """Only queues of these environments (names or ids)."""
     queues: tuple[str, ...] | None = None
@@ -135,6 +139,9 @@ class Collector:
         )  # fmt: skip
 
         self.registry: RegistrySource | None = None
+        self.discovery: DiscoverySource | None = None
+        self._discovery_poller: Poller | None = None
+        self._discovered_at: float | None = None
         self.api_metrics: ApiMetricsSource | None = None
         self.temporal_stats: TemporalStatsSource | None = None
         self.outcomes: OutcomesSource | None = None
@@ -161,10 +168,19 @@ class Collector:
                 durations_interval=float(o.durations_interval), durations=o.durations, call_timeout=o.call_timeout,
                 visibility_rps=o.visibility_rps, concurrency=o.concurrency, clock=clock, monotonic=monotonic,
             )  # fmt: skip
+        if temporal is not None and api is None and o.discover:
+            self._discovery_tracker = Tracker(
+                "Temporal discovery", backoff, o.max_backoff, monotonic,
+                shows="which task queues are listed", period=max(interval, float(o.discovery_interval)),
+            )  # fmt: skip
+            self.discovery = DiscoverySource(temporal, tracker=self._discovery_tracker, call_timeout=max(o.call_timeout, 5.0),
+                                             monotonic=monotonic)  # fmt: skip
+            self._discovery_poller = Poller(self._discovery_tracker, self._discover, o.source_timeout, clock)
         self._registry_poller = Poller(self._registry_tracker, self.registry.poll, o.source_timeout, clock) if self.registry else None
         stats_work = self.temporal_stats.poll if self.temporal_stats is not None else self.api_metrics.poll  # type: ignore[union-attr]
         self._stats_poller = Poller(self._stats_tracker, stats_work, o.source_timeout, clock)
         self._static_watch: list[QueueRef] | None = None
+        self._static_version = -1
         self._latest: Snapshot | None = None
         self._refreshing: asyncio.Future | None = None
         self._force_next = False
@@ -257,6 +273,8 @@ class Collector:
             await self.outcomes.aclose()
         if self._registry_poller is not None:
             await self._registry_poller.cancel()
+        if self._discovery_poller is not None:
+            await self._discovery_poller.cancel()
         await self._stats_poller.cancel()
         if self._history is not None:
             try:
@@ -278,7 +296,7 @@ class Collector:
         if self._history is not None and not self._history.loaded:
             self._history.start_loading()  # in a worker thread; what is recorded meanwhile is kept
         tasks = []
-        for poller in (self._registry_poller, self._stats_poller):
+        for poller in (self._registry_poller, self._discovery_poller, self._stats_poller):
             task = poller.start(force or complete) if poller is not None else None
             if task is not None:
                 tasks.append(task)
@@ -332,7 +350,8 @@ class Collector:
             out["temporal"] = self._temporal_via_api()
         else:
             address = f"{self.temporal.address}/{self.temporal.namespace}"
-            out["temporal"] = source_state("Temporal", [self._stats_tracker, self._vis_tracker], slow, now, address)
+            trackers = [self._stats_tracker, self._vis_tracker] + ([self._discovery_tracker] if self.discovery is not None else [])
+            out["temporal"] = source_state("Temporal", trackers, slow, now, address)
         return out
 
     def _temporal_via_api(self) -> SourceState:
@@ -357,14 +376,30 @@ class Collector:
             if self.registry.registry is not None:
                 return list(self.registry.registry.watched)
             return self._watch_list()
-        if self._static_watch is None:
-            self._static_watch = self._watch_list()
+        version = self.discovery.version if self.discovery is not None else 0
+        if self._static_watch is None or version != self._static_version:
+            self._static_watch, self._static_version = self._watch_list(), version
         return self._static_watch
 
     def _watch_list(self) -> list[QueueRef]:
-        return watched_queues(
+        refs = watched_queues(
             None, self.task_queues, with_control_plane=self.api is not None, selection=self.selection, env_names={}
         )
+        if self.discovery is not None:
+            known = {r.task_queue_name for r in refs}
+            found = [QueueRef(id=tq, name=tq, task_queue_name=tq, tags=("discovered",)) for tq in self.discovery.task_queues]
+            refs += [ref for ref in found if ref.task_queue_name not in known and self.selection.keeps(ref)]
+        return refs
+
+    async def _discover(self, force: bool) -> str | None:
+        """The discovery poller's work: a search when one is due (every ``discovery_interval``), else IDLE."""
+        assert self.discovery is not None
+        mono = self._mono()
+        failed = self._discovery_tracker.failures > 0
+        if not force and not failed and self._discovered_at is not None and mono - self._discovered_at < self.options.discovery_interval:
+            return IDLE
+        self._discovered_at = mono
+        return await self.discovery.poll(force)
 
     def _watched_task_queues(self) -> list[str]:
         return [r.task_queue_name for r in self._watched()]
@@ -378,6 +413,8 @@ class Collector:
         return self.registry.registry
 
     async def _task_queues(self) -> list[str]:
-        """Task queue names to read from Temporal; waits for the first control-plane answer if none yet."""
+        """Task queue names to read from Temporal; waits for the first control-plane answer (or search) if none yet."""
         await self._first_registry()
+        if self.discovery is not None and self.discovery.found is None and self._discovery_poller is not None:
+            await self._discovery_poller.wait_first()
         return list(dict.fromkeys(self._watched_task_queues()))

@@ -8,11 +8,12 @@ about the control plane before using an endpoint that not every control plane ha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # types only: importing the Temporal SDK is left to whoever connects to Temporal
     from kubiya_tui.client.capabilities import Capabilities
-    from kubiya_tui.client.temporal import ClosedExecutions, Outcomes, QueueStats
+    from kubiya_tui.client.temporal import ClosedExecutions, Discovery, Outcomes, QueueStats
     from kubiya_tui.models import Environment, WorkerQueueMetrics
 
 
@@ -59,6 +60,13 @@ class TemporalStatsReader(Protocol):
     async def list_workers(
         self, query: str | None = None, timeout: float = 3.0, *, retry: bool = False, page_size: int = 200
     ) -> list[dict]: ...
+
+    async def discover_task_queues(
+        self, window_seconds: float = 3600.0, *, known: Sequence[str] = (), max_queues: int = 500, rounds: int = 10,
+        page_size: int = 500, timeout: float = 5.0,
+    ) -> Discovery:
+        """The namespace's task queues (Temporal-only mode: ``metrics/sources/discovery.py``)."""
+        ...
 
 
 class CapabilitiesView(Protocol):

@@ -183,6 +183,21 @@ class QueueSnapshot:
     """Why, when it is known (no poller on the task queue, pollers on a versioned build, every worker draining)."""
 
 
+NEEDS_CONTROL_PLANE = ("env", "queue state", "registered workers (!poll, versions)", "actions (create, drain, scale)")
+"""What a Temporal-only console cannot show or do: only a control plane knows it (depth, rates, pollers,
+SDK workers and errors are Temporal's)."""
+TEMPORAL_ONLY_NOTE = "env, state, registrations and actions need a control plane"
+"""The console's short line (80 columns); ``temporal_only_line()`` is the long one."""
+
+
+def temporal_only_line() -> str:
+    """What `top` says without a control plane."""
+    return (
+        "Temporal only (no control plane; the queues found in Temporal and named in the profile): "
+        + ", ".join(NEEDS_CONTROL_PLANE[:-1]) + f" and {NEEDS_CONTROL_PLANE[-1]} need a control plane"
+    )
+
+
 @dataclass(frozen=True)
 class Snapshot:
     taken_at: float

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Awaitable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
 
 import psutil
 from pydantic import ValidationError
@@ -38,8 +38,12 @@ from kubiya_tui import __version__
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.errors import UserError
 from kubiya_tui.models import MAX_TASK_TIMEOUT_SECONDS, HeartbeatRequest, WorkerRegistration
+from kubiya_tui.temporal_env import TemporalTLS
 from kubiya_tui.tasks import ACTIVITY_NAME, ATTEMPT_REPORT_SIGNAL, TaskContext, TaskFailed, get_kind, registry
 from kubiya_tui.worker.workflow import KubiyaTaskWorkflow
+
+if TYPE_CHECKING:
+    from kubiya_tui.config import Settings
 
 T = TypeVar("T")
 
@@ -79,6 +83,39 @@ class WorkerOptions:
     legacy_task_queue: str | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     temporal_connect_timeout: float = 30.0
+    temporal: TemporalOverride | None = None
+    """The worker's own way to Temporal (a Temporal CLI profile, mTLS): over what registering gives."""
+
+
+@dataclass(frozen=True)
+class TemporalOverride:
+    """What the worker's own settings say about reaching Temporal, over the control plane's answer.
+
+    The namespace and the task queue are always the registration's; the address and the API key
+    are the Temporal CLI profile's when it names them (the worker's own route to the same
+    cluster: a private endpoint, a TLS-terminating proxy); TLS is this.
+    """
+
+    source: str
+    """Where it came from, for the start-up line (never a key)."""
+    address: str | None = None
+    api_key: str | None = None
+    tls: "bool | TemporalTLS" = False
+    rpc_metadata: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "TemporalOverride | None":
+        """None unless the settings came from a Temporal CLI profile or carry TLS material."""
+        if settings.temporal_source is None:
+            return None
+        named = settings.temporal_profile is not None
+        return cls(
+            source=settings.temporal_source,
+            address=settings.temporal_address if named and not settings.temporal_address_defaulted else None,
+            api_key=settings.temporal_api_key_value() if named else None,
+            tls=settings.temporal_tls_config or settings.temporal_tls,
+            rpc_metadata={k: v.get_secret_value() for k, v in settings.temporal_rpc_metadata.items()},
+        )
 
 
 @dataclass
@@ -412,31 +449,44 @@ class WorkerRuntime:
         self._config_version = config.get("config_version")
 
     async def _connect_temporal(self, reg: WorkerRegistration) -> Client:
+        from kubiya_tui.client.temporal import connect_problem
+
         runtime = Runtime(telemetry=TelemetryConfig(), worker_heartbeat_interval=SDK_HEARTBEAT_INTERVAL)
         deadline = time.monotonic() + self.options.temporal_connect_timeout
         delay = 0.5
         last = ""
+        own = self.options.temporal
+        address = (own.address if own else None) or reg.temporal_host
+        api_key = (own.api_key if own else None) or reg.temporal_api_key or None
+        tls: bool | Any = bool(api_key)
+        mtls = False
+        if own is not None and own.tls:
+            tls = own.tls.to_sdk() if isinstance(own.tls, TemporalTLS) else True
+            mtls = isinstance(own.tls, TemporalTLS) and own.tls.mutual
+        if own is not None:
+            say(f"Temporal through {own.source}: {address}{' with a client certificate' if mtls else ''}")
         while True:
             try:
                 return await asyncio.wait_for(
                     Client.connect(
-                        reg.temporal_host,
+                        address,
                         namespace=reg.temporal_namespace,
-                        api_key=reg.temporal_api_key or None,
-                        tls=bool(reg.temporal_api_key),
+                        api_key=api_key,
+                        tls=tls,
+                        rpc_metadata=own.rpc_metadata if own else {},
                         runtime=runtime,
                         identity=reg.worker_id,
                     ),
                     timeout=10,
                 )
             except Exception as exc:
-                last = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                last = connect_problem(exc, tls=bool(tls), mtls=mtls)
             if time.monotonic() + delay > deadline:
                 raise WorkerStartError(
-                    f"cannot reach Temporal at {reg.temporal_host} (namespace {reg.temporal_namespace}) "
+                    f"cannot reach Temporal at {address} (namespace {reg.temporal_namespace}) "
                     f"after {self.options.temporal_connect_timeout:g} s: {last}"
                 )
-            log.warning("Temporal at %s not reachable yet (%s); retrying in %.1f s", reg.temporal_host, last, delay)
+            log.warning("Temporal at %s not reachable yet (%s); retrying in %.1f s", address, last, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

@@ -652,6 +652,7 @@ def test_connect_picks_the_mode_and_refuses_nothing_to_watch():
     from kubiya_tui.config import Settings
     from kubiya_tui.connection import connect
     from kubiya_tui.errors import UserError
+    from kubiya_tui.metrics.collector import CollectorOptions
 
     both = connect(Settings(api_key=SecretStr("k"), temporal_address="127.0.0.1:7233"), history="off").source
     assert both.mode == "api+temporal" and both.interval == 2.0
@@ -659,8 +660,11 @@ def test_connect_picks_the_mode_and_refuses_nothing_to_watch():
     assert api_only.mode == "api" and api_only.interval == 5.0
     t_only = connect(Settings(temporal_address="127.0.0.1:7233", task_queues=["a"]), history="off").source
     assert t_only.mode == "temporal" and t_only.task_queues == ("a",)
+    # Temporal alone, no task queues named: the queues are found in Temporal (only without discovery is that refused).
+    found = connect(Settings(temporal_address="127.0.0.1:7233"), history="off").source
+    assert found.mode == "temporal" and found.discovery is not None and found.task_queues == ()
     with pytest.raises(UserError, match="task_queues"):
-        connect(Settings(temporal_address="127.0.0.1:7233")).source
+        connect(Settings(temporal_address="127.0.0.1:7233"), CollectorOptions(discover=False)).source
     with pytest.raises(UserError, match="nothing to watch"):
         connect(Settings()).source
     persisted = connect(Settings(api_key=SecretStr("k"))).source

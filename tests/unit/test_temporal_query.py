@@ -126,3 +126,17 @@ def test_the_check_finds_a_formatted_query():
     source = '''"""A module about TaskQueue = x."""\nq = f'TaskQueue="{name}"'\nr = 'x AND ExecutionStatus="Running"'\n'''
     hits = [text for _, text in _strings(ast.parse(source)) if QUERY_LIKE.search(text)]
     assert hits == ['TaskQueue="{}"', 'x AND ExecutionStatus="Running"']
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_the_discovery_query_quotes_every_excluded_name(value):
+    """Temporal-only discovery pages through the namespace, excluding the queues found so far."""
+    since = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    head = '(ExecutionStatus = "Running" OR CloseTime > "2030-01-02T03:04:05Z")'
+    assert tq.recent_executions(since) == head
+    query = tq.recent_executions(since, ["plain", value, "plain"])
+    assert query.startswith(head + ' AND TaskQueue NOT IN ("plain", ')
+    read, rest = read_literal(query.removeprefix(head + ' AND TaskQueue NOT IN ("plain", '))
+    assert read == value and rest == ")"  # a name given twice is excluded once
+    with pytest.raises(ValueError, match="NUL"):
+        tq.recent_executions(since, ["a\x00b"])

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from kubiya_tui import formatting as fmt
-from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot
+from kubiya_tui.metrics.snapshot import TEMPORAL_ONLY_NOTE, QueueSnapshot, Snapshot
 from kubiya_tui.models import FAILED_STATUSES
 from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
 
@@ -143,7 +143,10 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
 
 
 class QueueTotals(Static):
-    """One line under the queue table: the sums across the queues shown (the filter applies)."""
+    """One line under the queue table: the sums across the queues shown (the filter applies).
+
+    Without a control plane, a second line says what needs one.
+    """
 
     def show(self, snapshot: Snapshot | None, shown: Sequence[QueueSnapshot]) -> None:
         if snapshot is None:
@@ -171,4 +174,12 @@ class QueueTotals(Static):
             text.append("   ")
         if stuck:
             text.append(f"{stuck} stuck", style=theme_style(self.app, "status-failed", bold=True))
+        temporal_only = snapshot.mode == "temporal"
+        if temporal_only:
+            text.append("\n")
+            text.append("Temporal only", style=theme_style(self.app, "warning", bold=True))
+            text.append(f" · {TEMPORAL_ONLY_NOTE}", style="dim")
+        height = 2 if temporal_only else 1
+        if self.styles.height is None or self.styles.height.value != height:
+            self.styles.height = height  # a layout, once: when the mode is first known
         self.update(text, layout=False)
