@@ -277,7 +277,7 @@ def test_other_org_sees_nothing_and_gets_404(api, control_plane, unique):
         assert [e["name"] for e in b_envs] == ["default"]
         assert all(e["organization_id"] == "other-org" for e in b_envs)
         assert b.get(f"{V1}/worker-queues").json() == []
-        assert b.get(f"{V1}/workers").json() == []
+        assert b.get(f"{V1}/registered-workers").json() == []
         assert all(e["organization_id"] == "other-org" for e in b.get(f"{V1}/audit").json())
         for path in (
             f"/environments/{env['id']}",
@@ -288,7 +288,7 @@ def test_other_org_sees_nothing_and_gets_404(api, control_plane, unique):
             f"/worker-queues/{q['id']}/workers",
             f"/worker-queues/{q['id']}/metrics",
             f"/worker-queues/{q['id']}/config",
-            f"/workers/{wid}",
+            f"/registered-workers/{wid}",
         ):
             r = b.get(V1 + path)
             assert r.status_code == 404, (path, r.status_code)
@@ -315,7 +315,7 @@ def test_other_org_sees_nothing_and_gets_404(api, control_plane, unique):
     again = api.get(f"{V1}/worker-queues/{q['id']}").json()
     assert again["description"] is None and again["desired_workers"] is None and again["autoscale"] is None
     assert again["active_workers"] == 1
-    w = api.get(f"{V1}/workers/{wid}").json()
+    w = api.get(f"{V1}/registered-workers/{wid}").json()
     assert w["status"] == "active" and w["desired_state"] == "running"
     assert api.get(f"{V1}/environments/{env['id']}").json()["description"] is None
     assert api.get(f"{V1}/environments/{env['id']}/worker-queues").json() == []

@@ -113,11 +113,11 @@ def _clean(value: Any) -> Any:
 def state(api: httpx.Client, objects: dict[str, str]) -> dict:
     """Everything the first organization can read about its objects, through its own key."""
     reads = [
-        f"{V1}/environments", f"{V1}/worker-queues", f"{V1}/workers", f"{V1}/task-queues", f"{V1}/audit?limit=1000",
+        f"{V1}/environments", f"{V1}/worker-queues", f"{V1}/registered-workers", f"{V1}/workers", f"{V1}/task-queues", f"{V1}/audit?limit=1000",
         f"{V1}/environments/{objects['environment']}", f"{V1}/worker-queues/{objects['queue']}",
         f"{V1}/worker-queues/{objects['queue']}/config", f"{V1}/worker-queues/{objects['queue']}/workers",
         f"{V1}/task-queues/{objects['task_queue_env']}", f"{V1}/task-queues/{objects['task_queue_env']}/workers",
-        f"{V1}/workers/{objects['worker']}", f"{V1}/workers/{objects['legacy_worker']}",
+        f"{V1}/registered-workers/{objects['worker']}", f"{V1}/registered-workers/{objects['legacy_worker']}",
         f"{V1}/leases/{objects[LEASE]}",
     ]  # fmt: skip
     return {path: _clean(api.get(path).json()) for path in reads}
