@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 
 import httpx
 import pytest
+
+from kubiya_tui.models import WorkerCommand
 
 V1 = "/api/v1"
 ORG = "envq"
@@ -211,7 +214,13 @@ def test_worker_command(api, control_plane, unique):
     cmd = api.get(f"{V1}/worker-queues/{q['id']}/worker-command").json()
     assert cmd["queue_id"] == q["id"] and cmd["can_register"] is True
     assert cmd["queue_status"] == "active" and cmd["active_workers"] == 0 and cmd["max_workers"] == 1
-    assert cmd["command_parts"][:3] == ["kubiya-tui", "worker", "start"]
+    # Kubiya's shape of command_parts (docs/api.md §4.3), and the same command as argv.
+    assert cmd["command_parts"] == {
+        "binary": "kubiya-tui",
+        "subcommand": "worker start",
+        "flags": {"--queue-id": q["id"], "--control-plane-url": control_plane.url},
+    }
+    assert shlex.split(cmd["command"]) == WorkerCommand.model_validate(cmd).argv
     assert q["id"] in cmd["command"] and control_plane.url in cmd["command"]
     assert control_plane.api_key not in cmd["command"]
     # full queue: cannot register
