@@ -257,3 +257,47 @@ def test_legacy_register_cannot_join_another_orgs_task_queue(api, control_plane,
         assert b.post(f"{V1}/workers/register", json={"queue_name": "legacy-org.default"}).status_code == 200
         assert b.post(f"{V1}/workers/register", json={"queue_name": "plain-name"}).status_code == 404
     assert api.get(f"{V1}/worker-queues/{q['id']}/workers").json() == []
+
+
+def test_workers_paths_keep_kubiyas_meaning_runners_and_their_pollers(api, unique):
+    """GET /workers and /workers/{runner_name} answer Kubiya's TaskQueueInfo (its SDK's workers.list/get);
+    the registered workers are at /registered-workers."""
+    q = make_queue(api, unique())
+    wid = start(api, q["id"])["worker_id"]
+    runner = api.get(f"{V1}/workers/default")
+    assert runner.status_code == 200, runner.text
+    info = runner.json()
+    assert (info["runner_name"], info["task_queue"], info["organization_id"]) == ("default", "local.default", "local")
+    assert isinstance(info["workers"], list) and info["worker_count"] == len(info["workers"])
+    listed = api.get(f"{V1}/workers").json()
+    assert "default" in {i["runner_name"] for i in listed} and all("worker_id" not in i for i in listed)
+    # A worker id names no runner here either: an empty runner, not the worker.
+    assert api.get(f"{V1}/workers/{wid}").json()["workers"] == []
+    assert api.get(f"{V1}/registered-workers/{wid}").json()["queue_id"] == q["id"]
+
+
+def test_a_drain_is_dated_and_the_interval_a_worker_keeps_is_shown(api, unique):
+    q = make_queue(api, unique(), heartbeat_interval=10)
+    wid = start(api, q["id"])["worker_id"]
+    fresh = api.get(f"{V1}/registered-workers/{wid}").json()
+    assert fresh["observed_heartbeat_interval"] is None and fresh["drain_requested_at"] is None
+    time.sleep(0.3)
+    api.post(f"{V1}/workers/{wid}/heartbeat", json={"status": "active"})
+    beaten = api.get(f"{V1}/registered-workers/{wid}").json()
+    assert beaten["observed_heartbeat_interval"] >= 0.3, "the time since the beat before (registration)"
+    drained = api.post(f"{V1}/workers/{wid}/drain").json()
+    assert drained["drain_requested_at"] and drained["health"] == "draining" and not drained["drain_ignored"]
+    # The beat that carries the answer still says active: not yet a drain it ignores.
+    assert api.post(f"{V1}/workers/{wid}/heartbeat", json={"status": "active"}).json()["desired_state"] == "draining"
+    again = api.get(f"{V1}/registered-workers/{wid}").json()
+    assert again["health"] == "draining" and not again["drain_ignored"]
+    # A second drain keeps the first request's time ("drain requested 2m ago").
+    assert api.post(f"{V1}/workers/{wid}/drain").json()["drain_requested_at"] == drained["drain_requested_at"]
+    api.post(f"{V1}/workers/{wid}/heartbeat", json={"status": "draining"})
+    honoured = api.get(f"{V1}/registered-workers/{wid}").json()
+    assert honoured["health"] == "draining" and not honoured["drain_ignored"]
+
+
+def test_health_names_the_service(api):
+    """The flavour probe of kubiya_tui/client/capabilities.py: ours says kubiya-tui (Kubiya's: agent-control-plane)."""
+    assert api.get("/api/health").json()["service"] == "kubiya-tui"

@@ -230,10 +230,11 @@ async def test_console_worker_command_dialog(kubiya_server, busy) -> None:
     app = kubiya_console(kubiya_server)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.snapshot is not None and app.snapshot.queue(busy["id"]) is not None, 30, "queue")
-        app.show_worker_command(busy["id"])
+        app.actions.worker_command(busy["id"])
         await until(pilot, lambda: isinstance(app.screen, WorkerCommandDialog) and app.screen.command is not None, 15, "command")
         assert f"kubiya worker start --queue-id {busy['id']}" in app.screen.command
-        assert "docker run" in app.screen.scripts["docker"]
+        assert "docker run" in app.screen.scripts["docker"] and "kind: Deployment" in app.screen.scripts["kubernetes"]
+        assert "Local Installation Script" in app.screen.scripts["local"]
 
 
 async def test_console_drain_and_scale_are_shown_unavailable_with_the_reason(kubiya_server, busy, temporal_env) -> None:
