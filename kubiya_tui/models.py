@@ -847,6 +847,11 @@ class LegacyWorkerCommand(Response):
     can_register: bool = True
     worker_token: str | None = None
 
+    @property
+    def argv(self) -> list[str]:
+        """``command_parts`` as argv, whichever shape it came in."""
+        return _argv_of(self.command_parts)
+
 
 class MigrateRequest(Request):
     environment_id: str = Field(min_length=1, max_length=200)
