@@ -817,18 +817,10 @@ class Migration(Response):
     started_by: str | None = None
 
 
-class LegacyTaskQueue(Response):
-    id: str
-    organization_id: str
-    name: str
-    display_name: str | None = None
-    description: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    settings: dict[str, Any] = Field(default_factory=dict)
-    status: str = "ready"
+class LegacyTaskQueue(Environment):
+    """Upstream's task queue is an environment seen through ``/task-queues``, with its workers and migration."""
+
     priority: int | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
     created_by: str | None = None
     worker_token: str | None = None
     task_queue_name: str | None = None

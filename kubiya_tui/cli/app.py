@@ -52,6 +52,16 @@ DATABASE_URL = typer.Option(
 )
 
 
+def _made_data_dir(given: Optional[Path]) -> Path:
+    """The control plane's data dir (the default when not given), created if missing."""
+    data_dir = (given or default_data_dir()).expanduser().resolve()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
+    return data_dir
+
+
 def _database_url(given: Optional[str], data_dir: Optional[Path]) -> str:
     """A checked database URL (the data dir's SQLite file when none is given); a bad one is a UserError."""
     from kubiya_tui.controlplane.database import BadDatabaseUrl, default_url, parse
@@ -155,11 +165,7 @@ def serve(
     from kubiya_tui.controlplane.app import Settings, create_app
     from kubiya_tui.controlplane.server import configure_logging, prepare
 
-    data_dir = (data_dir or default_data_dir()).expanduser().resolve()
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
+    data_dir = _made_data_dir(data_dir)
     url = _database_url(database_url, data_dir)
     with _database_errors(url):
         boot, (before, after) = prepare(url, data_dir, env_key=os.environ.get("KUBIYA_API_KEY") or None)
@@ -203,6 +209,9 @@ def serve(
         port=port,
         log_level="warning",
         access_log=False,  # ours (controlplane/app.py AccessLog) goes to the log file, without keys
+        # Workers and consoles keep their connection between calls (heartbeats up to a minute
+        # apart); uvicorn's 5 s default closes it just as a client's pool reuses it (a reset).
+        timeout_keep_alive=75,
         timeout_graceful_shutdown=5,
     )
 
@@ -221,11 +230,7 @@ def create_key(
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,62}", org):
         raise UserError(f"organization {org!r} is not a slug (2-63 of a-z, 0-9 and '-', starting with a letter or digit)")
-    data_dir = (data_dir or default_data_dir()).expanduser().resolve()
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
+    data_dir = _made_data_dir(data_dir)
     url = _database_url(database_url, data_dir)
     with _database_errors(url):
         key = make_key(url, org, name)

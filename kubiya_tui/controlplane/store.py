@@ -96,12 +96,12 @@ BOOT_LEASES = "-processes"
 """The leases' organization of the control-plane processes themselves (no organization's slug starts with '-')."""
 
 
-
 def _judged_interval(interval: Any) -> Any:
     """models.effective_interval in SQL: the queue's interval, or the longer one the worker keeps (bounded)."""
     kept = workers.c.beat_interval
     bounded = case((kept > MAX_OBSERVED_INTERVAL, literal(MAX_OBSERVED_INTERVAL, Double())), else_=kept)
     return case((kept > interval, bounded), else_=interval)
+
 
 class Conflict(Exception):
     """A unique name is already taken."""
@@ -412,6 +412,13 @@ class Store:
     async def _one(self, stmt: Any) -> dict[str, Any] | None:
         return await self._once(lambda tx: tx.one(stmt))
 
+    async def _found(self, what: str, obj_id: str, where: Callable[[], Any]) -> dict[str, Any]:
+        """The one row ``where()`` selects, or NotFound naming ``what`` (an id with a NUL is never looked up)."""
+        row = None if _nul(obj_id) else await self._one(where())
+        if row is None:
+            raise NotFound(f"{what} {obj_id!r} not found")
+        return row
+
     async def _all(self, stmt: Any) -> list[dict[str, Any]]:
         return await self._once(lambda tx: tx.all(stmt))
 
@@ -526,14 +533,10 @@ class Store:
         )
 
     async def get_environment(self, org: str, env_id: str) -> dict[str, Any]:
-        if _nul(env_id):
-            raise NotFound(f"environment {env_id!r} not found")
-        row = await self._one(
-            select(environments).where(environments.c.organization_id == org, environments.c.id == env_id)
+        return await self._found(
+            "environment", env_id,
+            lambda: select(environments).where(environments.c.organization_id == org, environments.c.id == env_id),
         )
-        if row is None:
-            raise NotFound(f"environment {env_id!r} not found")
-        return row
 
     async def find_environment(self, org: str, name: str) -> dict[str, Any] | None:
         if _nul(name):
@@ -653,14 +656,10 @@ class Store:
         return await self._all(stmt.order_by(worker_queues.c.seq))
 
     async def get_queue(self, org: str, queue_id: str) -> dict[str, Any]:
-        if _nul(queue_id):
-            raise NotFound(f"worker queue {queue_id!r} not found")
-        row = await self._one(
-            self._queue_select().where(worker_queues.c.organization_id == org, worker_queues.c.id == queue_id)
+        return await self._found(
+            "worker queue", queue_id,
+            lambda: self._queue_select().where(worker_queues.c.organization_id == org, worker_queues.c.id == queue_id),
         )
-        if row is None:
-            raise NotFound(f"worker queue {queue_id!r} not found")
-        return row
 
     async def create_queue(self, org: str, env_id: str, fields: dict[str, Any], actor: str | None) -> dict[str, Any]:
         env = await self.get_environment(org, env_id)
@@ -971,14 +970,10 @@ class Store:
         ).outerjoin(worker_queues, worker_queues.c.id == workers.c.queue_id)
 
     async def get_worker(self, org: str, worker_id: str) -> dict[str, Any]:
-        if _nul(worker_id):
-            raise NotFound(f"worker {worker_id!r} not found")
-        row = await self._one(
-            self._worker_select().where(workers.c.organization_id == org, workers.c.worker_id == worker_id)
+        return await self._found(
+            "worker", worker_id,
+            lambda: self._worker_select().where(workers.c.organization_id == org, workers.c.worker_id == worker_id),
         )
-        if row is None:
-            raise NotFound(f"worker {worker_id!r} not found")
-        return row
 
     async def list_workers(self, org: str, queue_id: str | None = None) -> list[dict[str, Any]]:
         stmt = self._worker_select().where(workers.c.organization_id == org)
@@ -1236,12 +1231,9 @@ class Store:
         return upsert(table)
 
     async def get_task(self, org: str, task_id: str) -> dict[str, Any]:
-        if _nul(task_id):
-            raise NotFound(f"task {task_id!r} not found")
-        row = await self._one(select(tasks).where(tasks.c.organization_id == org, tasks.c.id == task_id))
-        if row is None:
-            raise NotFound(f"task {task_id!r} not found")
-        return row
+        return await self._found(
+            "task", task_id, lambda: select(tasks).where(tasks.c.organization_id == org, tasks.c.id == task_id)
+        )
 
     async def get_meta(self, name: str) -> str | None:
         row = await self._one(select(meta.c.value).where(meta.c.name == name))
