@@ -322,16 +322,48 @@ class WorkerQueue(Response):
     """When ``desired_workers`` last changed (an autoscaler's cool-down starts there)."""
 
 
+class CommandParts(Response):
+    """A worker command in parts, as Kubiya's control plane answers it (and ours, on the same path):
+    ``{"binary": "kubiya", "subcommand": "worker start", "flags": {"--queue-id": ID}}``."""
+
+    binary: str
+    subcommand: str = ""
+    flags: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+    @property
+    def argv(self) -> list[str]:
+        """The command as argv: the binary, the subcommand's words, each flag and its value."""
+        out = [self.binary, *self.subcommand.split()]
+        for flag, value in self.flags.items():
+            if value is True or value is None:
+                out.append(flag)
+            elif value is not False:
+                out += [flag, str(value)]
+        return out
+
+
+def _argv_of(parts: "CommandParts | list[str] | None") -> list[str]:
+    if isinstance(parts, CommandParts):
+        return parts.argv
+    return list(parts or [])
+
+
 class WorkerCommand(Response):
     queue_id: str
     command: str
-    command_parts: list[str] = Field(default_factory=list)
+    command_parts: CommandParts | list[str] = Field(default_factory=list)
+    """Kubiya's object (``binary``, ``subcommand``, ``flags``), or a list of argv (older kubiya-tui servers)."""
     can_register: bool = True
     queue_status: str = "active"
     active_workers: int = 0
     max_workers: int | None = None
     # Extension: where the worker's kubiya-tui comes from (the wheel the control plane serves, or an index).
     package: str | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        """``command_parts`` as argv, whichever shape it came in (empty when the server sent none)."""
+        return _argv_of(self.command_parts)
 
 
 class QueueConfig(Response):
@@ -519,6 +551,39 @@ class WorkerDetail(Response):
     slots_available: int | None = None
     disconnected_at: datetime | None = None
     disconnect_reason: str | None = None
+    observed_heartbeat_interval: float | None = None
+    """Seconds between its last two heartbeats: the interval it is seen to keep (health is judged by it, bounded)."""
+    drain_requested_at: datetime | None = None
+    """When a drain was asked of it (None when none is)."""
+    drain_ignored: bool = False
+    """A drain was asked more than one heartbeat interval (plus grace) ago, and it still beats as running."""
+
+    @field_validator("last_heartbeat", "registered_at", "disconnected_at", "drain_requested_at", mode="before")
+    @classmethod
+    def _empty_time(cls, value: Any) -> Any:
+        # Kubiya's server sends "" for a time it does not know.
+        return None if value == "" else value
+
+
+class TaskQueuePoller(Response):
+    """One poller of a Temporal task queue, as ``GET /api/v1/workers[/{runner}]`` lists it (Kubiya's shape)."""
+
+    identity: str
+    last_access_time: datetime | None = None
+    rate_per_second: float | None = None
+
+
+class TaskQueueInfo(Response):
+    """``GET /api/v1/workers/{runner_name}``: a runner's Temporal task queue ``<org>.<runner>`` and its pollers.
+
+    Kubiya's meaning of the path, kept by kubiya-tui's server (its SDK's ``workers.get``/``list``)."""
+
+    task_queue: str
+    organization_id: str
+    runner_name: str
+    workers: list[TaskQueuePoller] = Field(default_factory=list)
+    worker_count: int = 0
+    approximate_backlog_count: int | None = None
 
 
 # ---------------------------------------------------------------------------- metrics and audit
@@ -577,19 +642,67 @@ class ServiceHealth(Response):
 
 STALE_AFTER_INTERVALS = 2.5
 """A worker is stale once its last heartbeat is older than this many heartbeat intervals."""
+KUBIYA_LIVE_SECONDS = 150.0
+"""Kubiya's control plane's rule: a worker is live while its last heartbeat is younger than this."""
+MAX_OBSERVED_INTERVAL = 300.0
+"""The longest heartbeat interval a worker may be seen to keep and still be judged by it (Kubiya's full-heartbeat period)."""
+DRAIN_GRACE_SECONDS = 5.0
+"""After a drain, a worker gets one heartbeat interval plus this long to say it drains."""
+
+
+def effective_interval(queue_interval: float | None, observed: float | None) -> float:
+    """The heartbeat interval a worker is judged by: the queue's, or the longer one it is seen to keep (bounded).
+
+    Kubiya's worker beats at its own interval (60 s by default) whatever the queue says; a worker
+    that keeps a longer interval than its queue's is not stale between two of its beats.
+    """
+    base = float(queue_interval or 60.0)
+    if observed is None or observed <= base:
+        return base
+    return min(float(observed), max(base, MAX_OBSERVED_INTERVAL))
+
+
+def drain_ignored(
+    status: str | None,
+    desired_state: str | None,
+    drain_requested_at: float | None,
+    last_heartbeat: float | None,
+    interval: float,
+) -> bool:
+    """A drain asked of a worker that still heartbeats as running one interval (plus grace) after it was asked.
+
+    A worker that honours drains says ``draining`` in its next heartbeat after the answer that
+    asked it (kubiya-tui's at once); Kubiya's worker never reads heartbeat answers.
+    """
+    if desired_state != "draining" or drain_requested_at is None or last_heartbeat is None:
+        return False
+    if status in ("draining", "disconnected", "offline"):
+        return False
+    return last_heartbeat - drain_requested_at > interval + DRAIN_GRACE_SECONDS
 FAILED_STATUSES = ("Failed", "TimedOut")
 """The closed-execution statuses that count as failed in an error rate: (Failed + TimedOut) / closed."""
 
 
 def derive_health(
-    status: str | None, desired_state: str | None, heartbeat_age: float | None, interval: float
+    status: str | None,
+    desired_state: str | None,
+    heartbeat_age: float | None,
+    interval: float,
+    *,
+    stale_after: float | None = None,
+    drain_ignored: bool = False,
 ) -> WorkerHealth:
-    """Health from heartbeat age, not reported status: a killed worker never says it died."""
+    """Health from heartbeat age, not reported status: a killed worker never says it died.
+
+    ``stale_after`` (seconds) replaces the 2.5 x interval rule (Kubiya's server: 150 s). A
+    worker that ignores a drain is not ``draining``: it is judged like any running worker.
+    """
     if status in ("disconnected", "offline"):
         return WorkerHealth.gone
-    if heartbeat_age is None or heartbeat_age > STALE_AFTER_INTERVALS * interval:
+    limit = stale_after if stale_after is not None else STALE_AFTER_INTERVALS * interval
+    if heartbeat_age is None or heartbeat_age > limit:
         return WorkerHealth.stale
-    if status == "draining" or desired_state == "draining":
+    if status == "draining" or (desired_state == "draining" and not drain_ignored):
         return WorkerHealth.draining
     return WorkerHealth.healthy
 
@@ -721,10 +834,15 @@ class LegacyTaskQueue(Environment):
 class LegacyWorkerCommand(Response):
     task_queue_name: str
     command: str
-    command_parts: list[str] | dict[str, Any] = Field(default_factory=list)
+    command_parts: CommandParts | list[str] = Field(default_factory=list)
     namespace_status: str = "ready"
     can_register: bool = True
     worker_token: str | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        """``command_parts`` as argv, whichever shape it came in."""
+        return _argv_of(self.command_parts)
 
 
 class MigrateRequest(Request):

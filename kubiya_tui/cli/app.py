@@ -150,7 +150,9 @@ def serve(
     public_url: Optional[str] = typer.Option(
         None, "--public-url", help="URL that workers use to reach this control plane (default: the request's URL)."
     ),
-    access_log: bool = typer.Option(False, "--access-log", help="Log every request (off: heartbeats are many)."),
+    access_log: bool = typer.Option(
+        False, "--access-log", help="Log every request to the log file (off: heartbeats are many); never a key."
+    ),
     database_url: Optional[str] = DATABASE_URL,
 ) -> None:
     """Run the local control plane (Kubiya's worker-queue API) on uvicorn.
@@ -192,6 +194,7 @@ def serve(
         namespace=namespace,
         public_url=public_url,
         database_url=url,
+        access_log=access_log,
     )
     api = create_app(settings)
     # What start-up made (modules, routes, models: ~100k objects) lives as long as the process;
@@ -205,7 +208,7 @@ def serve(
         host=host,
         port=port,
         log_level="warning",
-        access_log=access_log,
+        access_log=False,  # ours (controlplane/app.py AccessLog) goes to the log file, without keys
         # Workers and consoles keep their connection between calls (heartbeats up to a minute
         # apart); uvicorn's 5 s default closes it just as a client's pool reuses it (a reset).
         timeout_keep_alive=75,

@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 from enum import Enum
-from typing import Any, Awaitable, Callable, Iterable, Mapping, NamedTuple, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -21,6 +21,9 @@ from kubiya_tui import connection as connections
 from kubiya_tui.connection import Connection
 from kubiya_tui.errors import UserError
 from kubiya_tui.models import PRIORITY_NAMES
+
+if TYPE_CHECKING:
+    from kubiya_tui.client.capabilities import Capabilities
 
 T = TypeVar("T")
 
@@ -85,6 +88,32 @@ def call(ctx: typer.Context, work: Callable[[ApiClient], Awaitable[T]]) -> T:
         return asyncio.run(runner())
     except ApiError as exc:
         raise UserError(explain(exc, found)) from None
+
+
+_capabilities: dict[tuple[str, str], "Capabilities"] = {}
+
+
+def capabilities(ctx: typer.Context) -> "Capabilities":
+    """What the command's control plane offers (client/capabilities.py), learned once per command."""
+    from kubiya_tui.client.capabilities import Capabilities
+
+    found = settings(ctx)
+    key = (found.profile or "", found.api_url or "")
+    if key not in _capabilities:
+
+        async def learn() -> Capabilities:
+            async with connection(found) as opened:
+                return await opened.capabilities.get()
+
+        _capabilities[key] = asyncio.run(learn())
+    return _capabilities[key]
+
+
+def refuse_unless(ctx: typer.Context, feature: str) -> None:
+    """Refuse up front, in one line saying why and what to do instead, what the control plane cannot do."""
+    reason = capabilities(ctx).refusal(feature)
+    if reason:
+        raise UserError(reason)
 
 
 def explain(exc: ApiError, found: Settings) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, require_writable, table
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, refuse_unless, require_writable, table
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.columns import Column
 from kubiya_tui.errors import UserError
@@ -35,6 +35,7 @@ TASK_QUEUE_COLUMNS = (
 @task_queues_app.command("list")
 def task_queues_list(ctx: typer.Context, output: OutputFormat = OUTPUT) -> None:
     """Every legacy task queue, its workers and its migration state."""
+    refuse_unless(ctx, "legacy")
 
     async def work(api: ApiClient) -> list[tuple[Any, Any]]:
         queues = await api.list_task_queues()
@@ -95,6 +96,7 @@ def migrate(
     still queued on the legacy path to finish, drains the legacy workers, and ends when the
     legacy queue is migrated (no backlog, no workers). Nothing queued on the legacy path is lost.
     """
+    refuse_unless(ctx, "legacy")
     require_writable(ctx, "migrate a task queue")
 
     async def work(api: ApiClient) -> dict[str, Any]:

@@ -12,13 +12,26 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from dataclasses import replace
 from typing import Any, List, Optional
 
 import typer
 
 from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, key_values, require_writable, short_id, table
+from kubiya_tui.cli.common import (
+    OUTPUT,
+    OutputFormat,
+    call,
+    capabilities,
+    confirm,
+    emit,
+    key_values,
+    refuse_unless,
+    require_writable,
+    short_id,
+    table,
+)
 from kubiya_tui.columns import Column
 from kubiya_tui.client.api import MIN_ID_PREFIX, ApiClient, ApiError
 from kubiya_tui.errors import UserError
@@ -106,7 +119,10 @@ WORKER_COLUMNS = (
     Column("beat", "BEAT", 6, priority=2, numeric=True, meaning="heartbeat age (none once a worker is gone)"),
     Column("started", "STARTED", 8, priority=5, meaning="when it registered (UTC)"),
     Column("host", "HOST", 24, priority=4),
-    Column("note", "NOTE", 30, priority=6, meaning="what else is known: its replacement, why it left", hide_empty=True),
+    Column(
+        "note", "NOTE", 30, priority=6, meaning="what else is known: a drain it ignores, its replacement, why it left",
+        hide_empty=True,
+    ),
 )
 
 
@@ -129,6 +145,15 @@ def replaced_by(workers: list[WorkerDetail]) -> dict[str, str]:
         )
         for w in workers
     )
+
+
+def drain_ignored_note(requested_at: float | None, now: float | None = None) -> str:
+    """What the console and ``workers list`` say of a worker that keeps running after a drain."""
+    import time
+
+    if requested_at is None:
+        return "drain requested, worker ignores it"
+    return f"drain requested {fmt.age((now or time.time()) - requested_at)} ago, worker ignores it"
 
 
 def worker_order(w: WorkerDetail, queue_names: dict[str, str]) -> tuple:
@@ -157,6 +182,8 @@ def _worker_table(workers: list[WorkerDetail], queue_names: dict[str, str]):  # 
     replacements = replaced_by(workers)
 
     def note(w: WorkerDetail) -> str | None:
+        if w.drain_ignored:
+            return drain_ignored_note(w.drain_requested_at.timestamp() if w.drain_requested_at else None)
         successor = replacements.get(w.worker_id)
         if successor:
             return f"replaced by {successor[:8]}"
@@ -165,8 +192,12 @@ def _worker_table(workers: list[WorkerDetail], queue_names: dict[str, str]):  # 
         return None
 
     ordered = sorted(workers, key=lambda w: worker_order(w, queue_names))
+    columns = WORKER_COLUMNS
+    if any(w.drain_ignored for w in workers):
+        # A drain that is not honoured is news the operator must see: its note is kept at any width.
+        columns = tuple(replace(c, priority=1, width=44) if c.key == "note" else c for c in WORKER_COLUMNS)
     return table(
-        WORKER_COLUMNS,
+        columns,
         (
             {
                 "worker": short_id(w.worker_id),
@@ -401,6 +432,7 @@ def scale(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Set how many workers a queue should have; the runner starts or drains workers to match."""
+    refuse_unless(ctx, "scale")
     if workers < 0:
         raise UserError(f"cannot scale to {workers} workers: a worker count is 0 or more (0 stops every worker of the queue)")
     if workers > MAX_SCALE:
@@ -443,6 +475,7 @@ def autoscale(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Scale a queue's workers on its backlog age, between --min and --max (applied by the runner)."""
+    refuse_unless(ctx, "autoscale")
     require_writable(ctx, "change a queue's autoscale policy")
     given = [v is not None for v in (min_workers, max_workers, target_backlog_age)]
     if off and any(given):
@@ -544,13 +577,22 @@ def workers_list(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """List workers, with their health from heartbeat age."""
+    caps = capabilities(ctx)
 
     async def work(api: ApiClient) -> tuple[list[WorkerDetail], dict[str, str]]:
         if queue is None:
-            workers, queues = await asyncio.gather(api.list_workers(), api.list_queues())
-            return workers, {q.id: q.name for q in queues}
+            if caps.org_workers_list:
+                workers, queues = await asyncio.gather(api.list_workers(), api.list_queues())
+                return workers, {q.id: q.name for q in queues}
+            # Kubiya's control plane lists workers per queue only (its GET /workers means runners).
+            queues = await api.list_queues()
+            batches = await asyncio.gather(
+                *(api.queue_workers(q.id, stale_after=caps.stale_after, heartbeat_interval=q.heartbeat_interval) for q in queues)
+            )
+            return [w for batch in batches for w in batch], {q.id: q.name for q in queues}
         found = await api.resolve_queue(queue)
-        return await api.queue_workers(found.id), {found.id: found.name}
+        listed = await api.queue_workers(found.id, stale_after=caps.stale_after, heartbeat_interval=found.heartbeat_interval)
+        return listed, {found.id: found.name}
 
     workers, queue_names = call(ctx, work)
     emit(workers, output, lambda: _worker_table(workers, queue_names))
@@ -585,6 +627,7 @@ def drain(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Drain a worker: it takes no new task, finishes what it holds, and exits. Nothing is lost."""
+    refuse_unless(ctx, "drain")
     require_writable(ctx, "drain a worker")
     found: WorkerDetail = call(ctx, lambda api: resolve_worker(api, worker))
     host = found.hostname or (found.system_info or {}).get("hostname")

@@ -9,7 +9,18 @@ import typer
 
 from kubiya_tui.cli.app import app
 from kubiya_tui import formatting as fmt
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, Shortened, call, emit, key_values, parse_priority, settings, table
+from kubiya_tui.cli.common import (
+    OUTPUT,
+    OutputFormat,
+    Shortened,
+    call,
+    emit,
+    key_values,
+    parse_priority,
+    refuse_unless,
+    settings,
+    table,
+)
 from kubiya_tui.columns import Column
 from kubiya_tui.errors import UserError
 
@@ -114,6 +125,7 @@ def tasks_submit(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Submit tasks to a worker queue; prints their ids."""
+    refuse_unless(ctx, "tasks")
     import uuid
 
     from kubiya_tui.models import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_RULE
@@ -190,6 +202,7 @@ def tasks_list(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Recent tasks of a queue, from Temporal visibility."""
+    refuse_unless(ctx, "tasks")
 
     async def work(api):  # type: ignore[no-untyped-def]
         found = await api.resolve_queue(queue)
@@ -206,5 +219,6 @@ def tasks_show(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """One task: status, attempts, worker, result or error."""
+    refuse_unless(ctx, "tasks")
     task = call(ctx, lambda api: api.get_task(task_id))
     emit(task, output, lambda: key_values(task.items()))

@@ -13,7 +13,7 @@ from typing import Any, List, Optional
 import typer
 
 from kubiya_tui.cli.app import app
-from kubiya_tui.cli.common import OUTPUT, OutputFormat, api_client, emit, explain, parse_priority, settings
+from kubiya_tui.cli.common import OUTPUT, OutputFormat, api_client, emit, explain, parse_priority, refuse_unless, settings
 from kubiya_tui.client.api import ApiError
 from kubiya_tui.errors import UserError
 
@@ -107,6 +107,7 @@ def runner(
     from kubiya_tui.stack.lock import LockHeld, PidLock
     from kubiya_tui.stack.runner import Runner
 
+    refuse_unless(ctx, "scale")  # a runner keeps queues at their wanted counts: `scale`'s
     found = settings(ctx)
     api = api_client(found)
     key = found.api_key_value() or ""
@@ -188,6 +189,7 @@ def load(
     """Submit `sleep` tasks at a steady rate for a while (open loop); prints what was submitted and refused."""
     from kubiya_tui.stack.loadgen import LoadGenerator, LoadSpec
 
+    refuse_unless(ctx, "tasks")
     prio = parse_priority(priority)
     found = settings(ctx)
     api = api_client(found)

@@ -17,6 +17,7 @@ import asyncio
 import copy
 import random
 import re
+import time
 from typing import Any, Iterable, TypeVar
 from urllib.parse import quote
 
@@ -38,6 +39,7 @@ from kubiya_tui.models import (
     Platform,
     ScaleResult,
     ServiceHealth,
+    TaskQueueInfo,
     WorkerCommand,
     WorkerDetail,
     WorkerQueue,
@@ -45,6 +47,8 @@ from kubiya_tui.models import (
     WorkerQueueMetrics,
     WorkerRegistration,
     WorkerStartRequest,
+    derive_health,
+    effective_interval,
 )
 
 V1 = "/api/v1"
@@ -462,9 +466,18 @@ class ApiClient:
     async def queue_metrics(self, queue_id: str) -> WorkerQueueMetrics:
         return await self._get(f"{V1}/worker-queues/{_path(queue_id)}/metrics", WorkerQueueMetrics)
 
-    async def queue_workers(self, queue_id: str) -> list[WorkerDetail]:
+    async def queue_workers(
+        self, queue_id: str, *, stale_after: float | None = None, heartbeat_interval: float | None = None
+    ) -> list[WorkerDetail]:
+        """The workers of one queue, each with its queue, heartbeat age and health filled in when the
+        server left them out (Kubiya's does: docs/api.md §4.6). ``stale_after`` is the server's own
+        liveness rule in seconds (Kubiya: 150); without it, 2.5 x ``heartbeat_interval``."""
         response = await self._send("GET", f"{V1}/worker-queues/{_path(queue_id)}/workers")
-        return self._models(response, WorkerDetail, "workers")
+        now = time.time()
+        return [
+            complete_worker(w, queue_id, now, stale_after=stale_after, heartbeat_interval=heartbeat_interval)
+            for w in self._models(response, WorkerDetail, "workers")
+        ]
 
     async def scale_queue(
         self, queue_id: str, workers: int, reason: str | None = None, lease: Lease | None = None
@@ -508,10 +521,24 @@ class ApiClient:
     # ------------------------------------------------------------------ workers
 
     async def list_workers(self) -> list[WorkerDetail]:
-        return self._models(await self._send("GET", f"{V1}/workers"), WorkerDetail, "workers")
+        """Every registered worker of the organization (kubiya-tui's ``GET /registered-workers``).
+
+        Not on Kubiya's control plane, whose ``GET /workers`` lists runners: there, read the
+        workers per queue (:meth:`queue_workers`; ``Capabilities.org_workers_list`` says which).
+        """
+        return self._models(await self._send("GET", f"{V1}/registered-workers"), WorkerDetail, "workers")
 
     async def get_worker(self, worker_id: str) -> WorkerDetail:
-        return await self._get(f"{V1}/workers/{_path(worker_id)}", WorkerDetail)
+        """One registered worker by id (kubiya-tui's ``GET /registered-workers/{id}``)."""
+        return await self._get(f"{V1}/registered-workers/{_path(worker_id)}", WorkerDetail)
+
+    async def list_runners(self) -> list[TaskQueueInfo]:
+        """``GET /workers``: the runners' Temporal task queues and their pollers (Kubiya's meaning, on both servers)."""
+        return self._models(await self._send("GET", f"{V1}/workers"), TaskQueueInfo)
+
+    async def get_runner(self, runner_name: str) -> TaskQueueInfo:
+        """``GET /workers/{runner_name}``: one runner's Temporal task queue and its pollers."""
+        return await self._get(f"{V1}/workers/{_path(runner_name)}", TaskQueueInfo)
 
     async def start_worker(
         self, queue_id: str, body: WorkerStartRequest | dict[str, Any] | None = None
@@ -704,6 +731,31 @@ def _pick(key: str, by_id: list[M], by_name: list[M], *, what: str, describe: An
         f"{what} name {key!r} is ambiguous",
         message=f"{len(by_name)} {what}s are named {key!r}; name one by id or as environment/name: {choices}",
     )
+
+
+def complete_worker(
+    w: WorkerDetail,
+    queue_id: str,
+    now: float,
+    *,
+    stale_after: float | None = None,
+    heartbeat_interval: float | None = None,
+) -> WorkerDetail:
+    """A worker of ``GET /worker-queues/{queue_id}/workers`` with what Kubiya's server leaves out:
+    the queue (the one asked about), the heartbeat age (from ``last_heartbeat``) and the health
+    (by the server's rule when it has one: Kubiya's 150 s)."""
+    changes: dict[str, Any] = {}
+    if w.queue_id is None:
+        changes["queue_id"] = queue_id
+    age = w.heartbeat_age_seconds
+    if age is None and w.last_heartbeat is not None:
+        age = changes["heartbeat_age_seconds"] = round(max(0.0, now - w.last_heartbeat.timestamp()), 3)
+    if w.health is None:
+        interval = effective_interval(w.heartbeat_interval or heartbeat_interval, w.observed_heartbeat_interval)
+        changes["health"] = derive_health(
+            w.status, w.desired_state, age, interval, stale_after=stale_after, drain_ignored=w.drain_ignored
+        )
+    return w.model_copy(update=changes) if changes else w
 
 
 def _validation_summary(exc: ValidationError, model: str) -> str:

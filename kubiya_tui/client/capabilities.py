@@ -2,17 +2,18 @@
 
 This is the one place that answers "does this control plane have X?". The rest of the
 product asks a :class:`CapabilitiesCache` (``Connection.capabilities``) instead of guessing
-from a 404.
+from a 404, and shows :meth:`Capabilities.refusal` when the answer is no.
 
-* ``kubiya-tui``: this project's local control plane, recognised by the title of its
-  OpenAPI document (``/api/openapi.json``). It has every endpoint of docs/api-contract.md
-  and every extension.
-* ``kubiya``: Kubiya's own control plane, recognised by an OpenAPI title naming Kubiya.
-  What it has is read from the paths of its OpenAPI document.
-* ``unknown``: anything else, or a control plane that publishes no OpenAPI document:
-  every feature is assumed (the product tries, and a refusal is shown as the server's error).
+The flavour comes from ``GET /api/health`` (no key needed): its ``service`` field is
+``"agent-control-plane"`` on Kubiya's control plane and ``"kubiya-tui"`` on ours. An older
+server without that field is told by the title of its OpenAPI document.
 
-Learning costs one ``GET /api/health`` and one ``GET /api/openapi.json``; neither needs a key.
+* ``kubiya-tui``: this project's local control plane: every endpoint of docs/api.md.
+* ``kubiya``: Kubiya's own control plane (``kubiya-control-plane-api``): no drain, scale,
+  autoscale, tasks or audit; its ``GET /workers`` means runners, so workers are read per
+  queue; a worker is live while its heartbeat is younger than 150 s (its rule).
+* ``unknown``: anything else: what it has is read from the paths of its OpenAPI document,
+  or every feature is tried (and a refusal is shown as the server's error).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import time
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
+from kubiya_tui.models import KUBIYA_LIVE_SECONDS
+
 if TYPE_CHECKING:
     from kubiya_tui.client.api import ApiClient
 
@@ -34,6 +37,12 @@ Flavour = Literal["kubiya-tui", "kubiya", "unknown"]
 
 LOCAL_TITLE = "kubiya-tui local control plane"
 """The OpenAPI title of this project's control plane (kubiya_tui/controlplane/app.py)."""
+LOCAL_SERVICE = "kubiya-tui"
+"""The ``service`` of this project's ``/api/health``."""
+KUBIYA_SERVICE = "agent-control-plane"
+"""The ``service`` of Kubiya's ``/api/health`` (kubiya-control-plane-api 1.0.2)."""
+KUBIYA_TITLES = ("agent control plane api",)
+"""OpenAPI titles of Kubiya's control plane (lower case), for a health answer without ``service``."""
 
 FEATURE_ENDPOINTS: dict[str, tuple[str, str]] = {
     "drain": ("post", "/api/v1/workers/{}/drain"),
@@ -41,10 +50,26 @@ FEATURE_ENDPOINTS: dict[str, tuple[str, str]] = {
     "autoscale": ("put", "/api/v1/worker-queues/{}/autoscale"),
     "tasks": ("post", "/api/v1/worker-queues/{}/tasks"),
     "audit": ("get", "/api/v1/audit"),
-    "org_workers_list": ("get", "/api/v1/workers"),
+    "org_workers_list": ("get", "/api/v1/registered-workers"),
     "legacy": ("get", "/api/v1/task-queues"),
 }
 """Each feature and the endpoint (method, path with ``{}`` for a parameter) that provides it."""
+
+KUBIYA_REFUSALS: dict[str, str] = {
+    "drain": "Kubiya's control plane has no drain API; stop the worker's process instead "
+    "(a kubiya-tui worker drains on SIGTERM; Kubiya's own worker stops at once)",
+    "scale": "Kubiya's control plane has no scale API; start or stop workers yourself "
+    "(`kubiya-tui worker-command QUEUE` prints the command that starts one)",
+    "autoscale": "Kubiya's control plane has no autoscale API; scale the workers' deployment yourself "
+    "(e.g. a Kubernetes autoscaler on the Deployment of `kubiya-tui install-script QUEUE -p kubernetes`)",
+    "tasks": "Kubiya's control plane has no task API; submit work through Kubiya itself "
+    "(its agents and workflows run on these queues)",
+    "audit": "Kubiya's control plane has no audit API; nothing to show here",
+    "legacy": "Kubiya's legacy task queues are its environments (`kubiya-tui envs list`); "
+    "their metrics, tasks and migration are kubiya-tui's own extensions",
+    "org_workers_list": "Kubiya's GET /api/v1/workers lists runners, not workers; workers are read per queue",
+}
+"""Why each feature is refused on Kubiya's control plane, and what to do instead (one line each)."""
 
 RETRY_AFTER_SECONDS = 30.0
 """After a failed attempt to learn (control plane unreachable), the next one waits this long."""
@@ -68,9 +93,11 @@ class Capabilities:
     audit: bool = True
     """``GET /audit``: the control plane's audit log."""
     org_workers_list: bool = True
-    """``GET /workers``: every worker of the organization in one call (else one call per queue)."""
+    """``GET /registered-workers``: every worker of the organization in one call (else one call per queue)."""
     legacy: bool = True
     """``/task-queues``: legacy task queues and their migration."""
+    stale_after: float | None = None
+    """The server's own liveness rule in seconds (Kubiya: 150); None: 2.5 x the heartbeat interval."""
 
     @classmethod
     def of_local(cls, version: str | None = None) -> "Capabilities":
@@ -78,18 +105,52 @@ class Capabilities:
         return cls(flavour="kubiya-tui", version=version)
 
     @classmethod
+    def of_kubiya(cls, version: str | None = None) -> "Capabilities":
+        """Kubiya's control plane (kubiya-control-plane-api 1.0.2): docs/api.md §3 and §7."""
+        return cls(
+            flavour="kubiya",
+            version=version,
+            drain=False,
+            scale=False,
+            autoscale=False,
+            tasks=False,
+            audit=False,
+            org_workers_list=False,
+            legacy=False,
+            stale_after=KUBIYA_LIVE_SECONDS,
+        )
+
+    @classmethod
     def without_control_plane(cls) -> "Capabilities":
         """No control plane configured (a Temporal-only connection): nothing to operate."""
-        return cls(**{f.name: False for f in fields(cls) if f.name not in ("flavour", "version")})
+        keep = ("flavour", "version", "stale_after")
+        return cls(**{f.name: False for f in fields(cls) if f.name not in keep})
+
+    def refusal(self, feature: str) -> str | None:
+        """Why this control plane cannot do ``feature`` (one line, with what to do instead); None when it can."""
+        if getattr(self, feature, True):
+            return None
+        if self.flavour == "kubiya":
+            return KUBIYA_REFUSALS.get(feature, f"Kubiya's control plane has no {feature} API")
+        what = FEATURE_ENDPOINTS.get(feature)
+        endpoint = f" ({what[0].upper()} {what[1].replace('{}', '{id}')})" if what else ""
+        return f"this control plane has no {feature} API{endpoint}"
 
 
 def capabilities_from(health: Mapping[str, Any] | None, openapi: Mapping[str, Any] | None) -> Capabilities:
     """The capabilities that a health answer and an OpenAPI document show (either may be missing)."""
     version = health.get("version") if isinstance(health, Mapping) and isinstance(health.get("version"), str) else None
+    service = health.get("service") if isinstance(health, Mapping) else None
+    if service == LOCAL_SERVICE:
+        return Capabilities.of_local(version)
+    if service == KUBIYA_SERVICE:
+        return Capabilities.of_kubiya(version)
     info = openapi.get("info") if isinstance(openapi, Mapping) else None
     title = info.get("title") if isinstance(info, Mapping) and isinstance(info.get("title"), str) else ""
     if title == LOCAL_TITLE:
         return Capabilities.of_local(version)
+    if title.lower() in KUBIYA_TITLES:
+        return Capabilities.of_kubiya(version)
     flavour: Flavour = "kubiya" if "kubiya" in title.lower() else "unknown"
     paths = openapi.get("paths") if isinstance(openapi, Mapping) else None
     if not isinstance(paths, Mapping) or not paths:
@@ -105,23 +166,27 @@ def _shape(path: str) -> str:
 
 
 async def learn_capabilities(api: "ApiClient") -> Capabilities:
-    """Ask a control plane what it is. Raises ApiError when it cannot be reached at all."""
+    """Ask a control plane what it is. Raises ApiError when it cannot be reached at all.
+
+    ``/api/health`` first: its ``service`` names both known control planes. Only a server
+    that does not say what it is costs the OpenAPI document too (Kubiya's is ~1 s to serve).
+    """
     from kubiya_tui.client.api import ApiError
 
     health: dict[str, Any] | None = None
+    try:
+        health = _json_object(await api.get_raw("/api/health"))
+    except ApiError as exc:
+        if exc.status == 0:
+            raise  # unreachable: nothing learned, try again later
+    if health is not None and health.get("service") in (LOCAL_SERVICE, KUBIYA_SERVICE):
+        return capabilities_from(health, None)
     openapi: dict[str, Any] | None = None
-    health_answer, openapi_answer = await asyncio.gather(
-        api.get_raw("/api/health"), api.get_raw("/api/openapi.json"), return_exceptions=True
-    )
-    for answer in (health_answer, openapi_answer):
-        if isinstance(answer, ApiError) and answer.status == 0:
-            raise answer  # unreachable: nothing learned, try again later
-        if isinstance(answer, BaseException) and not isinstance(answer, ApiError):
-            raise answer
-    if isinstance(health_answer, bytes):
-        health = _json_object(health_answer)
-    if isinstance(openapi_answer, bytes):
-        openapi = _json_object(openapi_answer)
+    try:
+        openapi = _json_object(await api.get_raw("/api/openapi.json"))
+    except ApiError as exc:
+        if exc.status == 0:
+            raise
     return capabilities_from(health, openapi)
 
 

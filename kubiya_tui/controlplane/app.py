@@ -40,6 +40,8 @@ class Settings:
     """The URL workers should use to reach this control plane; default: the URL of the request."""
     database_url: str | None = None
     """Where the registry lives (``database.py``); default: the SQLite file in the data dir."""
+    access_log: bool = False
+    """Log every request (``serve --access-log``): one line each to the ``kubiya_tui.access`` logger."""
 
     def registry_url(self) -> str:
         """The database URL this process uses."""
@@ -91,6 +93,55 @@ class BodyLimit:
         except _BodyTooLarge:
             if not started:
                 await _too_large(send, self.limit)
+
+
+access_log = logging.getLogger("kubiya_tui.access")
+
+_SECRET_PARAM = re.compile(r"(?i)(key|token|secret|password|auth)")
+
+
+def _redacted_query(query: bytes) -> str:
+    """A query string with the values of key-like parameters replaced: a key never reaches the log."""
+    if not query:
+        return ""
+    parts = []
+    for pair in query.decode("latin-1").split("&"):
+        name, eq, _value = pair.partition("=")
+        parts.append(f"{name}=***" if eq and _SECRET_PARAM.search(name) else pair)
+    return "?" + "&".join(parts)
+
+
+class AccessLog:
+    """Pure ASGI middleware: one line per request (client, method, path, status, milliseconds).
+
+    Never a header (keys travel in ``Authorization``/``UserKey``) and never a key-like query value.
+    """
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = 0
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            client = scope.get("client")
+            who = f"{client[0]}:{client[1]}" if client else "-"
+            path = scope.get("path", "") + _redacted_query(scope.get("query_string", b""))
+            access_log.info(
+                '%s "%s %s" %s %.1fms', who, scope.get("method", "-"), path, status or 500, (time.monotonic() - started) * 1000
+            )
 
 
 class _BodyTooLarge(HTTPException):
@@ -160,6 +211,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     # Added first, so it runs inside the body limit: heartbeats skip FastAPI's routing (fastpath.py).
     app.add_middleware(HeartbeatFastPath)
     app.add_middleware(BodyLimit)
+    if settings.access_log:
+        app.add_middleware(AccessLog)  # outermost: heartbeats of the fast path are logged too
     _install_error_handlers(app)
     # In matching order: the first router with a route for a path and method serves it.
     for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, leases, distribution):

@@ -117,6 +117,9 @@ workers = Table(
     Column("disconnect_reason", Text),
     Column("exit_code", Integer),
     Column("error_message", Text),
+    # Added by revision 0004: seconds between its last two heartbeats; when a drain was asked.
+    Column("beat_interval", Epoch),
+    Column("drain_requested_at", Epoch),
     UniqueConstraint("organization_id", "worker_id"),
 )
 Index("workers_by_queue", workers.c.queue_id, workers.c.last_heartbeat)

@@ -18,6 +18,7 @@ import textwrap
 from kubiya_tui import __version__
 from kubiya_tui.controlplane.distribution import PATH as DISTRIBUTION_PATH
 from kubiya_tui.controlplane.distribution import Distribution
+from kubiya_tui.models import CommandParts
 
 # Longer than any task timeout the worker allows, so a drain never cuts a task short.
 DRAIN_GRACE_SECONDS = 3700
@@ -107,6 +108,15 @@ os.execv(program, [program, "worker", "start", "--queue-id", queue, "--control-p
 
 def worker_command_parts(queue_id: str, control_plane_url: str) -> list[str]:
     return ["kubiya-tui", "worker", "start", "--queue-id", queue_id, "--control-plane-url", control_plane_url]
+
+
+def worker_command_object(queue_id: str, control_plane_url: str) -> CommandParts:
+    """``command_parts`` in Kubiya's shape: ``{binary, subcommand, flags}`` (its argv is worker_command_parts)."""
+    return CommandParts(
+        binary="kubiya-tui",
+        subcommand="worker start",
+        flags={"--queue-id": queue_id, "--control-plane-url": control_plane_url},
+    )
 
 
 def worker_command(queue_id: str, control_plane_url: str) -> str:

@@ -6,7 +6,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kubiya_tui.controlplane.store import config_version  # noqa: F401  (the routers take it from here)
-from kubiya_tui.models import AuditEntry, Environment, Migration, WorkerDetail, WorkerQueue, derive_health
+from kubiya_tui.models import (
+    AuditEntry,
+    Environment,
+    Migration,
+    WorkerDetail,
+    WorkerQueue,
+    derive_health,
+    drain_ignored,
+    effective_interval,
+)
 
 # Legacy workers belong to no worker queue, so no queue sets their heartbeat interval.
 LEGACY_HEARTBEAT_INTERVAL = 15
@@ -37,20 +46,32 @@ def queue_out(row: dict[str, Any], live: int) -> WorkerQueue:
 
 
 def worker_out(row: dict[str, Any], now: float) -> WorkerDetail:
-    """A worker row as the API shows it, with its heartbeat age and health as of ``now``."""
+    """A worker row as the API shows it, with its heartbeat age and health as of ``now``.
+
+    Health is judged by the interval the worker is seen to keep when that is longer than
+    its queue's (bounded: models.effective_interval), and a drain it ignores is said so.
+    """
     interval = row.get("heartbeat_interval") or LEGACY_HEARTBEAT_INTERVAL
+    kept = row.get("beat_interval")
+    judged = effective_interval(interval, kept)
     age = None if row["last_heartbeat"] is None else max(0.0, now - row["last_heartbeat"])
+    ignored = drain_ignored(
+        row["status"], row["desired_state"], row.get("drain_requested_at"), row["last_heartbeat"], judged
+    )
     return WorkerDetail(
         **{
-            **row,
+            **{k: v for k, v in row.items() if k != "beat_interval"},  # shown as observed_heartbeat_interval
             "id": row["id"],
             "queue_name": row.get("queue_name") or row.get("legacy_queue_name"),
             "last_heartbeat": iso(row["last_heartbeat"]),
             "registered_at": iso(row["registered_at"]),
             "disconnected_at": iso(row["disconnected_at"]),
+            "drain_requested_at": iso(row.get("drain_requested_at")),
+            "observed_heartbeat_interval": None if kept is None else round(kept, 3),
+            "drain_ignored": ignored,
             "heartbeat_age_seconds": None if age is None else round(age, 3),
             "heartbeat_interval": interval,
-            "health": derive_health(row["status"], row["desired_state"], age, interval),
+            "health": derive_health(row["status"], row["desired_state"], age, judged, drain_ignored=ignored),
         }
     )
 

@@ -35,7 +35,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import Double, Select, and_, bindparam, case, cast, delete, func, insert, literal, select, update
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -54,7 +54,7 @@ from kubiya_tui.controlplane.schema import (
     worker_queues,
     workers,
 )
-from kubiya_tui.models import STALE_AFTER_INTERVALS
+from kubiya_tui.models import MAX_OBSERVED_INTERVAL, STALE_AFTER_INTERVALS
 
 T = TypeVar("T")
 log = logging.getLogger("kubiya_tui.controlplane")
@@ -94,6 +94,13 @@ _UNIQUE_STATE = "23505"
 
 BOOT_LEASES = "-processes"
 """The leases' organization of the control-plane processes themselves (no organization's slug starts with '-')."""
+
+
+def _judged_interval(interval: Any) -> Any:
+    """models.effective_interval in SQL: the queue's interval, or the longer one the worker keeps (bounded)."""
+    kept = workers.c.beat_interval
+    bounded = case((kept > MAX_OBSERVED_INTERVAL, literal(MAX_OBSERVED_INTERVAL, Double())), else_=kept)
+    return case((kept > interval, bounded), else_=interval)
 
 
 class Conflict(Exception):
@@ -787,7 +794,10 @@ class Store:
         )}  # fmt: skip
         stmt = stmt.on_conflict_do_update(
             index_elements=["organization_id", "worker_id"],
-            set_={**taken, "status": "active", "desired_state": "running", "disconnected_at": None, "disconnect_reason": None},
+            set_={
+                **taken, "status": "active", "desired_state": "running", "disconnected_at": None, "disconnect_reason": None,
+                "beat_interval": None, "drain_requested_at": None,
+            },  # fmt: skip
         )
         await self._run(stmt)
         return await self.get_worker(org, worker_id)
@@ -795,7 +805,7 @@ class Store:
     def _live(self, now: float, interval: Any) -> Any:
         return and_(
             workers.c.status.not_in(("disconnected", "offline")),
-            workers.c.last_heartbeat >= literal(now) - STALE_AFTER_INTERVALS * interval,
+            workers.c.last_heartbeat >= literal(now) - STALE_AFTER_INTERVALS * _judged_interval(interval),
         )
 
     async def count_live_workers(self, org: str, queue_id: str, now: float, interval: float) -> int:
@@ -807,7 +817,7 @@ class Store:
                     workers.c.organization_id == org,
                     workers.c.queue_id == queue_id,
                     workers.c.status.not_in(("disconnected", "offline")),
-                    workers.c.last_heartbeat >= now - STALE_AFTER_INTERVALS * interval,
+                    workers.c.last_heartbeat >= now - STALE_AFTER_INTERVALS * _judged_interval(interval),
                 )
             )
         )
@@ -832,7 +842,7 @@ class Store:
         """
         if _nul(worker_id):
             return None
-        params: dict[str, Any] = {"org": org, "wid": worker_id, "last_heartbeat": time.time()}
+        params: dict[str, Any] = {"org": org, "wid": worker_id, "beat_at": time.time()}
         for col, value in fields.items():
             params[col] = _dump(value) if col in JSON_COLUMNS else value
         stmt = self._heartbeat_statement(tuple(fields))
@@ -902,7 +912,14 @@ class Store:
                     workers.c.worker_id == bindparam("wid"),
                     workers.c.status != "disconnected",
                 )
-                .values({col: bindparam(col) for col in ("last_heartbeat", *columns)})
+                .values(
+                    {
+                        "last_heartbeat": bindparam("beat_at", type_=Double()),
+                        # The interval it keeps: the time since its previous heartbeat (old value on the right).
+                        "beat_interval": cast(bindparam("beat_at", type_=Double()), Double()) - workers.c.last_heartbeat,
+                        **{col: bindparam(col) for col in columns},
+                    }
+                )
                 .returning(workers.c.desired_state, workers.c.queue_id, version.label("config_version"))
             )
             if len(self._heartbeat_statements) < 256:
@@ -934,7 +951,11 @@ class Store:
         n = await self._run(
             update(workers)
             .where(workers.c.organization_id == org, workers.c.worker_id == worker_id)
-            .values(desired_state=state)
+            .values(
+                desired_state=state,
+                # The first drain request is kept ("drain requested 2m ago"); anything else clears it.
+                drain_requested_at=func.coalesce(workers.c.drain_requested_at, time.time()) if state == "draining" else None,
+            )
         )
         if n == 0:
             raise NotFound(f"worker {worker_id!r} not found")

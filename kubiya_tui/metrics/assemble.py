@@ -359,7 +359,9 @@ def worker_rows(
     known = set()
     for rw in registered:
         w = rw.worker
-        known.add(w.worker_id)
+        # Its poller is the one of its worker id, or of pid@hostname (Kubiya's worker): one row, not two.
+        identities = derive.worker_identities(w.worker_id, w.system_info)
+        known.update(identities)
         health = rw.health
         left = None
         if health == WorkerHealth.gone:
@@ -376,11 +378,11 @@ def worker_rows(
             draining += 1
         registered_age = now - w.registered_at if w.registered_at is not None else None
         flag = rules.with_temporal and derive.registered_not_polling(
-            health, w.worker_id, registered_age, temporal.polling, temporal.fresh, rules.poll_grace
+            health, identities, registered_age, temporal.polling, temporal.fresh, rules.poll_grace
         )
         not_polling += flag
         slots_used, slots_free = w.slots_used, w.slots_available
-        tw = by_identity.get(w.worker_id)
+        tw = next((by_identity[i] for i in identities if i in by_identity), None)
         if slots_used is None and tw is not None:
             slots_used, slots_free = tw.get("activity_slots_used"), tw.get("activity_slots_available")
         if health in LIVE and slots_used is not None and slots_free is not None:

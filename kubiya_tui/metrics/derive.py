@@ -84,9 +84,19 @@ def live_identities(
     return out
 
 
+def worker_identities(worker_id: str, system_info: Mapping | None) -> tuple[str, ...]:
+    """The Temporal identities a registered worker may poll as: its worker id (kubiya-tui's worker),
+    and ``pid@hostname`` from its system info (Temporal's default identity, which Kubiya's worker uses)."""
+    info = system_info or {}
+    pid, host = info.get("pid"), info.get("hostname")
+    if isinstance(pid, int) and not isinstance(pid, bool) and isinstance(host, str) and host:
+        return (worker_id, f"{pid}@{host}")
+    return (worker_id,)
+
+
 def registered_not_polling(
     health: str,
-    worker_id: str,
+    worker_id: "str | Iterable[str]",
     registered_age: float | None,
     polling: AbstractSet[str],
     temporal_fresh: bool,
@@ -101,7 +111,8 @@ def registered_not_polling(
         return False
     if registered_age is not None and registered_age < grace_seconds:
         return False
-    return worker_id not in polling
+    identities = (worker_id,) if isinstance(worker_id, str) else tuple(worker_id)
+    return not any(i in polling for i in identities)
 
 
 def temporal_only_health(status_name: str | None, heartbeat_age: float | None) -> str:

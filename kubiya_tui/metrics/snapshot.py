@@ -121,6 +121,10 @@ class WorkerSnapshot:
     """When a gone worker left (its goodbye, else its last heartbeat); None while it lives."""
     replaced_by: str | None = None
     """The worker that replaced this gone one (kubiya_tui.metrics.derive.replacements)."""
+    drain_requested_at: float | None = None
+    """When a drain was asked of it (epoch seconds); None when none is."""
+    drain_ignored: bool = False
+    """A drain was asked over one heartbeat interval (plus grace) ago and it still beats as running."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterable
+from typing import IO, Callable, Iterable, Sequence
 
 LOOPBACK = "127.0.0.1"
 
@@ -202,8 +202,9 @@ def start_control_plane(
     on_spawn: Callable[[ManagedProcess], None] | None = None,
     parent_death_signal: int | None = None,
     log_path: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> tuple[ManagedProcess, str]:
-    """Start `kubiya-tui serve` in its own process; answers the process and its base URL.
+    """Start `kubiya-tui serve` in its own process (with ``extra_args``); answers the process and its base URL.
 
     Its output goes to ``log_path`` (default: ``serve.log`` in the data dir). ``on_spawn``
     and ``parent_death_signal`` as for :func:`start_temporal`.
@@ -228,6 +229,7 @@ def start_control_plane(
         temporal_address,
         "--namespace",
         namespace,
+        *extra_args,
     ]
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = _spawn_listening(

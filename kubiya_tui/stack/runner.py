@@ -562,7 +562,7 @@ class Runner:
             except ApiError as exc:
                 self._note(state, f"cannot get the worker command of {q.name}: {exc}")
                 return None
-            parts = answer.command_parts
+            parts = answer.argv
             if not parts:
                 import shlex
 

@@ -104,6 +104,23 @@ class Actions:
     def __init__(self, console: KubiyaConsole) -> None:
         self._console = console
 
+    # -------------------------------------------------------------- what the control plane can do
+
+    def unavailable(self, feature: str) -> str | None:
+        """Why the connected control plane cannot do ``feature`` (client/capabilities.py), None when it can
+        or is not known yet (then the server's own answer is shown)."""
+        connection = getattr(self._console, "connection", None)
+        known = connection.capabilities.known if connection is not None else None
+        return known.refusal(feature) if known is not None else None
+
+    def refuse_unavailable(self, feature: str) -> bool:
+        """True (and a notification with the reason and what to do instead) when ``feature`` is unavailable."""
+        reason = self.unavailable(feature)
+        if reason:
+            self._console.notify(reason, title="Unavailable", severity="warning", timeout=10)
+            return True
+        return False
+
     # -------------------------------------------------------------- on what the operator selected
 
     def _selected_queue(self) -> str | None:
@@ -124,6 +141,8 @@ class Actions:
 
     def scale_selected(self) -> None:
         """Scale the queue on screen (``s``)."""
+        if self.refuse_unavailable("scale"):
+            return
         queue_id = self._selected_queue()
         if queue_id is None:
             self._console.notify("select a queue first", severity="warning")
@@ -132,6 +151,8 @@ class Actions:
 
     def drain_selected(self) -> None:
         """Drain the worker on screen (``d``)."""
+        if self.refuse_unavailable("drain"):
+            return
         worker_id = self._selected_worker()
         if worker_id is None:
             self._console.notify("select a worker (w lists them) or use Ctrl+P › Drain worker", severity="warning")
@@ -172,6 +193,8 @@ class Actions:
         console = self._console
         snapshot = console.snapshot
         queue = snapshot.queue(queue_id) if snapshot else None
+        if self.refuse_unavailable("scale"):
+            return
         if snapshot is None or queue is None or console.operations.refuse("scale-queue", self._queue_label(queue_id)):
             return
         console.push_screen(ScaleDialog(queue, snapshot.workers_of(queue_id)), lambda _: console.poller.refresh_now())
@@ -183,6 +206,8 @@ class Actions:
         console = self._console
         snapshot = console.snapshot
         worker = next((w for w in snapshot.workers if w.worker_id == worker_id), None) if snapshot else None
+        if self.refuse_unavailable("drain"):
+            return
         if snapshot is None or worker is None or console.operations.refuse("drain-worker", worker_id):
             return
         if worker.health is WorkerHealth.gone:
@@ -198,6 +223,8 @@ class Actions:
 
         console = self._console
         operations = console.operations
+        if self.refuse_unavailable("legacy"):
+            return
         if operations.read_only:
             console.notify(operations.refusal("migrate", task_queue.name), severity="error")
             return

@@ -216,6 +216,8 @@ class KubiyaConsole(App[None]):
     def action_legacy(self) -> None:
         from kubiya_tui.tui.screens.legacy import LegacyScreen
 
+        if self.actions.refuse_unavailable("legacy"):
+            return
         if not isinstance(self.screen, LegacyScreen):
             self.push_screen(LegacyScreen())
 

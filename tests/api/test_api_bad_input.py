@@ -43,7 +43,7 @@ def snapshot(c: httpx.Client) -> dict:
     return {
         "envs": c.get(f"{V1}/environments").json(),
         "queues": clean(c.get(f"{V1}/worker-queues").json()),
-        "workers": clean(c.get(f"{V1}/workers").json()),
+        "workers": clean(c.get(f"{V1}/registered-workers").json()),
         "audit": c.get(f"{V1}/audit", params={"limit": 1000}).json(),
     }
 
@@ -353,7 +353,7 @@ def test_unknown_and_odd_ids_are_404(c, odd):
         ("GET", f"/worker-queues/{odd}/config", None),
         ("POST", f"/worker-queues/{odd}/start", {}),
         ("POST", f"/worker-queues/{odd}/scale", {"workers": 1}),
-        ("GET", f"/workers/{odd}", None),
+        ("GET", f"/registered-workers/{odd}", None),
         ("POST", f"/workers/{odd}/heartbeat", {"status": "idle"}),
         ("POST", f"/workers/{odd}/drain", None),
         ("POST", f"/workers/{odd}/disconnect", {"reason": "x"}),
@@ -393,7 +393,7 @@ def test_odd_but_valid_names_are_stored_verbatim(c, org):
         json={"name": "sql-desc", "description": "'); DELETE FROM workers; --"},
     )
     assert q.status_code == 201 and q.json()["description"] == "'); DELETE FROM workers; --"
-    assert len(c.get(f"{V1}/workers").json()) == len(before["workers"])
+    assert len(c.get(f"{V1}/registered-workers").json()) == len(before["workers"])
     assert c.delete(f"{V1}/worker-queues/{q.json()['id']}").status_code == 204
     for env_id in made:
         assert c.delete(f"{V1}/environments/{env_id}").status_code == 204

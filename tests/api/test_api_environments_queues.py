@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 
 import httpx
 import pytest
+
+from kubiya_tui.models import WorkerCommand
 
 V1 = "/api/v1"
 ORG = "envq"
@@ -211,7 +214,13 @@ def test_worker_command(api, control_plane, unique):
     cmd = api.get(f"{V1}/worker-queues/{q['id']}/worker-command").json()
     assert cmd["queue_id"] == q["id"] and cmd["can_register"] is True
     assert cmd["queue_status"] == "active" and cmd["active_workers"] == 0 and cmd["max_workers"] == 1
-    assert cmd["command_parts"][:3] == ["kubiya-tui", "worker", "start"]
+    # Kubiya's shape of command_parts (docs/api.md §4.3), and the same command as argv.
+    assert cmd["command_parts"] == {
+        "binary": "kubiya-tui",
+        "subcommand": "worker start",
+        "flags": {"--queue-id": q["id"], "--control-plane-url": control_plane.url},
+    }
+    assert shlex.split(cmd["command"]) == WorkerCommand.model_validate(cmd).argv
     assert q["id"] in cmd["command"] and control_plane.url in cmd["command"]
     assert control_plane.api_key not in cmd["command"]
     # full queue: cannot register
@@ -277,7 +286,7 @@ def test_other_org_sees_nothing_and_gets_404(api, control_plane, unique):
         assert [e["name"] for e in b_envs] == ["default"]
         assert all(e["organization_id"] == "other-org" for e in b_envs)
         assert b.get(f"{V1}/worker-queues").json() == []
-        assert b.get(f"{V1}/workers").json() == []
+        assert b.get(f"{V1}/registered-workers").json() == []
         assert all(e["organization_id"] == "other-org" for e in b.get(f"{V1}/audit").json())
         for path in (
             f"/environments/{env['id']}",
@@ -288,7 +297,7 @@ def test_other_org_sees_nothing_and_gets_404(api, control_plane, unique):
             f"/worker-queues/{q['id']}/workers",
             f"/worker-queues/{q['id']}/metrics",
             f"/worker-queues/{q['id']}/config",
-            f"/workers/{wid}",
+            f"/registered-workers/{wid}",
         ):
             r = b.get(V1 + path)
             assert r.status_code == 404, (path, r.status_code)
@@ -315,7 +324,7 @@ def test_other_org_sees_nothing_and_gets_404(api, control_plane, unique):
     again = api.get(f"{V1}/worker-queues/{q['id']}").json()
     assert again["description"] is None and again["desired_workers"] is None and again["autoscale"] is None
     assert again["active_workers"] == 1
-    w = api.get(f"{V1}/workers/{wid}").json()
+    w = api.get(f"{V1}/registered-workers/{wid}").json()
     assert w["status"] == "active" and w["desired_state"] == "running"
     assert api.get(f"{V1}/environments/{env['id']}").json()["description"] is None
     assert api.get(f"{V1}/environments/{env['id']}/worker-queues").json() == []

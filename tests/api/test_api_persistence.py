@@ -21,7 +21,7 @@ def snapshot(c: httpx.Client) -> dict:
     return {
         "envs": c.get(f"{V1}/environments").json(),
         "queues": clean(c.get(f"{V1}/worker-queues").json()),
-        "workers": clean(c.get(f"{V1}/workers").json()),
+        "workers": clean(c.get(f"{V1}/registered-workers").json()),
         "audit": c.get(f"{V1}/audit", params={"limit": 1000}).json(),
     }
 
@@ -61,9 +61,9 @@ def test_stop_and_start_keeps_everything(control_plane_factory, tmp_path):
     with again.client() as c:
         after = snapshot(c)
         assert after == before
-        w = c.get(f"{V1}/workers/{w1}").json()
+        w = c.get(f"{V1}/registered-workers/{w1}").json()
         assert (w["status"], w["tasks_processed"], w["current_task_id"]) == ("busy", 12, "t-9")
-        assert c.get(f"{V1}/workers/{w2}").json()["desired_state"] == "draining"
+        assert c.get(f"{V1}/registered-workers/{w2}").json()["desired_state"] == "draining"
         q = c.get(f"{V1}/worker-queues/{q1['id']}").json()
         assert q["desired_workers"] == 3 and q["autoscale"]["min_workers"] == 1
         assert c.get(f"{V1}/worker-queues/{q1['id']}/config").json() == cfg
@@ -156,7 +156,7 @@ def concurrent_clients_lose_nothing(urls: list[str], key: str, admin_argv, prefi
             q = queues[f"{prefix}-{i}"]
             assert q["description"] == f"queue {i}" and q["desired_workers"] == i % 5
             assert q["active_workers"] == 1
-            w = c.get(f"{V1}/workers/{r['worker']}").json()
+            w = c.get(f"{V1}/registered-workers/{r['worker']}").json()
             assert (w["status"], w["tasks_processed"]) == ("busy", 15)
         # concurrent patches of different fields of one queue: none lost
         s = queues[f"{prefix}-shared"]
@@ -188,5 +188,5 @@ def test_concurrent_heartbeats_from_one_worker_keep_the_last_state(control_plane
         codes = list(pool.map(beat, range(n_tasks)))
     assert codes == [200] * n_tasks
     with control_plane.client() as c:
-        w = c.get(f"{V1}/workers/{wid}").json()
+        w = c.get(f"{V1}/registered-workers/{wid}").json()
         assert w["status"] == "idle" and 0 <= w["tasks_processed"] < n_tasks

@@ -86,14 +86,14 @@ def test_both_heartbeat_forms_answer_200_with_desired_state(api, unique):
     )
     assert r.status_code == 200, r.text
     assert r.json() == {"worker_id": wid, "desired_state": "running", "config_version": config_version}
-    w = api.get(f"{V1}/workers/{wid}").json()
+    w = api.get(f"{V1}/registered-workers/{wid}").json()
     assert (w["status"], w["tasks_processed"], w["current_task_id"]) == ("busy", 7, "t-1")
     assert w["system_info"]["hostname"] == "box-2" and w["worker_metadata"] == {"task_duration_avg_ms": 12}
 
     r = api.post(f"{V1}/workers/heartbeat", json={"worker_id": wid, "status": "idle", "tasks_processed": 9})
     assert r.status_code == 200, r.text
     assert r.json()["desired_state"] == "running" and r.json()["worker_id"] == wid
-    w = api.get(f"{V1}/workers/{wid}").json()
+    w = api.get(f"{V1}/registered-workers/{wid}").json()
     assert (w["status"], w["tasks_processed"]) == ("idle", 9)
 
     assert api.post(f"{V1}/workers/nope/heartbeat", json={"status": "idle"}).status_code == 404
@@ -139,7 +139,7 @@ def test_disconnect(api, unique):
     wid = start(api, q["id"])["worker_id"]
     r = api.post(f"{V1}/workers/{wid}/disconnect", json={"reason": "drained", "exit_code": 0})
     assert r.status_code == 204 and r.content == b""
-    w = api.get(f"{V1}/workers/{wid}").json()
+    w = api.get(f"{V1}/registered-workers/{wid}").json()
     assert w["status"] == "disconnected" and w["health"] == "gone" and w["disconnect_reason"] == "drained"
     assert w["disconnected_at"]
     assert api.get(f"{V1}/worker-queues/{q['id']}").json()["active_workers"] == 0
@@ -159,7 +159,7 @@ def test_workers_lists_newest_heartbeat_first_and_org_wide(api, unique):
     api.post(f"{V1}/workers/{a}/heartbeat", json={"status": "active"})
     ids = [w["worker_id"] for w in api.get(f"{V1}/worker-queues/{q1['id']}/workers").json()]
     assert ids == [a, b]
-    everyone = {w["worker_id"]: w for w in api.get(f"{V1}/workers").json()}
+    everyone = {w["worker_id"]: w for w in api.get(f"{V1}/registered-workers").json()}
     assert {a, b, c} <= set(everyone)
     assert everyone[c]["queue_id"] == q2["id"] and everyone[c]["queue_name"] == q2["name"]
     assert api.get(f"{V1}/worker-queues/nope/workers").status_code == 404
@@ -188,7 +188,7 @@ def test_legacy_register_both_forms(api, unique):
     reg2 = r.json()
     assert reg2["worker_id"] and reg2["environment_name"] == "default"
     assert reg2["task_queue_name"] == "local.default"
-    w = api.get(f"{V1}/workers/{reg2['worker_id']}").json()
+    w = api.get(f"{V1}/registered-workers/{reg2['worker_id']}").json()
     assert w["hostname"] == "h1"
 
     assert api.post(f"{V1}/workers/register", json={"environment_name": "no-such-env"}).status_code == 404
@@ -252,8 +252,52 @@ def test_legacy_register_cannot_join_another_orgs_task_queue(api, control_plane,
         for name in (q["task_queue_name"], "local.default", "local.anything"):
             r = b.post(f"{V1}/workers/register", json={"queue_name": name})
             assert r.status_code == 404, (name, r.text)
-        assert b.get(f"{V1}/workers").json() == []
+        assert b.get(f"{V1}/registered-workers").json() == []
         # its own legacy task queue (`<org>.<environment>`) is fine; a name that is no queue is not
         assert b.post(f"{V1}/workers/register", json={"queue_name": "legacy-org.default"}).status_code == 200
         assert b.post(f"{V1}/workers/register", json={"queue_name": "plain-name"}).status_code == 404
     assert api.get(f"{V1}/worker-queues/{q['id']}/workers").json() == []
+
+
+def test_workers_paths_keep_kubiyas_meaning_runners_and_their_pollers(api, unique):
+    """GET /workers and /workers/{runner_name} answer Kubiya's TaskQueueInfo (its SDK's workers.list/get);
+    the registered workers are at /registered-workers."""
+    q = make_queue(api, unique())
+    wid = start(api, q["id"])["worker_id"]
+    runner = api.get(f"{V1}/workers/default")
+    assert runner.status_code == 200, runner.text
+    info = runner.json()
+    assert (info["runner_name"], info["task_queue"], info["organization_id"]) == ("default", "local.default", "local")
+    assert isinstance(info["workers"], list) and info["worker_count"] == len(info["workers"])
+    listed = api.get(f"{V1}/workers").json()
+    assert "default" in {i["runner_name"] for i in listed} and all("worker_id" not in i for i in listed)
+    # A worker id names no runner here either: an empty runner, not the worker.
+    assert api.get(f"{V1}/workers/{wid}").json()["workers"] == []
+    assert api.get(f"{V1}/registered-workers/{wid}").json()["queue_id"] == q["id"]
+
+
+def test_a_drain_is_dated_and_the_interval_a_worker_keeps_is_shown(api, unique):
+    q = make_queue(api, unique(), heartbeat_interval=10)
+    wid = start(api, q["id"])["worker_id"]
+    fresh = api.get(f"{V1}/registered-workers/{wid}").json()
+    assert fresh["observed_heartbeat_interval"] is None and fresh["drain_requested_at"] is None
+    time.sleep(0.3)
+    api.post(f"{V1}/workers/{wid}/heartbeat", json={"status": "active"})
+    beaten = api.get(f"{V1}/registered-workers/{wid}").json()
+    assert beaten["observed_heartbeat_interval"] >= 0.3, "the time since the beat before (registration)"
+    drained = api.post(f"{V1}/workers/{wid}/drain").json()
+    assert drained["drain_requested_at"] and drained["health"] == "draining" and not drained["drain_ignored"]
+    # The beat that carries the answer still says active: not yet a drain it ignores.
+    assert api.post(f"{V1}/workers/{wid}/heartbeat", json={"status": "active"}).json()["desired_state"] == "draining"
+    again = api.get(f"{V1}/registered-workers/{wid}").json()
+    assert again["health"] == "draining" and not again["drain_ignored"]
+    # A second drain keeps the first request's time ("drain requested 2m ago").
+    assert api.post(f"{V1}/workers/{wid}/drain").json()["drain_requested_at"] == drained["drain_requested_at"]
+    api.post(f"{V1}/workers/{wid}/heartbeat", json={"status": "draining"})
+    honoured = api.get(f"{V1}/registered-workers/{wid}").json()
+    assert honoured["health"] == "draining" and not honoured["drain_ignored"]
+
+
+def test_health_names_the_service(api):
+    """The flavour probe of kubiya_tui/client/capabilities.py: ours says kubiya-tui (Kubiya's: agent-control-plane)."""
+    assert api.get("/api/health").json()["service"] == "kubiya-tui"

@@ -89,12 +89,14 @@ SHARED_FILE = "distribution_file"
 """The served wheel: the same file for every organization, so no organization's object."""
 LEASE = "lease"
 """A lease's name: each organization has its own lease of a name, so the intruder's call reaches its own."""
+RUNNER = "runner"
+"""A runner's name (Kubiya's ``/workers/{runner_name}``): the task queue ``<org>.<runner>`` of the caller's own organization."""
 
 
 def path_kind(path: str, param: str) -> str:
     """Which kind of object a path parameter names."""
     kinds = {"env_id": "environment", "queue_id": "queue", "task_queue_id": "task_queue_env", "worker_id": "worker", "task_id": "task",
-             "filename": SHARED_FILE, "name": LEASE}  # fmt: skip
+             "filename": SHARED_FILE, "name": LEASE, "runner_name": RUNNER}  # fmt: skip
     assert param in kinds, f"the walk knows no id kind for path parameter {param!r} of {path}: teach path_kind"
     return kinds[param]
 
@@ -113,11 +115,11 @@ def _clean(value: Any) -> Any:
 def state(api: httpx.Client, objects: dict[str, str]) -> dict:
     """Everything the first organization can read about its objects, through its own key."""
     reads = [
-        f"{V1}/environments", f"{V1}/worker-queues", f"{V1}/workers", f"{V1}/task-queues", f"{V1}/audit?limit=1000",
+        f"{V1}/environments", f"{V1}/worker-queues", f"{V1}/registered-workers", f"{V1}/workers", f"{V1}/task-queues", f"{V1}/audit?limit=1000",
         f"{V1}/environments/{objects['environment']}", f"{V1}/worker-queues/{objects['queue']}",
         f"{V1}/worker-queues/{objects['queue']}/config", f"{V1}/worker-queues/{objects['queue']}/workers",
         f"{V1}/task-queues/{objects['task_queue_env']}", f"{V1}/task-queues/{objects['task_queue_env']}/workers",
-        f"{V1}/workers/{objects['worker']}", f"{V1}/workers/{objects['legacy_worker']}",
+        f"{V1}/registered-workers/{objects['worker']}", f"{V1}/registered-workers/{objects['legacy_worker']}",
         f"{V1}/leases/{objects[LEASE]}",
     ]  # fmt: skip
     return {path: _clean(api.get(path).json()) for path in reads}
@@ -152,6 +154,7 @@ def world(control_plane_factory) -> dict:
                 "worker_task_queue": queue["task_queue_name"],
                 SHARED_FILE: (api.get(f"{V1}/distribution").json() or {}).get("filename") or "kubiya_tui.whl",
                 LEASE: "walk-lease",
+                RUNNER: "default",
             }
     with httpx.Client(base_url=cp.url, timeout=30) as anonymous:
         spec = anonymous.get("/api/openapi.json").json()
@@ -173,7 +176,7 @@ def calls(spec: dict, first: dict, intruder: dict):
             neutral_body, model = body_for(spec, operation, intruder)
             foreign_body, _ = body_for(spec, operation, first)
             label = f"{method.upper()} {template}"
-            owned = [p for p in params if path_kind(template, p) not in (SHARED_FILE, LEASE)]
+            owned = [p for p in params if path_kind(template, p) not in (SHARED_FILE, LEASE, RUNNER)]
             if params and not owned:
                 yield label, method, on_first, neutral_body, False
             elif params:
@@ -188,7 +191,7 @@ def calls(spec: dict, first: dict, intruder: dict):
 
 def test_every_operation_on_another_organizations_objects_is_404_and_changes_nothing(world):
     cp, spec, first, intruder = world["cp"], world["spec"], world["first"], world["intruder"]
-    secrets = [v for k, v in first.items() if k not in ("key", "environment_name", SHARED_FILE, LEASE)]
+    secrets = [v for k, v in first.items() if k not in ("key", "environment_name", SHARED_FILE, LEASE, RUNNER)]
     walked = []
     with cp.client(first["key"]) as own, cp.client(intruder["key"]) as other:
         for label, method, path, body, foreign in calls(spec, first, intruder):

@@ -52,7 +52,7 @@ def snapshot(c: httpx.Client) -> dict[str, Any]:
         "environments": c.get(f"{V1}/environments").json(),
         "queues": clean(queues),
         "configs": {q["id"]: c.get(f"{V1}/worker-queues/{q['id']}/config").json() for q in queues},
-        "workers": clean(c.get(f"{V1}/workers").json()),
+        "workers": clean(c.get(f"{V1}/registered-workers").json()),
         "audit": c.get(f"{V1}/audit", params={"limit": 1000}).json(),
     }
 

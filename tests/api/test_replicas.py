@@ -95,7 +95,7 @@ def everything(c: httpx.Client) -> dict:
         "environments": c.get(f"{V1}/environments").json(),
         "queues": clean(queues),
         "configs": [c.get(f"{V1}/worker-queues/{q['id']}/config").json() for q in queues],
-        "workers": clean(c.get(f"{V1}/workers").json()),
+        "workers": clean(c.get(f"{V1}/registered-workers").json()),
         "audit": c.get(f"{V1}/audit", params={"limit": 1000}).json(),
         "task_queues": clean(c.get(f"{V1}/task-queues").json()),
     }

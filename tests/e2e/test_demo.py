@@ -163,7 +163,7 @@ def test_demo_headless_under_load_scales_down_without_loss_and_leaves_nothing(tm
 
         def healthy(queue_id: str | None = None) -> list[dict]:
             demo.watch()
-            path = f"{V1}/worker-queues/{queue_id}/workers" if queue_id else f"{V1}/workers"
+            path = f"{V1}/worker-queues/{queue_id}/workers" if queue_id else f"{V1}/registered-workers"
             return [w for w in api.get(path).json() if w["health"] == "healthy"]
 
         # From 3 workers back to 1: two workers drain, nothing is lost.
@@ -253,7 +253,7 @@ def test_demo_interrupted_during_start_up_stops_what_it_started(tmp_path):
 
 
 def healthy_workers(api: httpx.Client) -> list[dict]:
-    return [w for w in api.get(f"{V1}/workers").json() if w["health"] == "healthy"]
+    return [w for w in api.get(f"{V1}/registered-workers").json() if w["health"] == "healthy"]
 
 
 def test_demo_killed_leaves_nothing_and_a_rerun_takes_over_then_sigterm_stops_it(tmp_path):
@@ -282,7 +282,7 @@ def test_demo_killed_leaves_nothing_and_a_rerun_takes_over_then_sigterm_stops_it
         url = re.search(r"^export KUBIYA_CONTROL_PLANE_BASE_URL=(\S+)$", second.output(), re.M).group(1)
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as api:
             assert len(api.get(f"{V1}/worker-queues").json()) == 4
-            rows = {w["worker_id"]: w for w in api.get(f"{V1}/workers").json()}
+            rows = {w["worker_id"]: w for w in api.get(f"{V1}/registered-workers").json()}
             for w in old:
                 assert rows[w["worker_id"]]["health"] == "gone"
                 assert rows[w["worker_id"]]["disconnect_reason"] == "left over from an earlier demo run"

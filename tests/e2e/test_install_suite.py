@@ -57,7 +57,7 @@ def test_local_script_on_a_fresh_host_installs_a_worker_that_registers_and_runs_
     text = log_path.read_text()
     assert f"{served['filename']} from {control_plane.url}: sha256 checked" in text
     assert control_plane.api_key not in text
-    assert api.get(f"{V1}/workers/{worker['worker_id']}").json()["status"] == "disconnected"
+    assert api.get(f"{V1}/registered-workers/{worker['worker_id']}").json()["status"] == "disconnected"
 
     # What the host got: the served wheel, installed (not editable) in the worker's own environment.
     venv = tmp_path / "home" / ".kubiya-tui" / f"worker-{queue['name']}"

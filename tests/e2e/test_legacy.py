@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from kubiya_tui.models import LegacyWorkerCommand
 from kubiya_tui.stack.processes import spawn
 from tests.helpers import make_queue, submit, wait_for
 from tests.e2e.test_worker import live_workers, outcomes
@@ -26,7 +27,9 @@ def test_legacy_endpoints_speak_the_upstream_shape(api, unique):
     assert api.post("/api/v1/task-queues", json={"name": name}).status_code == 409
     assert any(q["id"] == tq["id"] for q in api.get("/api/v1/task-queues").json())
     command = api.get(f"/api/v1/task-queues/{tq['id']}/worker-command").json()
-    assert command["command_parts"][:5] == ["kubiya-tui", "worker", "start", "--task-queue", f"local.{name}"]
+    # Kubiya's object shape, as upstream's legacy worker-command answers it.
+    assert LegacyWorkerCommand.model_validate(command).argv[:5] == ["kubiya-tui", "worker", "start", "--task-queue", f"local.{name}"]
+    assert command["command_parts"]["binary"] == "kubiya-tui" and command["command_parts"]["subcommand"] == "worker start"
     assert command["can_register"] is True and command["worker_token"] is None
     patched = api.patch(f"/api/v1/task-queues/{tq['id']}", json={"description": "older"}).json()
     assert patched["description"] == "older"

@@ -152,7 +152,7 @@ def test_runner_restarts_a_crashed_worker_and_stays_under_max_workers(api, contr
         )
         assert len(replacement) == 1
         assert any("died with exit code -9" in e and "restarting in" in e for e in rt.events), rt.events
-        killed = api.get(f"{V1}/workers/{mine[0]['worker_id']}").json()
+        killed = api.get(f"{V1}/registered-workers/{mine[0]['worker_id']}").json()
         assert killed["health"] == "gone" and killed["status"] == "disconnected"
         assert rt.running(queue["name"]) == 1
     finally:
@@ -286,5 +286,5 @@ def test_runner_command_keeps_a_queue_scaled_and_drains_at_ctrl_c(api, control_p
             runner.kill()
     assert runner.returncode == 0, err
     assert "draining the workers this runner started" in err and "runner stopped" in err
-    row = api.get(f"{V1}/workers/{worker['worker_id']}").json()
+    row = api.get(f"{V1}/registered-workers/{worker['worker_id']}").json()
     assert row["status"] == "disconnected" and row["exit_code"] == 0

@@ -81,14 +81,14 @@ def test_drain_from_control_plane_reaches_the_worker(api, control_plane, start_w
     worker = wait_for(lambda: live_workers(api, queue["id"]), 30, "worker registered")[0]
     submitted = submit(api, queue["id"], count=10, input={"seconds": 2})
     assert api.post(f"/api/v1/workers/{worker['worker_id']}/drain").status_code == 202
-    assert api.get(f"/api/v1/workers/{worker['worker_id']}").json()["health"] == "draining"
+    assert api.get(f"/api/v1/registered-workers/{worker['worker_id']}").json()["health"] == "draining"
     # Keep work arriving until the drain lands (at the next heartbeat, within 10 s).
     deadline = time.monotonic() + 25
     while proc.alive() and time.monotonic() < deadline:
         submitted += submit(api, queue["id"], count=2, input={"seconds": 2})
         time.sleep(1)
     assert proc.proc.wait(30) == 0
-    row = api.get(f"/api/v1/workers/{worker['worker_id']}").json()
+    row = api.get(f"/api/v1/registered-workers/{worker['worker_id']}").json()
     assert row["status"] == "disconnected" and row["health"] == "gone"
     # Whatever it did not take is still queued in Temporal, not lost.
     closed = outcomes(control_plane.temporal_address, queue["task_queue_name"])
@@ -124,7 +124,7 @@ def test_sigkill_mid_task_moves_the_task_and_the_worker_turns_stale(api, control
     assert "worker lost" in failed["error"] and "max_attempts is 1" in failed["error"]
     # No heartbeat for 2.5 intervals (25 s): the killed worker shows stale, not healthy.
     row = wait_for(
-        lambda: (w := api.get(f"/api/v1/workers/{victim_row['worker_id']}").json())["health"] == "stale" and w,
+        lambda: (w := api.get(f"/api/v1/registered-workers/{victim_row['worker_id']}").json())["health"] == "stale" and w,
         40,
         "killed worker stale",
         every=1,

@@ -34,12 +34,17 @@ def _fail(exc: Exception) -> None:
     pytest.fail(f"interop: {exc}", pytrace=False)
 
 
+def check_prerequisites() -> None:
+    """PeerMissing (one line naming what) unless PostgreSQL and Redis listen on this machine."""
+    peer.require_listening("PostgreSQL", peer.POSTGRES, "start it (trust auth for user postgres)")
+    peer.require_listening("Redis", peer.REDIS, "start it")
+
+
 @pytest.fixture(scope="session")
 def interop_prerequisites() -> None:
     """PostgreSQL and Redis on this machine; the suite fails (never skips) without them."""
     try:
-        peer.require_listening("PostgreSQL", peer.POSTGRES, "start it (trust auth for user postgres)")
-        peer.require_listening("Redis", peer.REDIS, "start it")
+        check_prerequisites()
     except PeerMissing as exc:
         _fail(exc)
 

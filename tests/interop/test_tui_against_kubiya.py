@@ -1,7 +1,7 @@
 """kubiya-tui's CLI and console against Kubiya's own control plane, with a kubiya-tui worker registered on it.
 
-Tests marked xfail(strict) are the breakages issue 11 lists: each turns into a failure the
-moment it is fixed, so its mark is removed with the fix.
+The tests of the section "fixed by issue 11" were strict xfails of the breakages that issue
+lists; they pass now.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from kubiya_tui.tui.app import build_console
 from kubiya_tui.tui.dialogs.worker_command import WorkerCommandDialog
 from kubiya_tui.tui.screens.workers import WorkersScreen
 from kubiya_tui.tui.widgets.worker_table import WorkerTable
-from tests.helpers import make_queue, wait_for
+from kubiya_tui.tui.dialogs.drain import DrainDialog
+from tests.helpers import make_queue, toasts, wait_for
 from tests.interop.support import start_workflows, temporal_backlog
 from tests.e2e.test_cli import cli, ok
 from tests.tui.test_tui_actions import until
@@ -23,10 +24,6 @@ from tests.tui.test_tui_actions import until
 pytestmark = pytest.mark.timeout(300)
 
 BACKLOG = 3
-
-
-def xfail(what: str):
-    return pytest.mark.xfail(strict=True, reason=f"issue 11: {what}")
 
 
 @pytest.fixture(scope="module")
@@ -123,23 +120,26 @@ def test_check_reads_depth_from_temporal(kubiya_server, backlog, temporal_env) -
     assert within.returncode == 0 and within.stdout.startswith("QUEUES OK"), within.stdout
 
 
-# ---------------------------------------------------------------------------- broken today (issue 11)
+# ---------------------------------------------------------------------------- fixed by issue 11
 
 
-@xfail("worker-command fails: Kubiya's command_parts is an object, the client wants a list")
 def test_worker_command(kubiya_server, busy) -> None:
     out = ok(cli(kubiya_server, "worker-command", busy["name"]))
     assert f"kubiya worker start --queue-id {busy['id']}" in out
+    answer = json.loads(ok(cli(kubiya_server, "worker-command", busy["name"], "-o", "json")))
+    assert answer["command_parts"] == {"binary": "kubiya", "subcommand": "worker start", "flags": {"--queue-id": busy["id"]}}
 
 
-@xfail("workers list without --queue reads GET /api/v1/workers, which on Kubiya's server lists runners' pollers")
 def test_workers_list_every_queue(kubiya_server, busy, temporal_env) -> None:
     rows = json.loads(ok(cli(kubiya_server, "workers", "list", "-o", "json")))
     mine = [w for w in rows if w["worker_id"] == busy["worker_id"]]
     assert len(mine) == 1 and mine[0]["health"] == "healthy" and mine[0]["queue_id"] == busy["id"]
+    assert all(w["queue_id"] for w in rows), "each worker is on the queue it was listed under"
+    table = ok(cli(kubiya_server, "workers", "list"))
+    (line,) = [x for x in table.splitlines() if x.startswith(busy["worker_id"][:8])]
+    assert busy["name"] in line and "healthy" in line and "never" not in line
 
 
-@xfail("workers list --queue shows queue '-', health '-', beat 'never' (Kubiya sends no queue_id, health or age)")
 def test_workers_list_of_a_queue(kubiya_server, busy, temporal_env) -> None:
     (row,) = json.loads(ok(cli(kubiya_server, "workers", "list", "--queue", busy["name"], "-o", "json")))
     assert row["worker_id"] == busy["worker_id"] and row["queue_id"] == busy["id"]
@@ -149,7 +149,6 @@ def test_workers_list_of_a_queue(kubiya_server, busy, temporal_env) -> None:
     assert busy["name"] in line and "healthy" in line and "never" not in line
 
 
-@xfail("top counts workers from GET /api/v1/workers: 0 healthy on a queue with a registered worker")
 def test_top_one_healthy_worker(kubiya_server, busy, temporal_env) -> None:
     snapshot = json.loads(ok(cli(kubiya_server, "top", "-o", "json", "--queue", busy["id"])))
     (queue,) = snapshot["queues"]
@@ -158,25 +157,32 @@ def test_top_one_healthy_worker(kubiya_server, busy, temporal_env) -> None:
     assert row["worker_id"] == busy["worker_id"] and row["health"] == "healthy"
 
 
-@xfail("drain ends in 'WorkerDetail does not match the contract': Kubiya has no drain API")
 def test_drain_is_refused_with_a_reason(kubiya_server, busy) -> None:
     line = refused(cli(kubiya_server, "drain", busy["worker_id"], "--yes"), "drain")
     assert "sigterm" in line.lower() or "stop" in line.lower()
 
 
-@xfail("scale ends in a bare '404 Not Found: Not Found': Kubiya has no scale API")
 def test_scale_is_refused_with_a_reason(kubiya_server, busy) -> None:
     refused(cli(kubiya_server, "scale", busy["name"], "2", "--yes"), "scale")
 
 
-@xfail("autoscale ends in a bare 404: Kubiya has no autoscale API")
 def test_autoscale_is_refused_with_a_reason(kubiya_server, busy) -> None:
     refused(cli(kubiya_server, "autoscale", busy["name"], "--min", "1", "--max", "2", "--target-backlog-age", "60", "--yes"), "autoscale")
 
 
-@xfail("tasks submit ends in a bare 404: Kubiya has no task API")
 def test_task_submit_is_refused_with_a_reason(kubiya_server, busy) -> None:
     refused(cli(kubiya_server, "tasks", "submit", busy["name"], "--kind", "sleep"), "task")
+    refused(cli(kubiya_server, "tasks", "list", busy["name"]), "task")
+
+
+def test_refusals_name_no_endpoint_and_change_nothing(kubiya_server, kapi, busy) -> None:
+    """The refusals come before any call: the queue and its worker are as they were."""
+    before = kapi.get(f"/api/v1/worker-queues/{busy['id']}").json()
+    for args in (("drain", busy["worker_id"][:8], "--yes"), ("scale", busy["id"], "0", "--yes")):
+        refused(cli(kubiya_server, *args), args[0])
+    after = kapi.get(f"/api/v1/worker-queues/{busy['id']}").json()
+    assert (after["status"], after["max_workers"]) == (before["status"], before["max_workers"])
+    assert [w["worker_id"] for w in kapi.get(f"/api/v1/worker-queues/{busy['id']}/workers").json()] == [busy["worker_id"]]
 
 
 # ---------------------------------------------------------------------------- the console
@@ -196,7 +202,6 @@ async def test_console_overview_lists_the_queues_with_temporals_depth(kubiya_ser
         assert app.snapshot.queue(busy["id"]) is not None
 
 
-@xfail("the overview says workers 0/0: workers come from GET /api/v1/workers")
 async def test_console_overview_counts_one_healthy_worker(kubiya_server, busy, temporal_env) -> None:
     app = kubiya_console(kubiya_server)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -205,7 +210,6 @@ async def test_console_overview_counts_one_healthy_worker(kubiya_server, busy, t
         assert app.snapshot.queue(busy["id"]).workers.unregistered == 0
 
 
-@xfail("the workers screen shows the registered worker as an unregistered poller (!reg)")
 async def test_console_workers_screen_one_healthy_row(kubiya_server, busy, temporal_env) -> None:
     app = kubiya_console(kubiya_server)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -222,12 +226,32 @@ async def test_console_workers_screen_one_healthy_row(kubiya_server, busy, tempo
         assert app.screen.query_one(WorkerTable).select_key(busy["worker_id"])
 
 
-@xfail("the worker-command dialog fails on Kubiya's object command_parts and shows no install scripts")
 async def test_console_worker_command_dialog(kubiya_server, busy) -> None:
     app = kubiya_console(kubiya_server)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.snapshot is not None and app.snapshot.queue(busy["id"]) is not None, 30, "queue")
-        app.show_worker_command(busy["id"])
+        app.actions.worker_command(busy["id"])
         await until(pilot, lambda: isinstance(app.screen, WorkerCommandDialog) and app.screen.command is not None, 15, "command")
         assert f"kubiya worker start --queue-id {busy['id']}" in app.screen.command
-        assert "docker run" in app.screen.scripts["docker"]
+        assert "docker run" in app.screen.scripts["docker"] and "kind: Deployment" in app.screen.scripts["kubernetes"]
+        assert "Local Installation Script" in app.screen.scripts["local"]
+
+
+async def test_console_drain_and_scale_are_shown_unavailable_with_the_reason(kubiya_server, busy, temporal_env) -> None:
+    app = kubiya_console(kubiya_server)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await until(pilot, lambda: app.snapshot is not None and app.snapshot.queue(busy["id"]) is not None, 30, "queue")
+        await until(pilot, lambda: app.connection.capabilities.known is not None, 15, "capabilities")
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, WorkersScreen), what="workers screen")
+        await until(pilot, lambda: any(w.worker_id == busy["worker_id"] for w in app.snapshot.workers), 20, "the worker")
+        assert app.screen.query_one(WorkerTable).select_key(busy["worker_id"])
+        await pilot.press("d")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, DrainDialog)
+        shown = " ".join(toasts(app))
+        assert "no drain API" in shown and "stop the worker" in shown, shown
+        assert "404" not in shown and "contract" not in shown
+        app.actions.scale(busy["id"])
+        await pilot.pause(0.3)
+        assert "no scale API" in " ".join(toasts(app))

@@ -118,7 +118,7 @@ async def test_drain_worker(control_plane, api, unique) -> None:
         await pilot.press("ctrl+s")
         await until(pilot, lambda: app.screen.accepted, what="drain accepted")
         await until(pilot, lambda: "draining" in str(app.screen.query_one("#drain-state").render()), what="state followed")
-        assert api.get(f"/api/v1/workers/{worker_id}").json()["desired_state"] == "draining"
+        assert api.get(f"/api/v1/registered-workers/{worker_id}").json()["desired_state"] == "draining"
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, WorkersScreen))
 

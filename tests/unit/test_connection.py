@@ -47,7 +47,7 @@ class FakeControlPlane(ThreadingHTTPServer):
             return (200, self.openapi) if self.openapi is not None else (404, {"detail": "Not Found"})
         if path == "/api/v1/worker-queues":
             return 200, [QUEUE]
-        if path in ("/api/v1/workers", "/api/v1/worker-queues/q1/workers", "/api/v1/environments"):
+        if path in ("/api/v1/registered-workers", "/api/v1/worker-queues/q1/workers", "/api/v1/environments"):
             return 200, []
         if path == "/api/v1/worker-queues/q1/metrics":
             return 200, {"queue_id": "q1", "task_queue_backlog": 3, "temporal_available": True}
@@ -164,7 +164,7 @@ async def test_a_control_plane_without_an_org_wide_worker_list_is_asked_per_queu
         caps = await conn.capabilities.get()
         assert caps.flavour == "kubiya" and not caps.org_workers_list and not caps.drain
         await conn.source.refresh(complete=True)
-        assert server.asked("/api/v1/workers") == 0, "asked what it offers, not a 404"
+        assert server.asked("/api/v1/registered-workers") == 0, "asked what it offers, not a 404"
         assert server.asked("/api/v1/worker-queues/q1/workers") == 1
     finally:
         await conn.aclose()

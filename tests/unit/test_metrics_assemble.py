@@ -148,3 +148,29 @@ def test_it_changes_nothing_it_is_given_and_keeps_equal_rows():
     moved = replace(readings, stats={"org.prod.orders": _reading(replace(STATS, backlog=13))})
     third = build_snapshot(SnapshotRules(), registry.watched, moved, now=NOW + 4, previous=again)
     assert third.queues[0].depth == 13 and third.queues[0] is not again.queues[0]
+
+
+def test_a_poller_of_kubiyas_worker_is_matched_by_pid_at_hostname():
+    """Kubiya's worker polls Temporal as pid@hostname (its default identity), never as its worker id."""
+    kubiya = _registered("3f2a-worker", WorkerHealth.healthy, 2.0, system_info={"pid": 4242, "hostname": "box"})
+    plain = _registered("w-ok", WorkerHealth.healthy, 2.0)
+    stats = replace(STATS, poller_last_access={"4242@box": NOW - 5, "w-ok": NOW - 5, "7@elsewhere": NOW - 5})
+    registry = _registry(kubiya, plain)
+    readings = Readings(registry=registry, stats={"org.prod.orders": _reading(stats)})
+    snap = build_snapshot(SnapshotRules(poll_grace=0), registry.watched, readings, now=NOW)
+    rows = {w.worker_id: w for w in snap.workers}
+    assert set(rows) == {"3f2a-worker", "w-ok", "7@elsewhere"}, "one row per worker; its poller is no second row"
+    assert not rows["3f2a-worker"].registered_not_polling and not rows["3f2a-worker"].polling_not_registered
+    assert rows["7@elsewhere"].polling_not_registered, "a poller nobody registered is still shown, once"
+    assert snap.queues[0].workers == WorkerCounts(healthy=2, total=2, unregistered=1)
+
+
+def test_a_drain_the_worker_ignores_is_carried_to_its_row():
+    ignoring = _registered(
+        "w-kubiya", WorkerHealth.healthy, 2.0, desired_state="draining", drain_ignored=True,
+        drain_requested_at=NOW - 120, status="active",
+    )  # fmt: skip
+    registry = _registry(ignoring)
+    snap = build_snapshot(SnapshotRules(mode="api", poll_grace=0), registry.watched, Readings(registry=registry), now=NOW)
+    (row,) = snap.workers
+    assert row.drain_ignored and row.drain_requested_at == NOW - 120 and row.health == WorkerHealth.healthy

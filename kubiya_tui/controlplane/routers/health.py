@@ -20,6 +20,8 @@ async def health(request: Request) -> dict[str, Any]:
     up = await reader.available()
     answer: dict[str, Any] = {
         "status": "ok",
+        # Tells the client which control plane it talks to (Kubiya's says "agent-control-plane").
+        "service": "kubiya-tui",
         "version": __version__,
         "temporal": "ok" if up else "unavailable",
         "temporal_address": reader.address,

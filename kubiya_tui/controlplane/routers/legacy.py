@@ -36,6 +36,7 @@ from kubiya_tui.controlplane.serializers import queue_out, worker_out
 from kubiya_tui.controlplane.store import NotFound
 from kubiya_tui.controlplane.temporal_tasks import answer_of, recent_tasks, start_tasks
 from kubiya_tui.models import (
+    CommandParts,
     LegacyTaskQueue,
     LegacyWorkerCommand,
     MigrateRequest,
@@ -129,7 +130,11 @@ async def legacy_worker_command(task_queue_id: str, request: Request, who: Calle
     return LegacyWorkerCommand(
         task_queue_name=task_queue,
         command=shlex.join(parts),
-        command_parts=parts,
+        command_parts=CommandParts(
+            binary="kubiya-tui",
+            subcommand="worker start",
+            flags={"--task-queue": task_queue, "--control-plane-url": get_public_url(request)},
+        ),
         namespace_status=env["status"],
         can_register=env["status"] in ("ready", "active") and not (migration and migration["state"] == "migrated"),
     )
@@ -221,7 +226,7 @@ async def migrate(task_queue_id: str, body: MigrateRequest, request: Request, wh
     command = WorkerCommand(
         queue_id=queue["id"],
         command=scripts.worker_command(queue["id"], url),
-        command_parts=scripts.worker_command_parts(queue["id"], url),
+        command_parts=scripts.worker_command_object(queue["id"], url),
         can_register=True,
         queue_status=queue["status"],
         active_workers=0,

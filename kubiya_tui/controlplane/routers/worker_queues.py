@@ -114,7 +114,7 @@ async def worker_command(queue_id: str, request: Request, who: Caller = Auth) ->
         queue_id=queue_id,
         command=scripts.worker_command(queue_id, url),
         package=scripts.package_source(wheel, problem),
-        command_parts=scripts.worker_command_parts(queue_id, url),
+        command_parts=scripts.worker_command_object(queue_id, url),
         can_register=queue["status"] == "active" and under_limit,
         queue_status=queue["status"],
         active_workers=live,

@@ -6,6 +6,7 @@ checks its parameters at start-up: keep them ``worker_id, body, request, who``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -19,11 +20,12 @@ from kubiya_tui.controlplane.deps import (
     get_public_url,
     get_settings,
     get_store,
+    get_temporal,
     live_worker_count,
 )
 from kubiya_tui.controlplane.naming import legacy_task_queue
 from kubiya_tui.controlplane.openapi import errors
-from kubiya_tui.controlplane.serializers import LEGACY_HEARTBEAT_INTERVAL, worker_out
+from kubiya_tui.controlplane.serializers import LEGACY_HEARTBEAT_INTERVAL, iso, worker_out
 from kubiya_tui.controlplane.store import NotFound
 from kubiya_tui.models import (
     DisconnectRequest,
@@ -31,6 +33,8 @@ from kubiya_tui.models import (
     HeartbeatRequest,
     LegacyRegisterRequest,
     SimpleHeartbeatRequest,
+    TaskQueueInfo,
+    TaskQueuePoller,
     WorkerDetail,
     WorkerRegistration,
     WorkerStartRequest,
@@ -207,15 +211,67 @@ async def drain(worker_id: str, request: Request, who: Caller = Auth) -> WorkerD
     return worker_out(row, time.time())
 
 
-@router.get(f"{V1}/workers")
+# Every worker of the organization, and one by id: this project's extensions. They are not on
+# /workers and /workers/{id}, which on Kubiya's control plane mean runners (below).
+REGISTERED = f"{V1}/registered-workers"
+
+
+@router.get(REGISTERED)
 async def list_all_workers(request: Request, who: Caller = Auth) -> list[WorkerDetail]:
+    """Every registered worker of the organization (gone ones too), newest heartbeat first."""
     now = time.time()
     return [worker_out(r, now) for r in await get_store(request).list_workers(who.org)]
 
 
-@router.get(f"{V1}/workers/{{worker_id}}")
+@router.get(f"{REGISTERED}/{{worker_id}}", responses=errors(404))
 async def get_worker(worker_id: str, request: Request, who: Caller = Auth) -> WorkerDetail:
+    """One registered worker by its worker id."""
     return worker_out(await get_store(request).get_worker(who.org, worker_id), time.time())
+
+
+# Kubiya's meaning of /workers and /workers/{runner_name} (its SDK's workers.list and workers.get):
+# a runner's Temporal task queue `<org>.<runner>` and the pollers Temporal sees on it. Here a
+# runner is an environment (the legacy task queue `<org>.<environment>` that /workers/register
+# hands out), as on Kubiya's server, where a legacy registration names an environment.
+
+
+async def _runner_info(request: Request, org: str, runner_name: str) -> TaskQueueInfo:
+    task_queue = legacy_task_queue(org, runner_name)
+    reader = get_temporal(request)
+    pollers: list[TaskQueuePoller] = []
+    backlog: int | None = None
+    if await reader.available():
+        try:
+            stats = await reader.queue_stats(task_queue)
+        except Exception:  # Temporal went away meanwhile: the runner is shown without pollers
+            stats = None
+        if stats is not None:
+            backlog = stats.backlog
+            pollers = [
+                TaskQueuePoller(identity=identity, last_access_time=iso(seen) if seen else None)
+                for identity, seen in sorted(stats.poller_last_access.items())
+            ]
+    return TaskQueueInfo(
+        task_queue=task_queue,
+        organization_id=org,
+        runner_name=runner_name,
+        workers=pollers,
+        worker_count=len(pollers),
+        approximate_backlog_count=backlog,
+    )
+
+
+@router.get(f"{V1}/workers")
+async def list_runners(request: Request, who: Caller = Auth) -> list[TaskQueueInfo]:
+    """Kubiya's ``GET /workers``: one entry per runner (here: per environment) with its Temporal pollers."""
+    envs = await get_store(request).list_environments(who.org)
+    return list(await asyncio.gather(*(_runner_info(request, who.org, e["name"]) for e in envs)))
+
+
+@router.get(f"{V1}/workers/{{runner_name}}")
+async def get_runner(runner_name: str, request: Request, who: Caller = Auth) -> TaskQueueInfo:
+    """Kubiya's ``GET /workers/{runner_name}``: always an answer, empty for a runner nobody polls for."""
+    return await _runner_info(request, who.org, runner_name)
 
 
 @router.get(f"{V1}/worker-queues/{{queue_id}}/workers")

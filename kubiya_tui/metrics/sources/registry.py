@@ -21,7 +21,10 @@ from urllib.parse import quote
 
 from kubiya_tui.metrics.ports import CapabilitiesView, ControlPlaneReader
 from kubiya_tui.metrics.snapshot import WorkerSnapshot
-from kubiya_tui.models import WorkerHealth, derive_health
+from kubiya_tui.models import WorkerHealth, derive_health, effective_interval
+
+ORG_WORKERS_PATH = "/api/v1/registered-workers"
+"""Every worker of the organization in one call (kubiya-tui's; Kubiya's ``/workers`` means runners)."""
 
 ENVIRONMENTS_INTERVAL = 300.0
 """Environment names are read again this often when a filter names environments."""
@@ -74,6 +77,8 @@ class RegisteredWorker:
     """As of the latest poll."""
     heartbeat_age: float | None = None
     """Seconds since its last heartbeat, as of the latest poll."""
+    observed_interval: float | None = None
+    """The interval it is seen to keep between heartbeats, when the control plane says (ours does)."""
 
     @property
     def queue_key(self) -> str | None:
@@ -227,7 +232,7 @@ class RegistrySource:
         if want_workers and self._org_workers_list():
             queues_raw, answer, health_raw = await asyncio.gather(
                 self.api.get_raw("/api/v1/worker-queues"),
-                self.api.get_raw("/api/v1/workers"),
+                self.api.get_raw(ORG_WORKERS_PATH),
                 self.api.get_raw("/api/health"),
                 return_exceptions=True,
             )
@@ -262,7 +267,7 @@ class RegistrySource:
         refs = [r for r in refs if self.selection.keeps(r)]
         workers: Iterable[dict] | None = None
         if workers_raw is not None:
-            workers = json_list(workers_raw, "/api/v1/workers", "workers")
+            workers = json_list(workers_raw, ORG_WORKERS_PATH, "workers")
         elif want_workers:
             workers = await self._workers_per_queue(refs)
         if workers is not None:
@@ -298,7 +303,14 @@ class RegistrySource:
         async def one(ref: QueueRef) -> list[dict]:
             async with self._sem:
                 path = f"/api/v1/worker-queues/{quote(ref.id, safe='')}/workers"
-                return list(json_list(await self.api.get_raw(path), path, "workers"))
+                listed = list(json_list(await self.api.get_raw(path), path, "workers"))
+            for w in listed:
+                # Kubiya's server names no queue: it is the one asked about.
+                if w.get("queue_id") is None:
+                    w["queue_id"] = ref.id
+                if w.get("heartbeat_interval") is None and ref.heartbeat_interval:
+                    w["heartbeat_interval"] = ref.heartbeat_interval
+            return listed
 
         answers = await asyncio.gather(*(one(r) for r in refs))
         return [w for batch in answers for w in batch]
@@ -351,6 +363,8 @@ class RegistrySource:
             w.get("tasks_processed"),
             w.get("tasks_failed"),
             w.get("slots_used"),
+            w.get("drain_ignored"),
+            w.get("observed_heartbeat_interval"),
         )
         cached = self._workers.get(worker_id)
         if cached is not None and cached[0] == key:
@@ -362,7 +376,15 @@ class RegistrySource:
         if not isinstance(age, (int, float)):
             age = None if rw.last_heartbeat is None else max(0.0, now - rw.last_heartbeat)
         rw.heartbeat_age = age
-        rw.health = derive_health(rw.worker.status, rw.worker.desired_state, age, rw.worker.heartbeat_interval or 60.0)
+        known = self._capabilities.known if self._capabilities is not None else None
+        rw.health = derive_health(
+            rw.worker.status,
+            rw.worker.desired_state,
+            age,
+            effective_interval(rw.worker.heartbeat_interval, rw.observed_interval),
+            stale_after=known.stale_after if known is not None else None,
+            drain_ignored=rw.worker.drain_ignored,
+        )
         return rw
 
 
@@ -392,12 +414,16 @@ def parse_worker(worker_id: str, w: dict) -> RegisteredWorker:
         task_queue_name=w.get("task_queue_name") or (w.get("queue_name") if queue_id is None else None),
         source="api",
         version=str_or_none(system_info.get("sdk_version")),
+        drain_requested_at=epoch(w.get("drain_requested_at")),
+        drain_ignored=w.get("drain_ignored") is True,
     )
+    observed = w.get("observed_heartbeat_interval")
     return RegisteredWorker(
         worker=worker,
         last_heartbeat=epoch(w.get("last_heartbeat")),
         left_at=epoch(w.get("disconnected_at")),
         environment_id=w.get("environment_id"),
+        observed_interval=float(observed) if isinstance(observed, (int, float)) and not isinstance(observed, bool) else None,
     )
 
 

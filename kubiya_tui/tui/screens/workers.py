@@ -121,6 +121,9 @@ class WorkerDetailScreen(ConsoleScreen):
         replaces = [w.worker_id for w in snapshot.workers if w.replaced_by == worker.worker_id]
         lifetime = [("left", fmt.age(snapshot.taken_at - worker.left_at) + " ago" if worker.left_at else fmt.MISSING)] if gone else [
             ("heartbeat age", fmt.age(worker.heartbeat_age_seconds))]  # fmt: skip
+        if worker.drain_ignored:
+            since = fmt.age(snapshot.taken_at - worker.drain_requested_at) + " ago" if worker.drain_requested_at else ""
+            lifetime.append(("drain", f"requested {since}, worker ignores it; stop its process instead".replace("  ", " ")))
         if worker.replaced_by:
             lifetime.append(("replaced by", worker.replaced_by))
         if replaces:

@@ -30,6 +30,7 @@ def other_version(app: App[Any], worker: WorkerSnapshot) -> str | None:
 WORKER_LEGEND = (
     ("!poll", "registered with the control plane, but Temporal sees it poll nothing"),
     ("!reg", "a poller of the queue that no registration accounts for (counted in pollers, not in workers)"),
+    ("!drain", "a drain was asked, and over one heartbeat interval later it still runs: it ignores drains (Kubiya's worker does)"),
     ("!ver", "runs another kubiya-tui version than the control plane"),
     ("↪", "a gone worker's replacement: the worker of its queue that registered as it left (same host first)"),
     ("beat", "age of its last heartbeat; none for a gone worker, whose slots no longer count either"),
@@ -46,6 +47,8 @@ def health_text(app: App[Any], worker: WorkerSnapshot) -> Text:
         text.append(" !poll", style=theme_style(app, "status-failed"))
     if worker.polling_not_registered:
         text.append(" !reg", style=theme_style(app, "status-failed"))
+    if worker.drain_ignored:
+        text.append(" !drain", style=theme_style(app, "status-stale"))
     if other_version(app, worker):
         text.append(" !ver", style=theme_style(app, "status-stale"))
     return text
@@ -85,7 +88,12 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
         if key == "worker":
             return len(item.worker_id)
         if key == "health":
-            flags = 6 * item.registered_not_polling + 5 * item.polling_not_registered + 5 * bool(other_version(self.app, item))
+            flags = (
+                6 * item.registered_not_polling
+                + 5 * item.polling_not_registered
+                + 7 * item.drain_ignored
+                + 5 * bool(other_version(self.app, item))
+            )
             return 2 + len(item.health.value) + flags + (len(item.replaced_by) + 2 if item.replaced_by else 0)
         return len(item.queue_name or "")
 
