@@ -32,7 +32,7 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 import tomlkit.items
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from kubiya_tui import locations
 from kubiya_tui.errors import UserError
@@ -40,6 +40,104 @@ from kubiya_tui.errors import UserError
 DEFAULT_API_URL = "https://control-plane.kubiya.ai"
 DEFAULT_TEMPORAL_NAMESPACE = "default"
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+ALERT_LEVELS = ("critical", "warning")
+
+
+class AlertRule(BaseModel):
+    """One ``[[profiles.NAME.alerts]]`` table: thresholds for the queues its patterns name, in ``check``'s words.
+
+    ``queues``: glob patterns (``prod/*``, ``*payments*``) or names, matched against NAME, ENV/NAME,
+    the task queue and the id; ``*`` (the default) is every queue. A value above ``max_*`` is
+    critical, above ``warn_at`` of it a warning; fewer healthy workers than
+    ``min_healthy_workers`` is critical; ``level = "warning"`` makes every finding of the rule a warning.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    queues: list[str] = Field(default_factory=lambda: ["*"])
+    max_depth: float | None = Field(default=None, ge=0)
+    max_backlog_age: float | None = None
+    """Seconds; ``90``, ``"90s"``, ``"5m"``, ``"1h"``."""
+    max_error_rate: float | None = None
+    """A fraction; ``0.05`` or ``"5%"``."""
+    stuck_after: float | None = None
+    """Seconds; a stuck queue alerts when its oldest task waited this long (default 30 s; ``false`` turns it off)."""
+    min_healthy_workers: int | None = Field(default=None, ge=0)
+    warn_at: float = Field(default=0.8, ge=0, le=1)
+    level: str = "critical"
+
+    _stuck_off: bool = PrivateAttr(default=False)
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and not all(isinstance(v, str) and v.strip() for v in value):
+            raise ValueError("give queue names or patterns as strings, e.g. [\"prod/*\"]")
+        if isinstance(value, list) and not value:
+            raise ValueError("name at least one queue or pattern (\"*\" is every queue)")
+        return value
+
+    @field_validator("max_backlog_age", "stuck_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        from kubiya_tui.metrics.check import parse_seconds
+
+        if value is None or value is False:
+            return None
+        if isinstance(value, bool):
+            raise ValueError("give a duration such as 90, \"90s\", \"2m\" or \"1h\" (false turns it off)")
+        if isinstance(value, (int, float)):
+            if value < 0 or value != value or value in (float("inf"),):
+                raise ValueError(f"{value!r} is not a duration of 0 seconds or more")
+            return float(value)
+        if isinstance(value, str):
+            return parse_seconds(value)
+        raise ValueError("give a duration such as 90, \"90s\", \"2m\" or \"1h\"")
+
+    @field_validator("max_error_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        from kubiya_tui.metrics.check import parse_rate
+
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError("give a fraction (0.05) or a percentage (\"5%\")")
+        return parse_rate(str(value))
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value not in ALERT_LEVELS:
+            raise ValueError(f"{value!r} is not a level: give \"critical\" or \"warning\"")
+        return value
+
+    def model_post_init(self, context: Any) -> None:
+        self._stuck_off = "stuck_after" in self.model_fields_set and self.stuck_after is None
+
+    @property
+    def stuck_off(self) -> bool:
+        """The rule says ``stuck_after = false``: stuck queues are not checked by it."""
+        return self._stuck_off
+
+
+def _colour(value: Any) -> Any:
+    """A colour Rich and Textual both understand (``red``, ``#cc3333``, ``rgb(200,40,40)``), or a ValueError."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("give a colour name such as \"red\" or a hex colour such as \"#cc3333\"")
+    from rich.color import Color, ColorParseError
+
+    try:
+        Color.parse(value.strip())
+    except ColorParseError:
+        raise ValueError(f"{value!r} is not a colour: give a name such as \"red\" or a hex colour such as \"#cc3333\"") from None
+    return value.strip()
 
 
 class Profile(BaseModel):
@@ -91,6 +189,20 @@ class Profile(BaseModel):
 
     strict_permissions: bool = False
     """Refuse, rather than warn about, a key file or a config file with a key that other users may read."""
+
+    color: str | None = Field(default=None, validation_alias=AliasChoices("color", "colour"))
+    """The colour that frames this profile's rows and dialogs in the console (``colour`` is accepted too)."""
+
+    danger: bool = False
+    """A profile to be careful with (production): its rows and dialogs are framed in red, its name marked."""
+
+    alerts: list[AlertRule] = Field(default_factory=list)
+    """Alert thresholds: ``[[profiles.NAME.alerts]]`` tables (see AlertRule)."""
+
+    alert_bell: bool = True
+    """Ring the terminal bell once when an alert of this profile fires."""
+
+    _check_colour = field_validator("color", mode="before")(classmethod(lambda cls, v: _colour(v)))
 
 
 class Config(BaseModel):
@@ -158,6 +270,18 @@ class Settings(BaseModel):
     read_only: bool = False
     """Whether changes are refused."""
 
+    color: str | None = None
+    """The profile's colour in the console, if any."""
+
+    danger: bool = False
+    """The profile is marked ``danger`` (production)."""
+
+    alerts: list[AlertRule] = Field(default_factory=list)
+    """The profile's alert rules."""
+
+    alert_bell: bool = True
+    """Ring the bell when one of the profile's alerts fires."""
+
     warnings: list[str] = Field(default_factory=list)
     """One line each, for the user: files holding keys that other users may read (never a key)."""
 
@@ -224,7 +348,7 @@ def _field_errors(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_input=False, include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     more = f" (and {len(parts) - 2} more)" if len(parts) > 2 else ""
     return "; ".join(parts[:2]) + more
@@ -352,8 +476,32 @@ def resolve_settings(
         refresh_interval=profile.refresh_interval,
         theme=profile.theme or config.theme,
         read_only=profile.read_only,
+        color=profile.color,
+        danger=profile.danger,
+        alerts=list(profile.alerts),
+        alert_bell=profile.alert_bell,
         warnings=warnings,
     )
+
+
+def profile_names(names: str | None = None, *, config: Config | None = None) -> list[str]:
+    """The profiles of ``--profiles a,b,c`` (in that order), or every profile of the file when ``names`` is None.
+
+    An unknown name, or a file without profiles, is a UserError naming the known ones.
+    """
+    config = config if config is not None else load_config()
+    known = ", ".join(sorted(config.profiles)) or "none; add [profiles.NAME] to " + str(locations.config_file())
+    if names is None:
+        if not config.profiles:
+            raise UserError(f"--all-profiles: no profiles in {config._source or locations.config_file()}")
+        return list(config.profiles)
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        raise UserError("--profiles: name one or more profiles, separated by commas (a,b,c)")
+    for name in wanted:
+        if name not in config.profiles:
+            raise UserError(f"--profiles: unknown profile {name!r}; known profiles: {known}")
+    return list(dict.fromkeys(wanted))
 
 
 # ---------------------------------------------------------------------------- writing
@@ -462,10 +610,19 @@ def _plain(config: Config) -> dict[str, Any]:
             value = getattr(profile, field)
             if value is None or (field not in profile.model_fields_set and value == getattr(defaults, field)):
                 continue
+            if field == "alerts":
+                value = [_plain_rule(rule) for rule in value]
             fields[field] = value.get_secret_value() if isinstance(value, SecretStr) else value
         profiles[name] = fields
     if profiles:
         out["profiles"] = profiles
+    return out
+
+
+def _plain_rule(rule: AlertRule) -> dict[str, Any]:
+    out = {k: v for k, v in rule.model_dump(exclude_unset=True).items() if v is not None}
+    if rule.stuck_off:
+        out["stuck_after"] = False
     return out
 
 
