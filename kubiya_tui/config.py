@@ -402,12 +402,17 @@ def resolve_settings(
     temporal_address: str | None = None,
     temporal_namespace: str | None = None,
     config: Config | None = None,
+    environment: bool = True,
 ) -> Settings:
     """Merge flags > environment > profile > defaults into the settings of one command.
 
     The profile is ``profile_name`` (the ``--profile`` flag), else ``$KUBIYA_TUI_PROFILE``,
     else the file's ``default_profile``; an unknown name is a UserError listing the known ones.
+
+    ``environment=False`` (several profiles at once) reads no environment variable: each
+    profile is what the file says, so one exported KUBIYA_API_KEY cannot point them all at one server.
     """
+    _env = globals()["_env"] if environment else (lambda name: None)
     config = config if config is not None else load_config()
     chosen = profile_name or _env("KUBIYA_TUI_PROFILE") or config.default_profile
     if chosen is not None and chosen not in config.profiles:

@@ -116,7 +116,8 @@ def open_fleet(
 ) -> list[FleetMember]:
     """A member per profile of ``--profiles`` (``names``, comma-separated) or of the whole file (None).
 
-    A profile that cannot be set up (a key file missing, nothing to watch) is a UserError
+    Each profile is read as the file has it, without environment overrides (KUBIYA_API_KEY,
+    TEMPORAL_ADDRESS...: they would point every profile at one server). A profile that cannot be set up (a key file missing, nothing to watch) is a UserError
     naming it: the config is the operator's to fix, before anything is polled. Nothing is read yet.
     """
     from kubiya_tui.connection import connect
@@ -126,7 +127,7 @@ def open_fleet(
     try:
         for name in profile_names(names, config=config):
             try:
-                settings = resolve_settings(name, config=config)
+                settings = resolve_settings(name, config=config, environment=False)
                 connection = connect(settings, options, history=history)
                 connection.source  # noqa: B018 - "nothing to watch" is found now, not at the first poll
             except UserError as exc:
