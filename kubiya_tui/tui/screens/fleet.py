@@ -24,6 +24,7 @@ from kubiya_tui.fleet import FleetMember, state_of, totals
 from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot, SourceStatus
 from kubiya_tui.tui.context import console_of
 from kubiya_tui.tui.screens.base import ConsoleScreen
+from kubiya_tui.tui.widgets.charts import QueueCharts
 from kubiya_tui.tui.widgets.queue_table import QueueTable
 from kubiya_tui.tui.widgets.tables import Column, theme_style
 
@@ -268,6 +269,7 @@ class FleetScreen(ConsoleScreen):
         yield FieldInput(placeholder="filter: profile, name, environment, status… (Enter keeps, Esc clears)", id="filter")
         yield FleetTable(id="fleet-queues")
         yield FleetTotals(id="fleet-totals")
+        yield QueueCharts(id="charts")
         yield Footer()
 
     @property
@@ -322,11 +324,31 @@ class FleetScreen(ConsoleScreen):
         if pending and console.member and table.select_key(row_key(console.member.name, pending)):
             console.pending_select = None
         self.query_one(FleetTotals).show(members, table.shown_items)
+        self._show_charts()
+
+    CHARTS_FROM_HEIGHT = 30
+    """Charts of the selected queue under the totals when the terminal has this many lines (the table comes first)."""
+
+    def on_resize(self, event: Any) -> None:
+        self.query_one(QueueCharts).display = event.size.height >= self.CHARTS_FROM_HEIGHT
+
+    def _show_charts(self) -> None:
+        charts = self.query_one(QueueCharts)
+        if not charts.display:
+            return
+        row = self.table.selected_item
+        member = self.console.fleet and next((m for m in self.console.fleet if row and m.name == row.profile), None)
+        if row is None or not member:
+            charts.show(None, lambda *a, **k: [], None, "")
+            return
+        taken = member.snapshot.taken_at if member.snapshot else None
+        charts.show(row.queue.id, member.source.history, taken, f"{row.profile} · {row.queue.name}")
 
     def on_responsive_table_row_highlighted(self, event: FleetTable.RowHighlighted) -> None:
         if event.key:
             # The row's profile is the one actions go to (its read-only setting, its name in the dialog).
             self.console.activate(split_key(event.key)[0])
+        self._show_charts()
 
     def on_responsive_table_row_selected(self, event: FleetTable.RowSelected) -> None:
         self._open(event.key)
