@@ -260,10 +260,11 @@ class KubiyaConsole(App[None]):
 
     def check_alerts(self, profile: str, snapshot: Snapshot, rules: Sequence[Any], bell: bool) -> None:
         """Check ``snapshot`` against the profile's alert rules: toast and bell for what is new, the history database for every change."""
-        if not rules and not any(k[0] == profile for k in self.alerts.firing):
-            return
         now = self.clock()
-        changes = self.alerts.update(profile, snapshot, rules, now=now)
+        if rules or any(k[0] == profile for k in self.alerts.firing):
+            changes = self.alerts.update(profile, snapshot, rules, now=now)
+        else:
+            changes = []  # nothing to check; still "watched" for the status line
         new = [c for c in changes if c.new]
         if new:
             self._toast(profile, new)

@@ -31,6 +31,9 @@ from kubiya_tui.tui.widgets.tables import Column, theme_style
 KEY_SEP = "\x1f"
 """Between the profile and the queue id in a row's key (queue ids of two profiles may be equal)."""
 
+SHORT_SOURCE = {"api": "cp", "temporal": "temporal"}
+"""Source names short enough for one line of several profiles (cp: the control plane)."""
+
 STATE_VARIABLE = {"ok": "status-healthy", "degraded": "status-stale", "down": "status-failed", "waiting": "status-gone"}
 
 
@@ -167,8 +170,13 @@ class FleetHeader(Static):
                 continue
             latency, age = self._numbers(member)
             dim = theme_style(app, "foreground", dim=True)
+            down = [SHORT_SOURCE.get(k, k) for k, v in (member.snapshot.sources.items() if member.snapshot else ()) if v.status is SourceStatus.down]
             if state == "down":
                 text.append(f" down {fmt.age(age)}" if age is not None else " down", style=theme_style(app, "status-failed"))
+            elif down:
+                # One source down (the control plane, say, while Temporal answers): which one, and how old its data is.
+                text.append(f" {'+'.join(down)} down", style=theme_style(app, "status-failed"))
+                text.append(f" {fmt.age(age)}", style=dim)
             elif state == "waiting":
                 text.append(" …", style=dim)
             elif detail == 2:
@@ -237,6 +245,8 @@ class FleetTotals(Static):
                 text.append(f"down: {why}" if why else "down", style=theme_style(app, "status-failed"))
             elif state == "degraded" and why:
                 text.append(why, style=theme_style(app, "status-stale"))
+        # A line per profile, always: a long reason is cut, never wrapped under the next profile.
+        text.no_wrap, text.overflow = True, "ellipsis"
         self.update(text)
 
 
