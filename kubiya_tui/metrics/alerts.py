@@ -71,7 +71,8 @@ def breaches(snapshot: Snapshot, rules: Sequence[Any]) -> tuple[dict[tuple[str, 
         if not queues:
             continue
         by_label = {label(q): q for q in queues}
-        result = evaluate(snapshot, [q.id for q in queues], thresholds_of(rule))
+        # Only the rule's queues, all selected: one pass over them (selectors would be a pass per queue).
+        result = evaluate(replace(snapshot, queues=tuple(queues)), [], thresholds_of(rule))
         for f in result.findings:
             q = by_label.get(f.queue)
             if q is None or f.metric not in ALERT_METRICS:
@@ -129,10 +130,13 @@ class AlertBook:
 
     def __init__(self) -> None:
         self.firing: dict[tuple[str, str, str], Alert] = {}
+        self._levels: dict[tuple[str, str], str] | None = None
+        """The worst level per (profile, queue id), rebuilt after a change (tables ask it for every row)."""
 
     def update(self, profile: str, snapshot: Snapshot, rules: Sequence[Any], now: float | None = None) -> list[AlertChange]:
         """Check ``snapshot`` of ``profile`` against its rules; answers what changed."""
         now = time.time() if now is None else now
+        self._levels = None
         found, unknown = breaches(snapshot, rules) if rules else ({}, set())
         listed = {q.id for q in snapshot.queues}
         changes: list[AlertChange] = []
@@ -163,6 +167,7 @@ class AlertBook:
 
     def acknowledge(self, keys: Iterable[tuple[str, str, str]], now: float | None = None) -> list[AlertChange]:
         now = time.time() if now is None else now
+        self._levels = None
         changes = []
         for key in keys:
             alert = self.firing.get(key)
@@ -178,11 +183,14 @@ class AlertBook:
 
     def level_of(self, profile: str, queue_id: str) -> str | None:
         """The worst level firing on a queue, or None."""
-        best = None
-        for (p, q, _), alert in self.firing.items():
-            if p == profile and q == queue_id and (best is None or RANK[alert.level] > RANK[best]):
-                best = alert.level
-        return best
+        levels = self._levels
+        if levels is None:
+            levels = self._levels = {}
+            for (p, q, _), alert in self.firing.items():
+                old = levels.get((p, q))
+                if old is None or RANK[alert.level] > RANK[old]:
+                    levels[(p, q)] = alert.level
+        return levels.get((profile, queue_id))
 
     def firing_rows(self, profile: str) -> list[tuple[str, str, str, str, float, str, bool]]:
         """The profile's firing alerts as ``alertlog.write`` stores them."""
