@@ -105,8 +105,12 @@ class KubiyaConsole(App[None]):
         alert_log: Path | None = None,
         clock: Callable[[], float] = time.time,
         local_time: Callable[[float], time.struct_time] = time.localtime,
+        color: str | None = None,
+        danger: bool = False,
     ) -> None:
         super().__init__()
+        self._own = FleetMember(name=profile or "default", source=source, color=color, danger=danger) if color or danger else None
+        """One profile with a colour or a ``danger`` mark: its header and dialogs are framed like a fleet member's."""
         self.fleet: list[FleetMember] | None = list(fleet) if fleet else None
         """The profiles of ``--all-profiles`` / ``--profiles``, each polled on its own; None: one profile."""
         self.alerts = AlertBook()
@@ -186,8 +190,8 @@ class KubiyaConsole(App[None]):
 
     @property
     def member(self) -> FleetMember | None:
-        """The profile of the fleet the operator is on; None with one profile."""
-        return self.poller.member if isinstance(self.poller, FleetPoller) else None
+        """The profile of the fleet the operator is on; with one profile, it when it has a colour or a danger mark; else None."""
+        return self.poller.member if isinstance(self.poller, FleetPoller) else self._own
 
     def activate(self, profile: str) -> None:
         """Make ``profile`` the one that actions, detail screens and the header's sources are about."""
@@ -358,8 +362,10 @@ class KubiyaConsole(App[None]):
         self.push_screen(WorkerDetailScreen(worker_id))
 
     def back_to_overview(self) -> None:
-        """Close every screen and dialog above the overview."""
-        while len(self.screen_stack) > 1:
+        """Close every screen and dialog above the overview (the fleet overview, with several profiles)."""
+        from kubiya_tui.tui.screens.fleet import FleetScreen
+
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, FleetScreen):
             self.pop_screen()
 
     def select_when_listed(self, queue_id: str) -> None:
@@ -427,7 +433,8 @@ class KubiyaConsole(App[None]):
         self.heartbeats.clear()
         self.snapshot = None
         self.back_to_overview()
-        self.switch_screen(FleetScreen())
+        # On top of the one-profile overview, which stays under it unseen (back_to_overview stops at the fleet).
+        self.push_screen(FleetScreen())
         if old_connection is not None:
             self.run_worker(old_connection.aclose(), group="close", exit_on_error=False)
         else:
@@ -453,6 +460,8 @@ class KubiyaConsole(App[None]):
             return
         old_connection, self.connection = self.connection, connection
         old = self.operations.reconnect(connection.api, profile=name, api_key=settings.api_key_value(), read_only=settings.read_only)
+        self._own = FleetMember(name=name, source=source, color=settings.color, danger=settings.danger) if settings.color or settings.danger else None
+        self.alert_rules, self.alert_bell = tuple(settings.alerts), settings.alert_bell
         self.poller.replace_source(source)
         self.heartbeats.clear()
         self.snapshot = None
@@ -535,6 +544,8 @@ def build_console(
         alert_rules=settings.alerts,
         alert_bell=settings.alert_bell,
         alert_log=default_alert_log(),
+        color=settings.color,
+        danger=settings.danger,
     )
 
 

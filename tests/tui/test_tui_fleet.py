@@ -144,3 +144,35 @@ async def test_one_profile_whose_poll_hangs_does_not_hold_up_the_others() -> Non
         await _ready(pilot)
         assert {r.split()[0].lstrip("▌") for r in lines(app.screen.table)} == {"staging"}
         assert "prod …" in str(app.screen.query_one(FleetHeader).render())
+
+
+async def test_the_palette_opens_every_profile_and_a_danger_profile_frames_one_profile_consoles(tmp_path: Path) -> None:
+    import os
+
+    from kubiya_tui.tui.screenshots import recorded_console
+
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "kubiya-tui" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    # Two profiles whose control planes are not running: the overview opens anyway and says they are down.
+    config.write_text('[profiles.one]\napi_url = "http://127.0.0.1:9"\napi_key = "k1"\n'
+                      '[profiles.two]\napi_url = "http://127.0.0.1:9"\napi_key = "k2"\ndanger = true\n')  # fmt: skip
+    config.chmod(0o600)
+    app = recorded_console()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        app.open_fleet()
+        for _ in range(200):
+            await pilot.pause(0.05)
+            header = str(app.screen.query_one(FleetHeader).render()) if isinstance(app.screen, FleetScreen) else ""
+            if "one down" in header and "⚠two down" in header:
+                break
+        assert "one down" in header and "⚠two down" in header, header
+        assert [m.name for m in app.fleet or ()] == ["one", "two"]
+
+    single = recorded_console()
+    single._own = FleetMember(name="demo", source=single.source, danger=True)
+    async with single.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("j", "s")
+        await pilot.pause()
+        assert str(single.screen.query_one("#dialog-title").render()) == "Scale queue · profile demo ⚠ DANGER"

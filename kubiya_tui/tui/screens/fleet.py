@@ -308,11 +308,22 @@ class FleetScreen(ConsoleScreen):
         # The active profile's snapshot comes with a fleet_version bump too: drawn once, from there.
         return
 
+    COALESCE_SECONDS = 0.15
+    """Profiles that answer within this long of each other are drawn in one pass (their polls start together)."""
+    _render_timer: Any = None
+
     def _on_fleet(self, _version: int = 0) -> None:
         if not self._shown():
             self._behind = True
             return
         self._behind = False
+        if self.table.row_count == 0:
+            self._render_fleet()  # the first rows at once
+        elif self._render_timer is None:
+            self._render_timer = self.set_timer(self.COALESCE_SECONDS, self._render_due)
+
+    def _render_due(self) -> None:
+        self._render_timer = None
         self._render_fleet()
 
     def on_screen_resume(self) -> None:
@@ -367,6 +378,14 @@ class FleetScreen(ConsoleScreen):
         key = self.table.selected_key
         if key:
             self._open(key)
+
+    def action_back(self) -> None:
+        # Esc clears the filter; the fleet overview is the bottom of the console, never closed.
+        box = self.query_one("#filter")
+        if box.display and (box.value or box.has_focus):  # type: ignore[attr-defined]
+            box.value = ""  # type: ignore[attr-defined]
+            box.display = False
+            self.table.focus()
 
     def _open(self, key: str) -> None:
         profile, queue_id = split_key(key)
