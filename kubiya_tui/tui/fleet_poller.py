@@ -60,14 +60,18 @@ class FleetPoller:
     async def _loop(self, member: FleetMember) -> None:
         app = self._app
         wake = self._wake[member.name]
+        clock = asyncio.get_running_loop().time
         while True:
             force = member.name in self._force
             self._force.discard(member.name)
             waiting = app.paused or (app.screen_stack and isinstance(app.screen, ModalScreen))
             if force or not waiting:
+                started = clock()
                 await member.poll(force=force)
                 app.post_message(FleetPolled(member.name))
-                delay = member.source.interval
+                # The next poll on the member's own cadence (interval from this one's start), so profiles
+                # started together keep answering together and the screen draws them in one pass.
+                delay = max(0.05, member.source.interval - (clock() - started))
             else:
                 delay = DIALOG_WAIT_SECONDS if not app.paused else member.source.interval
             try:
