@@ -124,6 +124,9 @@ def root(
 ) -> None:
     """With no command, opens the console."""
     fleet = fleet_selection(all_profiles, profiles, profile)
+    if fleet is not None and ctx.invoked_subcommand not in (None, "top", "check", "alerts"):
+        flag = "--all-profiles" if fleet == ALL_PROFILES else "--profiles"
+        raise UserError(f"{flag} applies to the console, top, check and alerts, not to {ctx.invoked_subcommand}")
     ctx.obj = {"profile": profile, "api_url": api_url, "api_key": api_key, "read_only": read_only, "theme": theme, "fleet": fleet}
     if ctx.invoked_subcommand is None:
         if fleet is not None:

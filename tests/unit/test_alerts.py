@@ -163,3 +163,24 @@ def test_status_line_command_is_quick_and_reads_only_the_database(tmp_path: Path
     assert not {"typer", "textual", "httpx", "kubiya_tui.metrics"} & imported, "status-line loads nothing heavy"
     bad = subprocess.run([sys.executable, "-m", "kubiya_tui", "status-line", "--format", "html"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "choose tmux, ansi or plain" in bad.stderr
+
+
+def test_fleet_flags_and_hostile_config_are_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "kubiya_tui", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    none = run("top", "--all-profiles")
+    assert none.returncode == 1 and none.stderr.count("\n") == 1 and "--all-profiles: no profiles in" in none.stderr
+    both = run("--all-profiles", "--profiles", "a")
+    assert both.returncode == 1 and "give one of them" in both.stderr
+    config = tmp_path / "config" / "kubiya-tui" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[profiles.prod]\napi_url = "http://127.0.0.1:9"\ncolour = "blood"\n')
+    bad = run("--all-profiles")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert f"config file {config}: profiles.prod.colour: 'blood' is not a colour" in bad.stderr
+    config.write_text('[profiles.prod]\napi_url = "http://127.0.0.1:9"\n[[profiles.prod.alerts]]\nmax_backlog_age = "later"\n')
+    check = run("check", "--all-profiles")
+    assert check.returncode == 3 and "profiles.prod.alerts.0.max_backlog_age: 'later' is not a duration" in check.stdout
