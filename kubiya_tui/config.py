@@ -27,12 +27,12 @@ import tempfile
 import tomllib
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import tomlkit
 import tomlkit.exceptions
 import tomlkit.items
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from kubiya_tui import locations
 from kubiya_tui.errors import UserError
@@ -47,6 +47,104 @@ OWN_TEMPORAL_FIELDS = (
 )  # fmt: skip
 """A profile's fields that a Temporal CLI profile (``temporal_profile``) gives instead."""
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+ALERT_LEVELS = ("critical", "warning")
+
+
+class AlertRule(BaseModel):
+    """One ``[[profiles.NAME.alerts]]`` table: thresholds for the queues its patterns name, in ``check``'s words.
+
+    ``queues``: glob patterns (``prod/*``, ``*payments*``) or names, matched against NAME, ENV/NAME,
+    the task queue and the id; ``*`` (the default) is every queue. A value above ``max_*`` is
+    critical, above ``warn_at`` of it a warning; fewer healthy workers than
+    ``min_healthy_workers`` is critical; ``level = "warning"`` makes every finding of the rule a warning.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    queues: list[str] = Field(default_factory=lambda: ["*"])
+    max_depth: float | None = Field(default=None, ge=0)
+    max_backlog_age: float | None = None
+    """Seconds; ``90``, ``"90s"``, ``"5m"``, ``"1h"``."""
+    max_error_rate: float | None = None
+    """A fraction; ``0.05`` or ``"5%"``."""
+    stuck_after: float | None = None
+    """Seconds; a stuck queue alerts when its oldest task waited this long (default 30 s; ``false`` turns it off)."""
+    min_healthy_workers: int | None = Field(default=None, ge=0)
+    warn_at: float = Field(default=0.8, ge=0, le=1)
+    level: str = "critical"
+
+    _stuck_off: bool = PrivateAttr(default=False)
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and not all(isinstance(v, str) and v.strip() for v in value):
+            raise ValueError("give queue names or patterns as strings, e.g. [\"prod/*\"]")
+        if isinstance(value, list) and not value:
+            raise ValueError("name at least one queue or pattern (\"*\" is every queue)")
+        return value
+
+    @field_validator("max_backlog_age", "stuck_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        from kubiya_tui.metrics.check import parse_seconds
+
+        if value is None or value is False:
+            return None
+        if isinstance(value, bool):
+            raise ValueError("give a duration such as 90, \"90s\", \"2m\" or \"1h\" (false turns it off)")
+        if isinstance(value, (int, float)):
+            if value < 0 or value != value or value in (float("inf"),):
+                raise ValueError(f"{value!r} is not a duration of 0 seconds or more")
+            return float(value)
+        if isinstance(value, str):
+            return parse_seconds(value)
+        raise ValueError("give a duration such as 90, \"90s\", \"2m\" or \"1h\"")
+
+    @field_validator("max_error_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        from kubiya_tui.metrics.check import parse_rate
+
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError("give a fraction (0.05) or a percentage (\"5%\")")
+        return parse_rate(str(value))
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value not in ALERT_LEVELS:
+            raise ValueError(f"{value!r} is not a level: give \"critical\" or \"warning\"")
+        return value
+
+    def model_post_init(self, context: Any) -> None:
+        self._stuck_off = "stuck_after" in self.model_fields_set and self.stuck_after is None
+
+    @property
+    def stuck_off(self) -> bool:
+        """The rule says ``stuck_after = false``: stuck queues are not checked by it."""
+        return self._stuck_off
+
+
+def _colour(value: Any) -> Any:
+    """A colour Rich and Textual both understand (``red``, ``#cc3333``, ``rgb(200,40,40)``), or a ValueError."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("give a colour name such as \"red\" or a hex colour such as \"#cc3333\"")
+    from rich.color import Color, ColorParseError
+
+    try:
+        Color.parse(value.strip())
+    except ColorParseError:
+        raise ValueError(f"{value!r} is not a colour: give a name such as \"red\" or a hex colour such as \"#cc3333\"") from None
+    return value.strip()
 
 
 class Profile(BaseModel):
@@ -106,6 +204,20 @@ class Profile(BaseModel):
 
     strict_permissions: bool = False
     """Refuse, rather than warn about, a key file or a config file with a key that other users may read."""
+
+    color: str | None = Field(default=None, validation_alias=AliasChoices("color", "colour"))
+    """The colour that frames this profile's rows and dialogs in the console (``colour`` is accepted too)."""
+
+    danger: bool = False
+    """A profile to be careful with (production): its rows and dialogs are framed in red, its name marked."""
+
+    alerts: list[AlertRule] = Field(default_factory=list)
+    """Alert thresholds: ``[[profiles.NAME.alerts]]`` tables (see AlertRule)."""
+
+    alert_bell: bool = True
+    """Ring the terminal bell once when an alert of this profile fires."""
+
+    _check_colour = field_validator("color", mode="before")(classmethod(lambda cls, v: _colour(v)))
 
 
 class Config(BaseModel):
@@ -188,6 +300,18 @@ class Settings(BaseModel):
     read_only: bool = False
     """Whether changes are refused."""
 
+    color: str | None = None
+    """The profile's colour in the console, if any."""
+
+    danger: bool = False
+    """The profile is marked ``danger`` (production)."""
+
+    alerts: list[AlertRule] = Field(default_factory=list)
+    """The profile's alert rules."""
+
+    alert_bell: bool = True
+    """Ring the bell when one of the profile's alerts fires."""
+
     warnings: list[str] = Field(default_factory=list)
     """One line each, for the user: files holding keys that other users may read (never a key)."""
 
@@ -254,7 +378,7 @@ def _field_errors(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_input=False, include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     more = f" (and {len(parts) - 2} more)" if len(parts) > 2 else ""
     return "; ".join(parts[:2]) + more
@@ -309,6 +433,7 @@ def resolve_settings(
     temporal_namespace: str | None = None,
     temporal_profile: str | None = None,
     config: Config | None = None,
+    environment: bool = True,
 ) -> Settings:
     """Merge flags > environment > profile > defaults into the settings of one command.
 
@@ -320,7 +445,11 @@ def resolve_settings(
     has no ``temporal_*`` settings of its own), with the ``TEMPORAL_*`` variables over it; else
     from the profile, with ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY`` and
     the TLS variables over it. ``temporal_address`` and ``temporal_namespace`` (flags) win over both.
+
+    ``environment=False`` (several profiles at once) reads no environment variable: each
+    profile is what the file says, so one exported KUBIYA_API_KEY cannot point them all at one server.
     """
+    _env = globals()["_env"] if environment else (lambda name: None)
     config = config if config is not None else load_config()
     chosen = profile_name or _env("KUBIYA_TUI_PROFILE") or config.default_profile
     if chosen is not None and chosen not in config.profiles:
@@ -360,7 +489,7 @@ def resolve_settings(
         )
         source = f"profile {chosen!r}" if key else None
 
-    temporal = _temporal_settings(chosen, profile, temporal_profile, warnings)
+    temporal = _temporal_settings(chosen, profile, temporal_profile, warnings, _env if environment else None)
     return Settings(
         profile=chosen,
         api_url=url.strip(),
@@ -379,14 +508,20 @@ def resolve_settings(
         refresh_interval=profile.refresh_interval,
         theme=profile.theme or config.theme,
         read_only=profile.read_only,
+        color=profile.color,
+        danger=profile.danger,
+        alerts=list(profile.alerts),
+        alert_bell=profile.alert_bell,
         warnings=warnings,
     )
 
 
 def _temporal_settings(
-    chosen: str | None, profile: Profile, flag: str | None, warnings: list[str]
+    chosen: str | None, profile: Profile, flag: str | None, warnings: list[str], read_env: Callable[[str], str | None] | None
 ) -> dict[str, Any]:
-    """Temporal's address, namespace, key and TLS for ``resolve_settings`` (see its docstring)."""
+    """Temporal's address, namespace, key and TLS for ``resolve_settings`` (see its docstring);
+    ``read_env`` None (several profiles at once) reads no ``TEMPORAL_*`` variable."""
+    _env = read_env or (lambda name: None)
     own = [f for f in OWN_TEMPORAL_FIELDS if f in profile.model_fields_set and getattr(profile, f) not in (None, False)]
     if profile.temporal_profile and own:
         raise UserError(
@@ -402,7 +537,7 @@ def _temporal_settings(
     else:
         name, origin = None, ""
     found: TemporalProfile | None = None
-    if name is not None or tls_from_env():
+    if name is not None or (read_env is not None and tls_from_env()):
         found = load_temporal_profile(name, profile.temporal_config_file, origin=origin)
         for file, what in found.secret_files:
             exposed = exposed_secret(Path(file), what, strict=profile.strict_permissions)
@@ -444,6 +579,26 @@ def _temporal_settings(
         "profile": None,
         "defaulted": False,
     }
+
+
+def profile_names(names: str | None = None, *, config: Config | None = None) -> list[str]:
+    """The profiles of ``--profiles a,b,c`` (in that order), or every profile of the file when ``names`` is None.
+
+    An unknown name, or a file without profiles, is a UserError naming the known ones.
+    """
+    config = config if config is not None else load_config()
+    known = ", ".join(sorted(config.profiles)) or "none; add [profiles.NAME] to " + str(locations.config_file())
+    if names is None:
+        if not config.profiles:
+            raise UserError(f"--all-profiles: no profiles in {config._source or locations.config_file()}")
+        return list(config.profiles)
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        raise UserError("--profiles: name one or more profiles, separated by commas (a,b,c)")
+    for name in wanted:
+        if name not in config.profiles:
+            raise UserError(f"--profiles: unknown profile {name!r}; known profiles: {known}")
+    return list(dict.fromkeys(wanted))
 
 
 # ---------------------------------------------------------------------------- writing
@@ -552,10 +707,19 @@ def _plain(config: Config) -> dict[str, Any]:
             value = getattr(profile, field)
             if value is None or (field not in profile.model_fields_set and value == getattr(defaults, field)):
                 continue
+            if field == "alerts":
+                value = [_plain_rule(rule) for rule in value]
             fields[field] = value.get_secret_value() if isinstance(value, SecretStr) else value
         profiles[name] = fields
     if profiles:
         out["profiles"] = profiles
+    return out
+
+
+def _plain_rule(rule: AlertRule) -> dict[str, Any]:
+    out = {k: v for k, v in rule.model_dump(exclude_unset=True).items() if v is not None}
+    if rule.stuck_off:
+        out["stuck_after"] = False
     return out
 
 

@@ -83,6 +83,7 @@ XDIST_GROUPS = {
     "tests/api/test_api_bad_input.py": "api-bad-input",  # one organization for the module
     "tests/e2e/test_demo.py": "demo",  # each test runs `kubiya-tui demo`: Temporal, control plane, 8 workers
     "tests/e2e/test_metrics_cli.py": "metrics-cli",  # one queue with waiting tasks for the module
+    "tests/e2e/test_fleet.py": "fleet",  # two control planes for the module; its last test stops one
     "tests/interop/": "interop",  # one Kubiya peer, installed once into a shared cache, for the suite
 }
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 import re
 import sys
 
-from kubiya_tui.cli.app import app
+from typing import Any
+
 from kubiya_tui.errors import UserError
+
+
+def __getattr__(name: str) -> Any:
+    # The typer app is imported on first use, so `status-line` (run by tmux every few seconds) stays fast.
+    if name == "app":
+        from kubiya_tui.cli.app import app
+
+        return app
+    raise AttributeError(name)
 
 
 def _click_exceptions():  # type: ignore[no-untyped-def]
@@ -23,7 +33,13 @@ _NEGATIVE = re.compile(r"-\d+(\.\d+)?")
 
 def main() -> None:
     """Entry point: a user error is one line on stderr and a non-zero exit, never a traceback."""
+    if sys.argv[1:2] == ["status-line"]:
+        from kubiya_tui.alertlog import main as status_line
+
+        sys.exit(status_line(sys.argv[2:]))
     import typer
+
+    from kubiya_tui.cli.app import app
 
     errors = _click_exceptions()
     try:

@@ -129,13 +129,38 @@ def root(
     read_only: bool = typer.Option(False, "--read-only", help="Console: refuse every change (create, drain, scale)."),
     theme: Optional[str] = typer.Option(None, "--theme", help="Console theme (kubiya-dark, kubiya-light, kubiya-ansi, or a Textual theme)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    all_profiles: bool = typer.Option(False, "--all-profiles", help="Every profile of config.toml at once: one overview, a profile column (also for top and check)."),
+    profiles: Optional[str] = typer.Option(None, "--profiles", help="These profiles at once, comma-separated: a,b,c (also for top and check)."),
 ) -> None:
     """With no command, opens the console."""
-    ctx.obj = {"profile": profile, "api_url": api_url, "api_key": api_key, "read_only": read_only, "theme": theme}
+    fleet = fleet_selection(all_profiles, profiles, profile)
+    if fleet is not None and ctx.invoked_subcommand not in (None, "top", "check", "alerts"):
+        flag = "--all-profiles" if fleet == ALL_PROFILES else "--profiles"
+        raise UserError(f"{flag} applies to the console, top, check and alerts, not to {ctx.invoked_subcommand}")
+    ctx.obj = {"profile": profile, "api_url": api_url, "api_key": api_key, "read_only": read_only, "theme": theme, "fleet": fleet}
     if ctx.invoked_subcommand is None:
+        if fleet is not None:
+            from kubiya_tui.tui.app import run_fleet_console
+
+            run_fleet_console(None if fleet == ALL_PROFILES else fleet, read_only=read_only, theme=theme)
+            return
         from kubiya_tui.tui.app import run_console
 
         run_console(profile, api_url=api_url, api_key=api_key, read_only=read_only, theme=theme)
+
+
+ALL_PROFILES = "*"
+"""``fleet_selection`` for --all-profiles."""
+
+
+def fleet_selection(all_profiles: bool, profiles: Optional[str], profile: Optional[str] = None) -> Optional[str]:
+    """``*`` for --all-profiles, the --profiles list, or None (one profile); the two together, or with --profile, are a UserError."""
+    if all_profiles and profiles is not None:
+        raise UserError("--all-profiles and --profiles: give one of them")
+    chosen = ALL_PROFILES if all_profiles else profiles
+    if chosen is not None and profile:
+        raise UserError(f"--profile {profile} with {'--all-profiles' if all_profiles else '--profiles'}: give one of them")
+    return chosen
 
 
 @app.command()

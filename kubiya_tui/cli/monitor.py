@@ -32,6 +32,26 @@ QUEUES = typer.Option(
     [], "--queue", "-q", help="Only this queue: id (or 8+ first characters), name, ENV/NAME or task queue. Repeatable."
 )
 ENVS = typer.Option([], "--env", help="Only queues of this environment (name or id). Repeatable.")
+ALL_PROFILES_OPT = typer.Option(False, "--all-profiles", help="Every profile of config.toml, each on its own connection.")
+PROFILES_OPT = typer.Option(None, "--profiles", help="These profiles, comma-separated (a,b,c), each on its own connection.")
+
+
+def _fleet(ctx: typer.Context, all_profiles: bool, profiles: str | None) -> str | None:
+    """The profiles to run over (``*``: all), from this command's flags or the root's; None: one profile."""
+    from kubiya_tui.cli.app import ALL_PROFILES, fleet_selection
+
+    obj = ctx.find_root().obj or {}
+    mine = fleet_selection(all_profiles, profiles, obj.get("profile"))
+    chosen = mine if mine is not None else obj.get("fleet")
+    if chosen is None:
+        return None
+    return ALL_PROFILES if chosen == ALL_PROFILES else chosen
+
+
+def _fleet_names(chosen: str) -> str | None:
+    from kubiya_tui.cli.app import ALL_PROFILES
+
+    return None if chosen == ALL_PROFILES else chosen
 
 
 def _settings(ctx: typer.Context, temporal_address: str | None, namespace: str | None) -> Settings:
@@ -216,6 +236,8 @@ def top(
     workers: bool = typer.Option(True, "--workers/--no-workers", help="Include every worker in JSON output."),
     temporal_address: Optional[str] = TEMPORAL_ADDRESS,
     namespace: Optional[str] = NAMESPACE,
+    all_profiles: bool = ALL_PROFILES_OPT,
+    profiles: Optional[str] = PROFILES_OPT,
 ) -> None:
     """Live queue metrics: depth, backlog age, rates, latency, errors, workers, per queue.
 
@@ -226,8 +248,12 @@ def top(
     from kubiya_tui.connection import connect
     from kubiya_tui.metrics.collector import CollectorOptions
 
-    found = _settings(ctx, temporal_address, namespace)
     options = CollectorOptions(interval=interval, environments=tuple(env) or None, queues=tuple(queue) or None)
+    chosen = _fleet(ctx, all_profiles, profiles)
+    if chosen is not None:
+        _top_fleet(_fleet_names(chosen), options, output, watch or count is not None, count, workers)
+        return
+    found = _settings(ctx, temporal_address, namespace)
     connection = connect(found, options, history="off")
     collector = connection.source
     keep_going = watch or count is not None
@@ -287,6 +313,98 @@ def top(
         _finish_temporal()
 
 
+def _member_json(member: Any, workers: bool) -> dict[str, Any]:
+    from kubiya_tui.fleet import state_of, totals
+
+    data: dict[str, Any] = {
+        "profile": member.name,
+        "state": state_of(member),
+        "error": member.error,
+        "latency_ms": None if member.latency_ms is None else round(member.latency_ms, 1),
+        "danger": member.danger,
+        "read_only": member.read_only,
+        "totals": totals(member.snapshot),
+    }
+    if member.snapshot is not None:
+        snap = member.snapshot.to_json()
+        if not workers:
+            snap.pop("workers", None)
+        data.update(snap)
+        data["profile"] = member.name
+    return data
+
+
+def _fleet_lines(members: Any, width: int | None) -> list[str]:
+    from kubiya_tui.fleet import state_of, totals
+
+    lines: list[str] = []
+    for member in members:
+        t = totals(member.snapshot)
+        err = "-" if t["error_rate"] is None else f"{t['error_rate'] * 100:.1f}%"
+        mark = " [danger]" if member.danger else ""
+        head = (f"== {member.name}{mark}: {state_of(member)}, {t['queues']} queues, depth {t['depth']}, "
+                f"done/m {_fmt(t['processed_per_min'])}, err {err}, healthy {t['workers_healthy']}/{t['workers']}")  # fmt: skip
+        if t["stuck"]:
+            head += f", {t['stuck']} stuck"
+        if lines:
+            lines.append("")
+        lines.append(clip(head, width) if width else head)
+        if member.snapshot is not None:
+            table, _ = top_lines(member.snapshot, width)
+            lines += table
+        if member.error:
+            lines.append(f"! {member.name}: {member.error}")
+    return lines
+
+
+def _top_fleet(names: str | None, options: Any, output: OutputFormat, keep_going: bool, count: int | None, workers: bool) -> None:
+    """`top --all-profiles`: every member polled at once (each with its own deadline), one document or table per refresh."""
+    from kubiya_tui.fleet import close_fleet, open_fleet, refresh_fleet
+
+    members = open_fleet(names, options=options, history="off")
+    interval = min(m.source.interval for m in members)
+    deadline = max(5.0, 2 * interval)
+    on_terminal = sys.stdout.isatty()
+
+    def show(first: bool) -> None:
+        if output == OutputFormat.json:
+            data = {"taken_at": time.time(), "profiles": [_member_json(m, workers) for m in members]}
+            if keep_going:
+                sys.stdout.write(json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str) + "\n")
+            else:
+                sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+        else:
+            width = terminal_width() if on_terminal and output == OutputFormat.table else None
+            if not first:
+                sys.stdout.write("\n")
+            write_lines(_fleet_lines(members, width), bold_first=False)
+        sys.stdout.flush()
+
+    async def run() -> None:
+        try:
+            await refresh_fleet(members, timeout=deadline, complete=True)
+            show(True)
+            shown = 1
+            while keep_going and (count is None or shown < count):
+                await asyncio.sleep(interval)
+                await refresh_fleet(members, timeout=deadline)
+                show(False)
+                shown += 1
+        finally:
+            await close_fleet(members)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    finally:
+        _finish_temporal()
+
+
 # ---------------------------------------------------------------------------- check
 
 
@@ -310,11 +428,16 @@ def check(
         help="Critical when a queue is stuck: its oldest task has waited this long, nothing is dispatched and its workers have free slots.",
     ),
     no_stuck: bool = typer.Option(False, "--no-stuck", help="Do not check for stuck queues."),
+    min_healthy_workers: Optional[int] = typer.Option(
+        None, "--min-healthy-workers", min=0, help="Critical when a queue has fewer healthy workers than this."
+    ),
     env: List[str] = ENVS,
     output: OutputFormat = OUTPUT,
     timeout: float = typer.Option(30.0, "--timeout", min=1, max=600, help="Give up (UNKNOWN) after this many seconds."),
     temporal_address: Optional[str] = TEMPORAL_ADDRESS,
     namespace: Optional[str] = NAMESPACE,
+    all_profiles: bool = ALL_PROFILES_OPT,
+    profiles: Optional[str] = PROFILES_OPT,
 ) -> None:
     """Check queues against thresholds; one summary line and a monitoring-plugin exit code.
 
@@ -325,6 +448,8 @@ def check(
     A stuck queue is CRITICAL, with or without thresholds (--no-stuck turns that off): tasks wait (the oldest for --stuck-after, 30 s, or more), Temporal dispatches none, and the queue's live workers have free slots. The line says why when it is known (no poller on the task queue, every worker draining...).
 
     Across queues and metrics the worst wins, in the order CRITICAL > UNKNOWN > WARNING > OK. Without --queue every queue is checked; without thresholds, that the sources answer and no queue is stuck. A queue with no task closed in the 5-minute window passes --max-error-rate.
+
+    With --all-profiles (or --profiles a,b) every profile is checked at once, each on its own connection and against these thresholds and its own alert rules ([[profiles.NAME.alerts]]); a profile that does not answer is UNKNOWN, and the worst profile sets the exit code.
     """
     from kubiya_tui.metrics.check import CheckResult, Thresholds, evaluate, parse_rate, parse_seconds, unknown
 
@@ -350,7 +475,17 @@ def check(
         max_backlog_age=parsed("--max-backlog-age", max_backlog_age, parse_seconds),
         warn_at=warn_at,
         stuck_after=None if no_stuck else parsed("--stuck-after", stuck_after, parse_seconds),
+        min_healthy_workers=min_healthy_workers,
     )
+
+    try:
+        chosen = _fleet(ctx, all_profiles, profiles)
+    except UserError as exc:
+        finish(unknown(str(exc)))
+        return
+    if chosen is not None:
+        finish(_check_fleet(_fleet_names(chosen), queue, env, thresholds, timeout))
+        return
 
     try:
         from kubiya_tui.connection import connect
@@ -387,3 +522,153 @@ def check(
     finally:
         _finish_temporal()
     finish(result)
+
+
+def _check_fleet(names: str | None, queue: List[str], env: List[str], thresholds: Any, timeout: float) -> Any:
+    """`check --all-profiles`: each profile against the thresholds and its own alert rules; the worst profile wins."""
+    from kubiya_tui.fleet import close_fleet, open_fleet, refresh_fleet
+    from kubiya_tui.metrics.check import CheckResult, Finding, Status, evaluate, unknown, worst
+    from kubiya_tui.metrics.alerts import breaches
+    from kubiya_tui.metrics.collector import CollectorOptions
+
+    options = CollectorOptions(
+        durations=False,
+        environments=tuple(env) or None,
+        queues=tuple(queue) or None,
+        call_timeout=min(5.0, timeout / 3),
+        source_timeout=timeout / 2,
+    )
+    try:
+        members = open_fleet(names, options=options, history="off")
+    except UserError as exc:
+        return unknown(str(exc))
+
+    async def run() -> None:
+        try:
+            await refresh_fleet(members, timeout=timeout, complete=True)
+        finally:
+            await close_fleet(members)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        return unknown("interrupted")
+    finally:
+        _finish_temporal()
+    per: dict[str, CheckResult] = {}
+    for m in members:
+        if m.snapshot is None:
+            per[m.name] = unknown(f"no answer: {m.error or 'no snapshot'}")
+            continue
+        result = evaluate(m.snapshot, queue, thresholds)
+        found, _ = breaches(m.snapshot, m.rules)
+        extra = tuple(
+            Finding(b.queue, b.metric, None, None, None, Status.CRITICAL if b.level == "critical" else Status.WARNING,
+                    f"{b.message} (alert rule)")
+            for b in found.values()
+        )  # fmt: skip
+        if extra:
+            status = worst([result.status, *(f.status for f in extra)])
+            text = result.summary.split(" - ", 1)[-1].split(" | ")[0]
+            problems = "; ".join(f.message for f in extra[:3]) + (f"; and {len(extra) - 3} more" if len(extra) > 3 else "")
+            text = problems if result.status is Status.OK else f"{text}; {problems}"
+            result = CheckResult(status, f"QUEUES {status.name} - {text}", result.findings + extra)
+        per[m.name] = result
+    overall = worst([r.status for r in per.values()])
+    parts = []
+    for name, r in per.items():
+        text = r.summary.split(" - ", 1)[-1].split(" | ")[0]
+        parts.append(f"[{name}] {r.status.name}: {text}")
+    findings = tuple(
+        Finding(f"{name}:{f.queue}", f.metric, f.value, f.warn, f.crit, f.status, f"[{name}] {f.message}")
+        for name, r in per.items() for f in r.findings
+    )  # fmt: skip
+    return _FleetCheck(overall, f"QUEUES {overall.name} - " + "; ".join(parts), findings, per)
+
+
+class _FleetCheck:
+    """A CheckResult over several profiles; its JSON has each profile's own result."""
+
+    def __init__(self, status: Any, summary: str, findings: tuple, per: dict[str, Any]) -> None:
+        self.status, self.summary, self.findings, self.per = status, summary, findings, per
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.status)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.name,
+            "exit_code": self.exit_code,
+            "summary": self.summary,
+            "profiles": {name: r.to_json() for name, r in self.per.items()},
+        }
+
+
+# ---------------------------------------------------------------------------- alerts and status-line
+
+ALERT_COLUMNS = (
+    Column("time", "TIME", 19, priority=1, meaning="when it changed (local time)"),
+    Column("profile", "PROFILE", 10, priority=1, meaning="the profile"),
+    Column("change", "CHANGE", 12, priority=1, meaning="fired, escalated, eased, resolved or acknowledged"),
+    Column("level", "LEVEL", 8, priority=2, meaning="critical or warning"),
+    Column("message", "WHAT", 40, priority=1, meaning="what crossed which threshold"),
+)
+
+
+@app.command("alerts")
+def alerts(
+    ctx: typer.Context,
+    since: str = typer.Option("1h", "--since", help="How far back: 90s, 30m, 1h, 2h... (the log keeps a week)."),
+    output: OutputFormat = OUTPUT,
+    all_profiles: bool = typer.Option(False, "--all-profiles", help="Every profile (the default unless --profile or --profiles names some)."),
+    profiles: Optional[str] = PROFILES_OPT,
+) -> None:
+    """What fired, escalated, eased, resolved or was acknowledged, as the consoles saw it (the history database).
+
+    Alerts are the thresholds of a profile's [[profiles.NAME.alerts]] tables, evaluated by every console that watches the profile; this shows their changes while nobody looked.
+    """
+    from kubiya_tui import alertlog
+    from kubiya_tui.metrics.check import parse_seconds
+
+    try:
+        seconds = parse_seconds(since)
+    except ValueError as exc:
+        raise UserError(f"--since: {exc}") from None
+    obj = ctx.find_root().obj or {}
+    chosen = _fleet(ctx, all_profiles, profiles)
+    wanted: list[str] = []
+    if chosen is not None and _fleet_names(chosen) is not None:
+        from kubiya_tui.config import profile_names
+
+        wanted = profile_names(_fleet_names(chosen))
+    elif chosen is None and obj.get("profile"):
+        wanted = [obj["profile"]]
+    events = alertlog.events_since(alertlog.database_path(), time.time() - seconds, wanted)
+    if output == OutputFormat.json:
+        sys.stdout.write(json.dumps([e._asdict() for e in events], indent=2, ensure_ascii=False) + "\n")
+        return
+    if not events:
+        sys.stdout.write(f"no alert changes in the last {since}\n")
+        return
+    rows = [
+        {"time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at)), "profile": e.profile, "change": e.change,
+         "level": e.level, "message": e.message}
+        for e in events
+    ]  # fmt: skip
+    width = terminal_width() if sys.stdout.isatty() and output == OutputFormat.table else None
+    lines, _ = render_lines(ALERT_COLUMNS, rows, width=width)
+    write_lines(lines)
+
+
+@app.command("status-line")
+def status_line_command(
+    format: str = typer.Option("tmux", "--format", help="tmux (#[fg=red] styles), ansi (escape codes) or plain."),
+) -> None:
+    """One short line for tmux's status-right: firing alerts per profile (✖ critical, ▲ warning), 'ok', or '?' when no console watches it.
+
+    It reads the history database only and exits at once: set status-right to '#(kubiya-tui status-line)' with status-interval 5.
+    """
+    from kubiya_tui.alertlog import main as status_main
+
+    raise typer.Exit(status_main(["--format", format]))

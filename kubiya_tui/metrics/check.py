@@ -49,6 +49,8 @@ class Thresholds:
     """Warning above this fraction of a threshold."""
     stuck_after: float | None = STUCK_AFTER_SECONDS
     """Seconds the oldest task may wait with free slots and nothing dispatched; None: stuck queues are not checked."""
+    min_healthy_workers: int | None = None
+    """Critical when a queue has fewer healthy workers than this."""
 
     def describe(self) -> str:
         parts = []
@@ -58,6 +60,8 @@ class Thresholds:
             parts.append(f"error rate <= {_pct(self.max_error_rate)}")
         if self.max_backlog_age is not None:
             parts.append(f"backlog age <= {_secs(self.max_backlog_age)}")
+        if self.min_healthy_workers is not None:
+            parts.append(f"healthy workers >= {self.min_healthy_workers}")
         if not parts:
             parts.append("sources up")
         if self.stuck_after is not None:
@@ -138,7 +142,12 @@ def evaluate(snapshot: Snapshot | None, selectors: Sequence[str], thresholds: Th
         else:
             why = "no such queue"
         findings.append(Finding(selector, "queue", None, None, None, Status.UNKNOWN, f"{selector}: {why}"))
-    no_thresholds = thresholds.max_depth is None and thresholds.max_error_rate is None and thresholds.max_backlog_age is None
+    no_thresholds = (
+        thresholds.max_depth is None
+        and thresholds.max_error_rate is None
+        and thresholds.max_backlog_age is None
+        and thresholds.min_healthy_workers is None
+    )
     for source in snapshot.sources.values():
         # Without thresholds the check is that every source answers; with them, only the sources they read.
         if source.status == SourceStatus.down and (no_thresholds or (source is registry and not queues and not missing)):
@@ -154,6 +163,18 @@ def evaluate(snapshot: Snapshot | None, selectors: Sequence[str], thresholds: Th
                 evidence, cause = found
                 text = f"{name}: stuck ({evidence})" + (f": {cause}" if cause else "")
                 findings.append(Finding(name, "stuck", q.backlog_age_seconds, None, thresholds.stuck_after, Status.CRITICAL, text))
+        if thresholds.min_healthy_workers is not None:
+            wanted, healthy = thresholds.min_healthy_workers, q.workers.healthy
+            registry_stale = registry_from in q.stale_sources
+            if registry_stale:
+                findings.append(Finding(name, "workers_healthy", float(healthy), None, wanted, Status.UNKNOWN,
+                                        f"{name}: healthy workers unknown: {registry_from} data stale"))  # fmt: skip
+            elif healthy < wanted:
+                findings.append(Finding(name, "workers_healthy", float(healthy), None, wanted, Status.CRITICAL,
+                                        f"{name}: healthy workers {healthy} < {wanted}"))  # fmt: skip
+            else:
+                findings.append(Finding(name, "workers_healthy", float(healthy), None, wanted, Status.OK,
+                                        f"{name}: healthy workers {healthy}"))  # fmt: skip
         why_stale = (numbers_source.last_error if numbers_source else None) or q.last_error or f"{numbers_from} data stale"
         metrics: list[tuple[str, float | None, float | None, Any]] = [
             ("depth", q.depth, thresholds.max_depth, _num),

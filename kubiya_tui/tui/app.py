@@ -12,9 +12,12 @@ banner instead of ending the app.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from textual import on
 from textual.app import App
@@ -28,11 +31,14 @@ from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.config import resolve_settings
 from kubiya_tui.connection import Connection, connect
 from kubiya_tui.errors import UserError
+from kubiya_tui.fleet import FleetMember
+from kubiya_tui.metrics.alerts import AlertBook, AlertChange
 from kubiya_tui.metrics.snapshot import Snapshot, SnapshotSource
 from kubiya_tui.tui import persistence
 from kubiya_tui.tui.actions import Actions, Operations
 from kubiya_tui.tui.commands import ConsoleCommands
-from kubiya_tui.tui.messages import SnapshotReady
+from kubiya_tui.tui.fleet_poller import FleetPoller
+from kubiya_tui.tui.messages import FleetPolled, SnapshotReady
 from kubiya_tui.tui.polling import POLL_GROUP, HeartbeatHistory, SnapshotPoller
 from kubiya_tui.tui.themes import ANSI_THEME, DEFAULT_THEME, project_themes, variable_defaults
 
@@ -48,6 +54,7 @@ class KubiyaConsole(App[None]):
     # In footer order: the actions first, so a narrow terminal cuts the keys everyone knows (q, ?).
     BINDINGS = [
         Binding("w", "workers", "Workers", tooltip="Every worker, its health and heartbeat"),
+        Binding("a", "alerts", "Alerts", show=False, tooltip="What is firing and since when; acknowledge alerts"),
         Binding("s", "scale", "Scale", tooltip="Scale the selected queue's workers, or set its autoscale policy"),
         Binding("d", "drain", "Drain", tooltip="Drain the selected worker: it finishes its tasks and exits"),
         Binding("c", "create_queue", "Create", tooltip="Create a worker queue in an environment"),
@@ -60,6 +67,7 @@ class KubiyaConsole(App[None]):
         Binding("r", "refresh", "Refresh", show=False, tooltip="Refresh now, skipping any back-off"),
         Binding("p", "pause", "Pause", show=False, tooltip="Pause or resume the live refresh"),
         Binding("t", "next_theme", "Next theme", show=False, tooltip="Next theme (remembered in the config)"),
+        Binding("B", "toggle_bell", "Bell on/off", show=False, tooltip="Ring the terminal bell when an alert fires, or not"),
     ]
 
     snapshot: var[Snapshot | None] = var(None)
@@ -67,6 +75,14 @@ class KubiyaConsole(App[None]):
     paused = reactive(False)
     poll_error: var[str | None] = var(None)
     """Why the last refresh failed, until one succeeds."""
+    fleet_version: var[int] = var(0)
+    """Bumped when any profile of the fleet has polled (the fleet screen watches it)."""
+    alerts_version: var[int] = var(0)
+    """Bumped when an alert fires, changes, resolves or is acknowledged."""
+    ALERT_WATCH_SECONDS = 30.0
+    """How often the firing set of each profile is written even when nothing changed (the status line's 'watched')."""
+    ALERT_TOASTS = 3
+    """New alerts of one refresh shown one toast each; more are summed up in one."""
 
     def __init__(
         self,
@@ -83,19 +99,46 @@ class KubiyaConsole(App[None]):
         connection: Connection | None = None,
         version: str = __version__,
         warnings: Sequence[str] = (),
+        fleet: Sequence[FleetMember] | None = None,
+        alert_rules: Sequence[Any] = (),
+        alert_bell: bool = True,
+        alert_log: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        local_time: Callable[[float], time.struct_time] = time.localtime,
+        color: str | None = None,
+        danger: bool = False,
     ) -> None:
         super().__init__()
+        self._own = FleetMember(name=profile or "default", source=source, color=color, danger=danger) if color or danger else None
+        """One profile with a colour or a ``danger`` mark: its header and dialogs are framed like a fleet member's."""
+        self.fleet: list[FleetMember] | None = list(fleet) if fleet else None
+        """The profiles of ``--all-profiles`` / ``--profiles``, each polled on its own; None: one profile."""
+        self.alerts = AlertBook()
+        """The firing alerts of every profile shown."""
+        self.alert_rules = tuple(alert_rules)
+        self.alert_bell = alert_bell
+        self.bell_on = True
+        """``B`` turns the bell off (and on) for this console."""
+        self.alert_log = alert_log
+        """The history database that alert changes are written to; None: not written."""
+        self._alert_written: dict[str, float] = {}
+        self.clock = clock
+        """Wall-clock seconds (the recorded console pins it)."""
+        self.local_time = local_time
         self.start_warnings = tuple(warnings)
         """Lines to show once the console is up (key files that other users may read)."""
         self.version = version
         """This console's own version, shown in help (recorded consoles pin it so snapshots don't move with releases)."""
         self.connection = connection
         """The connection that ``source`` and ``api`` belong to, closed with the console; None: they are closed one by one."""
-        self.poller = SnapshotPoller(self, source)
+        self.poller: SnapshotPoller | FleetPoller = SnapshotPoller(self, source)
         self.heartbeats = HeartbeatHistory()
         self.operations = Operations(
             self, api, profile=profile, read_only=read_only, read_only_reason=read_only_reason, api_key=api_key
         )
+        self.member_operations: dict[str, Operations] = {}
+        if self.fleet:
+            self._adopt_fleet(self.fleet)
         self.actions = Actions(self)
         self.requested_theme = theme
         self.remember_theme = remember_theme
@@ -126,9 +169,41 @@ class KubiyaConsole(App[None]):
         return variable_defaults()
 
     def get_default_screen(self) -> Screen:
+        if self.fleet:
+            from kubiya_tui.tui.screens.fleet import FleetScreen
+
+            return FleetScreen()
         from kubiya_tui.tui.screens.overview import OverviewScreen
 
         return OverviewScreen()
+
+    def _adopt_fleet(self, members: Sequence[FleetMember]) -> None:
+        """Poll ``members`` from now on, each with operations of its own (its API, read-only setting, name in the audit)."""
+        self.fleet = list(members)
+        self.poller = FleetPoller(self, self.fleet)
+        self.member_operations = {
+            m.name: Operations(self, m.api, profile=m.name, read_only=m.read_only, read_only_reason=m.read_only_reason or f"profile {m.name!r}",
+                               api_key=m.api_key)
+            for m in self.fleet
+        }  # fmt: skip
+        self.operations = self.member_operations[self.fleet[0].name]
+
+    @property
+    def member(self) -> FleetMember | None:
+        """The profile of the fleet the operator is on; with one profile, it when it has a colour or a danger mark; else None."""
+        return self.poller.member if isinstance(self.poller, FleetPoller) else self._own
+
+    def activate(self, profile: str) -> None:
+        """Make ``profile`` the one that actions, detail screens and the header's sources are about."""
+        poller = self.poller
+        if not isinstance(poller, FleetPoller) or profile not in poller.members or profile == poller.active:
+            return
+        poller.active = profile
+        self.operations = self.member_operations[profile]
+        self.heartbeats.clear()
+        member = poller.member
+        self.poll_error = member.error
+        self.snapshot = member.snapshot
 
     def on_mount(self) -> None:
         name = self.requested_theme or DEFAULT_THEME
@@ -139,13 +214,18 @@ class KubiyaConsole(App[None]):
         self._theme_ready = True
         for line in self.start_warnings:
             self.notify(line, title="Permissions", severity="warning", timeout=20)
+        for member in self.fleet or ():
+            for line in member.warnings:
+                self.notify(line, title=f"Permissions · {member.name}", severity="warning", timeout=20)
         latest = self.source.latest()
         if latest is not None:
             self.show_snapshot(latest)
         self.poller.poll()
 
     async def on_unmount(self) -> None:
-        if self.connection is not None:
+        if isinstance(self.poller, FleetPoller):
+            await self.poller.aclose()  # every profile's connection: its source, then its clients
+        elif self.connection is not None:
             self.poller.stop()
             await self.connection.aclose()  # its source, then its clients
         else:
@@ -165,6 +245,91 @@ class KubiyaConsole(App[None]):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.poller.succeeded()
         self.show_snapshot(message.snapshot)
+        self.check_alerts(self.operations.profile or "default", message.snapshot, self.alert_rules, self.alert_bell)
+
+    def on_fleet_polled(self, message: FleetPolled) -> None:
+        poller = self.poller
+        if not isinstance(poller, FleetPoller):
+            return
+        member = poller.members[message.profile]
+        if member.snapshot is not None and member.error is None:
+            self.check_alerts(member.name, member.snapshot, member.rules, member.bell)
+        if member.name == poller.active:
+            self.poll_error = member.error
+            if member.snapshot is not None:
+                self.show_snapshot(member.snapshot)
+        self.fleet_version += 1
+
+    # ------------------------------------------------------------------ alerts
+
+    def check_alerts(self, profile: str, snapshot: Snapshot, rules: Sequence[Any], bell: bool) -> None:
+        """Check ``snapshot`` against the profile's alert rules: toast and bell for what is new, the history database for every change."""
+        now = self.clock()
+        if rules or any(k[0] == profile for k in self.alerts.firing):
+            changes = self.alerts.update(profile, snapshot, rules, now=now)
+        else:
+            changes = []  # nothing to check; still "watched" for the status line
+        new = [c for c in changes if c.new]
+        if new:
+            self._toast(profile, new)
+            if bell and self.bell_on:
+                self.bell()
+        if changes:
+            self.alerts_version += 1
+        self.log_alerts(profile, changes)
+
+    def _toast(self, profile: str, new: Sequence[AlertChange]) -> None:
+        when = time.strftime("%H:%M:%S", self.local_time(new[0].at))
+        shown = new if len(new) <= self.ALERT_TOASTS else new[: self.ALERT_TOASTS - 1]
+        for change in shown:
+            a = change.alert
+            verb = "fired" if change.change == "fired" else "now critical"
+            self.notify(f"{a.message}", title=f"{a.level.upper()} {verb} · {profile} · {when}",
+                        severity="error" if a.level == "critical" else "warning", timeout=10)  # fmt: skip
+        rest = len(new) - len(shown)
+        if rest:
+            self.notify(f"and {rest} more alerts in {profile} (a lists them)", title=f"Alerts · {profile} · {when}", severity="error", timeout=10)
+
+    def acknowledge(self, keys: Sequence[tuple[str, str, str]]) -> int:
+        """Acknowledge firing alerts (written to the history database); answers how many were not acknowledged yet."""
+        changes = self.alerts.acknowledge(keys, now=self.clock())
+        for profile in {c.alert.profile for c in changes}:
+            self.log_alerts(profile, [c for c in changes if c.alert.profile == profile])
+        if changes:
+            self.alerts_version += 1
+        return len(changes)
+
+    def log_alerts(self, profile: str, changes: Sequence[AlertChange]) -> None:
+        """Write the changes and the firing set to the history database, in a thread (never on the refresh path)."""
+        if self.alert_log is None:
+            return
+        now = self.clock()
+        if not changes and now - self._alert_written.get(profile, 0.0) < self.ALERT_WATCH_SECONDS:
+            return
+        self._alert_written[profile] = now
+        from kubiya_tui import alertlog
+
+        events = [c.event() for c in changes]
+        rows = {profile: self.alerts.firing_rows(profile)}
+        path = self.alert_log
+
+        async def write() -> None:
+            try:
+                await asyncio.to_thread(alertlog.write, path, events, rows, now)
+            except Exception as exc:  # a full disk must not end the console
+                log.warning("cannot write alerts to %s: %s", path, exc)
+
+        self.run_worker(write(), group="alert-log", exit_on_error=False)
+
+    def action_alerts(self) -> None:
+        from kubiya_tui.tui.screens.alerts import AlertsScreen
+
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
+
+    def action_toggle_bell(self) -> None:
+        self.bell_on = not self.bell_on
+        self.notify("alert bell on" if self.bell_on else "alert bell off (B turns it on)", timeout=3)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Make ``snapshot`` the one every screen shows, noting the heartbeats that arrived with it."""
@@ -197,8 +362,10 @@ class KubiyaConsole(App[None]):
         self.push_screen(WorkerDetailScreen(worker_id))
 
     def back_to_overview(self) -> None:
-        """Close every screen and dialog above the overview."""
-        while len(self.screen_stack) > 1:
+        """Close every screen and dialog above the overview (the fleet overview, with several profiles)."""
+        from kubiya_tui.tui.screens.fleet import FleetScreen
+
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, FleetScreen):
             self.pop_screen()
 
     def select_when_listed(self, queue_id: str) -> None:
@@ -248,8 +415,44 @@ class KubiyaConsole(App[None]):
         self.theme = name
         self.notify(f"theme: {name}", timeout=2)
 
+    def open_fleet(self, names: str | None = None) -> None:
+        """Every profile at once (the palette's "All profiles"): one overview, each profile on its own connection."""
+        if self.fleet:
+            self.back_to_overview()
+            return
+        from kubiya_tui.fleet import open_fleet
+        from kubiya_tui.tui.screens.fleet import FleetScreen
+
+        try:
+            members = open_fleet(names, read_only=self.operations.read_only and self.operations.read_only_reason == "--read-only")
+        except (UserError, ApiError, ValueError) as exc:
+            self.notify(str(exc), title="All profiles", severity="error")
+            return
+        self.poller.stop()
+        old_connection, self.connection = self.connection, None
+        old_source = self.poller.source
+        self._adopt_fleet(members)
+        self.heartbeats.clear()
+        self.snapshot = None
+        self.back_to_overview()
+        # On top of the one-profile overview, which stays under it unseen (back_to_overview stops at the fleet).
+        self.push_screen(FleetScreen())
+        if old_connection is not None:
+            self.run_worker(old_connection.aclose(), group="close", exit_on_error=False)
+        else:
+            self.run_worker(old_source.aclose(), group="close", exit_on_error=False)  # type: ignore[attr-defined]
+        self.notify(f"all profiles: {', '.join(m.name for m in members)}")
+        self.poller.poll()
+
     def switch_profile(self, name: str) -> None:
-        """Reconnect with another profile from config.toml."""
+        """Reconnect with another profile from config.toml (in the fleet: act on that profile)."""
+        if isinstance(self.poller, FleetPoller):
+            if name in self.poller.members:
+                self.activate(name)
+                self.notify(f"actions now go to profile {name}")
+            else:
+                self.notify(f"profile {name} is not in this overview", severity="warning")
+            return
         try:
             settings = resolve_settings(name)
             connection = connect(settings)
@@ -259,6 +462,8 @@ class KubiyaConsole(App[None]):
             return
         old_connection, self.connection = self.connection, connection
         old = self.operations.reconnect(connection.api, profile=name, api_key=settings.api_key_value(), read_only=settings.read_only)
+        self._own = FleetMember(name=name, source=source, color=settings.color, danger=settings.danger) if settings.color or settings.danger else None
+        self.alert_rules, self.alert_bell = tuple(settings.alerts), settings.alert_bell
         self.poller.replace_source(source)
         self.heartbeats.clear()
         self.snapshot = None
@@ -338,7 +543,38 @@ def build_console(
         theme=chosen,
         api_key=settings.api_key_value(),
         warnings=settings.warnings,
+        alert_rules=settings.alerts,
+        alert_bell=settings.alert_bell,
+        alert_log=default_alert_log(),
+        color=settings.color,
+        danger=settings.danger,
     )
+
+
+def default_alert_log() -> Path | None:
+    """The history database, unless KUBIYA_TUI_HISTORY turns history off (or keeps it in memory)."""
+    from kubiya_tui.alertlog import database_path
+
+    if os.environ.get("KUBIYA_TUI_HISTORY", "").strip().lower() in ("0", "off", "false", "no", "memory"):
+        return None
+    return database_path()
+
+
+def build_fleet_console(members: Sequence[FleetMember], *, theme: str | None = None, **kwargs: Any) -> KubiyaConsole:
+    """The console over several profiles at once (not yet running)."""
+    first = members[0]
+    chosen = theme or (first.settings.theme if first.settings else None) or (ANSI_THEME if _terminal_has_16_colours() else None)
+    kwargs.setdefault("alert_log", default_alert_log())
+    return KubiyaConsole(first.source, fleet=members, theme=chosen, **kwargs)
+
+
+def run_fleet_console(names: str | None = None, *, read_only: bool = False, theme: str | None = None) -> None:
+    """``--all-profiles`` (``names`` None) or ``--profiles a,b,c``: open the fleet overview until the operator quits."""
+    from kubiya_tui.fleet import open_fleet
+
+    _log_to_file()
+    members = open_fleet(names, read_only=read_only)
+    build_fleet_console(members, theme=theme).run()
 
 
 def run_console(

@@ -27,6 +27,8 @@ class ConsoleCommands(Provider):
             ("Refresh now", console.action_refresh, "poll the control plane and Temporal"),
             ("Pause or resume refresh", console.action_pause, "freeze the numbers on screen"),
             ("Keys", console.action_help, "every key of the console"),
+            ("Alerts", console.action_alerts, "what is firing and since when; acknowledge"),
+            ("All profiles (fleet overview)", console.open_fleet, "every profile of config.toml at once, each on its own connection"),
         ]
         snapshot = console.snapshot
         for q in snapshot.queues if snapshot else ():

@@ -38,3 +38,11 @@ class OperationFailed(Message):
         self.error = error
         self.status = status
         self.body = body
+
+
+class FleetPolled(Message):
+    """One profile of the fleet finished a poll (its member holds the snapshot or the error)."""
+
+    def __init__(self, profile: str) -> None:
+        super().__init__()
+        self.profile = profile

@@ -428,3 +428,42 @@ class RecordedTemporalOnlySource(RecordedSource):
         if last is not None:
             return points[-last:] if last > 0 else []
         return points
+
+
+# ---------------------------------------------------------------------------- the recorded fleet
+
+FLEET_PROFILES = ("prod", "staging", "dev")
+"""The recorded fleet: prod (danger, red), staging (its own colour), dev (its control plane down)."""
+
+
+def recorded_fleet_snapshots() -> dict[str, Snapshot]:
+    """The recorded moment split into three profiles by environment; dev's control plane is down (its numbers 48 s old)."""
+    from dataclasses import replace
+
+    whole = recorded_snapshot()
+    out: dict[str, Snapshot] = {}
+    for name in FLEET_PROFILES:
+        queues = tuple(q for q in whole.queues if q.environment == name)
+        ids = {q.id for q in queues}
+        workers = tuple(w for w in whole.workers if w.queue_id in ids)
+        sources = dict(whole.sources)
+        if name == "dev":
+            sources = {
+                "api": SourceState("api", SourceStatus.down, last_error="cannot reach http://127.0.0.1:8797: connection refused",
+                                   data_age_seconds=48.0, address="http://127.0.0.1:8797"),
+                "temporal": SourceState("temporal", SourceStatus.ok, latency_ms=11.0, data_age_seconds=1.3, address="127.0.0.1:7233"),
+            }  # fmt: skip
+            queues = tuple(replace(q, stale=True, data_age_seconds=48.0, stale_sources=("api",)) for q in queues)
+        elif name == "staging":
+            sources = {k: replace(v, latency_ms=(v.latency_ms or 0) + 27.0) for k, v in sources.items()}
+        out[name] = Snapshot(taken_at=FIXED_NOW, queues=queues, workers=workers, sources=sources, profile=name,
+                             control_plane_version=RECORDED_VERSION)  # fmt: skip
+    return out
+
+
+class RecordedProfileSource(RecordedSource):
+    """One profile of the recorded fleet."""
+
+    def __init__(self, snapshot: Snapshot, interval: float = 3600.0) -> None:
+        super().__init__(interval=interval)
+        self._snapshot = snapshot

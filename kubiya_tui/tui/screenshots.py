@@ -49,6 +49,37 @@ def recorded_console(theme: str = "kubiya-dark", *, degraded: bool = False, read
     return app
 
 
+def recorded_fleet_console(theme: str = "kubiya-dark") -> KubiyaConsole:
+    """The console over the recorded fleet: prod (danger), staging (blue), dev (down); alerts firing since the incident began."""
+    import time
+
+    from kubiya_tui.config import AlertRule
+    from kubiya_tui.fleet import FleetMember
+    from kubiya_tui.tui.recorded import FIXED_NOW, RecordedProfileSource, recorded_fleet_snapshots
+
+    rules = {
+        "prod": [AlertRule(max_depth=250, max_error_rate=0.05, min_healthy_workers=2)],
+        "staging": [AlertRule(queues=["staging/*"], max_backlog_age=90, level="warning"), AlertRule(queues=["webhooks"])],
+        "dev": [AlertRule(max_depth=100)],
+    }
+    snapshots = recorded_fleet_snapshots()
+    members = []
+    for name, snapshot in snapshots.items():
+        api = ApiClient(RECORDED_URL, RECORDED_KEY, transport=recorded_transport(), retries=0)
+        member = FleetMember(name=name, source=RecordedProfileSource(snapshot), api=api, api_key=RECORDED_KEY,
+                             color={"staging": "#4f8fe6"}.get(name), danger=name == "prod", read_only=name == "dev",
+                             read_only_reason=f"profile {name!r}", rules=rules[name], snapshot=snapshot)  # fmt: skip
+        members.append(member)
+    app = KubiyaConsole(members[0].source, fleet=members, theme=theme, remember_theme=False, cursor_blink=False,
+                        version=RECORDED_VERSION, clock=lambda: FIXED_NOW, local_time=time.gmtime)  # fmt: skip
+    # What fired before the recorded moment: the reports incident 12 minutes ago, webhooks half an hour ago.
+    started = {"prod": FIXED_NOW - 12 * 60, "staging": FIXED_NOW - 30 * 60, "dev": FIXED_NOW - 5 * 60}
+    for member in members:
+        app.alerts.update(member.name, snapshots[member.name], member.rules, now=started[member.name])
+    app.alerts.acknowledge([a.key for a in app.alerts.alerts("staging") if a.metric == "backlog_age"], now=FIXED_NOW - 20 * 60)
+    return app
+
+
 def _always(app: KubiyaConsole) -> bool:
     return True
 
@@ -100,6 +131,14 @@ VIEWS: dict[str, View] = {
 }
 
 
+FLEET_VIEWS: dict[str, View] = {
+    "fleet": View(),
+    "fleet_alerts": View(("a",)),
+    "fleet_scale": View(("j", "s")),
+}
+"""Views of the recorded fleet (``recorded_fleet_console``)."""
+
+
 async def _settle(pilot: Pilot, ready: Callable[[], bool]) -> None:
     for _ in range(SETTLE_STEPS):
         await pilot.pause(SETTLE_STEP_SECONDS)
@@ -120,7 +159,7 @@ async def show_view(pilot: Pilot, view: View) -> None:
 
 async def shoot(name: str, view: View, theme: str, folder: Path, degraded: bool = False) -> Path:
     """Save one view as ``<name>-<theme>.svg`` in ``folder``."""
-    app = recorded_console(theme, degraded=degraded)
+    app = recorded_fleet_console(theme) if name in FLEET_VIEWS else recorded_console(theme, degraded=degraded)
     async with app.run_test(size=SIZE) as pilot:
         await show_view(pilot, view)
         filename = f"{name.replace('_', '-')}-{theme.removeprefix('kubiya-')}.svg"
@@ -132,7 +171,7 @@ async def main(folder: Path) -> None:
     """Every view in the dark and the light theme, the degraded overview, and the overview in 16 colours."""
     folder.mkdir(parents=True, exist_ok=True)
     for theme in THEMES:
-        for name, view in VIEWS.items():
+        for name, view in {**VIEWS, **FLEET_VIEWS}.items():
             print(await shoot(name, view, theme, folder))
     print(await shoot("overview-degraded", VIEWS["overview"], "kubiya-dark", folder, degraded=True))
     print(await shoot("overview", VIEWS["overview"], "kubiya-ansi", folder))

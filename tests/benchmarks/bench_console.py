@@ -229,7 +229,7 @@ def run_in_terminal(queues: int, workers: int, interval: float) -> None:
 class TerminalProcess:
     """The console in a child process on a pseudo-terminal of SIZE; the output is read (and dropped) here."""
 
-    def __init__(self, queues: int, workers: int, interval: float, home: str) -> None:
+    def __init__(self, queues: int, workers: int, interval: float, home: str, code: str | None = None) -> None:
         import fcntl
         import pty
         import struct
@@ -250,7 +250,7 @@ class TerminalProcess:
         }
         for var in ("TEXTUAL", "TEXTUAL_DEBUG", "TEXTUAL_DEVTOOLS_PORT"):
             env.pop(var, None)
-        code = f"from tests.benchmarks.bench_console import run_in_terminal; run_in_terminal({queues}, {workers}, {interval})"
+        code = code or f"from tests.benchmarks.bench_console import run_in_terminal; run_in_terminal({queues}, {workers}, {interval})"
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env, start_new_session=True

@@ -12,7 +12,7 @@ from typing import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 
-from kubiya_tui.tui.screenshots import VIEWS, View, recorded_console, show_view
+from kubiya_tui.tui.screenshots import FLEET_VIEWS, VIEWS, View, recorded_console, recorded_fleet_console, show_view
 
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
 THEMES = {"dark": "kubiya-dark", "light": "kubiya-light"}
@@ -55,3 +55,12 @@ def test_temporal_only_overview(snap_compare, theme: str) -> None:
         RecordedTemporalOnlySource(), profile="temporal-cloud", theme=THEMES[theme], remember_theme=False, cursor_blink=False, version=RECORDED_VERSION
     )
     assert snap_compare(app, terminal_size=(80, 24), run_before=_showing(VIEWS["overview"]))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("view", FLEET_VIEWS)
+def test_fleet_view(snap_compare, view: str, theme: str, size: str) -> None:
+    """Three profiles at once (prod danger, staging in its colour, dev's control plane down), and the alerts list."""
+    app = recorded_fleet_console(THEMES[theme])
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=_showing(FLEET_VIEWS[view]))

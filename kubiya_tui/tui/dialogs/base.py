@@ -57,8 +57,17 @@ class ActionDialog(ModalScreen[T], Generic[T]):
         return self.console.operations
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog", classes=self.dialog_classes()):
-            yield Label(self.TITLE, id="dialog-title")
+        with Vertical(id="dialog", classes=self.dialog_classes()) as frame:
+            member = self.console.member
+            title = self.TITLE
+            if member is not None:
+                # Several profiles on screen: the dialog names the one it acts on, in that profile's colour.
+                title = f"{self.TITLE} · profile {member.name}" + (" ⚠ DANGER" if member.danger else "")
+            label = Label(title, id="dialog-title")
+            if member is not None and member.frame_color:
+                frame.styles.border = ("thick", member.frame_color)
+                label.styles.color = member.frame_color
+            yield label
             body = VerticalScroll(id="dialog-body")
             body.can_focus = self.BODY_FOCUSABLE
             with body:

@@ -38,6 +38,9 @@ class OverviewScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
         self.table.history = lambda queue_id, metric, last=None: self.console.source.history(queue_id, metric, last)
+        console = self.console
+        self.table.alert_level = lambda q: console.alerts.level_of(console.operations.profile or "default", q.id) if console.alerts.firing else None
+        self.watch(console, "alerts_version", lambda _v: self.table.redraw(), init=False)
         self.table.focus()
 
     def on_resize(self, event: Resize) -> None:

@@ -46,6 +46,8 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.history: HistoryLookup = lambda queue_id, metric, last=None: []
+        self.alert_level: Callable[[QueueSnapshot], str | None] = lambda q: None
+        """The worst alert firing on a queue (critical, warning) or None: the row is marked."""
 
     def _depth_tail(self, q: QueueSnapshot) -> tuple[float, ...]:
         return tuple(v for _, v in self.history(q.id, "depth", last=SPARK_WIDTH))
@@ -54,7 +56,7 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
     TOKEN_IS_ITEM = False
 
     def render_token(self, item: QueueSnapshot) -> Any:
-        return (item, self._depth_tail(item))
+        return (item, self._depth_tail(item), self.alert_level(item))
 
     MEASURED = ("queue",)
 
@@ -62,7 +64,7 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
         return item.id
 
     def measure(self, item: QueueSnapshot, key: str) -> int:
-        return len(item.name)
+        return len(item.name) + (2 if self.alert_level(item) else 0)
 
     def search_text(self, item: QueueSnapshot) -> str:
         return f"{item.environment or ''}/{item.name} {item.id} {item.status} {' '.join(item.tags)}"
@@ -127,9 +129,15 @@ class QueueTable(ResponsiveTable[QueueSnapshot]):
             status = Text("growing", style=theme_style(app, "depth-warn"))
         else:
             status = Text(q.status, style=theme_style(app, "status-healthy"))
+        level = self.alert_level(q)
+        name = Text(q.name, style=theme_style(app, "foreground", dim=dim, bold=True))
+        if level is not None:
+            # A breaching row: its mark before the name, in the column every width keeps.
+            mark = ("✖ ", theme_style(app, "status-failed", bold=True)) if level == "critical" else ("▲ ", theme_style(app, "depth-warn", bold=True))
+            name = Text.assemble(mark, name)
         return {
             "environment": Text(q.environment or fmt.MISSING, style=base),
-            "queue": Text(q.name, style=theme_style(app, "foreground", dim=dim, bold=True)),
+            "queue": name,
             "status": status,
             "depth": depth,
             "backlog_age": num(fmt.age(q.backlog_age_seconds), "depth-warn" if (q.backlog_age_seconds or 0) >= 120 else None),

@@ -72,7 +72,14 @@ class StatusHeader(Static):
         text = Text()
         text.append(" kubiya-tui ", style=theme_style(app, "primary", bold=True))
         profile = app.operations.profile or (snapshot.profile if snapshot else None)
-        text.append(f" {profile or 'no profile'} ", style=theme_style(app, "foreground", bold=True))
+        member = app.member
+        if member is not None and member.frame_color:
+            from rich.style import Style
+
+            mark = "⚠" if member.danger else ""
+            text.append(f" {mark}{profile} ", style=Style(color=member.frame_color, bold=True, reverse=member.danger))
+        else:
+            text.append(f" {profile or 'no profile'} ", style=theme_style(app, "foreground", bold=True))
         sources = snapshot.sources if snapshot else {}
         extra = self.extra_age()
         for key in ("api", "temporal"):
