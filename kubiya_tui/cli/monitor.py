@@ -7,12 +7,11 @@ Temporal alone (a profile's ``task_queues``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import textwrap
 import time
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
@@ -20,8 +19,10 @@ from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.app import app
 from kubiya_tui.cli.common import OUTPUT, OutputFormat, terminal_width, warn, write_lines
 from kubiya_tui.columns import Column, clip, render_lines
-from kubiya_tui.config import Settings, resolve_settings
 from kubiya_tui.errors import UserError
+
+if TYPE_CHECKING:
+    from kubiya_tui.config import Settings
 
 TEMPORAL_ADDRESS = typer.Option(
     None, "--temporal-address", help="Temporal frontend HOST:PORT (overrides TEMPORAL_ADDRESS and the profile)."
@@ -34,6 +35,8 @@ ENVS = typer.Option([], "--env", help="Only queues of this environment (name or 
 
 
 def _settings(ctx: typer.Context, temporal_address: str | None, namespace: str | None) -> Settings:
+    from kubiya_tui.config import resolve_settings
+
     obj = ctx.find_root().obj or {}
     return warn(
         resolve_settings(
@@ -220,6 +223,7 @@ def top(
 
     The table fits the terminal: QUEUE, DEPTH, WORKERS (healthy/all) and STATE (STUCK, growing, the time to drain, empty) always show; as it narrows IN/m and OUT/m go first, then P95, POLLERS, SLOTS (busy/all), DONE/m and ERR, then AGE (-o wide: all of them). A line under it says why a queue is stuck, or which workers do not poll. It marks with * the rows whose numbers are from an earlier poll because a source is down. --watch redraws it in place on a terminal.
     """
+    import asyncio
     from kubiya_tui.connection import connect
     from kubiya_tui.metrics.collector import CollectorOptions
 
@@ -323,6 +327,7 @@ def check(
 
     Across queues and metrics the worst wins, in the order CRITICAL > UNKNOWN > WARNING > OK. Without --queue every queue is checked; without thresholds, that the sources answer and no queue is stuck. A queue with no task closed in the 5-minute window passes --max-error-rate.
     """
+    import asyncio
     from kubiya_tui.metrics.check import CheckResult, Thresholds, evaluate, parse_rate, parse_seconds, unknown
 
     def finish(result: CheckResult) -> None:
