@@ -56,6 +56,18 @@ def _finish_temporal() -> None:
     gc.collect()
 
 
+def _freeze_startup() -> None:
+    """Exempt what start-up made (modules, classes: ~300k objects) from garbage collection.
+
+    It lives as long as the command; frozen, the full collections that let the native
+    Temporal client go before exit walk only what the command made since (they took
+    ~0.3 s each over everything, more than the whole of `check`'s own work).
+    """
+    import gc
+
+    gc.freeze()
+
+
 # ---------------------------------------------------------------------------- top
 
 
@@ -231,6 +243,7 @@ def top(
     options = CollectorOptions(interval=interval, environments=tuple(env) or None, queues=tuple(queue) or None)
     connection = connect(found, options, history="off")
     collector = connection.source
+    _freeze_startup()
     keep_going = watch or count is not None
 
     on_terminal = sys.stdout.isatty()
@@ -361,6 +374,7 @@ def check(
         found = _settings(ctx, temporal_address, namespace)
         options = CollectorOptions(
             durations=False,
+            partitions=False,
             environments=tuple(env) or None,
             queues=tuple(queue) or None,
             call_timeout=min(5.0, timeout / 3),
@@ -368,6 +382,7 @@ def check(
         )
         connection = connect(found, options, history="off")
         collector = connection.source
+        _freeze_startup()
     except UserError as exc:
         finish(unknown(str(exc)))
         return

@@ -62,6 +62,8 @@ class CollectorOptions:
     describe_rps: float = DESCRIBE_RPS
     durations: bool = True
     """Read processing times (one visibility page per queue); off for ``check``."""
+    partitions: bool = True
+    """Read each queue's partition count (every few minutes); off for ``check``, which does not show it."""
     source_timeout: float = 10.0
     """A whole poll of one source gives up after this long."""
     call_timeout: float = 3.0
@@ -153,7 +155,7 @@ class Collector:
             self.temporal_stats = TemporalStatsSource(
                 temporal, tracker=self._stats_tracker, task_queues=self._task_queues, stats_interval=self.rules.stats_interval,
                 call_timeout=o.call_timeout, describe_rps=o.describe_rps, semaphore=sem, concurrency=o.concurrency,
-                clock=clock, monotonic=monotonic,
+                partitions=o.partitions, clock=clock, monotonic=monotonic,
             )  # fmt: skip
             self.outcomes = OutcomesSource(
                 temporal, tracker=self._vis_tracker, task_queues=self._task_queues, watched_task_queues=self._watched_task_queues,

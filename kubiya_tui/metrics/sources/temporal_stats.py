@@ -44,6 +44,7 @@ class TemporalStatsSource:
         describe_rps: float,
         semaphore: asyncio.Semaphore,
         concurrency: int,
+        partitions: bool = True,
         clock: Callable[[], float],
         monotonic: Callable[[], float],
     ) -> None:
@@ -54,6 +55,7 @@ class TemporalStatsSource:
         self.call_timeout = call_timeout
         self._sem = semaphore
         self._concurrency = concurrency
+        self._read_partitions = partitions
         self._clock = clock
         self._mono = monotonic
         self._bucket = TokenBucket(describe_rps, burst=max(2.0, min(200.0, describe_rps / 3)))
@@ -109,6 +111,8 @@ class TemporalStatsSource:
                 self._bucket.recover()
                 state["ok"] += 1
                 state["streak"] = 0
+            if not self._read_partitions:
+                return
             parts = self.partitions.setdefault(tq, Reading())
             if is_due(parts, self._mono(), PARTITIONS_INTERVAL):
                 async with self._sem:
