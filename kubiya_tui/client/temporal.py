@@ -11,7 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -81,6 +81,19 @@ class ClosedExecutions:
     """close_time - start_time of each execution in the page, newest first."""
     complete: bool
     """True when the page holds every execution closed in the window."""
+
+
+@dataclass(frozen=True)
+class ClosedScan:
+    """What one scan of several task queues' closed executions in a window found, per task queue."""
+
+    window_seconds: float
+    queues: dict[str, ClosedExecutions]
+    """Every task queue the scan named (those with nothing closed too); each ``complete`` when the scan is."""
+    complete: bool
+    """True when the scan read every execution closed in the window (else it stopped at ``max_executions``)."""
+    calls: int
+    """Visibility calls (pages) the scan made."""
 
 
 STATUS_NAMES = {
@@ -340,6 +353,69 @@ class TemporalReader:
             by_status=by_status,
             durations_seconds=tuple(durations),
             complete=not answer.next_page_token and len(answer.executions) < limit,
+        )
+
+    async def closed_scan(
+        self,
+        task_queues: Sequence[str],
+        window_seconds: float = 300.0,
+        *,
+        durations_per_queue: int = 200,
+        max_executions: int = 5000,
+        page_size: int = 1000,
+        timeout: float = 3.0,
+        retry: bool = False,
+        before_page: Callable[[], Awaitable[None]] | None = None,
+    ) -> ClosedScan:
+        """The executions of these task queues closed in the window, in one paged visibility scan, bucketed by task queue.
+
+        Per queue: statuses of all of them, and the durations of the newest ``durations_per_queue``.
+        The scan pages newest first and stops after ``max_executions`` (``complete`` False);
+        ``before_page`` is awaited before each page (a caller's rate limit).
+        """
+        client = await self.client()
+        query = _built(temporal_query.closed_on_any, list(task_queues), _since(window_seconds))
+        by_queue: dict[str, tuple[dict[str, int], list[float]]] = {tq: ({}, []) for tq in task_queues}
+        token = b""
+        seen = calls = 0
+        while True:
+            if before_page is not None:
+                await before_page()
+            try:
+                answer = await client.workflow_service.list_workflow_executions(
+                    ListWorkflowExecutionsRequest(
+                        namespace=self.namespace, page_size=page_size, query=query, next_page_token=token
+                    ),
+                    retry=retry,
+                    timeout=timedelta(seconds=timeout),
+                )
+            except Exception as exc:
+                raise self._failed(exc) from None
+            calls += 1
+            for info in answer.executions:
+                bucket = by_queue.get(info.task_queue)
+                if bucket is None:  # the query names these queues only; anything else is not ours to count
+                    continue
+                by_status, durations = bucket
+                status = STATUS_NAMES.get(info.status, "Unknown")
+                by_status[status] = by_status.get(status, 0) + 1
+                if len(durations) < durations_per_queue and info.HasField("close_time") and info.HasField("start_time"):
+                    began = info.start_time.seconds + info.start_time.nanos / 1e9
+                    ended = info.close_time.seconds + info.close_time.nanos / 1e9
+                    durations.append(max(0.0, ended - began))
+            seen += len(answer.executions)
+            token = answer.next_page_token
+            if not token or seen >= max_executions:
+                break
+        complete = not token
+        return ClosedScan(
+            window_seconds=window_seconds,
+            queues={
+                tq: ClosedExecutions(window_seconds, by_status, tuple(durations), complete)
+                for tq, (by_status, durations) in by_queue.items()
+            },
+            complete=complete,
+            calls=calls,
         )
 
     async def outcomes(

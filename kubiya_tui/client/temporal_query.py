@@ -21,6 +21,7 @@ it fails closed.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Sequence
 
 EXECUTION_STATUSES = ("Running", "Completed", "Failed", "Canceled", "Terminated", "ContinuedAsNew", "TimedOut")
 """Values of the ``ExecutionStatus`` search attribute."""
@@ -62,6 +63,20 @@ def closed_on(task_queue: str, since: datetime) -> str:
 def outcomes_on(task_queue: str, since: datetime) -> str:
     """Count query: executions of one task queue closed after ``since``, grouped by status."""
     return f"{closed_on(task_queue, since)} GROUP BY ExecutionStatus"
+
+
+def closed_on_any(task_queues: Sequence[str], since: datetime) -> str:
+    """Visibility query: the executions of any of these task queues that closed after ``since``.
+
+    One scan of several queues' closed executions (the caller buckets them by task queue),
+    selecting no execution of a queue that is not named: the wall between organizations holds.
+    """
+    names = list(dict.fromkeys(task_queues))
+    if not names:
+        raise ValueError("no task queue to select")
+    if len(names) == 1:
+        return closed_on(names[0], since)
+    return f"TaskQueue IN ({', '.join(literal(name) for name in names)}) AND CloseTime > {time_literal(since)}"
 
 
 def workers_on(task_queue: str) -> str:

@@ -41,7 +41,11 @@ log = logging.getLogger("kubiya_tui.metrics")
 
 DEFAULT_INTERVAL = 2.0
 WINDOW_SECONDS = 300.0
-CONCURRENCY = 16
+CONCURRENCY = 32
+FILLING_INTERVAL = 0.5
+"""While a source's first answer is still coming in (a cold start), refreshes come this often."""
+FIRST_ANSWER_GRACE = 0.25
+"""A first refresh returns this long after the control plane answered, whatever Temporal has said by then."""
 POLL_GRACE_SECONDS = 30.0
 """A newly registered worker gets this long to show up as a Temporal poller before it is flagged."""
 
@@ -176,6 +180,11 @@ class Collector:
 
     @property
     def interval(self) -> float:
+        """Seconds to the next refresh: the refresh interval, or FILLING_INTERVAL while the first poll of
+        Temporal's numbers is under way (a cold start at 1,000 queues: the numbers fill in as they come)."""
+        tracker = self._stats_tracker
+        if tracker.ok_at is None and tracker.failures == 0 and self._stats_poller.running():
+            return min(FILLING_INTERVAL, self.rules.interval)
         return self.rules.interval
 
     def latest(self) -> Snapshot | None:
@@ -280,15 +289,24 @@ class Collector:
         if self._history is not None and not self._history.loaded:
             self._history.start_loading()  # in a worker thread; what is recorded meanwhile is kept
         tasks = []
+        registry_task = None
         for poller in (self._registry_poller, self._stats_poller):
             task = poller.start(force or complete) if poller is not None else None
             if task is not None:
                 tasks.append(task)
+                if poller is self._registry_poller:
+                    registry_task = task
         if self.outcomes is not None:
             self.outcomes.ensure_running()
             if force:
                 self.outcomes.force(started_mono)
-        if tasks:
+        if tasks and not complete and self._latest is None and registry_task is not None:
+            # The first refresh: the queue list as soon as the control plane answers (never a blank
+            # screen while 1,000 DescribeTaskQueue calls run); the numbers fill in on the next ones.
+            await asyncio.wait([registry_task], timeout=self.options.slow_after)
+            spent = time.perf_counter() - began
+            await asyncio.wait(tasks, timeout=max(0.0, min(FIRST_ANSWER_GRACE, self.options.slow_after - spent)))
+        elif tasks:
             await asyncio.wait(tasks, timeout=None if complete else self.options.slow_after)
         if complete and self.outcomes is not None:
             await self.outcomes.wait_read(started_mono if force else None, self._stats_poller.timeout * 2)
