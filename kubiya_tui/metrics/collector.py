@@ -46,6 +46,9 @@ FILLING_INTERVAL = 0.5
 """While a source's first answer is still coming in (a cold start), refreshes come this often."""
 FIRST_ANSWER_GRACE = 0.25
 """A first refresh returns this long after the control plane answered, whatever Temporal has said by then."""
+STEADY_WAIT = 0.25
+"""A scheduled refresh that has numbers to show waits this long for its polls (1,000 queues' stats take
+~2 s of calls: they go on in the background and show at the next refresh)."""
 POLL_GRACE_SECONDS = 30.0
 """A newly registered worker gets this long to show up as a Temporal poller before it is flagged."""
 
@@ -307,7 +310,8 @@ class Collector:
             spent = time.perf_counter() - began
             await asyncio.wait(tasks, timeout=max(0.0, min(FIRST_ANSWER_GRACE, self.options.slow_after - spent)))
         elif tasks:
-            await asyncio.wait(tasks, timeout=None if complete else self.options.slow_after)
+            wait = self.options.slow_after if force or self._latest is None else min(STEADY_WAIT, self.options.slow_after)
+            await asyncio.wait(tasks, timeout=None if complete else wait)
         if complete and self.outcomes is not None:
             await self.outcomes.wait_read(started_mono if force else None, self._stats_poller.timeout * 2)
         snapshot = self._build(refresh_ms=(time.perf_counter() - began) * 1000)
