@@ -11,7 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -22,11 +22,13 @@ from temporalio.api.workflowservice.v1 import (
     ListWorkersRequest,
     ListWorkflowExecutionsRequest,
 )
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import ConnectConfig, RPCError, RPCStatusCode, ServiceClient
 
 from kubiya_tui.models import FAILED_STATUSES
 from kubiya_tui.client import temporal_query
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 TASK_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
@@ -148,6 +150,7 @@ class TemporalReader:
         self._tls = tls or bool(api_key)
         self._connect_timeout = connect_timeout
         self._retry_after = retry_after
+        self._service: ServiceClient | None = None
         self._client: Client | None = None
         self._last_failure = 0.0
         self._last_error: str | None = None
@@ -162,22 +165,18 @@ class TemporalReader:
     def last_error(self) -> str | None:
         return self._last_error
 
-    async def client(self) -> Client:
-        if self._client is not None:
-            return self._client
+    async def service(self) -> ServiceClient:
+        """The connected service client, which every read here uses; raises TemporalUnavailable."""
+        if self._service is not None:
+            return self._service
         async with self._connecting:
-            if self._client is not None:
-                return self._client
+            if self._service is not None:
+                return self._service
             if time.monotonic() - self._last_failure < self._retry_after and self._last_error:
                 raise TemporalUnavailable(self._last_error)
             try:
-                self._client = await asyncio.wait_for(
-                    Client.connect(
-                        self.address,
-                        namespace=self.namespace,
-                        api_key=self._api_key,
-                        tls=self._tls,
-                    ),
+                self._service = await asyncio.wait_for(
+                    ServiceClient.connect(ConnectConfig(target_host=self.address, api_key=self._api_key, tls=self._tls)),
                     self._connect_timeout,
                 )
             except Exception as exc:  # any connect failure means "unavailable" to callers
@@ -185,7 +184,21 @@ class TemporalReader:
                 self._last_error = f"Temporal unreachable at {self.address}: {_short(exc)}"
                 raise TemporalUnavailable(self._last_error) from None
             self._last_error = None
-            return self._client
+            return self._service
+
+    async def client(self) -> Client:
+        """A temporalio Client over the same connection (starting workflows: the control plane).
+
+        The reads use :meth:`service` alone: temporalio.client, ~40 % of the SDK's import time,
+        is imported only here, so a one-shot `check` never loads it.
+        """
+        if self._client is None:
+            service = await self.service()
+            from temporalio.client import Client
+
+            if self._client is None:
+                self._client = Client(service, namespace=self.namespace)
+        return self._client
 
     async def available(self) -> bool:
         """Whether Temporal answers: a health check of at most ``probe_timeout`` seconds, its answer reused
@@ -198,8 +211,8 @@ class TemporalReader:
 
     async def _probe(self) -> bool:
         try:
-            client = await self.client()
-            ok = await client.service_client.check_health(
+            service = await self.service()
+            ok = await service.check_health(
                 retry=False, timeout=timedelta(seconds=self._probe_timeout)
             )
             if not ok:
@@ -240,16 +253,17 @@ class TemporalReader:
         import gc
 
         self._client = None
+        self._service = None
         gc.collect()
         await asyncio.sleep(0)
 
     async def queue_stats(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> QueueStats:
         """Depth, age and rates of a task queue. Describing an unknown name creates it."""
-        client = await self.client()
+        service = await self.service()
         try:
             answers = await asyncio.gather(
                 *(
-                    client.workflow_service.describe_task_queue(
+                    service.workflow_service.describe_task_queue(
                         DescribeTaskQueueRequest(
                             namespace=self.namespace,
                             task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
@@ -305,9 +319,9 @@ class TemporalReader:
 
         ``ListTaskQueuePartitions`` answers from the server's configuration and loads nothing.
         """
-        client = await self.client()
+        service = await self.service()
         try:
-            answer = await client.workflow_service.list_task_queue_partitions(
+            answer = await service.workflow_service.list_task_queue_partitions(
                 ListTaskQueuePartitionsRequest(
                     namespace=self.namespace,
                     task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
@@ -329,10 +343,10 @@ class TemporalReader:
         retry: bool = False,
     ) -> ClosedExecutions:
         """One visibility page of the executions closed in the window, newest first."""
-        client = await self.client()
+        service = await self.service()
         query = _built(temporal_query.closed_on, task_queue, _since(window_seconds))
         try:
-            answer = await client.workflow_service.list_workflow_executions(
+            answer = await service.workflow_service.list_workflow_executions(
                 ListWorkflowExecutionsRequest(namespace=self.namespace, page_size=limit, query=query),
                 retry=retry,
                 timeout=timedelta(seconds=timeout),
@@ -373,7 +387,7 @@ class TemporalReader:
         The scan pages newest first and stops after ``max_executions`` (``complete`` False);
         ``before_page`` is awaited before each page (a caller's rate limit).
         """
-        client = await self.client()
+        service = await self.service()
         query = _built(temporal_query.closed_on_any, list(task_queues), _since(window_seconds))
         by_queue: dict[str, tuple[dict[str, int], list[float]]] = {tq: ({}, []) for tq in task_queues}
         token = b""
@@ -382,7 +396,7 @@ class TemporalReader:
             if before_page is not None:
                 await before_page()
             try:
-                answer = await client.workflow_service.list_workflow_executions(
+                answer = await service.workflow_service.list_workflow_executions(
                     ListWorkflowExecutionsRequest(
                         namespace=self.namespace, page_size=page_size, query=query, next_page_token=token
                     ),
@@ -422,10 +436,10 @@ class TemporalReader:
         self, task_queue: str, window_seconds: float = 300.0, timeout: float = 3.0, *, retry: bool = True
     ) -> Outcomes:
         """Closed workflow executions per status within the window."""
-        client = await self.client()
+        service = await self.service()
         query = _built(temporal_query.outcomes_on, task_queue, _since(window_seconds))
         try:
-            answer = await client.workflow_service.count_workflow_executions(
+            answer = await service.workflow_service.count_workflow_executions(
                 CountWorkflowExecutionsRequest(namespace=self.namespace, query=query),
                 retry=retry,
                 timeout=timedelta(seconds=timeout),
@@ -453,12 +467,12 @@ class TemporalReader:
         (the enum's number) and status_name (``Running``, ``ShuttingDown``, ``Shutdown``),
         heartbeat_age_seconds, and activity and workflow slots and task counts.
         """
-        client = await self.client()
+        service = await self.service()
         out: list[dict] = []
         token = b""
         try:
             while True:
-                answer = await client.workflow_service.list_workers(
+                answer = await service.workflow_service.list_workers(
                     ListWorkersRequest(
                         namespace=self.namespace,
                         page_size=page_size,

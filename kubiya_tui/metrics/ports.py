@@ -40,8 +40,8 @@ class TemporalStatsReader(Protocol):
     @property
     def namespace(self) -> str: ...
 
-    async def client(self) -> object:
-        """The connected client; raises when Temporal cannot be reached (the poll fails at once)."""
+    async def service(self) -> object:
+        """The connected service client; raises when Temporal cannot be reached (the poll fails at once)."""
         ...
 
     async def queue_stats(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> QueueStats: ...

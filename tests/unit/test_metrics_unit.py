@@ -312,7 +312,7 @@ class FakeTemporal:
         self.closed = {"Completed": 8, "Failed": 2}
         self.asked = self.answered = 0
 
-    async def client(self) -> None:
+    async def service(self) -> None:
         if self.fail is not None:
             raise self.fail
 
@@ -502,7 +502,7 @@ async def test_one_transient_error_is_not_an_outage_and_a_failed_read_is_retried
     async def connected() -> None:  # the connection is up; one call fails, as under load
         return None
 
-    temporal.client = connected  # type: ignore[method-assign]
+    temporal.service = connected  # type: ignore[method-assign]
     temporal.fail = TemporalUnavailable("Temporal call to fake:7233 failed: h2 protocol error: http2 error")
     mono.t += 5
     snap = await collector.refresh()

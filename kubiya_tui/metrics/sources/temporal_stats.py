@@ -76,7 +76,7 @@ class TemporalStatsSource:
         due = [tq for tq in tqs if force or is_due(self.stats.get(tq), mono, self.stats_interval, failed_at)]
         if not due:
             return IDLE
-        await self.temporal.client()  # a connection failure fails the poll at once
+        await self.temporal.service()  # a connection failure fails the poll at once
         state = {"ok": 0, "failed": 0, "streak": 0, "error": None, "limited": 0}
         abort = asyncio.Event()
         streak_limit = max(4, min(16, len(due)))
