@@ -46,7 +46,10 @@ FILLING_INTERVAL = 0.5
 """While a source's first answer is still coming in (a cold start), refreshes come this often."""
 FIRST_ANSWER_GRACE = 0.25
 """A first refresh returns this long after the control plane answered, whatever Temporal has said by then."""
-STEADY_WAIT = 0.25
+STATS_POLL_BUDGET = 0.5
+"""A stats poll starts reads for this share of the source timeout; the rest of the due queues wait for the next
+poll (oldest first), so 1,000 queues on a slow server fill in over polls instead of failing the source."""
+STEADY_WAIT = 0.2
 """A scheduled refresh that has numbers to show waits this long for its polls (1,000 queues' stats take
 ~2 s of calls: they go on in the background and show at the next refresh)."""
 POLL_GRACE_SECONDS = 30.0
@@ -162,7 +165,7 @@ class Collector:
             self.temporal_stats = TemporalStatsSource(
                 temporal, tracker=self._stats_tracker, task_queues=self._task_queues, stats_interval=self.rules.stats_interval,
                 call_timeout=o.call_timeout, describe_rps=o.describe_rps, semaphore=sem, concurrency=o.concurrency,
-                partitions=o.partitions, clock=clock, monotonic=monotonic,
+                partitions=o.partitions, budget=o.source_timeout * STATS_POLL_BUDGET, clock=clock, monotonic=monotonic,
             )  # fmt: skip
             self.outcomes = OutcomesSource(
                 temporal, tracker=self._vis_tracker, task_queues=self._task_queues, watched_task_queues=self._watched_task_queues,
@@ -183,10 +186,13 @@ class Collector:
 
     @property
     def interval(self) -> float:
-        """Seconds to the next refresh: the refresh interval, or FILLING_INTERVAL while the first poll of
-        Temporal's numbers is under way (a cold start at 1,000 queues: the numbers fill in as they come)."""
+        """Seconds to the next refresh: the refresh interval, or FILLING_INTERVAL while a watched queue has
+        no numbers from Temporal yet (a cold start at 1,000 queues: the numbers fill in as they come)."""
         tracker = self._stats_tracker
-        if tracker.ok_at is None and tracker.failures == 0 and self._stats_poller.running():
+        if tracker.failures == 0 and (
+            (tracker.ok_at is None and self._stats_poller.running())
+            or (self.temporal_stats is not None and self.temporal_stats.filling)
+        ):
             return min(FILLING_INTERVAL, self.rules.interval)
         return self.rules.interval
 
