@@ -17,32 +17,24 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-QUEUE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+# The words that need no pydantic live in kubiya_tui.vocabulary (the CLI declares its options with them).
+from kubiya_tui.vocabulary import (  # noqa: F401  (re-exported)
+    PRIORITY_NAMES,
+    QUEUE_NAME_PATTERN,
+    QUEUE_NAME_RULE,
+    EnvironmentStatus,
+    Platform,
+    QueueStatus,
+    WorkerHealth,
+    WorkerStatus,
+    queue_name_problem,
+)
+
 # An environment is also a legacy task queue, polled on the Temporal task queue
 # `<org>.<name>`: no quotes, backslashes or control characters, which Temporal's
 # visibility and worker queries cannot match (docs: client/temporal_query.py).
 ENVIRONMENT_NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\"'\\]*$"
 ENVIRONMENT_NAME_RULE = "environment names hold no quotes, backslashes or control characters"
-QUEUE_NAME_RULE = "2 to 50 lowercase letters (a-z), digits and '-', starting with a letter or a digit"
-"""QUEUE_NAME_PATTERN and the name's length, in words (for error messages and help)."""
-
-
-def queue_name_problem(name: str) -> str | None:
-    """What is wrong with a queue name, in words; None when it is allowed."""
-    if not 2 <= len(name) <= 50:
-        why = f"it is {len(name)} character{'s' if len(name) != 1 else ''} long"
-    elif re.fullmatch(QUEUE_NAME_PATTERN, name):
-        return None
-    else:
-        bad = list(dict.fromkeys(c for c in name if not (c.isascii() and (c.islower() or c.isdigit() or c == "-"))))
-        if bad:
-            shown = [repr(c) for c in bad[:5]]
-            why = "it has " + (", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0])
-        else:
-            why = "it starts with '-'"
-    return f"queue name {name!r} is not allowed: {why}; use {QUEUE_NAME_RULE}"
-
-
 # Largest integer SQLite stores; larger values are refused at validation, not at insert.
 MAX_INT = 2**31 - 1
 # Largest count or size a body may carry: every JSON parser reads integers up to it exactly.
@@ -54,13 +46,15 @@ MAX_JSON_DEPTH = 32
 class Response(BaseModel):
     """Base of every model read from a control plane: unknown fields are kept, not refused."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # defer_build: a model's validator is built on its first use, not at import (a command
+    # that reads queues builds 3 of the ~45 models; building all took ~60 ms of each start).
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 class Request(BaseModel):
     """Base of every request body: unknown fields are ignored, wrong types are refused."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -164,47 +158,7 @@ def _check_text(text: str) -> None:
         raise ValueError("text must be valid Unicode (a lone surrogate such as \\ud800 is not)") from None
 
 
-# ---------------------------------------------------------------------------- enums
-
-
-class EnvironmentStatus(str, Enum):
-    pending = "pending"
-    provisioning = "provisioning"
-    ready = "ready"
-    active = "active"
-    inactive = "inactive"
-    error = "error"
-    archived = "archived"
-
-
-class QueueStatus(str, Enum):
-    active = "active"
-    inactive = "inactive"
-    maintenance = "maintenance"
-
-
-class WorkerStatus(str, Enum):
-    active = "active"
-    idle = "idle"
-    busy = "busy"
-    draining = "draining"
-    offline = "offline"
-    disconnected = "disconnected"
-
-
-class WorkerHealth(str, Enum):
-    """What an operator needs to know about a worker, derived from heartbeat age and state."""
-
-    healthy = "healthy"
-    stale = "stale"
-    draining = "draining"
-    gone = "gone"
-
-
-class Platform(str, Enum):
-    local = "local"
-    docker = "docker"
-    kubernetes = "kubernetes"
+# ---------------------------------------------------------------------------- enums: kubiya_tui.vocabulary
 
 
 # ---------------------------------------------------------------------------- environments
@@ -709,7 +663,6 @@ def derive_health(
 
 # ---------------------------------------------------------------------------- tasks
 
-PRIORITY_NAMES = {"high": 1, "normal": 3, "low": 5}
 MAX_TASK_TIMEOUT_SECONDS = 3600
 
 

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from kubiya_tui import __version__
+from kubiya_tui.cli.lazy import LazyCommands
+
 from kubiya_tui.errors import UserError
 
 
@@ -26,7 +27,16 @@ def _hide_flag_types() -> None:
 
 _hide_flag_types()
 
+def command_group(help: str) -> typer.Typer:
+    """A command group of `kubiya-tui` (``admin``, ``queues``, ...), its help plain like the root's."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
+# Help is click's plain text, not typer's Rich panels: typer.rich_utils imports Rich's
+# markdown, syntax and traceback modules, ~100 ms of the 0.15 s that `kubiya-tui --help` may take.
 app = typer.Typer(
+    cls=LazyCommands,  # a command's module is imported when it runs, not for --help
+    rich_markup_mode=None,
     name="kubiya-tui",
     help="A terminal console and CLI for Kubiya worker queues on Temporal.",
     no_args_is_help=False,
@@ -34,7 +44,7 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-admin_app = typer.Typer(help="Administration of the local control plane.", no_args_is_help=True)
+admin_app = command_group("Administration of the local control plane.")
 app.add_typer(admin_app, name="admin")
 
 
@@ -114,6 +124,8 @@ class _database_errors:
 
 def _version(value: bool) -> None:
     if value:
+        from kubiya_tui import __version__
+
         typer.echo(f"kubiya-tui {__version__}")
         raise typer.Exit()
 
@@ -304,11 +316,3 @@ def copy_data(
             raise UserError(str(exc)) from None
     rows = ", ".join(f"{n} {table}" for table, n in counts.items())
     typer.echo(f"copied {rows} from {_shown(from_url)} to {_shown(to_url)}; every row checked")
-
-
-# Command groups live in their own modules; importing them registers their commands on `app`.
-from kubiya_tui.cli import resources as _resources  # noqa: E402,F401
-from kubiya_tui.cli import runtime as _runtime  # noqa: E402,F401
-from kubiya_tui.cli import stack_cmds as _stack_cmds  # noqa: E402,F401
-from kubiya_tui.cli import monitor as _monitor  # noqa: E402,F401
-from kubiya_tui.cli import legacy_cmds as _legacy_cmds  # noqa: E402,F401

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -11,18 +10,17 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 import typer
-from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
 
-from kubiya_tui.client.api import ApiClient, ApiError
-from kubiya_tui.columns import Column, clip, render_lines
-from kubiya_tui.config import Settings, resolve_settings
-from kubiya_tui import connection as connections
-from kubiya_tui.connection import Connection
 from kubiya_tui.errors import UserError
-from kubiya_tui.models import PRIORITY_NAMES
+from kubiya_tui.vocabulary import PRIORITY_NAMES
 
 if TYPE_CHECKING:
+    # Imported where used: `--help` and the commands that do not talk to the API load
+    # neither httpx nor pydantic (tests/unit/test_cli_startup.py).
+    from kubiya_tui.client.api import ApiClient, ApiError
+    from kubiya_tui.columns import Column
+    from kubiya_tui.config import Settings
+    from kubiya_tui.connection import Connection
     from kubiya_tui.client.capabilities import Capabilities
 
 T = TypeVar("T")
@@ -47,6 +45,8 @@ def settings(ctx: typer.Context, *, temporal_profile: str | None = None) -> Sett
 
     ``temporal_profile``: a command's --temporal-profile (a Temporal CLI profile).
     """
+    from kubiya_tui.config import resolve_settings
+
     obj = ctx.find_root().obj or {}
     return warn(resolve_settings(obj.get("profile"), obj.get("api_url"), obj.get("api_key"), temporal_profile=temporal_profile))
 
@@ -65,6 +65,8 @@ def warn(found: Settings) -> Settings:
 
 def connection(found: Settings) -> Connection:
     """The connection of a command that needs the control plane: no API key is a UserError saying where to put one."""
+    from kubiya_tui import connection as connections
+
     opened = connections.connect(found)  # looked up when called: tests count the connections made
     opened.require_api()
     return opened
@@ -77,6 +79,9 @@ def api_client(found: Settings) -> ApiClient:
 
 def call(ctx: typer.Context, work: Callable[[ApiClient], Awaitable[T]]) -> T:
     """Run ``work(api)`` on the command's connection to completion; an ApiError becomes a one-line UserError."""
+    import asyncio
+    from kubiya_tui.client.api import ApiError
+
     found = settings(ctx)
     opened = connection(found)
 
@@ -95,6 +100,8 @@ _capabilities: dict[tuple[str, str], "Capabilities"] = {}
 
 def capabilities(ctx: typer.Context) -> "Capabilities":
     """What the command's control plane offers (client/capabilities.py), learned once per command."""
+    import asyncio
+
     from kubiya_tui.client.capabilities import Capabilities
 
     found = settings(ctx)
@@ -131,6 +138,9 @@ def require_writable(ctx: typer.Context, action: str) -> None:
 
 
 def to_json(data: Any) -> str:
+    from pydantic import BaseModel
+    from pydantic_core import to_jsonable_python
+
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
     elif isinstance(data, list):
@@ -168,6 +178,8 @@ class CliTable:
 
     def lines(self, width: int | None, floor: Mapping[str, int] | None = None) -> tuple[list[str], dict[str, int]]:
         """The table as text lines ``width`` cells wide at most (None: every column whole) and the widths used."""
+        from kubiya_tui.columns import clip, render_lines
+
         pick = 1 if width is None else 0
         rows = [{k: v[pick] if isinstance(v, Shortened) else v for k, v in row.items()} for row in self.rows]
         lines, widths = render_lines(self.columns, rows, width=width, floor=floor)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from kubiya_tui.cli.app import app
+from kubiya_tui.cli.app import app, command_group
 from kubiya_tui.cli.common import OUTPUT, OutputFormat, call, confirm, emit, refuse_unless, require_writable, table
-from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.columns import Column
 from kubiya_tui.errors import UserError
 
-task_queues_app = typer.Typer(help="Legacy task queues (being phased out: migrate them).", no_args_is_help=True)
+if TYPE_CHECKING:  # imported where used: `--help` loads neither httpx nor pydantic
+    from kubiya_tui.client.api import ApiClient
+
+task_queues_app = command_group("Legacy task queues (being phased out: migrate them).")
 app.add_typer(task_queues_app, name="task-queues")
 
 
@@ -36,6 +37,7 @@ TASK_QUEUE_COLUMNS = (
 def task_queues_list(ctx: typer.Context, output: OutputFormat = OUTPUT) -> None:
     """Every legacy task queue, its workers and its migration state."""
     refuse_unless(ctx, "legacy")
+    import asyncio
 
     async def work(api: ApiClient) -> list[tuple[Any, Any]]:
         queues = await api.list_task_queues()
@@ -68,6 +70,7 @@ def _say(message: str) -> None:
 
 
 async def _wait(what: str, check: Any, timeout: float, every: float = 2.0) -> Any:
+    import asyncio
     deadline = time.monotonic() + timeout
     while True:
         result = await check()
@@ -98,6 +101,8 @@ def migrate(
     """
     refuse_unless(ctx, "legacy")
     require_writable(ctx, "migrate a task queue")
+
+    from kubiya_tui.client.api import ApiError
 
     async def work(api: ApiClient) -> dict[str, Any]:
         legacy = await api.resolve_task_queue(task_queue)

@@ -9,16 +9,15 @@ argument is an id, a name, or ``environment/name``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from dataclasses import replace
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
 from kubiya_tui import formatting as fmt
-from kubiya_tui.cli.app import app
+from kubiya_tui.cli.app import app, command_group
 from kubiya_tui.cli.common import (
     OUTPUT,
     OutputFormat,
@@ -33,13 +32,16 @@ from kubiya_tui.cli.common import (
     table,
 )
 from kubiya_tui.columns import Column
-from kubiya_tui.client.api import MIN_ID_PREFIX, ApiClient, ApiError
 from kubiya_tui.errors import UserError
-from kubiya_tui.models import QUEUE_NAME_RULE, Environment, Platform, QueueStatus, WorkerDetail, WorkerQueue, queue_name_problem
+from kubiya_tui.vocabulary import QUEUE_NAME_RULE, Platform, QueueStatus, queue_name_problem
 
-envs_app = typer.Typer(help="Environments of the organization.", no_args_is_help=True)
-queues_app = typer.Typer(help="Worker queues: list, show, create, update, delete.", no_args_is_help=True)
-workers_app = typer.Typer(help="Workers registered with the control plane.", no_args_is_help=True)
+if TYPE_CHECKING:  # imported where used: `--help` loads neither httpx nor pydantic
+    from kubiya_tui.client.api import ApiClient
+    from kubiya_tui.models import Environment, WorkerDetail, WorkerQueue
+
+envs_app = command_group("Environments of the organization.")
+queues_app = command_group("Worker queues: list, show, create, update, delete.")
+workers_app = command_group("Workers registered with the control plane.")
 app.add_typer(envs_app, name="envs")
 app.add_typer(queues_app, name="queues")
 app.add_typer(workers_app, name="workers")
@@ -234,6 +236,7 @@ def _parse_settings(pairs: list[str] | None) -> dict[str, Any]:
 
 
 async def _queue_with_envs(api: ApiClient, queue: str) -> tuple[WorkerQueue, dict[str, str]]:
+    import asyncio
     found, envs = await asyncio.gather(api.resolve_queue(queue), api.list_environments())
     return found, _env_names(envs)
 
@@ -252,6 +255,7 @@ ENV_COLUMNS = (
 @envs_app.command("list")
 def envs_list(ctx: typer.Context, output: OutputFormat = OUTPUT) -> None:
     """List the environments, with how many worker queues each holds."""
+    import asyncio
 
     async def work(api: ApiClient) -> tuple[list[Environment], list[WorkerQueue]]:
         return await asyncio.gather(api.list_environments(), api.list_queues())
@@ -577,6 +581,8 @@ def workers_list(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """List workers, with their health from heartbeat age."""
+    import asyncio
+
     caps = capabilities(ctx)
 
     async def work(api: ApiClient) -> tuple[list[WorkerDetail], dict[str, str]]:
@@ -603,6 +609,8 @@ def workers_list(
 
 async def resolve_worker(api: ApiClient, worker: str) -> WorkerDetail:
     """A worker by id, or by a unique id prefix of at least 8 characters (the tables' short ids)."""
+    from kubiya_tui.client.api import MIN_ID_PREFIX, ApiError
+
     try:
         return await api.get_worker(worker)
     except ApiError as exc:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from kubiya_tui.cli.app import app
+from kubiya_tui.cli.app import app, command_group
 from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.common import (
     OUTPUT,
@@ -24,7 +24,7 @@ from kubiya_tui.cli.common import (
 from kubiya_tui.columns import Column
 from kubiya_tui.errors import UserError
 
-worker_app = typer.Typer(help="Run a worker that polls a queue on Temporal.", no_args_is_help=True)
+worker_app = command_group("Run a worker that polls a queue on Temporal.")
 app.add_typer(worker_app, name="worker")
 
 
@@ -90,7 +90,7 @@ def _url_given(ctx: typer.Context) -> bool:
 
 # ---------------------------------------------------------------------------- tasks
 
-tasks_app = typer.Typer(help="Submit tasks to a queue and look them up.", no_args_is_help=True)
+tasks_app = command_group("Submit tasks to a queue and look them up.")
 app.add_typer(tasks_app, name="tasks")
 
 

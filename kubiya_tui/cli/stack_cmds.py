@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import sys
@@ -14,7 +13,6 @@ import typer
 
 from kubiya_tui.cli.app import app
 from kubiya_tui.cli.common import OUTPUT, OutputFormat, api_client, emit, explain, parse_priority, refuse_unless, settings
-from kubiya_tui.client.api import ApiError
 from kubiya_tui.errors import UserError
 
 # ---------------------------------------------------------------------------- demo
@@ -103,6 +101,7 @@ def runner(
     is left alone. At exit the runner drains the workers it started. Several runners (any host, any
     replica) may run: one acts, under the control plane's `runner` lease; the others stand by.
     """
+    import asyncio
     from kubiya_tui import locations
     from kubiya_tui.stack.lock import LockHeld, PidLock
     from kubiya_tui.stack.runner import Runner
@@ -187,6 +186,7 @@ def load(
     output: OutputFormat = OUTPUT,
 ) -> None:
     """Submit `sleep` tasks at a steady rate for a while (open loop); prints what was submitted and refused."""
+    import asyncio
     from kubiya_tui.stack.loadgen import LoadGenerator, LoadSpec
 
     refuse_unless(ctx, "tasks")
@@ -207,6 +207,8 @@ def load(
             loop.add_signal_handler(signal.SIGTERM, stop.set)
             stats = await gen.run(duration, stop)
             return stats[target.id].as_dict() | {"queue_id": target.id, "summary": stats[target.id].summary()}
+
+    from kubiya_tui.client.api import ApiError
 
     try:
         result = asyncio.run(work())

@@ -11,7 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -22,12 +22,14 @@ from temporalio.api.workflowservice.v1 import (
     ListWorkersRequest,
     ListWorkflowExecutionsRequest,
 )
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+from temporalio.service import ConnectConfig, RPCError, RPCStatusCode, ServiceClient, TLSConfig
 
 from kubiya_tui.models import FAILED_STATUSES
 from kubiya_tui.client import temporal_query
 from kubiya_tui.temporal_env import TemporalTLS
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 TASK_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
@@ -100,6 +102,19 @@ class Discovery:
         return tuple(sorted(set(self.from_executions) | set(self.from_workers)))
 
 
+@dataclass(frozen=True)
+class ClosedScan:
+    """What one scan of several task queues' closed executions in a window found, per task queue."""
+
+    window_seconds: float
+    queues: dict[str, ClosedExecutions]
+    """Every task queue the scan named (those with nothing closed too); each ``complete`` when the scan is."""
+    complete: bool
+    """True when the scan read every execution closed in the window (else it stopped at ``max_executions``)."""
+    calls: int
+    """Visibility calls (pages) the scan made."""
+
+
 STATUS_NAMES = {
     2: "Completed",
     3: "Failed",
@@ -158,6 +173,7 @@ class TemporalReader:
         self._rpc_metadata = dict(rpc_metadata or {})
         self._connect_timeout = connect_timeout
         self._retry_after = retry_after
+        self._service: ServiceClient | None = None
         self._client: Client | None = None
         self._last_failure = 0.0
         self._last_error: str | None = None
@@ -172,22 +188,21 @@ class TemporalReader:
     def last_error(self) -> str | None:
         return self._last_error
 
-    async def client(self) -> Client:
-        if self._client is not None:
-            return self._client
+    async def service(self) -> ServiceClient:
+        """The connected service client, which every read here uses; raises TemporalUnavailable."""
+        if self._service is not None:
+            return self._service
         async with self._connecting:
-            if self._client is not None:
-                return self._client
+            if self._service is not None:
+                return self._service
             if time.monotonic() - self._last_failure < self._retry_after and self._last_error:
                 raise TemporalUnavailable(self._last_error)
             try:
-                self._client = await asyncio.wait_for(
-                    Client.connect(
-                        self.address,
-                        namespace=self.namespace,
-                        api_key=self._api_key,
-                        tls=self._tls,
-                        rpc_metadata=self._rpc_metadata,
+                self._service = await asyncio.wait_for(
+                    ServiceClient.connect(
+                        ConnectConfig(
+                            target_host=self.address, api_key=self._api_key, tls=self._tls, rpc_metadata=self._rpc_metadata
+                        )
                     ),
                     self._connect_timeout,
                 )
@@ -196,7 +211,21 @@ class TemporalReader:
                 self._last_error = f"Temporal unreachable at {self.address}: {connect_problem(exc, tls=bool(self._tls), mtls=self.mtls)}"
                 raise TemporalUnavailable(self._last_error) from None
             self._last_error = None
-            return self._client
+            return self._service
+
+    async def client(self) -> Client:
+        """A temporalio Client over the same connection (starting workflows: the control plane).
+
+        The reads use :meth:`service` alone: temporalio.client, ~40 % of the SDK's import time,
+        is imported only here, so a one-shot `check` never loads it.
+        """
+        if self._client is None:
+            service = await self.service()
+            from temporalio.client import Client
+
+            if self._client is None:
+                self._client = Client(service, namespace=self.namespace)
+        return self._client
 
     async def available(self) -> bool:
         """Whether Temporal answers: a health check of at most ``probe_timeout`` seconds, its answer reused
@@ -209,8 +238,8 @@ class TemporalReader:
 
     async def _probe(self) -> bool:
         try:
-            client = await self.client()
-            ok = await client.service_client.check_health(
+            service = await self.service()
+            ok = await service.check_health(
                 retry=False, timeout=timedelta(seconds=self._probe_timeout)
             )
             if not ok:
@@ -251,16 +280,17 @@ class TemporalReader:
         import gc
 
         self._client = None
+        self._service = None
         gc.collect()
         await asyncio.sleep(0)
 
     async def queue_stats(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> QueueStats:
         """Depth, age and rates of a task queue. Describing an unknown name creates it."""
-        client = await self.client()
+        service = await self.service()
         try:
             answers = await asyncio.gather(
                 *(
-                    client.workflow_service.describe_task_queue(
+                    service.workflow_service.describe_task_queue(
                         DescribeTaskQueueRequest(
                             namespace=self.namespace,
                             task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
@@ -316,9 +346,9 @@ class TemporalReader:
 
         ``ListTaskQueuePartitions`` answers from the server's configuration and loads nothing.
         """
-        client = await self.client()
+        service = await self.service()
         try:
-            answer = await client.workflow_service.list_task_queue_partitions(
+            answer = await service.workflow_service.list_task_queue_partitions(
                 ListTaskQueuePartitionsRequest(
                     namespace=self.namespace,
                     task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
@@ -340,10 +370,10 @@ class TemporalReader:
         retry: bool = False,
     ) -> ClosedExecutions:
         """One visibility page of the executions closed in the window, newest first."""
-        client = await self.client()
+        service = await self.service()
         query = _built(temporal_query.closed_on, task_queue, _since(window_seconds))
         try:
-            answer = await client.workflow_service.list_workflow_executions(
+            answer = await service.workflow_service.list_workflow_executions(
                 ListWorkflowExecutionsRequest(namespace=self.namespace, page_size=limit, query=query),
                 retry=retry,
                 timeout=timedelta(seconds=timeout),
@@ -366,14 +396,77 @@ class TemporalReader:
             complete=not answer.next_page_token and len(answer.executions) < limit,
         )
 
+    async def closed_scan(
+        self,
+        task_queues: Sequence[str],
+        window_seconds: float = 300.0,
+        *,
+        durations_per_queue: int = 200,
+        max_executions: int = 5000,
+        page_size: int = 1000,
+        timeout: float = 3.0,
+        retry: bool = False,
+        before_page: Callable[[], Awaitable[None]] | None = None,
+    ) -> ClosedScan:
+        """The executions of these task queues closed in the window, in one paged visibility scan, bucketed by task queue.
+
+        Per queue: statuses of all of them, and the durations of the newest ``durations_per_queue``.
+        The scan pages newest first and stops after ``max_executions`` (``complete`` False);
+        ``before_page`` is awaited before each page (a caller's rate limit).
+        """
+        service = await self.service()
+        query = _built(temporal_query.closed_on_any, list(task_queues), _since(window_seconds))
+        by_queue: dict[str, tuple[dict[str, int], list[float]]] = {tq: ({}, []) for tq in task_queues}
+        token = b""
+        seen = calls = 0
+        while True:
+            if before_page is not None:
+                await before_page()
+            try:
+                answer = await service.workflow_service.list_workflow_executions(
+                    ListWorkflowExecutionsRequest(
+                        namespace=self.namespace, page_size=page_size, query=query, next_page_token=token
+                    ),
+                    retry=retry,
+                    timeout=timedelta(seconds=timeout),
+                )
+            except Exception as exc:
+                raise self._failed(exc) from None
+            calls += 1
+            for info in answer.executions:
+                bucket = by_queue.get(info.task_queue)
+                if bucket is None:  # the query names these queues only; anything else is not ours to count
+                    continue
+                by_status, durations = bucket
+                status = STATUS_NAMES.get(info.status, "Unknown")
+                by_status[status] = by_status.get(status, 0) + 1
+                if len(durations) < durations_per_queue and info.HasField("close_time") and info.HasField("start_time"):
+                    began = info.start_time.seconds + info.start_time.nanos / 1e9
+                    ended = info.close_time.seconds + info.close_time.nanos / 1e9
+                    durations.append(max(0.0, ended - began))
+            seen += len(answer.executions)
+            token = answer.next_page_token
+            if not token or seen >= max_executions:
+                break
+        complete = not token
+        return ClosedScan(
+            window_seconds=window_seconds,
+            queues={
+                tq: ClosedExecutions(window_seconds, by_status, tuple(durations), complete)
+                for tq, (by_status, durations) in by_queue.items()
+            },
+            complete=complete,
+            calls=calls,
+        )
+
     async def outcomes(
         self, task_queue: str, window_seconds: float = 300.0, timeout: float = 3.0, *, retry: bool = True
     ) -> Outcomes:
         """Closed workflow executions per status within the window."""
-        client = await self.client()
+        service = await self.service()
         query = _built(temporal_query.outcomes_on, task_queue, _since(window_seconds))
         try:
-            answer = await client.workflow_service.count_workflow_executions(
+            answer = await service.workflow_service.count_workflow_executions(
                 CountWorkflowExecutionsRequest(namespace=self.namespace, query=query),
                 retry=retry,
                 timeout=timedelta(seconds=timeout),
@@ -403,14 +496,14 @@ class TemporalReader:
         queue cannot hide a quiet one, and every round finds at least one new queue or ends the search.
         ``known`` (an earlier search's queues) are excluded from the start and kept in the answer.
         """
-        client = await self.client()
+        service = await self.service()
         since = _since(window_seconds)
         found: dict[str, None] = dict.fromkeys(list(known)[:max_queues])
         complete = True
         try:
             for _ in range(rounds):
                 query = _built(temporal_query.recent_executions, since, list(found))
-                answer = await client.workflow_service.list_workflow_executions(
+                answer = await service.workflow_service.list_workflow_executions(
                     ListWorkflowExecutionsRequest(namespace=self.namespace, page_size=page_size, query=query),
                     retry=False,
                     timeout=timedelta(seconds=timeout),
@@ -457,12 +550,12 @@ class TemporalReader:
         (the enum's number) and status_name (``Running``, ``ShuttingDown``, ``Shutdown``),
         heartbeat_age_seconds, and activity and workflow slots and task counts.
         """
-        client = await self.client()
+        service = await self.service()
         out: list[dict] = []
         token = b""
         try:
             while True:
-                answer = await client.workflow_service.list_workers(
+                answer = await service.workflow_service.list_workers(
                     ListWorkersRequest(
                         namespace=self.namespace,
                         page_size=page_size,

@@ -75,6 +75,20 @@ def recent_executions(since: datetime, excluding: Sequence[str] = ()) -> str:
     return query
 
 
+def closed_on_any(task_queues: Sequence[str], since: datetime) -> str:
+    """Visibility query: the executions of any of these task queues that closed after ``since``.
+
+    One scan of several queues' closed executions (the caller buckets them by task queue),
+    selecting no execution of a queue that is not named: the wall between organizations holds.
+    """
+    names = list(dict.fromkeys(task_queues))
+    if not names:
+        raise ValueError("no task queue to select")
+    if len(names) == 1:
+        return closed_on(names[0], since)
+    return f"TaskQueue IN ({', '.join(literal(name) for name in names)}) AND CloseTime > {time_literal(since)}"
+
+
 def workers_on(task_queue: str) -> str:
     """ListWorkers query: the workers that heartbeat for one task queue."""
     return f"TaskQueue = {literal(task_queue)}"

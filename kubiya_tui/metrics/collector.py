@@ -42,7 +42,17 @@ log = logging.getLogger("kubiya_tui.metrics")
 
 DEFAULT_INTERVAL = 2.0
 WINDOW_SECONDS = 300.0
-CONCURRENCY = 16
+CONCURRENCY = 32
+FILLING_INTERVAL = 0.5
+"""While a source's first answer is still coming in (a cold start), refreshes come this often."""
+FIRST_ANSWER_GRACE = 0.25
+"""A first refresh returns this long after the control plane answered, whatever Temporal has said by then."""
+STATS_POLL_BUDGET = 0.5
+"""A stats poll starts reads for this share of the source timeout; the rest of the due queues wait for the next
+poll (oldest first), so 1,000 queues on a slow server fill in over polls instead of failing the source."""
+STEADY_WAIT = 0.2
+"""A scheduled refresh that has numbers to show waits this long for its polls (1,000 queues' stats take
+~2 s of calls: they go on in the background and show at the next refresh)."""
 POLL_GRACE_SECONDS = 30.0
 """A newly registered worker gets this long to show up as a Temporal poller before it is flagged."""
 
@@ -63,6 +73,8 @@ class CollectorOptions:
     describe_rps: float = DESCRIBE_RPS
     durations: bool = True
     """Read processing times (one visibility page per queue); off for ``check``."""
+    partitions: bool = True
+    """Read each queue's partition count (every few minutes); off for ``check``, which does not show it."""
     source_timeout: float = 10.0
     """A whole poll of one source gives up after this long."""
     call_timeout: float = 3.0
@@ -160,7 +172,7 @@ class Collector:
             self.temporal_stats = TemporalStatsSource(
                 temporal, tracker=self._stats_tracker, task_queues=self._task_queues, stats_interval=self.rules.stats_interval,
                 call_timeout=o.call_timeout, describe_rps=o.describe_rps, semaphore=sem, concurrency=o.concurrency,
-                clock=clock, monotonic=monotonic,
+                partitions=o.partitions, budget=o.source_timeout * STATS_POLL_BUDGET, clock=clock, monotonic=monotonic,
             )  # fmt: skip
             self.outcomes = OutcomesSource(
                 temporal, tracker=self._vis_tracker, task_queues=self._task_queues, watched_task_queues=self._watched_task_queues,
@@ -190,6 +202,14 @@ class Collector:
 
     @property
     def interval(self) -> float:
+        """Seconds to the next refresh: the refresh interval, or FILLING_INTERVAL while a watched queue has
+        no numbers from Temporal yet (a cold start at 1,000 queues: the numbers fill in as they come)."""
+        tracker = self._stats_tracker
+        if tracker.failures == 0 and (
+            (tracker.ok_at is None and self._stats_poller.running())
+            or (self.temporal_stats is not None and self.temporal_stats.filling)
+        ):
+            return min(FILLING_INTERVAL, self.rules.interval)
         return self.rules.interval
 
     def latest(self) -> Snapshot | None:
@@ -296,16 +316,28 @@ class Collector:
         if self._history is not None and not self._history.loaded:
             self._history.start_loading()  # in a worker thread; what is recorded meanwhile is kept
         tasks = []
+        registry_task = None
+        # The queue list comes from the control plane, or (Temporal only) from discovery.
+        lister = self._registry_poller if self._registry_poller is not None else self._discovery_poller
         for poller in (self._registry_poller, self._discovery_poller, self._stats_poller):
             task = poller.start(force or complete) if poller is not None else None
             if task is not None:
                 tasks.append(task)
+                if poller is lister:
+                    registry_task = task
         if self.outcomes is not None:
             self.outcomes.ensure_running()
             if force:
                 self.outcomes.force(started_mono)
-        if tasks:
-            await asyncio.wait(tasks, timeout=None if complete else self.options.slow_after)
+        if tasks and not complete and self._latest is None and registry_task is not None:
+            # The first refresh: the queue list as soon as the control plane answers (never a blank
+            # screen while 1,000 DescribeTaskQueue calls run); the numbers fill in on the next ones.
+            await asyncio.wait([registry_task], timeout=self.options.slow_after)
+            spent = time.perf_counter() - began
+            await asyncio.wait(tasks, timeout=max(0.0, min(FIRST_ANSWER_GRACE, self.options.slow_after - spent)))
+        elif tasks:
+            wait = self.options.slow_after if force or self._latest is None else min(STEADY_WAIT, self.options.slow_after)
+            await asyncio.wait(tasks, timeout=None if complete else wait)
         if complete and self.outcomes is not None:
             await self.outcomes.wait_read(started_mono if force else None, self._stats_poller.timeout * 2)
         snapshot = self._build(refresh_ms=(time.perf_counter() - began) * 1000)

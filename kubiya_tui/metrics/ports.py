@@ -8,12 +8,11 @@ about the control plane before using an endpoint that not every control plane ha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Awaitable, Callable, Protocol, Sequence
 
 if TYPE_CHECKING:  # types only: importing the Temporal SDK is left to whoever connects to Temporal
     from kubiya_tui.client.capabilities import Capabilities
-    from kubiya_tui.client.temporal import ClosedExecutions, Discovery, Outcomes, QueueStats
+    from kubiya_tui.client.temporal import ClosedExecutions, ClosedScan, Discovery, Outcomes, QueueStats
     from kubiya_tui.models import Environment, WorkerQueueMetrics
 
 
@@ -41,8 +40,8 @@ class TemporalStatsReader(Protocol):
     @property
     def namespace(self) -> str: ...
 
-    async def client(self) -> object:
-        """The connected client; raises when Temporal cannot be reached (the poll fails at once)."""
+    async def service(self) -> object:
+        """The connected service client; raises when Temporal cannot be reached (the poll fails at once)."""
         ...
 
     async def queue_stats(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> QueueStats: ...
@@ -52,6 +51,14 @@ class TemporalStatsReader(Protocol):
     async def closed_executions(
         self, task_queue: str, window_seconds: float = 300.0, limit: int = 200, timeout: float = 3.0, *, retry: bool = False
     ) -> ClosedExecutions: ...
+
+    async def closed_scan(
+        self, task_queues: Sequence[str], window_seconds: float = 300.0, *, durations_per_queue: int = 200,
+        max_executions: int = 5000, page_size: int = 1000, timeout: float = 3.0, retry: bool = False,
+        before_page: Callable[[], Awaitable[None]] | None = None,
+    ) -> ClosedScan:
+        """Several queues' closed executions in one paged scan (a reader without it is read queue by queue)."""
+        ...
 
     async def outcomes(self, task_queue: str, window_seconds: float = 300.0, timeout: float = 3.0, *, retry: bool = True) -> Outcomes: ...
 

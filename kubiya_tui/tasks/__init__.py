@@ -18,6 +18,7 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Awaitable, Callable
 
+import kubiya_tui.client  # noqa: F401,I001  (first: httpx without its command-line tool)
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 

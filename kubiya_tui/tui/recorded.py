@@ -16,6 +16,7 @@ import math
 import random
 from typing import Any
 
+import kubiya_tui.client  # noqa: F401,I001  (first: httpx without its command-line tool)
 import httpx
 
 from kubiya_tui.metrics.assemble import ordered_workers

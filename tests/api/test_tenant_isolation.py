@@ -137,6 +137,18 @@ def test_every_built_query_selects_one_task_queue_or_nothing_on_real_temporal(te
                     assert everything in ({mine["open"], mine["closed"]}, set()), repr(name)
                     assert closed == terminated and closed in ({mine["closed"]}, set()), repr(name)
                     assert count.count == len(closed), repr(name)
+            # One scan of several task queues (the outcomes of many queues at once): it selects
+            # the closed executions of the named queues, never another's, whatever their names;
+            # the reader's buckets hold nothing but the named queues.
+            for pair in zip(names, names[1:] + names[:1]):
+                scanned = await listed(temporal_query.closed_on_any(list(pair), since))
+                assert scanned <= {owned[n]["closed"] for n in pair}, repr(pair)
+                if all(visibility_safe(n.removeprefix(prefix)) for n in pair):
+                    assert scanned == {owned[n]["closed"] for n in pair}, repr(pair)
+            safe = [n for n in names if visibility_safe(n.removeprefix(prefix))]
+            scan = await reader.closed_scan(safe[:3], 3600)
+            assert set(scan.queues) == set(safe[:3]) and scan.complete
+            assert all(page.by_status == {"Terminated": 1} for page in scan.queues.values()), scan
             # Worker heartbeats arrive every second; wait until the plain queue's worker shows.
             for _ in range(40):
                 if await reader.workers(prefix + "plain"):

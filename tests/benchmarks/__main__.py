@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("heartbeat", "replicas", "worker", "collector", "console", "fleet", "faults")
+BENCHMARKS = ("startup", "heartbeat", "replicas", "worker", "intake", "collector", "console", "fleet", "faults")
 
 
 def main(argv: list[str]) -> int:

@@ -168,20 +168,28 @@ class SyntheticSource:
     def __init__(self, queues: int, workers: int, *, interval: float = 2.0, history_samples: int = 0) -> None:
         self.queues, self.workers = queues, workers
         self._interval = interval
-        self._variants = [synthetic_snapshot(queues, workers, k, 0.0) for k in range(self.VARIANTS)]
+        # Variants are built when first shown: a launch measures the console, not this data's making
+        # (4 variants of 1,000 queues and 5,000 workers took ~0.5 s before the console even started).
+        self._variants: list[Snapshot | None] = [None] * self.VARIANTS
         self._history = History(interval)
         self._wake = asyncio.Event()
         self._tick = 0
         now = time.time()
         start = now - history_samples * interval
-        rows = [{q.id: snapshot_values(q) for q in v.queues} for v in self._variants]
+        rows = [{q.id: snapshot_values(q) for q in self._built(k).queues} for k in range(self.VARIANTS)] if history_samples else []
         for k in range(history_samples):
             self._history.record(start + k * interval, rows[k % self.VARIANTS], persist=False)
         self._latest = self._variant(0, now)
         self._history.record_snapshot(self._latest)
 
+    def _built(self, k: int) -> Snapshot:
+        variant = self._variants[k]
+        if variant is None:
+            variant = self._variants[k] = synthetic_snapshot(self.queues, self.workers, k, 0.0)
+        return variant
+
     def _variant(self, tick: int, taken_at: float) -> Snapshot:
-        return dataclasses.replace(self._variants[tick % self.VARIANTS], taken_at=taken_at)
+        return dataclasses.replace(self._built(tick % self.VARIANTS), taken_at=taken_at)
 
     def next_snapshot(self) -> Snapshot:
         self._tick += 1

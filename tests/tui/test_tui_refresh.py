@@ -230,3 +230,47 @@ async def test_a_failing_slow_source_shows_why_retries_and_never_piles_polls_up(
         source.failing = False
         await until(lambda: not banner.display, "the banner to go once a refresh succeeds")
         assert source.most_at_once == 1
+
+
+async def test_a_refresh_repaints_only_the_lines_whose_rows_changed() -> None:
+    """Same rows, same order: the table asks the terminal to repaint the changed row's line, not the whole table."""
+    app = recorded_console()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(QueueTable)
+        second = table.shown_items[1]
+        painted: list[object] = []
+        refresh = table.refresh
+
+        def counting(*regions, **kwargs):  # type: ignore[no-untyped-def]
+            painted.append(regions or "all")
+            return refresh(*regions, **kwargs)
+
+        table.refresh = counting  # type: ignore[method-assign]
+        snapshot = app.snapshot
+        queues = tuple(replace(q, depth=(q.depth or 0) + 7) if q.id == second.id else replace(q) for q in snapshot.queues)
+        app.snapshot = replace(snapshot, taken_at=snapshot.taken_at + 2, queues=queues)
+        lines = await _draw(pilot, table)
+        line = table.get_row_index(second.id) + 1
+        assert painted and "all" not in painted, painted
+        assert all(region.y == line and region.height == 1 for regions in painted for region in regions), painted
+        assert fmt.count((second.depth or 0) + 7) in lines[line]
+
+
+async def test_the_worker_tables_one_pass_measure_is_the_widest_cell_of_each_column() -> None:
+    from kubiya_tui.tui.widgets.worker_table import WorkerTable
+
+    source = SyntheticSource(10, 300, interval=3600.0)
+    app = console_app(source, cursor_blink=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("w")
+        await pilot.pause()
+        table = app.screen.query_one(WorkerTable)
+        workers = list(source.next_snapshot().workers)
+        workers[7] = replace(workers[7], replaced_by="w-replacement-0001", registered_not_polling=True,
+                             current_task_ids=("t-1", "t-2"), version="0.0.1-other")  # fmt: skip
+        workers[9] = replace(workers[9], current_task_ids=(), hostname=None, queue_name="a-much-longer-queue-name")
+        measured = table.measure_all(workers)
+        for key in WorkerTable.MEASURED:
+            assert measured[key] == max(table.measure(w, key) for w in workers), key

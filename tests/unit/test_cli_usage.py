@@ -11,11 +11,13 @@ import typer
 from typer.testing import CliRunner
 
 from kubiya_tui.cli.app import app
+from kubiya_tui.cli.lazy import load_commands
 from kubiya_tui.config import Profile, load_config, restore_profile, save_profile
 
 
 def _commands() -> list[list[str]]:
     """The path of every command and group, from the root."""
+    load_commands()
     root = typer.main.get_command(app)
     out: list[list[str]] = []
 

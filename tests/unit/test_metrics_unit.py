@@ -312,7 +312,7 @@ class FakeTemporal:
         self.closed = {"Completed": 8, "Failed": 2}
         self.asked = self.answered = 0
 
-    async def client(self) -> None:
+    async def service(self) -> None:
         if self.fail is not None:
             raise self.fail
 
@@ -502,7 +502,7 @@ async def test_one_transient_error_is_not_an_outage_and_a_failed_read_is_retried
     async def connected() -> None:  # the connection is up; one call fails, as under load
         return None
 
-    temporal.client = connected  # type: ignore[method-assign]
+    temporal.service = connected  # type: ignore[method-assign]
     temporal.fail = TemporalUnavailable("Temporal call to fake:7233 failed: h2 protocol error: http2 error")
     mono.t += 5
     snap = await collector.refresh()
@@ -682,3 +682,94 @@ def test_history_on_disk_can_be_turned_off(monkeypatch: pytest.MonkeyPatch):
     in_memory = connect(Settings(api_key=SecretStr("k"))).source
     assert in_memory._history is not None and in_memory._history.path is None
     assert connect(Settings(api_key=SecretStr("k")), history="off").source._history is None
+
+
+# ---------------------------------------------------------------------------- outcomes: one scan for many queues
+
+
+class ScanningTemporal(FakeTemporal):
+    """A reader that also scans several queues at once (as TemporalReader.closed_scan does)."""
+
+    def __init__(self, closed_per_queue: dict[str, int] | None = None) -> None:
+        super().__init__()
+        self.closed_per_queue = closed_per_queue or {}
+        self.scans: list[list[str]] = []
+        self.limited = 0
+
+    async def closed_scan(self, task_queues: Any, window: float = 300, *, max_executions: int = 5000, before_page: Any = None, **_: Any):
+        from kubiya_tui.client.temporal import ClosedScan, TemporalRateLimited
+
+        if before_page is not None:
+            await before_page()
+        self.scans.append(list(task_queues))
+        if self.limited:
+            self.limited -= 1
+            raise TemporalRateLimited("Temporal call to fake failed: namespace rate limit exceeded")
+        total = sum(self.closed_per_queue.get(tq, 0) for tq in task_queues)
+        complete = total <= max_executions
+        queues = {tq: ClosedExecutions(window, {"Completed": self.closed_per_queue.get(tq, 0)} if self.closed_per_queue.get(tq) else {},
+                                       (2.0,) * min(200, self.closed_per_queue.get(tq, 0)), complete)  # fmt: skip
+                  for tq in task_queues}  # fmt: skip
+        return ClosedScan(window, queues, complete, 1)
+
+
+def _many_queues(api: FakeApi, n: int) -> list[str]:
+    api.queues = [{"id": f"q{i}", "name": f"q{i:04d}", "environment_id": "e1", "environment_name": "prod",
+                   "task_queue_name": f"org.prod.q{i:04d}", "heartbeat_interval": 10, "status": "active"}
+                  for i in range(n)]  # fmt: skip
+    return [q["task_queue_name"] for q in api.queues]
+
+
+async def test_outcomes_of_a_thousand_quiet_queues_cost_a_few_scans_not_a_call_per_queue():
+    api, temporal = FakeApi(), ScanningTemporal()
+    names = _many_queues(api, 1000)
+    temporal.closed_per_queue = {names[0]: 30, names[999]: 4}
+    collector = Collector(api, temporal, CollectorOptions(source_timeout=30))
+    snap = await collector.refresh(complete=True)
+    assert len(temporal.scans) == 5 and sorted(sum(temporal.scans, [])) == sorted(names), "200 queues a scan, each once"
+    assert not [c for c in temporal.calls if c.startswith(("list ", "count "))], "no queue was read on its own"
+    by_tq = {q.task_queue_name: q for q in snap.queues}
+    assert all(q.closed_in_window is not None for q in snap.queues), "every queue's outcomes are known"
+    assert by_tq[names[0]].closed_in_window == 30 and by_tq[names[999]].closed_in_window == 4
+    assert by_tq[names[1]].closed_in_window == 0 and by_tq[names[0]].duration_p95_seconds == 2.0
+    await collector.aclose()
+
+
+async def test_a_scan_that_cannot_read_everything_is_split_down_to_the_busy_queue():
+    api, temporal = FakeApi(), ScanningTemporal()
+    names = _many_queues(api, 8)
+    temporal.closed_per_queue = {names[5]: 6000, names[1]: 3}  # one queue closes more than a scan reads
+    collector = Collector(api, temporal, CollectorOptions(source_timeout=30))
+    snap = await collector.refresh(complete=True)
+    assert [names[5]] in temporal.scans and [names[4], names[5]] in temporal.scans, "halved until it is alone"
+    alone = [c for c in temporal.calls if c.startswith(("list ", "count "))]
+    assert alone == [f"list {names[5]}"], "the busy queue, and only it, is read on its own"
+    by_tq = {q.task_queue_name: q for q in snap.queues}
+    assert by_tq[names[1]].closed_in_window == 3 and by_tq[names[0]].closed_in_window == 0
+    await collector.aclose()
+
+
+async def test_scans_slow_down_when_visibility_says_rate_limit_exceeded():
+    api, temporal = FakeApi(), ScanningTemporal()
+    _many_queues(api, 10)
+    temporal.limited = 1
+    collector = Collector(api, temporal, CollectorOptions(source_timeout=30))
+    await collector.refresh(complete=True)
+    assert collector.outcomes is not None and collector.outcomes._bucket.rate < collector.options.visibility_rps
+    assert collector.latest() is not None
+    await collector.aclose()
+
+
+async def test_a_cold_start_shows_the_queue_list_before_temporal_has_answered():
+    api, temporal = FakeApi(), FakeTemporal()
+    _many_queues(api, 50)
+    temporal.delay = 0.2  # every DescribeTaskQueue is slow: the first poll takes seconds
+    collector = Collector(api, temporal, CollectorOptions(slow_after=5.0, source_timeout=30, concurrency=4))
+    began = time.monotonic()
+    first = await collector.refresh()
+    assert time.monotonic() - began < 1.0, "not held back by Temporal's numbers"
+    assert len(first.queues) == 50 and sum(q.depth is not None for q in first.queues) < 50
+    assert collector.interval < collector.rules.interval, "refreshed often while the numbers fill in"
+    full = await collector.refresh(complete=True)
+    assert all(q.depth == 12 for q in full.queues) and collector.interval == collector.rules.interval
+    await collector.aclose()

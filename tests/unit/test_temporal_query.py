@@ -67,6 +67,21 @@ def test_every_query_keeps_its_own_structure_whatever_the_name(value):
         assert read == value and rest == tail
 
 
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_scan_of_several_queues_names_each_in_its_own_literal(value):
+    since = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    query = tq.closed_on_any([value, "plain", value], since)
+    assert query.startswith("TaskQueue IN (")
+    first, rest = read_literal(query.removeprefix("TaskQueue IN ("))
+    assert first == value and rest.startswith(", ")
+    second, rest = read_literal(rest.removeprefix(", "))
+    assert second == "plain", "the repeated name is named once"
+    assert rest == ') AND CloseTime > "2030-01-02T03:04:05Z"'
+    assert tq.closed_on_any([value], since) == tq.closed_on(value, since)
+    with pytest.raises(ValueError):
+        tq.closed_on_any([], since)
+
+
 def test_times_are_utc_and_statuses_are_known_ones():
     local = datetime(2030, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     assert tq.time_literal(local) == '"2030-01-02T03:04:05Z"'

@@ -1,9 +1,15 @@
 """Temporal visibility as a source: what closed in the window, how (statuses) and how long it took.
 
-Per queue, one page of ``ListWorkflowExecutions`` of the executions closed in the window
-(their statuses and durations), plus a ``CountWorkflowExecutions ... GROUP BY
-ExecutionStatus`` when the window holds more than that page. A background loop paced by a
-token bucket under the visibility rate limit reads each queue every ``outcomes_interval``.
+The queues that are due are read SCAN_CHUNK at a time: one paged ``ListWorkflowExecutions``
+of ``TaskQueue IN (...) AND CloseTime > ...`` (``TemporalReader.closed_scan``), bucketed by
+task queue, so the cost grows with the executions closed in the window, not with the number
+of queues (1,000 quiet queues: 5 calls, not 1,000). A scan that stops at
+SCAN_MAX_EXECUTIONS (busy queues) is split in two and each half scanned again, down to
+single queues, which are read as before: one page of the queue's closed executions (statuses
+and durations) plus a ``CountWorkflowExecutions ... GROUP BY ExecutionStatus`` when the
+window holds more than that page. A background loop paced by a token bucket under the
+visibility rate limit (one token per call, halved on "rate limit exceeded") reads each queue
+every ``outcomes_interval``.
 
 Processing time (p50, p95) is close_time - start_time of the executions closed in the
 window, from one visibility page (the latest 200) per queue: Temporal's own record, the same
@@ -31,6 +37,10 @@ DURATION_PAGE = 200
 VISIBILITY_RPS = 40.0
 """Below the dev server's ~100/s namespace limit, leaving room for the control plane's own calls."""
 VISIBILITY_CONCURRENCY = 4
+SCAN_CHUNK = 200
+"""Task queues named in one scan (a query of ~8 KB: 1,000 names, 40 KB, the dev server takes too)."""
+SCAN_MAX_EXECUTIONS = 5000
+"""A scan reads at most this many executions (5 pages); a scan that stops there is split."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,7 @@ class OutcomesSource:
         due.sort(key=lambda tq: self.outcomes[tq].tried if tq in self.outcomes else -1.0)
         state = {"ok": 0, "failed": 0, "streak": 0, "error": None, "latency": 0.0}
         abort = asyncio.Event()
+        scanning = hasattr(self.temporal, "closed_scan")
         # A sweep is paced on purpose: it is never "busy" as a whole; each call's latency tells if it is slow.
         self._sweeping = True
 
@@ -194,13 +205,72 @@ class OutcomesSource:
             state["latency"] = (time.perf_counter() - began) * 1000
             self._progress.set()  # type: ignore[union-attr]
 
+        async def scan(chunk: list[str]) -> None:
+            """One scan of the chunk's closed executions; split when it could not read them all."""
+            began = time.perf_counter()
+            try:
+                async with self._sem:
+                    if abort.is_set():
+                        return
+                    found = await self.temporal.closed_scan(  # type: ignore[attr-defined]
+                        chunk, self.window, durations_per_queue=DURATION_PAGE, max_executions=SCAN_MAX_EXECUTIONS,
+                        timeout=self.call_timeout, before_page=self._bucket.take,
+                    )  # fmt: skip
+            except TemporalRateLimited as exc:
+                self._bucket.slow_down()
+                for tq in chunk:
+                    self.outcomes.setdefault(tq, Reading()).failed(one_line(exc), self._mono())
+                state["error"] = one_line(exc)
+                return
+            except Exception as exc:  # TemporalUnavailable, or anything unexpected: these queues failed
+                error = one_line(exc) if isinstance(exc, TemporalUnavailable) else f"outcomes: {one_line(exc)}"
+                if not isinstance(exc, TemporalUnavailable):
+                    log.exception("scanning outcomes of %d queues failed", len(chunk))
+                for tq in chunk:
+                    self.outcomes.setdefault(tq, Reading()).failed(error, self._mono())
+                state["failed"] += len(chunk)
+                state["streak"] += 1
+                state["error"] = error
+                if state["streak"] >= VISIBILITY_CONCURRENCY and not state["ok"]:
+                    abort.set()
+                return
+            if not found.complete:
+                if len(chunk) == 1:  # one busy queue: a page of it and a Count, as without scans
+                    await self._bucket.take()
+                    await one(chunk[0])
+                else:
+                    half = len(chunk) // 2
+                    await asyncio.gather(scan(chunk[:half]), scan(chunk[half:]))
+                return
+            wall, mono = self._clock(), self._mono()
+            for tq in chunk:
+                page = found.queues[tq]
+                durations = page.durations_seconds if self.durations else ()
+                value = Outcome(
+                    by_status=page.by_status,
+                    p50=derive.percentile(durations, 50),
+                    p95=derive.percentile(durations, 95),
+                    samples=len(durations),
+                    durations_at=mono,
+                )
+                self.outcomes.setdefault(tq, Reading()).ok(value, wall, mono)
+            self._bucket.recover()
+            state["ok"] += len(chunk)
+            state["streak"] = 0
+            state["latency"] = (time.perf_counter() - began) * 1000
+            self._progress.set()  # type: ignore[union-attr]
+
         running: set[asyncio.Task] = set()
+        work = [due[i : i + SCAN_CHUNK] for i in range(0, len(due), SCAN_CHUNK)] if scanning else due
         try:
-            for tq in due:
+            for item in work:
                 if abort.is_set() or self._closed:
                     break
-                await self._bucket.take()
-                task = asyncio.get_running_loop().create_task(one(tq))
+                if isinstance(item, list):
+                    task = asyncio.get_running_loop().create_task(scan(item))
+                else:
+                    await self._bucket.take()
+                    task = asyncio.get_running_loop().create_task(one(item))
                 running.add(task)
                 task.add_done_callback(running.discard)
                 if len(running) >= VISIBILITY_CONCURRENCY * 2:

@@ -172,6 +172,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         self._visible: tuple[str, ...] = ()
         self._widths: dict[str, int] = {}
         self._needs: dict[str, int] = {}
+        self._measured: Sequence[T] | None = None
         """The widest cell seen in each MEASURED column (only ever grows)."""
         """Each shown column's text width: its declared width plus its share of the spare room."""
         self._columns: tuple[Column, ...] = ()
@@ -204,6 +205,11 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
     def measure(self, item: T, key: str) -> int:
         """The width of the item's cell in MEASURED column ``key`` (cheap: no rendering)."""
         return 0
+
+    def measure_all(self, items: Sequence[T]) -> dict[str, int]:
+        """The widest cell of each MEASURED column over ``items`` (a subclass may do it in one pass per column)."""
+        measure = self.measure
+        return {key: max((measure(item, key) for item in items), default=0) for key in self.MEASURED}
 
     # -------------------------------------------------------------- public
 
@@ -478,12 +484,12 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
     def _measured_needs(self) -> dict[str, int]:
         """The widest cell of each MEASURED column over the items, as a high-water mark (columns never jump back)."""
         needs = self._needs
-        measure = self.measure
-        for item in self._items:
-            for key in self.MEASURED:
-                length = measure(item, key)
-                if length > needs.get(key, 0):
-                    needs[key] = length
+        if self._items is self._measured:
+            return needs  # the same items (a resize, a new filter): nothing new to measure
+        for key, length in self.measure_all(self._items).items():
+            if length > needs.get(key, 0):
+                needs[key] = length
+        self._measured = self._items
         return needs
 
     def _label(self, column: Column) -> Text:
@@ -559,6 +565,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
                 row.item = item
             rows[key] = row
             keys.append(key)
+        whole = force or visible != self._visible or widths != self._widths or keys != self._order
         self._visible, self._widths = visible, widths
         self._columns = tuple(c for c in self.COLUMNS if c.key in visible)
         if keys != self._order:
@@ -572,4 +579,14 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         else:
             self.cursor_row = max(0, min(self.cursor_row, len(keys) - 1))
         self._announce_highlight()
-        self.refresh()
+        if whole:
+            self.refresh()
+            return
+        # Same rows in the same order: repaint only the lines on screen whose row will draw differently.
+        top = round(self.scroll_y)
+        for index in range(top, min(len(keys), top + max(0, self.size.height - 1))):
+            row = rows[keys[index]]
+            if row.cells is None or not (row.item is row.drawn and self.TOKEN_IS_ITEM):
+                token = self.render_token(row.item)
+                if row.cells is None or not (token is row.token or token == row.token):
+                    self._refresh_row(index)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Sequence
 
 from rich.text import Text
 from textual.app import App
@@ -96,6 +96,26 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
             )
             return 2 + len(item.health.value) + flags + (len(item.replaced_by) + 2 if item.replaced_by else 0)
         return len(item.queue_name or "")
+
+    def measure_all(self, items: Sequence[WorkerSnapshot]) -> dict[str, int]:
+        # One pass per column, no call per cell: 5,000 workers are measured at every refresh.
+        snapshot = getattr(self.app, "snapshot", None)
+        expected = snapshot.control_plane_version if snapshot is not None else None
+        return {
+            "worker": max((len(w.worker_id) for w in items), default=0),
+            "queue": max((len(w.queue_name or "") for w in items), default=0),
+            "host": max((len(w.hostname or "") for w in items), default=0),
+            "task": max(len(fmt.MISSING), max((len(task_text(w)) for w in items if w.current_task_ids), default=0)),
+            "health": max(
+                (
+                    2 + len(w.health.value) + 6 * w.registered_not_polling + 5 * w.polling_not_registered
+                    + 5 * bool(w.version and expected and w.version != expected)
+                    + (len(w.replaced_by) + 2 if w.replaced_by else 0)
+                    for w in items
+                ),
+                default=0,
+            ),
+        }  # fmt: skip
 
     def search_text(self, item: WorkerSnapshot) -> str:
         return f"{item.worker_id} {item.queue_name or ''} {item.hostname or ''} {item.health.value} {item.status}"
