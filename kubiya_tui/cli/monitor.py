@@ -19,8 +19,6 @@ from kubiya_tui import formatting as fmt
 from kubiya_tui.cli.app import app
 from kubiya_tui.cli.common import OUTPUT, OutputFormat, terminal_width, warn, write_lines
 from kubiya_tui.columns import Column, clip, render_lines
-from kubiya_tui.config import resolve_settings
-from kubiya_tui.metrics.snapshot import temporal_only_line
 from kubiya_tui.errors import UserError
 
 if TYPE_CHECKING:
@@ -206,6 +204,8 @@ def top_lines(snapshot: Any, width: int | None, floor: dict[str, int] | None = N
     grid, widths = render_lines(TOP_COLUMNS, _queue_rows(snapshot), width=width, floor=floor)
     footer = [*_queue_notes(snapshot), _sources_line(snapshot)]
     if snapshot.mode == "temporal":
+        from kubiya_tui.metrics.snapshot import temporal_only_line
+
         footer.append(temporal_only_line())
     if any(q.stale for q in snapshot.queues):
         footer.append("* a source of this row is down: its numbers are old or missing")
