@@ -139,3 +139,19 @@ async def test_temporal_s_own_queues_are_not_listed_and_do_not_hide_others(tempo
     found = await reader.discover_task_queues(3600, page_size=3)
     assert mine in found.task_queues and system not in found.task_queues
     await reader.close()
+
+
+async def test_switching_to_a_temporal_only_profile_says_where_it_reads(temporal_server):
+    from kubiya_tui import locations
+    from kubiya_tui.tui.screenshots import recorded_console
+    from tests.helpers import toasts
+
+    path = locations.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[profiles.tonly]\ntemporal_address = "{temporal_server.address}"\n', encoding="utf-8")
+    app = recorded_console()
+    async with app.run_test(notifications=True) as pilot:
+        await pilot.pause()
+        app.switch_profile("tonly")
+        await pilot.pause()
+        assert any(f"profile: tonly (Temporal only: {temporal_server.address}/default)" in t for t in toasts(app)), toasts(app)
