@@ -489,7 +489,7 @@ def resolve_settings(
         )
         source = f"profile {chosen!r}" if key else None
 
-    temporal = _temporal_settings(chosen, profile, temporal_profile, warnings, _env if environment else None)
+    temporal = _temporal_settings(chosen, profile, temporal_profile, warnings, environment=environment)
     return Settings(
         profile=chosen,
         api_url=url.strip(),
@@ -517,11 +517,14 @@ def resolve_settings(
 
 
 def _temporal_settings(
-    chosen: str | None, profile: Profile, flag: str | None, warnings: list[str], read_env: Callable[[str], str | None] | None
+    chosen: str | None, profile: Profile, flag: str | None, warnings: list[str], environment: bool = True
 ) -> dict[str, Any]:
-    """Temporal's address, namespace, key and TLS for ``resolve_settings`` (see its docstring);
-    ``read_env`` None (several profiles at once) reads no ``TEMPORAL_*`` variable."""
-    _env = read_env or (lambda name: None)
+    """Temporal's address, namespace, key and TLS for ``resolve_settings`` (see its docstring).
+
+    ``environment=False`` reads no ``TEMPORAL_*`` variable (not even ``TEMPORAL_PROFILE`` or the
+    loader's overrides): the profile, and the Temporal CLI profile it names, are what the files say.
+    """
+    env = _env if environment else (lambda name: None)
     own = [f for f in OWN_TEMPORAL_FIELDS if f in profile.model_fields_set and getattr(profile, f) not in (None, False)]
     if profile.temporal_profile and own:
         raise UserError(
@@ -532,13 +535,14 @@ def _temporal_settings(
         name, origin = flag, "--temporal-profile"
     elif profile.temporal_profile:
         name, origin = profile.temporal_profile, f"profile {chosen!r}"
-    elif not own and _env("TEMPORAL_PROFILE"):
-        name, origin = _env("TEMPORAL_PROFILE").strip(), "TEMPORAL_PROFILE"  # type: ignore[union-attr]
+    elif not own and env("TEMPORAL_PROFILE"):
+        name, origin = env("TEMPORAL_PROFILE").strip(), "TEMPORAL_PROFILE"  # type: ignore[union-attr]
     else:
         name, origin = None, ""
     found: TemporalProfile | None = None
-    if name is not None or (read_env is not None and tls_from_env()):
-        found = load_temporal_profile(name, profile.temporal_config_file, origin=origin)
+    if name is not None or (environment and tls_from_env()):
+        files_only = None if environment else {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+        found = load_temporal_profile(name, profile.temporal_config_file, origin=origin, env=files_only)
         for file, what in found.secret_files:
             exposed = exposed_secret(Path(file), what, strict=profile.strict_permissions)
             if exposed:
@@ -556,8 +560,8 @@ def _temporal_settings(
             "defaulted": found.address is None,
         }
     # kubiya-tui's own profile, the environment over it (the loader has read TEMPORAL_* when TLS variables are set).
-    if _env("TEMPORAL_API_KEY"):
-        key: SecretStr | None = SecretStr(_env("TEMPORAL_API_KEY").strip())  # type: ignore[union-attr]
+    if env("TEMPORAL_API_KEY"):
+        key: SecretStr | None = SecretStr(env("TEMPORAL_API_KEY").strip())  # type: ignore[union-attr]
     else:
         key = _secret_from(
             chosen or "",
@@ -569,8 +573,8 @@ def _temporal_settings(
             profile.strict_permissions,
         )
     return {
-        "address": _env("TEMPORAL_ADDRESS") or profile.temporal_address,
-        "namespace": _env("TEMPORAL_NAMESPACE") or profile.temporal_namespace,
+        "address": env("TEMPORAL_ADDRESS") or profile.temporal_address,
+        "namespace": env("TEMPORAL_NAMESPACE") or profile.temporal_namespace,
         "api_key": key,
         "tls": profile.temporal_tls or key is not None or (found is not None and found.tls),
         "tls_config": found.tls_config if found is not None else None,

@@ -86,6 +86,10 @@ class ClosedExecutions:
     """True when the page holds every execution closed in the window."""
 
 
+SYSTEM_TASK_QUEUE_PREFIX = "temporal-sys-"
+"""Task queues of Temporal's own workflows in a namespace (batch operations, schedules): never listed as found."""
+
+
 @dataclass(frozen=True)
 class Discovery:
     """Task queues found in a namespace: of recent executions (visibility) and of workers (ListWorkers)."""
@@ -495,6 +499,7 @@ class TemporalReader:
         pages of executions, each excluding the queues already found (``TaskQueue NOT IN``): a busy
         queue cannot hide a quiet one, and every round finds at least one new queue or ends the search.
         ``known`` (an earlier search's queues) are excluded from the start and kept in the answer.
+        Temporal's own queues (``temporal-sys-*``) are excluded from the search and left out of the answer.
         """
         service = await self.service()
         since = _since(window_seconds)
@@ -527,7 +532,8 @@ class TemporalReader:
                     from_workers.append(worker["task_queue"])
         except TemporalUnavailable:
             listed = False  # ListWorkers is newer than visibility; its absence is no outage
-        queues = list(found)[:max_queues]
+        queues = [q for q in found if not q.startswith(SYSTEM_TASK_QUEUE_PREFIX)][:max_queues]
+        from_workers = [q for q in from_workers if not q.startswith(SYSTEM_TASK_QUEUE_PREFIX)]
         return Discovery(
             from_executions=tuple(queues),
             from_workers=tuple(sorted(set(from_workers))),

@@ -475,7 +475,8 @@ class KubiyaConsole(App[None]):
             self.run_worker(old_connection.aclose(), group="close", exit_on_error=False)
         elif old is not None:
             self.run_worker(old.aclose(), group="close", exit_on_error=False)
-        self.notify(f"profile: {name} ({settings.api_url})")
+        reached = settings.api_url if connection.api is not None else f"Temporal only: {settings.temporal_address}/{settings.temporal_namespace}"
+        self.notify(f"profile: {name} ({reached})")
         for line in settings.warnings:
             self.notify(line, title="Permissions", severity="warning", timeout=20)
         self.poller.refresh_now()

@@ -188,3 +188,20 @@ async def test_the_console_shows_depth_read_through_the_mtls_proxy(api, temporal
         else:
             raise AssertionError(f"{tq} with depth 2 never showed")
         assert app.snapshot.sources["temporal"].status.value == "ok"
+
+
+def test_temporal_profile_alone_finds_the_queues_through_the_mtls_proxy(api, temporal_toml, unique):
+    """No kubiya-tui config at all: TEMPORAL_PROFILE names the Temporal CLI profile, the queues are found in Temporal."""
+    import os
+
+    queue = make_queue(api, unique("mtlsfound"))
+    submit(api, queue["id"], count=2, input={"seconds": 0})
+    env = {**os.environ, "TEMPORAL_PROFILE": "secure"}
+    top = subprocess.run([sys.executable, "-m", "kubiya_tui", "top", "-o", "json", "--no-workers"],
+                         capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert top.returncode == 0, top.stderr
+    data = json.loads(top.stdout)
+    assert data["mode"] == "temporal" and data["sources"]["temporal"]["status"] == "ok"
+    rows = {q["task_queue_name"]: q for q in data["queues"]}
+    assert rows[queue["task_queue_name"]]["depth"] == 2
+    assert "discovered" in rows[queue["task_queue_name"]]["tags"]

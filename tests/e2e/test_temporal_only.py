@@ -126,3 +126,32 @@ async def test_the_console_with_only_temporal_lists_found_queues_and_says_what_n
             raise AssertionError(f"{tq} with depth 4 never showed")
         totals = str(app.screen.query_one(QueueTotals).render())
         assert "Temporal only" in totals and "need a control plane" in totals
+
+
+async def test_temporal_s_own_queues_are_not_listed_and_do_not_hide_others(temporal_server):
+    from kubiya_tui.client.temporal import TemporalReader
+
+    client = await Client.connect(temporal_server.address)
+    system, mine = f"temporal-sys-{name('batcher')}", name("mine")
+    await start_waiting(client, mine, 1)
+    await start_waiting(client, system, 3)  # the newest: they fill the first page of 3
+    reader = TemporalReader(temporal_server.address)
+    found = await reader.discover_task_queues(3600, page_size=3)
+    assert mine in found.task_queues and system not in found.task_queues
+    await reader.close()
+
+
+async def test_switching_to_a_temporal_only_profile_says_where_it_reads(temporal_server):
+    from kubiya_tui import locations
+    from kubiya_tui.tui.screenshots import recorded_console
+    from tests.helpers import toasts
+
+    path = locations.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[profiles.tonly]\ntemporal_address = "{temporal_server.address}"\n', encoding="utf-8")
+    app = recorded_console()
+    async with app.run_test(notifications=True) as pilot:
+        await pilot.pause()
+        app.switch_profile("tonly")
+        await pilot.pause()
+        assert any(f"profile: tonly (Temporal only: {temporal_server.address}/default)" in t for t in toasts(app)), toasts(app)

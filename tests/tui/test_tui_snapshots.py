@@ -45,18 +45,6 @@ def test_ansi_theme_overview(snap_compare) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=_showing(VIEWS["overview"]))
 
 
-@pytest.mark.parametrize("theme", THEMES)
-def test_temporal_only_overview(snap_compare, theme: str) -> None:
-    """No control plane: the queues found in Temporal, and a line saying which columns need a control plane."""
-    from kubiya_tui.tui.app import KubiyaConsole
-    from kubiya_tui.tui.recorded import RECORDED_VERSION, RecordedTemporalOnlySource
-
-    app = KubiyaConsole(
-        RecordedTemporalOnlySource(), profile="temporal-cloud", theme=THEMES[theme], remember_theme=False, cursor_blink=False, version=RECORDED_VERSION
-    )
-    assert snap_compare(app, terminal_size=(80, 24), run_before=_showing(VIEWS["overview"]))
-
-
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("view", FLEET_VIEWS)

@@ -199,3 +199,19 @@ def test_a_client_key_or_a_key_in_temporal_toml_that_others_may_read_is_warned_a
     key.chmod(0o600)
     file.chmod(0o600)
     assert resolve_settings(temporal_profile="prod").warnings == []
+
+
+def test_without_the_environment_only_the_files_count(monkeypatch):
+    """Several profiles at once read no variable (so one exported TEMPORAL_ADDRESS cannot point them all at one server)."""
+    from kubiya_tui.config import Profile, _temporal_settings
+
+    temporal_toml('[profile.prod]\naddress = "file.example:7233"\nnamespace = "file-ns"\n')
+    for name, value in (("TEMPORAL_ADDRESS", "env.example:1"), ("TEMPORAL_NAMESPACE", "env-ns"),
+                        ("TEMPORAL_API_KEY", SECRET), ("TEMPORAL_PROFILE", "other")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    named = _temporal_settings("p", Profile(temporal_profile="prod"), None, [], environment=False)
+    assert (named["address"], named["namespace"], named["api_key"]) == ("file.example:7233", "file-ns", None)
+    own = _temporal_settings("q", Profile(temporal_address="own.example:1"), None, [], environment=False)
+    assert (own["address"], own["namespace"], own["api_key"], own["profile"]) == ("own.example:1", None, None, None)
+    with_env = _temporal_settings("p", Profile(temporal_profile="prod"), None, [])
+    assert (with_env["address"], with_env["namespace"]) == ("env.example:1", "env-ns")
