@@ -255,3 +255,23 @@ async def test_console_drain_and_scale_are_shown_unavailable_with_the_reason(kub
         app.actions.scale(busy["id"])
         await pilot.pause(0.3)
         assert "no scale API" in " ".join(toasts(app))
+
+
+async def test_console_queue_detail_says_why_failed_tasks_are_unavailable(kubiya_server, busy, temporal_env) -> None:
+    from textual.widgets import DataTable
+
+    from kubiya_tui.tui.screens.queue_detail import QueueDetailScreen
+
+    app = kubiya_console(kubiya_server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.snapshot is not None and app.snapshot.queue(busy["id"]) is not None, 30, "queue")
+        await until(pilot, lambda: app.connection.capabilities.known is not None, 15, "capabilities")
+        app.open_queue(busy["id"])
+        await until(pilot, lambda: isinstance(app.screen, QueueDetailScreen), what="queue detail")
+
+        def failures() -> str:
+            table = app.screen.query_one("#failed-tasks", DataTable)
+            return " ".join(str(c) for r in range(table.row_count) for c in table.get_row_at(r))
+
+        await until(pilot, lambda: "unavailable" in failures(), 10, "the failures row")
+        assert "no task API" in failures() and "404" not in failures()
