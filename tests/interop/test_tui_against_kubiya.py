@@ -270,7 +270,10 @@ async def test_console_queue_detail_says_why_failed_tasks_are_unavailable(kubiya
         await until(pilot, lambda: isinstance(app.screen, QueueDetailScreen), what="queue detail")
 
         def failures() -> str:
-            table = app.screen.query_one("#failed-tasks", DataTable)
+            tables = app.screen.query("#failed-tasks")  # none until the screen is composed
+            if not tables:
+                return ""
+            table = tables.first(DataTable)
             return " ".join(str(c) for r in range(table.row_count) for c in table.get_row_at(r))
 
         await until(pilot, lambda: "unavailable" in failures(), 10, "the failures row")
