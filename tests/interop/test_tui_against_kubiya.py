@@ -6,6 +6,7 @@ lists; they pass now.
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
@@ -255,6 +256,18 @@ async def test_console_drain_and_scale_are_shown_unavailable_with_the_reason(kub
         app.actions.scale(busy["id"])
         await pilot.pause(0.3)
         assert "no scale API" in " ".join(toasts(app))
+        # The help screen lists them as unavailable, with the same reasons.
+        from rich.console import Console
+
+        from kubiya_tui.tui.screens.help import HelpScreen
+
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        out = Console(width=400, record=True, file=io.StringIO())
+        out.print(app.screen._keys())
+        listed = " ".join(out.export_text().split())
+        assert "(unavailable: Kubiya's control plane has no drain API;" in listed
+        assert "(unavailable: Kubiya's control plane has no scale API;" in listed
 
 
 async def test_console_queue_detail_says_why_failed_tasks_are_unavailable(kubiya_server, busy, temporal_env) -> None:
