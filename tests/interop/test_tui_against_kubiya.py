@@ -6,6 +6,7 @@ lists; they pass now.
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
@@ -255,3 +256,38 @@ async def test_console_drain_and_scale_are_shown_unavailable_with_the_reason(kub
         app.actions.scale(busy["id"])
         await pilot.pause(0.3)
         assert "no scale API" in " ".join(toasts(app))
+        # The help screen lists them as unavailable, with the same reasons.
+        from rich.console import Console
+
+        from kubiya_tui.tui.screens.help import HelpScreen
+
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        out = Console(width=400, record=True, file=io.StringIO())
+        out.print(app.screen._keys())
+        listed = " ".join(out.export_text().split())
+        assert "(unavailable: Kubiya's control plane has no drain API;" in listed
+        assert "(unavailable: Kubiya's control plane has no scale API;" in listed
+
+
+async def test_console_queue_detail_says_why_failed_tasks_are_unavailable(kubiya_server, busy, temporal_env) -> None:
+    from textual.widgets import DataTable
+
+    from kubiya_tui.tui.screens.queue_detail import QueueDetailScreen
+
+    app = kubiya_console(kubiya_server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.snapshot is not None and app.snapshot.queue(busy["id"]) is not None, 30, "queue")
+        await until(pilot, lambda: app.connection.capabilities.known is not None, 15, "capabilities")
+        app.open_queue(busy["id"])
+        await until(pilot, lambda: isinstance(app.screen, QueueDetailScreen), what="queue detail")
+
+        def failures() -> str:
+            tables = app.screen.query("#failed-tasks")  # none until the screen is composed
+            if not tables:
+                return ""
+            table = tables.first(DataTable)
+            return " ".join(str(c) for r in range(table.row_count) for c in table.get_row_at(r))
+
+        await until(pilot, lambda: "unavailable" in failures(), 10, "the failures row")
+        assert "no task API" in failures() and "404" not in failures()

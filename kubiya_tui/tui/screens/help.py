@@ -19,6 +19,10 @@ STUCK_LEGEND = (
 )
 
 
+FEATURE_OF_ACTION = {"scale": "scale", "drain": "drain", "legacy": "legacy"}
+"""The console's actions that need a capability of the control plane (client/capabilities.py)."""
+
+
 def _bindings(source: list[BindingType]) -> list[Binding]:
     return [b for b in Binding.make_bindings(source) if b.description]
 
@@ -87,8 +91,13 @@ class HelpScreen(ModalScreen[None]):
                     display = self.app.get_key_display(Binding(key, binding.action))
                     if display not in shown:
                         shown.append(display)
-            for (_, description), keys in keys_of.items():
-                table.add_row(" ".join(keys), description)
+            for (action, description), keys in keys_of.items():
+                # What the connected control plane cannot do is shown as unavailable, with the reason.
+                reason = console_of(self).actions.unavailable(FEATURE_OF_ACTION[action]) if action in FEATURE_OF_ACTION else None
+                if reason:
+                    table.add_row(Text(" ".join(keys), style="dim"), Text(f"{description} (unavailable: {reason})", style="dim"))
+                else:
+                    table.add_row(" ".join(keys), description)
         from kubiya_tui.tui.widgets.queue_table import SPARK_LEGEND, QueueTable
         from kubiya_tui.tui.widgets.status import HEADER_LEGEND
         from kubiya_tui.tui.widgets.worker_table import WORKER_LEGEND

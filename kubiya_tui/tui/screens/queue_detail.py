@@ -131,6 +131,10 @@ class QueueDetailScreen(ConsoleScreen):
         self.set_class(event.size.height >= TALL_HEIGHT, "-tall")
 
     def action_reload_failures(self) -> None:
+        reason = self.console.actions.unavailable("tasks")
+        if reason:  # Kubiya's control plane: no task API to read failures from, said so instead of a 404
+            self._show_failures([(Text("unavailable", style="dim"), "", Text(reason, style="dim"))], ["error"])
+            return
         self.console.operations.perform(self, "failed-tasks", self.queue_id, lambda api: load_failed_tasks(api, self.queue_id), mutating=False)
 
     def on_operation_done(self, message: OperationDone) -> None:
