@@ -89,6 +89,20 @@ class Tracker:
         """Monotonic time of the last failed poll while failing; None after a success."""
         self.next_at = 0.0
         self.busy_since: float | None = None
+        self.progress_at: float | None = None
+        """Monotonic time of the last call a poll of many calls got answered (see progressed())."""
+        self.call_latency_ms: float | None = None
+        """A poll of many calls: the typical latency of one call (see progressed())."""
+
+    def progressed(self, call_ms: float) -> None:
+        """One call of a poll of many was answered in ``call_ms``: such a source is judged by its calls.
+
+        A poll of 2,000 DescribeTaskQueue calls takes seconds however fast each call is; it is
+        slow when its calls are slow, or when none has been answered for ``slow_after``.
+        """
+        self.progress_at = self._mono()
+        old = self.call_latency_ms
+        self.call_latency_ms = call_ms if old is None else 0.8 * old + 0.2 * call_ms
 
     def now(self) -> float:
         """The monotonic clock this tracker runs on."""
@@ -125,9 +139,12 @@ class Tracker:
         """ok, slow or down (after DOWN_AFTER_FAILURES failed polls in a row, or one before any answer); None before its first answer."""
         if self.failures >= DOWN_AFTER_FAILURES or (self.failures and self.ok_at is None):
             return SourceStatus.down
-        if self.busy_since is not None and self._mono() - self.busy_since > slow_after:
-            return SourceStatus.slow
-        if self.latency_ms is not None and self.latency_ms > slow_after * 1000:
+        if self.busy_since is not None:
+            since = self.busy_since if self.progress_at is None else max(self.busy_since, self.progress_at)
+            if self._mono() - since > slow_after:
+                return SourceStatus.slow
+        latency = self.call_latency_ms if self.call_latency_ms is not None else self.latency_ms
+        if latency is not None and latency > slow_after * 1000:
             return SourceStatus.slow
         if self.ok_at is None:
             return SourceStatus.slow if self.busy_since is not None else None

@@ -773,3 +773,17 @@ async def test_a_cold_start_shows_the_queue_list_before_temporal_has_answered():
     full = await collector.refresh(complete=True)
     assert all(q.depth == 12 for q in full.queues) and collector.interval == collector.rules.interval
     await collector.aclose()
+
+
+async def test_a_long_poll_of_quick_calls_is_not_a_slow_temporal():
+    """1,000 queues' DescribeTaskQueue calls take seconds in all, each quick: Temporal is not called slow for it."""
+    api, temporal = FakeApi(), ScanningTemporal()
+    _many_queues(api, 40)
+    temporal.delay = 0.02
+    collector = Collector(api, temporal, CollectorOptions(slow_after=0.3, source_timeout=30, concurrency=2))
+    began = time.monotonic()
+    snap = await collector.refresh(complete=True)
+    assert time.monotonic() - began > 0.3, "the poll itself took longer than slow_after"
+    assert snap.sources["temporal"].status == SourceStatus.ok, snap.sources["temporal"]
+    # (Slow calls still make it slow: test_a_slow_source_never_holds_back_the_other.)
+    await collector.aclose()

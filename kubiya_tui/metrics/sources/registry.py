@@ -218,7 +218,10 @@ class RegistrySource:
             return True
         known = self._capabilities.known
         if known is None:
-            self._capabilities.learn_soon()
+            if self.registry is not None:
+                # Learned from the second poll on: a one-shot `check` or `top` (one poll) never
+                # pays for the OpenAPI document it does not need.
+                self._capabilities.learn_soon()
             return True  # until known, try it: a 404 says no
         return known.org_workers_list
 

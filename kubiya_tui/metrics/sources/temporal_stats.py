@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from kubiya_tui.metrics.ports import TemporalStatsReader
@@ -107,6 +108,7 @@ class TemporalStatsSource:
             async with self._sem:
                 if abort.is_set():
                     return
+                began = time.perf_counter()
                 try:
                     value = await self.temporal.queue_stats(tq, timeout=self.call_timeout, retry=False)
                 except TemporalRateLimited as exc:  # the server is up, only busy: slow down, keep the old numbers
@@ -127,6 +129,7 @@ class TemporalStatsSource:
                 if value == reading.value:
                     value = reading.value  # unchanged: keep the old object (less heap churn over 1,000s of queues)
                 reading.ok(value, self._clock(), self._mono())
+                self.tracker.progressed((time.perf_counter() - began) * 1000)
                 self._bucket.recover()
                 state["ok"] += 1
                 state["streak"] = 0
