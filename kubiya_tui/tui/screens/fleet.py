@@ -308,7 +308,7 @@ class FleetScreen(ConsoleScreen):
         # The active profile's snapshot comes with a fleet_version bump too: drawn once, from there.
         return
 
-    COALESCE_SECONDS = 0.15
+    COALESCE_SECONDS = 0.25
     """Profiles that answer within this long of each other are drawn in one pass (their polls start together)."""
     _render_timer: Any = None
 
