@@ -7,8 +7,9 @@ Three tables next to the history's ``chunks`` in ``$XDG_STATE_HOME/kubiya-tui/hi
 
 * ``alert_events``: every change (fired, escalated, eased, resolved, acknowledged), kept a week;
 * ``alert_firing``: what is firing now, per profile, as the newest console saw it;
-* ``alert_watch``: when a console last evaluated each profile; a profile nobody has watched
-  for ``WATCH_STALE_SECONDS`` shows ``?`` in the status line instead of stale counts.
+* ``alert_watch``: when a console last evaluated each profile and whether it answered
+  (``ok``, ``degraded``, ``down``); a profile nobody has watched for ``WATCH_STALE_SECONDS``
+  shows ``?`` in the status line instead of stale counts.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ CREATE TABLE IF NOT EXISTS alert_firing (
     level TEXT NOT NULL, since REAL NOT NULL, message TEXT NOT NULL, acknowledged INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (profile, queue_id, metric)
 );
-CREATE TABLE IF NOT EXISTS alert_watch (profile TEXT PRIMARY KEY, seen_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS alert_watch (profile TEXT PRIMARY KEY, seen_at REAL NOT NULL, state TEXT NOT NULL DEFAULT 'ok');
 """
 KEEP_EVENTS_SECONDS = 7 * 86400.0
 WATCH_STALE_SECONDS = 120.0
@@ -74,8 +75,12 @@ def write(
     events: Sequence[Event],
     firing: dict[str, Iterable[tuple[str, str, str, str, float, str, bool]]],
     now: float | None = None,
+    states: dict[str, str] | None = None,
 ) -> None:
-    """Append ``events`` and replace the firing set of each profile in ``firing`` (queue_id, metric, queue, level, since, message, acknowledged)."""
+    """Append ``events`` and replace the firing set of each profile in ``firing`` (queue_id, metric, queue, level, since, message, acknowledged).
+
+    ``states``: how each profile answered (ok, degraded, down); ok when not given.
+    """
     now = time.time() if now is None else now
     db = _open(path, create=True)
     assert db is not None
@@ -88,7 +93,7 @@ def write(
                 "INSERT INTO alert_firing VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(profile, q, m, label, level, since, msg, int(ack)) for q, m, label, level, since, msg, ack in rows],
             )
-            db.execute("INSERT OR REPLACE INTO alert_watch VALUES (?, ?)", (profile, now))
+            db.execute("INSERT OR REPLACE INTO alert_watch VALUES (?, ?, ?)", (profile, now, (states or {}).get(profile, "ok")))
         db.execute("DELETE FROM alert_events WHERE at < ?", (now - KEEP_EVENTS_SECONDS,))
         db.execute("COMMIT")
     except BaseException:
@@ -123,6 +128,8 @@ class ProfileCounts(NamedTuple):
     warning: int
     unacknowledged: int
     stale: bool
+    state: str = "ok"
+    """How the profile answered the console that watched it: ok, degraded or down."""
 
 
 def firing_counts(path: Path, now: float | None = None) -> list[ProfileCounts]:
@@ -132,7 +139,10 @@ def firing_counts(path: Path, now: float | None = None) -> list[ProfileCounts]:
     if db is None:
         return []
     try:
-        watched = dict(db.execute("SELECT profile, seen_at FROM alert_watch"))
+        watched: dict[str, float] = {}
+        states: dict[str, str] = {}
+        for profile, seen_at, state in db.execute("SELECT profile, seen_at, state FROM alert_watch"):
+            watched[profile], states[profile] = seen_at, state
         counts: dict[str, list[int]] = {p: [0, 0, 0] for p in watched}
         for profile, level, ack, n in db.execute(
             "SELECT profile, level, acknowledged, count(*) FROM alert_firing GROUP BY profile, level, acknowledged"
@@ -146,7 +156,7 @@ def firing_counts(path: Path, now: float | None = None) -> list[ProfileCounts]:
     finally:
         db.close()
     return [
-        ProfileCounts(p, c, w, u, now - watched.get(p, 0.0) > WATCH_STALE_SECONDS)
+        ProfileCounts(p, c, w, u, now - watched.get(p, 0.0) > WATCH_STALE_SECONDS, states.get(p, "ok"))
         for p, (c, w, u) in sorted(counts.items())
     ]
 
@@ -160,7 +170,7 @@ FORMATS = tuple(_STYLES)
 
 
 def status_line(counts: Sequence[ProfileCounts], style: str = "tmux") -> str:
-    """``prod ✖2 ▲1 staging ok dev ?``: per profile, critical (✖) and warning (▲) alerts firing, ``ok``, or ``?`` when nobody watches it."""
+    """``prod ✖2 ▲1 staging ok dev ?``: per profile, critical (✖) and warning (▲) alerts firing, ``ok``, ``down`` when it does not answer, or ``?`` when nobody watches it."""
     s = _STYLES[style]
     if not counts:
         return f"{s['stale']}kubiya: no alerts data{s['end']}" if style != "plain" else "kubiya: no alerts data"
@@ -170,8 +180,10 @@ def status_line(counts: Sequence[ProfileCounts], style: str = "tmux") -> str:
             parts.append(f"{s['stale']}{c.profile} ?{s['end']}")
             continue
         text = c.profile
+        if c.state == "down":
+            text = f"{s['critical']}{c.profile} down{s['end']}"
         if not c.critical and not c.warning:
-            parts.append(f"{s['ok']}{text} ok{s['end']}")
+            parts.append(text if c.state == "down" else f"{s['ok']}{text} ok{s['end']}")
             continue
         bits = []
         if c.critical:

@@ -122,6 +122,7 @@ class KubiyaConsole(App[None]):
         self.alert_log = alert_log
         """The history database that alert changes are written to; None: not written."""
         self._alert_written: dict[str, float] = {}
+        self._alert_states: dict[str, str] = {}
         self.clock = clock
         """Wall-clock seconds (the recorded console pins it)."""
         self.local_time = local_time
@@ -252,8 +253,13 @@ class KubiyaConsole(App[None]):
         if not isinstance(poller, FleetPoller):
             return
         member = poller.members[message.profile]
+        from kubiya_tui.fleet import state_of
+
+        state = state_of(member)
         if member.snapshot is not None and member.error is None:
-            self.check_alerts(member.name, member.snapshot, member.rules, member.bell)
+            self.check_alerts(member.name, member.snapshot, member.rules, member.bell, state=state)
+        else:
+            self.log_alerts(member.name, [], state=state)
         if member.name == poller.active:
             self.poll_error = member.error
             if member.snapshot is not None:
@@ -262,7 +268,7 @@ class KubiyaConsole(App[None]):
 
     # ------------------------------------------------------------------ alerts
 
-    def check_alerts(self, profile: str, snapshot: Snapshot, rules: Sequence[Any], bell: bool) -> None:
+    def check_alerts(self, profile: str, snapshot: Snapshot, rules: Sequence[Any], bell: bool, *, state: str | None = None) -> None:
         """Check ``snapshot`` against the profile's alert rules: toast and bell for what is new, the history database for every change."""
         now = self.clock()
         if rules or any(k[0] == profile for k in self.alerts.firing):
@@ -276,7 +282,10 @@ class KubiyaConsole(App[None]):
                 self.bell()
         if changes:
             self.alerts_version += 1
-        self.log_alerts(profile, changes)
+        if state is None:
+            live = [s.status.value for s in snapshot.sources.values() if s.status.value != "off"]
+            state = "down" if live and all(v == "down" for v in live) else "ok"
+        self.log_alerts(profile, changes, state=state)
 
     def _toast(self, profile: str, new: Sequence[AlertChange]) -> None:
         when = time.strftime("%H:%M:%S", self.local_time(new[0].at))
@@ -299,14 +308,17 @@ class KubiyaConsole(App[None]):
             self.alerts_version += 1
         return len(changes)
 
-    def log_alerts(self, profile: str, changes: Sequence[AlertChange]) -> None:
-        """Write the changes and the firing set to the history database, in a thread (never on the refresh path)."""
+    def log_alerts(self, profile: str, changes: Sequence[AlertChange], *, state: str | None = None) -> None:
+        """Write the changes, the firing set and how the profile answers to the history database, in a thread (never on the refresh path)."""
         if self.alert_log is None:
             return
         now = self.clock()
-        if not changes and now - self._alert_written.get(profile, 0.0) < self.ALERT_WATCH_SECONDS:
+        state = state or self._alert_states.get(profile, "ok")
+        quiet = now - self._alert_written.get(profile, 0.0) < self.ALERT_WATCH_SECONDS
+        if not changes and quiet and state == self._alert_states.get(profile):
             return
         self._alert_written[profile] = now
+        self._alert_states[profile] = state
         from kubiya_tui import alertlog
 
         events = [c.event() for c in changes]
@@ -315,7 +327,7 @@ class KubiyaConsole(App[None]):
 
         async def write() -> None:
             try:
-                await asyncio.to_thread(alertlog.write, path, events, rows, now)
+                await asyncio.to_thread(alertlog.write, path, events, rows, now, {profile: state})
             except Exception as exc:  # a full disk must not end the console
                 log.warning("cannot write alerts to %s: %s", path, exc)
 

@@ -39,6 +39,7 @@ class FleetPoller:
         self._wake: dict[str, asyncio.Event] = {}
         self._force: set[str] = set()
         self._started = False
+        self._epoch = 0.0
 
     @property
     def member(self) -> FleetMember:
@@ -53,6 +54,7 @@ class FleetPoller:
         if self._started:
             return
         self._started = True
+        self._epoch = asyncio.get_running_loop().time()
         for member in self.members.values():
             self._wake[member.name] = asyncio.Event()
             self._app.run_worker(self._loop(member), name=f"poll {member.name}", group=FLEET_GROUP, exit_on_error=False)
@@ -66,12 +68,15 @@ class FleetPoller:
             self._force.discard(member.name)
             waiting = app.paused or (app.screen_stack and isinstance(app.screen, ModalScreen))
             if force or not waiting:
-                started = clock()
                 await member.poll(force=force)
                 app.post_message(FleetPolled(member.name))
-                # The next poll on the member's own cadence (interval from this one's start), so profiles
-                # started together keep answering together and the screen draws them in one pass.
-                delay = max(0.05, member.source.interval - (clock() - started))
+                # The next poll at the next tick of one clock shared by every member (epoch + k x interval),
+                # so profiles keep answering together and the screen draws them in one pass; a slow
+                # profile skips to the tick after, never delaying the others.
+                interval = member.source.interval
+                delay = interval - ((clock() - self._epoch) % interval)
+                if delay < 0.05:
+                    delay += interval
             else:
                 delay = DIALOG_WAIT_SECONDS if not app.paused else member.source.interval
             try:

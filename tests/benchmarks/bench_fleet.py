@@ -11,7 +11,7 @@ workers per queue, and each profile has an alert rule, so checking alerts is in 
   of samples. *Fleet*: the console over three profiles of 300 queues / 1,500 workers; one
   refresh is one profile's new snapshot arriving as its poll loop posts it (``FleetPolled``),
   measured from posting until the app is idle with the screen re-composited: wall time
-  (less the 0.15 s the fleet screen waits so that answers arriving together are drawn
+  (less the 0.25 s the fleet screen waits so that answers arriving together are drawn
   once) and this process's CPU time; a *round* is all three arriving at once. *One profile*: the
   console over 900 queues / 4,500 workers, a ``SnapshotReady`` of the same kind. Median and
   p95 of N refreshes; the goal is bench_console's 50 ms;

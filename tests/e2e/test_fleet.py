@@ -29,7 +29,7 @@ def pair(control_plane_factory, temporal_server, tmp_path_factory):  # type: ign
     queues = {}
     for name, cp in (("alpha", alpha), ("beta", beta)):
         with cp.client() as api:
-            queues[name] = make_queue(api, f"{name}-{secrets.token_hex(3)}")
+            queues[name] = make_queue(api, f"{name}-{secrets.token_hex(3)}", max_workers=5)
             if name == "alpha":
                 submit(api, queues[name]["id"], count=3, input={"seconds": 0})
     keys = tmp_path_factory.mktemp("keys")
@@ -123,7 +123,7 @@ async def test_the_console_polls_each_profile_and_logs_alerts(pair, profiles) ->
 
     app = build_fleet_console(open_fleet(None), theme="kubiya-dark")
     app.remember_theme = False
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
         for _ in range(400):
             await pilot.pause(0.05)
             if app.alerts.alerts("alpha") and all(m.snapshot for m in app.fleet or ()):
@@ -134,6 +134,40 @@ async def test_the_console_polls_each_profile_and_logs_alerts(pair, profiles) ->
         assert {a.metric for a in app.alerts.alerts("alpha")} >= {"workers_healthy"}
         header = str(app.screen.query_one(FleetHeader).render())
         assert "alpha ✖" in header and "⚠beta" in header
+
+        # An action goes to the row's own profile, named in the dialog; beta (read-only) refuses.
+        from textual.widgets import Input
+
+        from kubiya_tui.tui.dialogs.scale import ScaleDialog
+        from kubiya_tui.tui.screens.fleet import row_key
+        from tests.helpers import toasts
+
+        alpha_q, beta_q = pair["queues"]["alpha"], pair["queues"]["beta"]
+        assert app.screen.table.select_key(row_key("alpha", alpha_q["id"]))
+        await pilot.press("s")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ScaleDialog):
+                break
+        dialog = app.screen
+        assert isinstance(dialog, ScaleDialog)
+        assert str(dialog.query_one("#dialog-title").render()) == "Scale queue · profile alpha"
+        dialog.query_one("#count", Input).value = "2"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if not isinstance(app.screen, ScaleDialog):
+                break
+        with pair["alpha"].client() as api:
+            assert api.get(f"/api/v1/worker-queues/{alpha_q['id']}").json()["desired_workers"] == 2
+        with pair["beta"].client() as api:
+            assert api.get(f"/api/v1/worker-queues/{beta_q['id']}").json()["desired_workers"] in (None, 0)
+        assert app.screen.table.select_key(row_key("beta", beta_q["id"]))
+        await pilot.press("s")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ScaleDialog)
+        assert any("read-only (profile 'beta')" in t for t in toasts(app))
         await pilot.pause(0.5)
     db = alertlog.database_path()
     fired = [e for e in alertlog.events_since(db, time.time() - 600) if e.change == "fired"]

@@ -91,6 +91,10 @@ async def test_alerts_list_acknowledges_and_logs(tmp_path: Path) -> None:
                 break
             await pilot.pause(0.05)
         assert [(e.profile, e.change, e.metric) for e in events] == [("staging", "acknowledged", "stuck")]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, QueueDetailScreen) and app.screen.queue_id == "q-webhooks-5a60f3"
+        assert app.operations.profile == "staging"
 
 
 class SwappableSource(RecordedProfileSource):

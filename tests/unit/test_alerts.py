@@ -146,6 +146,8 @@ def test_changes_are_logged_and_the_status_line_counts_what_fires(tmp_path: Path
     alertlog.write(db, [], {"dev": []}, now=now - 3600)
     line = alertlog.status_line(alertlog.firing_counts(db, now=now), "plain")
     assert line == "dev ? prod ✖2 staging ok"
+    alertlog.write(db, [], {"staging": []}, now=now - 5, states={"staging": "down"})
+    assert alertlog.status_line(alertlog.firing_counts(db, now=now), "plain") == "dev ? prod ✖2 staging down"
     tmux = alertlog.status_line(alertlog.firing_counts(db, now=now), "tmux")
     assert "#[fg=red,bold]✖2#[default]" in tmux
     events = alertlog.events_since(db, now - 3600)

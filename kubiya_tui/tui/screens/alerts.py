@@ -89,7 +89,7 @@ class AlertTable(ResponsiveTable[Alert]):
 
 
 class AlertsScreen(ConsoleScreen):
-    """Every alert firing in the profiles shown; space acknowledges the selected one, A all of them."""
+    """Every alert firing in the profiles shown; space acknowledges the selected one, A all of them, Enter opens its queue."""
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
@@ -135,6 +135,16 @@ class AlertsScreen(ConsoleScreen):
         text.append(f"   {new} not acknowledged", style="bold" if new else "dim")
         text.append("   bell " + ("on" if console.bell_on else "off (B)"), style="dim")
         self.query_one("#alerts-summary", Static).update(text)
+
+    def on_responsive_table_row_selected(self, event: AlertTable.RowSelected) -> None:
+        """Enter: the alert's queue, on its own profile."""
+        alert = next((a for a in self.console.alerts.alerts() if "\x1f".join(a.key) == event.key), None)
+        if alert is None:
+            return
+        self.console.activate(alert.profile)
+        snapshot = self.console.snapshot
+        if snapshot is not None and snapshot.queue(alert.queue_id) is not None:
+            self.console.open_queue(alert.queue_id)
 
     def action_acknowledge(self) -> None:
         alert = self.table.selected_item

@@ -301,14 +301,15 @@ class FleetScreen(ConsoleScreen):
         console = self.console
         self.table.members = {m.name: m for m in console.fleet or ()}
         self.watch(console, "fleet_version", self._on_fleet, init=True)
-        self.watch(console, "alerts_version", lambda _v: self.table.redraw(), init=False)
+        # An alert that fires or ends changes its row's mark: drawn with the next (coalesced) pass, not at once.
+        self.watch(console, "alerts_version", self._on_fleet, init=False)
         self.table.focus()
 
     def _on_snapshot(self, snapshot: Snapshot | None) -> None:
         # The active profile's snapshot comes with a fleet_version bump too: drawn once, from there.
         return
 
-    COALESCE_SECONDS = 0.15
+    COALESCE_SECONDS = 0.25
     """Profiles that answer within this long of each other are drawn in one pass (their polls start together)."""
     _render_timer: Any = None
 
