@@ -286,10 +286,7 @@ def top(
             data = snapshot.to_json()
             if not workers:
                 data.pop("workers", None)
-            if keep_going:
-                sys.stdout.write(json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str) + "\n")
-            else:
-                sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+            _write_json(data, keep_going)
         else:
             # Piped, scripts read whole lines: every column whole, one table after another.
             width = terminal_width() if on_terminal and output == OutputFormat.table else None
@@ -387,10 +384,7 @@ def _top_fleet(names: str | None, options: Any, output: OutputFormat, keep_going
     def show(first: bool) -> None:
         if output == OutputFormat.json:
             data = {"taken_at": time.time(), "profiles": [_member_json(m, workers) for m in members]}
-            if keep_going:
-                sys.stdout.write(json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str) + "\n")
-            else:
-                sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+            _write_json(data, keep_going)
         else:
             width = terminal_width() if on_terminal and output == OutputFormat.table else None
             if not first:
@@ -609,6 +603,14 @@ def _check_fleet(names: str | None, queue: List[str], env: List[str], thresholds
         for name, r in per.items() for f in r.findings
     )  # fmt: skip
     return _FleetCheck(overall, f"QUEUES {overall.name} - " + "; ".join(parts), findings, per)
+
+
+def _write_json(data: Any, stream: bool) -> None:
+    """A snapshot as JSON: one line each when ``stream``ing (--watch, --count), else indented."""
+    if stream:
+        sys.stdout.write(json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str) + "\n")
+    else:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 class _FleetCheck:

@@ -226,11 +226,15 @@ class RecordedSource:
     async def refresh(self, *, force: bool = False) -> Snapshot:
         return self._snapshot
 
+    def _recorded_id(self, queue_id: str) -> str:
+        """The recorded queue whose history a queue of this source shows (itself here)."""
+        return queue_id
+
     def history(self, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
         queue = self._snapshot.queue(queue_id)
         if queue is None:
             return []
-        points = recorded_history(queue_id, metric)
+        points = recorded_history(self._recorded_id(queue_id), metric)
         # The newest point is the snapshot's own value, so the chart ends where the table is.
         current = getattr(queue, metric, None)
         if isinstance(current, (int, float)) and points:

@@ -9,7 +9,7 @@ import dataclasses
 
 from kubiya_tui.metrics.snapshot import Snapshot, SourceState, SourceStatus, WorkerCounts, WorkerHealth
 from kubiya_tui.metrics.stuck import mark_stuck
-from kubiya_tui.tui.recorded import FIXED_NOW, RecordedSource, _queue_rows, _workers, recorded_history
+from kubiya_tui.tui.recorded import FIXED_NOW, RecordedSource, _queue_rows, _workers
 
 
 def recorded_temporal_only_snapshot() -> Snapshot:
@@ -59,14 +59,5 @@ class RecordedTemporalOnlySource(RecordedSource):
         self._snapshot = recorded_temporal_only_snapshot()
         self._recorded_ids = {q.task_queue_name: q.id for q in _queue_rows({})}
 
-    def history(self, queue_id: str, metric: str, last: int | None = None) -> list[tuple[float, float]]:
-        queue = self._snapshot.queue(queue_id)
-        if queue is None:
-            return []
-        points = recorded_history(self._recorded_ids.get(queue_id, queue_id), metric)
-        current = getattr(queue, metric, None)
-        if isinstance(current, (int, float)) and points:
-            points[-1] = (points[-1][0], float(current))
-        if last is not None:
-            return points[-last:] if last > 0 else []
-        return points
+    def _recorded_id(self, queue_id: str) -> str:
+        return self._recorded_ids.get(queue_id, queue_id)  # a found queue's id is its task queue name
