@@ -367,8 +367,10 @@ class Store:
             async with (self._heartbeat_engine if heartbeat else self._auto).connect() as conn:
                 yield Tx(conn, True)
 
-    async def _once(self, use: Callable[[Tx], Awaitable[T]], heartbeat: bool = False) -> T:
-        """One statement on its own (a read, or a write that needs nothing else), tried again on a lock."""
+    async def _once(self, use: Callable[[Tx], Awaitable[T]], heartbeat: bool = False, write: bool = False) -> T:
+        """One statement on its own (a read, or a ``write`` that needs nothing else), tried again on a lock.
+
+        Only a write that succeeds says the disk takes writes again: reads go on while it is full."""
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 async with self._single(heartbeat) as tx:
@@ -378,7 +380,8 @@ class Store:
                     await self._pause(attempt)
                     continue
                 raise self._refused(exc) or exc
-            self._wrote()
+            if write:
+                self._wrote()
             return result
         raise AssertionError("unreachable")
 
@@ -423,7 +426,7 @@ class Store:
         return await self._once(lambda tx: tx.all(stmt))
 
     async def _run(self, stmt: Any) -> int:
-        return await self._once(lambda tx: tx.run(stmt))
+        return await self._once(lambda tx: tx.run(stmt), write=True)
 
     async def transaction(self, work: Callable[[Tx], Awaitable[T]]) -> T:
         """Run ``work`` in one write transaction, all or nothing; tried again from the start on a
@@ -847,7 +850,7 @@ class Store:
             params[col] = _dump(value) if col in JSON_COLUMNS else value
         stmt = self._heartbeat_statement(tuple(fields))
         if self.is_sqlite:
-            row = await self._once(lambda tx: tx.one(stmt, params))
+            row = await self._once(lambda tx: tx.one(stmt, params), write=True)
             return (row["desired_state"], row["queue_id"], row["config_version"]) if row else None
         return await self._heartbeat_on_lane(stmt, params)
 
