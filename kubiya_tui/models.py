@@ -88,20 +88,19 @@ class Request(BaseModel):
 
     @model_validator(mode="after")
     def _no_nul(self) -> "Request":
-        # PostgreSQL text cannot hold a NUL character: refused on every backend, so both answer
-        # the same. After the fields' own checks, so a field that refuses control characters
-        # says so itself.
+        # PostgreSQL text cannot hold a NUL character: a text field with one is refused on every
+        # backend, so both answer the same (the OpenAPI says so with a pattern, openapi.py).
+        # Free-form JSON (settings, metadata, inputs) may hold one: it is stored as JSON text,
+        # where a NUL is the escape \u0000. After the fields' own checks, so a field that
+        # refuses control characters says so itself.
         stack: list[Any] = list(self.__dict__.values())
         while stack:
             value = stack.pop()
             if isinstance(value, str):
                 if "\x00" in value:
                     raise ValueError("text may not contain the NUL character (\\u0000)")
-            elif isinstance(value, dict):
-                stack.extend(value.keys())
-                stack.extend(value.values())
             elif isinstance(value, (list, tuple)):
-                stack.extend(value)
+                stack.extend(v for v in value if not isinstance(v, (dict, list)))
             elif isinstance(value, BaseModel):
                 stack.extend(value.__dict__.values())
         return self

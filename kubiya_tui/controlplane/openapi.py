@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from kubiya_tui.models import Lease
 from kubiya_tui.tasks import registry
 
 # ---------------------------------------------------------------------------- error bodies
@@ -59,6 +60,20 @@ class TasksNotStarted(BaseModel):
     """Ids of the tasks that did start before Temporal refused the rest."""
 
 
+class LeaseRefused(BaseModel):
+    error: str
+    """``lease held`` (another holder has it) or ``lease lost`` (a decision under a lease no longer held)."""
+    message: str
+    lease: Lease | None = None
+    """The lease as held now (``lease held``)."""
+
+
+class LeaseConflict(BaseModel):
+    """The body of a 409 about a lease: a sentence, or the refusal with the lease as held."""
+
+    detail: str | LeaseRefused
+
+
 class TemporalFailed(BaseModel):
     """The body of a 503 from a task operation: Temporal did not answer or refused."""
 
@@ -85,12 +100,12 @@ _MODELS: dict[int, type[BaseModel]] = {
 }
 
 
-def errors(*statuses: int, temporal: bool = False) -> dict[int | str, dict[str, Any]]:
+def errors(*statuses: int, temporal: bool = False, lease: bool = False) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route for the error statuses it raises itself (``temporal``: its 503 body
-    may also say which tasks started)."""
+    may also say which tasks started; ``lease``: its 409 may be a lease refusal)."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        model = TemporalFailed if status == 503 and temporal else _MODELS[status]
+        model = TemporalFailed if status == 503 and temporal else LeaseConflict if status == 409 and lease else _MODELS[status]
         out[status] = {"model": model, "description": _DESCRIPTIONS[status]}
     return out
 
@@ -162,7 +177,44 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             operation["responses"] = dict(sorted(responses.items()))
     if "TaskSubmit" in schemas:
         _task_kinds(schemas)
+    _text_without_nul(document)
     return document
+
+
+NO_NUL = "^[^\\u0000]*$"
+"""The pattern of every free text field of a request: no NUL character (PostgreSQL text cannot hold one)."""
+
+
+def _text_without_nul(document: dict[str, Any]) -> None:
+    """Give every string of a request body that has no pattern, enum or format of its own the NUL-free
+    pattern (models.Request._no_nul refuses a NUL there); free-form JSON values are left open."""
+    schemas = document["components"]["schemas"]
+    seen: set[str] = set()
+    todo = [
+        content["schema"]
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        for content in operation.get("requestBody", {}).get("content", {}).values()
+    ]
+    while todo:
+        node = todo.pop()
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("$ref")
+        if ref:
+            name = ref.rsplit("/", 1)[-1]
+            if name not in seen:
+                seen.add(name)
+                todo.append(schemas.get(name))
+            continue
+        if node.get("type") == "string" and not ({"pattern", "enum", "const", "format"} & node.keys()):
+            node["pattern"] = NO_NUL
+        todo.extend(node.get("properties", {}).values())
+        for key in ("anyOf", "oneOf", "allOf"):
+            todo.extend(node.get(key, ()))
+        items = node.get("items")
+        if isinstance(items, dict) and (items.get("type") == "string" or "$ref" in items):
+            todo.append(items)  # lists of text or of models, as the validator reads them
 
 
 def _response(status: int) -> dict[str, Any]:

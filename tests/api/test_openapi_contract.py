@@ -12,6 +12,7 @@ import pytest
 
 from kubiya_tui import models
 from kubiya_tui.tasks import registry
+from kubiya_tui.controlplane.openapi import NO_NUL
 from tests.conftest import ControlPlane
 
 pytestmark = pytest.mark.slow
@@ -157,7 +158,7 @@ def test_task_bodies_are_described_per_kind_with_each_kinds_input(spec):
     assert http["additionalProperties"] is False and http["properties"]["url"]["pattern"].startswith("^https?://")
     assert variants["http"]["required"] == ["input"] and "required" not in variants["sleep"]
     tags = spec["components"]["schemas"]["EnvironmentCreate"]["properties"]["tags"]
-    assert tags["maxItems"] == 50 and tags["items"] == {"type": "string", "minLength": 1, "maxLength": 100}
+    assert tags["maxItems"] == 50 and tags["items"] == {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NO_NUL}
     name = spec["components"]["schemas"]["EnvironmentCreate"]["properties"]["name"]
     assert name["pattern"] == models.ENVIRONMENT_NAME_PATTERN
 
@@ -175,3 +176,18 @@ def test_numbers_in_a_body_are_json_numbers(control_plane, unique):
         assert api.get(f"{V1}/worker-queues/{queue['id']}").json() == before
         taken = api.post(f"{V1}/worker-queues/{queue['id']}/scale", json={"workers": 2.0})
         assert taken.status_code == 202 and taken.json()["desired_workers"] == 2
+
+
+def test_text_fields_say_they_hold_no_nul_and_free_form_json_may(spec, control_plane: ControlPlane, unique):
+    """PostgreSQL text holds no NUL: a text field with one is refused (and documented so); free-form
+    JSON is stored as JSON text, where a NUL is an escape, so it is kept as sent on both backends."""
+    create = spec["components"]["schemas"]["EnvironmentCreate"]["properties"]
+    assert re.fullmatch(NO_NUL, "fine") and not re.fullmatch(NO_NUL, "a\x00b")
+    assert [t.get("pattern") for t in create["description"]["anyOf"]] == [NO_NUL, None]
+    assert "pattern" not in str(create["settings"])
+    with control_plane.client() as c:
+        refused = c.post("/api/v1/environments", json={"name": unique("nul"), "description": "a\x00b"})
+        assert refused.status_code == 422 and "NUL" in refused.text
+        kept = c.post("/api/v1/environments", json={"name": unique("nul"), "settings": {"k\x00": ["v\x00"]}})
+        assert kept.status_code == 201, kept.text
+        assert c.get(f"/api/v1/environments/{kept.json()['id']}").json()["settings"] == {"k\x00": ["v\x00"]}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from kubiya_tui.controlplane.deps import V1, Auth, Caller, get_store
+from kubiya_tui.controlplane.openapi import errors
 from kubiya_tui.controlplane.serializers import iso
 from kubiya_tui.models import Lease, LeaseRequest
 
@@ -30,7 +31,7 @@ def _lease_out(row: dict, held: bool) -> Lease:
     )
 
 
-@router.post(f"{V1}/leases/{{name}}")
+@router.post(f"{V1}/leases/{{name}}", responses=errors(409, lease=True))
 async def acquire_lease(body: LeaseRequest, request: Request, name: str = NAME, who: Caller = Auth) -> Lease:
     """Take or renew the lease for ``holder``; 409 (with the lease as held) while another holds it."""
     store = get_store(request)

@@ -153,7 +153,7 @@ async def queue_config(queue_id: str, request: Request, who: Caller = Auth) -> d
     return config
 
 
-@router.post(f"{V1}/worker-queues/{{queue_id}}/scale", status_code=202, responses=errors(409))
+@router.post(f"{V1}/worker-queues/{{queue_id}}/scale", status_code=202, responses=errors(409, lease=True))
 async def scale_queue(queue_id: str, body: ScaleRequest, request: Request, who: Caller = Auth) -> ScaleResult:
     store = get_store(request)
     queue = await store.get_queue(who.org, queue_id)
