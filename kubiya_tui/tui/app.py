@@ -221,6 +221,9 @@ class KubiyaConsole(App[None]):
         latest = self.source.latest()
         if latest is not None:
             self.show_snapshot(latest)
+        if self.connection is not None:
+            # What the control plane offers decides which actions the keys open: learned at once.
+            self.connection.capabilities.learn_soon()
         self.poller.poll()
 
     async def on_unmount(self) -> None:

@@ -218,10 +218,6 @@ class RegistrySource:
             return True
         known = self._capabilities.known
         if known is None:
-            if self.registry is not None:
-                # Learned from the second poll on: a one-shot `check` or `top` (one poll) never
-                # pays for the OpenAPI document it does not need.
-                self._capabilities.learn_soon()
             return True  # until known, try it: a 404 says no
         return known.org_workers_list
 
@@ -230,6 +226,10 @@ class RegistrySource:
         from kubiya_tui.client.api import ApiError
 
         previous = self.registry
+        if previous is not None and self._capabilities is not None and self._capabilities.known is None:
+            # Learned from the second poll on, whatever the worker list said (a 404 there is what
+            # Kubiya's server answers): a one-shot `check` or `top` (one poll) never pays for it.
+            self._capabilities.learn_soon()
         want_workers = force or previous is None or self._mono() - self._workers_read >= self.workers_interval
         workers_raw: bytes | None = None
         if want_workers and self._org_workers_list():
