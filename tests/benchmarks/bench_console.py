@@ -325,12 +325,17 @@ def bench_launch(queues: int, workers: int, runs: int, home: str) -> list[float]
 
 def bench_idle_cpu(queues: int, workers: int, seconds: float, home: str) -> tuple[float, int]:
     """% of one core used by the console process over ``seconds`` (after it settled), and its refresh count."""
+    return process_cpu_percent(TerminalProcess(queues, workers, 2.0, home), 3.0, seconds), round(seconds / 2.0)
+
+
+def process_cpu_percent(term: Any, settle: float, seconds: float) -> float:
+    """% of one core a console in a pseudo-terminal (``first_frame``, ``drain``, ``stop``, ``proc``)
+    used over ``seconds``, after its first frame and ``settle`` seconds; stopped at the end."""
     import psutil
 
-    term = TerminalProcess(queues, workers, 2.0, home)
     try:
         term.first_frame()
-        term.drain(3.0)
+        term.drain(settle)
         proc = psutil.Process(term.proc.pid)
         before = proc.cpu_times()
         t0 = time.perf_counter()
@@ -339,8 +344,7 @@ def bench_idle_cpu(queues: int, workers: int, seconds: float, home: str) -> tupl
         elapsed = time.perf_counter() - t0
     finally:
         term.stop()
-    used = (after.user - before.user) + (after.system - before.system)
-    return 100.0 * used / elapsed, round(seconds / 2.0)
+    return 100.0 * ((after.user - before.user) + (after.system - before.system)) / elapsed
 
 
 def source_cost_ms(queues: int, workers: int, runs: int = 20) -> float:

@@ -90,21 +90,9 @@ class Terminal(TerminalProcess):
 
 def console_cpu(kind: str, seconds: float, home: str) -> float:
     """% of one core used by the console process over ``seconds`` of 2 s refreshes (after it settled)."""
-    import psutil
+    from tests.benchmarks.bench_console import process_cpu_percent
 
-    term = Terminal(kind, 2.0, home)
-    try:
-        term.first_frame()
-        term.drain(4.0)
-        proc = psutil.Process(term.proc.pid)
-        before = proc.cpu_times()
-        t0 = time.perf_counter()
-        term.drain(seconds)
-        after = proc.cpu_times()
-        elapsed = time.perf_counter() - t0
-    finally:
-        term.stop()
-    return 100.0 * ((after.user - before.user) + (after.system - before.system)) / elapsed
+    return process_cpu_percent(Terminal(kind, 2.0, home), 4.0, seconds)
 
 
 def source_cost_ms(queues: int, runs: int = 10) -> float:
