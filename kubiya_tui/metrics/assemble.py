@@ -27,7 +27,7 @@ from kubiya_tui.metrics.sources.registry import QueueRef, Registry, RegisteredWo
 from kubiya_tui.models import WorkerHealth, WorkerQueueMetrics
 
 if TYPE_CHECKING:
-    from kubiya_tui.client.temporal import QueueStats
+    from kubiya_tui.client.temporal_types import QueueStats
 
 MIN_RATE_WINDOW = 10.0
 """The shortest span a young queue's processing rate is taken over (at least one refresh interval)."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Protocol, Sequence
 
 if TYPE_CHECKING:  # types only: importing the Temporal SDK is left to whoever connects to Temporal
     from kubiya_tui.client.capabilities import Capabilities
-    from kubiya_tui.client.temporal import ClosedExecutions, ClosedScan, Discovery, Outcomes, QueueStats
+    from kubiya_tui.client.temporal_types import ClosedExecutions, ClosedScan, Discovery, Outcomes, QueueStats
     from kubiya_tui.models import Environment, WorkerQueueMetrics
 
 

@@ -18,7 +18,7 @@ from kubiya_tui.metrics.ports import TemporalStatsReader
 from kubiya_tui.metrics.scheduler import Tracker
 
 if TYPE_CHECKING:
-    from kubiya_tui.client.temporal import Discovery
+    from kubiya_tui.client.temporal_types import Discovery
 
 DISCOVERY_INTERVAL = 30.0
 """Seconds between two searches for task queues."""

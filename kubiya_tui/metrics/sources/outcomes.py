@@ -154,7 +154,7 @@ class OutcomesSource:
 
     async def _round(self) -> float:
         """Read every queue whose outcomes are due; answers how long to wait before the next round."""
-        from kubiya_tui.client.temporal import TemporalRateLimited, TemporalUnavailable
+        from kubiya_tui.client.temporal_types import TemporalRateLimited, TemporalUnavailable
 
         tracker = self.tracker
         forced = self._force_at > self._round_started

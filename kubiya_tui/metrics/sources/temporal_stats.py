@@ -20,7 +20,7 @@ from kubiya_tui.metrics.ports import TemporalStatsReader
 from kubiya_tui.metrics.scheduler import IDLE, Reading, TokenBucket, Tracker, is_due, one_line, run_pool
 
 if TYPE_CHECKING:
-    from kubiya_tui.client.temporal import QueueStats
+    from kubiya_tui.client.temporal_types import QueueStats
 
 log = logging.getLogger("kubiya_tui.metrics")
 
@@ -80,7 +80,7 @@ class TemporalStatsSource:
 
     async def poll(self, force: bool) -> str | None:
         """One poll over the queues that are due (``force``: all); a Poller's work."""
-        from kubiya_tui.client.temporal import TASK_TYPES, TemporalRateLimited, TemporalUnavailable
+        from kubiya_tui.client.temporal_types import TASK_TYPE_COUNT, TemporalRateLimited, TemporalUnavailable
 
         tqs = await self._task_queues()
         self._watched = tqs
@@ -104,7 +104,7 @@ class TemporalStatsSource:
             if abort.is_set() or (deadline is not None and self._mono() > deadline):
                 return  # stays due: the next poll reads it first
             reading = self.stats.setdefault(tq, Reading())
-            await self._bucket.take(len(TASK_TYPES))
+            await self._bucket.take(TASK_TYPE_COUNT)
             async with self._sem:
                 if abort.is_set():
                     return
@@ -151,7 +151,7 @@ class TemporalStatsSource:
         return None
 
     async def _read_workers(self, tqs: list[str], due: list[str]) -> None:
-        from kubiya_tui.client.temporal import TemporalUnavailable
+        from kubiya_tui.client.temporal_types import TemporalUnavailable
 
         if self._workers_unsupported:
             return
