@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from textual import on
 from textual.app import App
@@ -26,10 +26,7 @@ from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from kubiya_tui import __version__, locations
-from kubiya_tui.client.api import ApiClient, ApiError
-from kubiya_tui.config import resolve_settings
-from kubiya_tui.connection import Connection, connect
+from kubiya_tui import locations
 from kubiya_tui.errors import UserError
 from kubiya_tui.fleet import FleetMember
 from kubiya_tui.metrics.alerts import AlertBook, AlertChange
@@ -41,6 +38,12 @@ from kubiya_tui.tui.fleet_poller import FleetPoller
 from kubiya_tui.tui.messages import FleetPolled, SnapshotReady
 from kubiya_tui.tui.polling import POLL_GROUP, HeartbeatHistory, SnapshotPoller
 from kubiya_tui.tui.themes import ANSI_THEME, DEFAULT_THEME, project_themes, variable_defaults
+
+if TYPE_CHECKING:
+    # Loaded where a console is built from a profile (build_console) or switches profile: a console
+    # given its source paints its first frame without the API client, httpx, pydantic or temporalio.
+    from kubiya_tui.client.api import ApiClient
+    from kubiya_tui.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ class KubiyaConsole(App[None]):
         remember_theme: bool = True,
         cursor_blink: bool = True,
         connection: Connection | None = None,
-        version: str = __version__,
+        version: str | None = None,
         warnings: Sequence[str] = (),
         fleet: Sequence[FleetMember] | None = None,
         alert_rules: Sequence[Any] = (),
@@ -128,8 +131,7 @@ class KubiyaConsole(App[None]):
         self.local_time = local_time
         self.start_warnings = tuple(warnings)
         """Lines to show once the console is up (key files that other users may read)."""
-        self.version = version
-        """This console's own version, shown in help (recorded consoles pin it so snapshots don't move with releases)."""
+        self._version = version
         self.connection = connection
         """The connection that ``source`` and ``api`` belong to, closed with the console; None: they are closed one by one."""
         self.poller: SnapshotPoller | FleetPoller = SnapshotPoller(self, source)
@@ -158,6 +160,18 @@ class KubiyaConsole(App[None]):
         from kubiya_tui.tui.svg import tidy_svg
 
         return tidy_svg(super().export_screenshot(title=title, simplify=simplify))
+
+    @property
+    def version(self) -> str:
+        """This console's own version, shown in help (recorded consoles pin it so snapshots don't move with releases).
+
+        Read from the package's metadata when first shown (importlib.metadata: not before the first frame).
+        """
+        if self._version is None:
+            from kubiya_tui import __version__
+
+            self._version = __version__
+        return self._version
 
     @property
     def source(self) -> SnapshotSource:
@@ -438,6 +452,7 @@ class KubiyaConsole(App[None]):
         if self.fleet:
             self.back_to_overview()
             return
+        from kubiya_tui.client.api import ApiError
         from kubiya_tui.fleet import open_fleet
         from kubiya_tui.tui.screens.fleet import FleetScreen
 
@@ -471,6 +486,10 @@ class KubiyaConsole(App[None]):
             else:
                 self.notify(f"profile {name} is not in this overview", severity="warning")
             return
+        from kubiya_tui.client.api import ApiError
+        from kubiya_tui.config import resolve_settings
+        from kubiya_tui.connection import connect
+
         try:
             settings = resolve_settings(name)
             connection = connect(settings)
@@ -548,6 +567,9 @@ def build_console(
 ) -> KubiyaConsole:
     """The console over a connection (by default, that of a profile and flag overrides), not yet running."""
     if connection is None:
+        from kubiya_tui.config import resolve_settings
+        from kubiya_tui.connection import connect
+
         connection = connect(resolve_settings(profile, api_url, api_key))
     settings = connection.settings
     source = connection.source
