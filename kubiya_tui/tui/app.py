@@ -238,7 +238,9 @@ class KubiyaConsole(App[None]):
         if self.connection is not None:
             # What the control plane offers decides which actions the keys open: learned at once.
             self.connection.capabilities.learn_soon()
-        self.poller.poll()
+        # The first poll starts once the first frame is on screen: a source whose refresh does work
+        # before its first await (building 1,000 queues' snapshot) would otherwise hold that frame back.
+        self.call_after_refresh(self.poller.poll)
 
     async def on_unmount(self) -> None:
         if isinstance(self.poller, FleetPoller):
