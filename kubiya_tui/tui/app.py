@@ -154,6 +154,11 @@ class KubiyaConsole(App[None]):
         self._theme_ready = False
         for theme_obj in themes:
             self.register_theme(theme_obj)
+        # The theme is set before the stylesheet is first parsed: set in on_mount, it had every rule
+        # parsed again with its colours (and every widget restyled) before the first frame.
+        name = theme or DEFAULT_THEME
+        self._unknown_theme = name if name not in self.available_themes else None
+        self.theme = DEFAULT_THEME if self._unknown_theme else name
 
     def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
         """An SVG screenshot (snapshot tests, screenshots/) that places every glyph at its cell in any viewer."""
@@ -221,11 +226,8 @@ class KubiyaConsole(App[None]):
         self.snapshot = member.snapshot
 
     def on_mount(self) -> None:
-        name = self.requested_theme or DEFAULT_THEME
-        if name not in self.available_themes:
-            self.notify(f"unknown theme {name!r}; using {DEFAULT_THEME}", title="Theme", severity="warning")
-            name = DEFAULT_THEME
-        self.theme = name
+        if self._unknown_theme:
+            self.notify(f"unknown theme {self._unknown_theme!r}; using {DEFAULT_THEME}", title="Theme", severity="warning")
         self._theme_ready = True
         for line in self.start_warnings:
             self.notify(line, title="Permissions", severity="warning", timeout=20)
