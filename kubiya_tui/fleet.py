@@ -15,12 +15,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from kubiya_tui.config import Settings, load_config, profile_names, resolve_settings
 from kubiya_tui.errors import UserError
 from kubiya_tui.metrics.snapshot import Snapshot, SnapshotSource
 
 if TYPE_CHECKING:
+    # The settings (pydantic) and the connection are loaded when a fleet is opened: a console given
+    # its source (one profile's FleetMember, a recorded fleet) starts without them.
     from kubiya_tui.client.api import ApiClient
+    from kubiya_tui.config import Settings
     from kubiya_tui.connection import Connection, HistoryMode
     from kubiya_tui.metrics.collector import CollectorOptions
 
@@ -120,6 +122,7 @@ def open_fleet(
     TEMPORAL_ADDRESS...: they would point every profile at one server). A profile that cannot be set up (a key file missing, nothing to watch) is a UserError
     naming it: the config is the operator's to fix, before anything is polled. Nothing is read yet.
     """
+    from kubiya_tui.config import load_config, profile_names, resolve_settings
     from kubiya_tui.connection import connect
 
     config = load_config()
@@ -159,7 +162,7 @@ async def close_fleet(members: Sequence[FleetMember]) -> None:
 
 def totals(snapshot: Snapshot | None) -> dict[str, Any]:
     """A profile's totals over its queues: queues, depth, done/min, error rate, healthy/all workers, stuck."""
-    from kubiya_tui.models import FAILED_STATUSES
+    from kubiya_tui.vocabulary import FAILED_STATUSES
 
     queues = snapshot.queues if snapshot else ()
     closed = sum(sum(q.closed_by_status.values()) for q in queues)

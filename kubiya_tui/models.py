@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 # The words that need no pydantic live in kubiya_tui.vocabulary (the CLI declares its options with them).
 from kubiya_tui.vocabulary import (  # noqa: F401  (re-exported)
+    FAILED_STATUSES,
     PRIORITY_NAMES,
     QUEUE_NAME_PATTERN,
     QUEUE_NAME_RULE,
@@ -632,8 +633,6 @@ def drain_ignored(
     if status in ("draining", "disconnected", "offline"):
         return False
     return last_heartbeat - drain_requested_at > interval + DRAIN_GRACE_SECONDS
-FAILED_STATUSES = ("Failed", "TimedOut")
-"""The closed-execution statuses that count as failed in an error rate: (Failed + TimedOut) / closed."""
 
 
 def derive_health(

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from enum import Enum
 
+FAILED_STATUSES = ("Failed", "TimedOut")
+"""The closed-execution statuses that count as failed in an error rate: (Failed + TimedOut) / closed."""
+
 QUEUE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 QUEUE_NAME_RULE = "2 to 50 lowercase letters (a-z), digits and '-', starting with a letter or a digit"
 """QUEUE_NAME_PATTERN and the name's length, in words (for error messages and help)."""

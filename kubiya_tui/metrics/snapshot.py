@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Awaitable, Callable, Protocol
 
-from kubiya_tui.models import WorkerHealth
+from kubiya_tui.vocabulary import WorkerHealth
 
 
 class SourceStatus(str, Enum):

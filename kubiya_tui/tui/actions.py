@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from textual.app import App
 from textual.message_pump import MessagePump
 
-from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.metrics.snapshot import WorkerHealth
 from kubiya_tui.tui.messages import OperationDone, OperationFailed
 from kubiya_tui.tui.persistence import append_audit
 from kubiya_tui.tui.screens.base import ConsoleScreen
 
 if TYPE_CHECKING:
+    from kubiya_tui.client.api import ApiClient
     from kubiya_tui.tui.app import KubiyaConsole
 
-ApiCall = Callable[[ApiClient], Awaitable[Any]]
+ApiCall = Callable[["ApiClient"], Awaitable[Any]]
 """One operation: what to ask the control plane, given its client."""
 
 
@@ -60,6 +60,8 @@ class Operations:
         if self.api is None:
             requester.post_message(OperationFailed(action, "no control plane is configured for this console"))
             return
+        from kubiya_tui.client.api import ApiError  # loaded with the client; a console given only a source starts without it
+
         try:
             result = await call(self.api)
         except ApiError as exc:

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from textual import on
 from textual.app import App
@@ -26,10 +26,7 @@ from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from kubiya_tui import __version__, locations
-from kubiya_tui.client.api import ApiClient, ApiError
-from kubiya_tui.config import resolve_settings
-from kubiya_tui.connection import Connection, connect
+from kubiya_tui import locations
 from kubiya_tui.errors import UserError
 from kubiya_tui.fleet import FleetMember
 from kubiya_tui.metrics.alerts import AlertBook, AlertChange
@@ -41,6 +38,12 @@ from kubiya_tui.tui.fleet_poller import FleetPoller
 from kubiya_tui.tui.messages import FleetPolled, SnapshotReady
 from kubiya_tui.tui.polling import POLL_GROUP, HeartbeatHistory, SnapshotPoller
 from kubiya_tui.tui.themes import ANSI_THEME, DEFAULT_THEME, project_themes, variable_defaults
+
+if TYPE_CHECKING:
+    # Loaded where a console is built from a profile (build_console) or switches profile: a console
+    # given its source paints its first frame without the API client, httpx, pydantic or temporalio.
+    from kubiya_tui.client.api import ApiClient
+    from kubiya_tui.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ class KubiyaConsole(App[None]):
         remember_theme: bool = True,
         cursor_blink: bool = True,
         connection: Connection | None = None,
-        version: str = __version__,
+        version: str | None = None,
         warnings: Sequence[str] = (),
         fleet: Sequence[FleetMember] | None = None,
         alert_rules: Sequence[Any] = (),
@@ -128,8 +131,7 @@ class KubiyaConsole(App[None]):
         self.local_time = local_time
         self.start_warnings = tuple(warnings)
         """Lines to show once the console is up (key files that other users may read)."""
-        self.version = version
-        """This console's own version, shown in help (recorded consoles pin it so snapshots don't move with releases)."""
+        self._version = version
         self.connection = connection
         """The connection that ``source`` and ``api`` belong to, closed with the console; None: they are closed one by one."""
         self.poller: SnapshotPoller | FleetPoller = SnapshotPoller(self, source)
@@ -152,12 +154,29 @@ class KubiyaConsole(App[None]):
         self._theme_ready = False
         for theme_obj in themes:
             self.register_theme(theme_obj)
+        # The theme is set before the stylesheet is first parsed: set in on_mount, it had every rule
+        # parsed again with its colours (and every widget restyled) before the first frame.
+        name = theme or DEFAULT_THEME
+        self._unknown_theme = name if name not in self.available_themes else None
+        self.theme = DEFAULT_THEME if self._unknown_theme else name
 
     def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
         """An SVG screenshot (snapshot tests, screenshots/) that places every glyph at its cell in any viewer."""
         from kubiya_tui.tui.svg import tidy_svg
 
         return tidy_svg(super().export_screenshot(title=title, simplify=simplify))
+
+    @property
+    def version(self) -> str:
+        """This console's own version, shown in help (recorded consoles pin it so snapshots don't move with releases).
+
+        Read from the package's metadata when first shown (importlib.metadata: not before the first frame).
+        """
+        if self._version is None:
+            from kubiya_tui import __version__
+
+            self._version = __version__
+        return self._version
 
     @property
     def source(self) -> SnapshotSource:
@@ -207,11 +226,8 @@ class KubiyaConsole(App[None]):
         self.snapshot = member.snapshot
 
     def on_mount(self) -> None:
-        name = self.requested_theme or DEFAULT_THEME
-        if name not in self.available_themes:
-            self.notify(f"unknown theme {name!r}; using {DEFAULT_THEME}", title="Theme", severity="warning")
-            name = DEFAULT_THEME
-        self.theme = name
+        if self._unknown_theme:
+            self.notify(f"unknown theme {self._unknown_theme!r}; using {DEFAULT_THEME}", title="Theme", severity="warning")
         self._theme_ready = True
         for line in self.start_warnings:
             self.notify(line, title="Permissions", severity="warning", timeout=20)
@@ -224,7 +240,9 @@ class KubiyaConsole(App[None]):
         if self.connection is not None:
             # What the control plane offers decides which actions the keys open: learned at once.
             self.connection.capabilities.learn_soon()
-        self.poller.poll()
+        # The first poll starts once the first frame is on screen: a source whose refresh does work
+        # before its first await (building 1,000 queues' snapshot) would otherwise hold that frame back.
+        self.call_after_refresh(self.poller.poll)
 
     async def on_unmount(self) -> None:
         if isinstance(self.poller, FleetPoller):
@@ -438,6 +456,7 @@ class KubiyaConsole(App[None]):
         if self.fleet:
             self.back_to_overview()
             return
+        from kubiya_tui.client.api import ApiError
         from kubiya_tui.fleet import open_fleet
         from kubiya_tui.tui.screens.fleet import FleetScreen
 
@@ -471,6 +490,10 @@ class KubiyaConsole(App[None]):
             else:
                 self.notify(f"profile {name} is not in this overview", severity="warning")
             return
+        from kubiya_tui.client.api import ApiError
+        from kubiya_tui.config import resolve_settings
+        from kubiya_tui.connection import connect
+
         try:
             settings = resolve_settings(name)
             connection = connect(settings)
@@ -548,6 +571,9 @@ def build_console(
 ) -> KubiyaConsole:
     """The console over a connection (by default, that of a profile and flag overrides), not yet running."""
     if connection is None:
+        from kubiya_tui.config import resolve_settings
+        from kubiya_tui.connection import connect
+
         connection = connect(resolve_settings(profile, api_url, api_key))
     settings = connection.settings
     source = connection.source

@@ -7,7 +7,6 @@ import logging
 import time
 
 from kubiya_tui import locations
-from kubiya_tui.config import load_config, write_config
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +30,8 @@ def append_audit(profile: str | None, action: str, target: str, outcome: str, de
 
 def remember_theme(name: str) -> None:
     """Save ``name`` as the theme in config.toml (unless it is already there); a UserError says why it could not."""
+    from kubiya_tui.config import load_config, write_config  # pydantic and tomlkit: not before the first frame
+
     config = load_config()
     if config.theme != name:
         config.theme = name

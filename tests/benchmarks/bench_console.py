@@ -10,7 +10,9 @@ What it does (no network: every number comes from a synthetic SnapshotSource def
   pseudo-terminal (200x60, xterm-256color) and reads the terminal output until the
   header line (`` kubiya-tui ``) has been painted; time from starting the process, so
   imports, mounting and the first real paint are included. Median of 5 launches with a
-  small organisation (5 queues, 10 workers) and with 1,000 queues / 5,000 workers;
+  small organisation (5 queues, 10 workers) and with 1,000 queues / 5,000 workers (goal:
+  400 ms); the time the child spends building the synthetic snapshot (not the console's
+  work) is measured here and printed with it;
 * **refresh**: inside ``app.run_test(size=(200, 60))`` with 1,000 queues and 5,000
   workers (history rings filled with an hour of samples, like a collector that has been
   running), posts a new snapshot (same rows, changed numbers) as the poll worker does
@@ -29,7 +31,8 @@ What it does (no network: every number comes from a synthetic SnapshotSource def
 * prints a table with the goals and the machine's core count, and stops every process it
   started, by pid.
 
-``--quick`` shortens everything (2 launches, 5 refreshes, 10 s of CPU) for a smoke run.
+``--quick`` shortens everything (2 launches, 5 refreshes, 10 s of CPU) for a smoke run;
+``--launch-only`` runs only the launch rows (``--launches N`` of each size).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ SIZE = (200, 60)
 SMALL = (5, 10)
 LARGE = (1000, 5000)
 REFRESH_GOAL_MS = 50.0
+LAUNCH_GOAL_MS = 400.0
+"""Launch to first frame at 1,000 queues (issue #19)."""
 CPU_GOAL_PERCENT = 5.0
 HEADER = b" kubiya-tui "
 LAUNCH_TIMEOUT = 60.0
@@ -422,8 +427,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 launches, 5 refreshes, 10 s of CPU")
     parser.add_argument("--skip", action="append", default=[], choices=["launch", "refresh", "cpu"])
+    parser.add_argument("--launch-only", action="store_true", help="only the launch rows (the same as --skip refresh --skip cpu)")
+    parser.add_argument("--launches", type=int, default=None, metavar="N", help="launches of each size (default 5; 2 with --quick)")
     args = parser.parse_args()
     launches, refreshes, cpu_seconds = (2, 5, 10.0) if args.quick else (5, 20, 60.0)
+    launches = args.launches or launches
+    if args.launch_only:
+        args.skip += ["refresh", "cpu"]
     rows: list[tuple[str, str, str, str]] = []
 
     def row(what: str, figure: str, goal: str = "", verdict: str = "") -> None:
@@ -435,8 +445,15 @@ def main() -> None:
             print(f"launch to first frame ({launches} runs each)...", flush=True)
             for q, w in (SMALL, LARGE):
                 times = bench_launch(q, w, launches, home)
-                row(f"launch, {q:,} queues / {w:,} workers", f"median {statistics.median(times) * 1000:.0f} ms "
-                    f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+                med = statistics.median(times) * 1000
+                # Building the synthetic data is in every launch (the child makes it before the console starts).
+                t0 = time.process_time()
+                SyntheticSource(q, w)
+                data_ms = (time.process_time() - t0) * 1000
+                goal = f"<= {LAUNCH_GOAL_MS:.0f} ms" if (q, w) == LARGE else ""
+                row(f"launch, {q:,} queues / {w:,} workers", f"median {med:.0f} ms (min {min(times) * 1000:.0f}, "
+                    f"max {max(times) * 1000:.0f}; of which the synthetic source's data: {data_ms:.0f} ms)",
+                    goal, ("ok" if med <= LAUNCH_GOAL_MS else "MISSED") if goal else "")
         if "refresh" not in args.skip:
             print(f"refresh of {LARGE[0]:,} queues / {LARGE[1]:,} workers ({refreshes} refreshes)...", flush=True)
             results = asyncio.run(bench_refresh(refreshes))

@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.snapshot import TEMPORAL_ONLY_NOTE, QueueSnapshot, Snapshot
-from kubiya_tui.models import FAILED_STATUSES
+from kubiya_tui.vocabulary import FAILED_STATUSES
 from kubiya_tui.tui.widgets.tables import Column, ResponsiveTable, theme_style
 
 DEPTH_WARN = 100
