@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kubiya_tui.models import FAILED_STATUSES
+from kubiya_tui.vocabulary import FAILED_STATUSES
 
 TASK_TYPE_COUNT = 2
 """DescribeTaskQueue calls per queue: one per task type (workflow, activity)."""
