@@ -41,6 +41,10 @@ HistoryMode = Literal["auto", "disk", "memory", "off"]
 
 POLL_TIMEOUT_MARGIN = 2.0
 """A control-plane read of the collector may take this much longer than one Temporal call."""
+RELAY_MAX_AGE = 5.0
+"""Relayed Temporal readings may be this old (Temporal's own task queue statistics are cached about as long)."""
+DURATION_PAGE = 200
+"""Durations per task queue a relayed read asks for: one visibility page, as the collector reads directly."""
 CAPABILITIES_TIMEOUT = 5.0
 """Learning the capabilities is never retried (it is tried again later) and gives up after this long."""
 
@@ -134,12 +138,17 @@ class Connection:
         return Collector(reads, self.temporal, options, history=history, capabilities=self.capabilities if reads else None)
 
 
-def connect(settings: Settings, options: CollectorOptions | None = None, *, history: HistoryMode = "auto") -> Connection:
+def connect(
+    settings: Settings, options: CollectorOptions | None = None, *, history: HistoryMode = "auto", relay: bool = False
+) -> Connection:
     """The clients for resolved Settings: the API when a key is configured, Temporal when an address is.
 
     ``options`` tune the collector (the profile's task queues, name and refresh interval are
     filled in from the settings unless given); ``history`` says where it keeps history.
-    A bad control-plane URL is a UserError. Nothing is read or connected yet.
+    ``relay``: read Temporal through the control plane when it offers that and reads the same
+    Temporal (kubiya_tui/client/relay.py), so a one-shot command need not load the Temporal SDK;
+    it is chosen at the first read. A bad control-plane URL is a UserError. Nothing is read or
+    connected yet.
     """
     key = settings.api_key_value()
     api = None
@@ -149,16 +158,20 @@ def connect(settings: Settings, options: CollectorOptions | None = None, *, hist
         except ApiError as exc:
             raise UserError(str(exc)) from None
     temporal = None
-    if settings.temporal_address:
+
+    def direct() -> TemporalReader:
         from kubiya_tui.client.temporal import TemporalReader  # the Temporal SDK is loaded only when it is used
 
-        temporal = TemporalReader(
+        return TemporalReader(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             api_key=settings.temporal_api_key_value(),
             tls=settings.temporal_tls_config or settings.temporal_tls,
             rpc_metadata={k: v.get_secret_value() for k, v in settings.temporal_rpc_metadata.items()},
         )
+
+    if settings.temporal_address and not (relay and api is not None):
+        temporal = direct()
     given = options or CollectorOptions()
     options = replace(
         given,
@@ -166,7 +179,17 @@ def connect(settings: Settings, options: CollectorOptions | None = None, *, hist
         task_queues=given.task_queues or tuple(settings.task_queues),
         profile=given.profile or settings.profile,
     )
-    return Connection(settings, api, temporal, options=options, history=history)
+    connection = Connection(settings, api, temporal, options=options, history=history)
+    if settings.temporal_address and relay and api is not None:
+        from kubiya_tui.client.relay import TemporalReads
+
+        reads = api.with_policy(retries=0, timeout=options.source_timeout)
+        connection.temporal = TemporalReads(  # type: ignore[assignment]
+            reads, connection.capabilities, direct, settings.temporal_address, settings.temporal_namespace,
+            window=options.window_seconds, durations=DURATION_PAGE if options.durations else 0,
+            max_age=min(options.stats_interval, RELAY_MAX_AGE),
+        )
+    return connection
 
 
 def _history_on_disk() -> bool:

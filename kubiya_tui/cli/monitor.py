@@ -32,6 +32,11 @@ QUEUES = typer.Option(
     [], "--queue", "-q", help="Only this queue: id (or 8+ first characters), name, ENV/NAME or task queue. Repeatable."
 )
 ENVS = typer.Option([], "--env", help="Only queues of this environment (name or id). Repeatable.")
+DIRECT_OPT = typer.Option(
+    False,
+    "--direct-temporal",
+    help="Read Temporal with the SDK even where the control plane relays its reads (a one-shot command uses the relay when the control plane reads the same Temporal).",
+)
 ALL_PROFILES_OPT = typer.Option(False, "--all-profiles", help="Every profile of config.toml, each on its own connection.")
 PROFILES_OPT = typer.Option(None, "--profiles", help="These profiles, comma-separated (a,b,c), each on its own connection.")
 
@@ -258,6 +263,7 @@ def top(
     namespace: Optional[str] = NAMESPACE,
     all_profiles: bool = ALL_PROFILES_OPT,
     profiles: Optional[str] = PROFILES_OPT,
+    direct_temporal: bool = DIRECT_OPT,
 ) -> None:
     """Live queue metrics: depth, backlog age, rates, latency, errors, workers, per queue.
 
@@ -275,10 +281,11 @@ def top(
         _top_fleet(_fleet_names(chosen), options, output, watch or count is not None, count, workers)
         return
     found = _settings(ctx, temporal_address, namespace)
-    connection = connect(found, options, history="off")
+    keep_going = watch or count is not None
+    # One snapshot: through the control plane's relay where it has one (no Temporal SDK to load).
+    connection = connect(found, options, history="off", relay=not keep_going and not direct_temporal)
     collector = connection.source
     _freeze_startup()
-    keep_going = watch or count is not None
 
     on_terminal = sys.stdout.isatty()
     live = None
@@ -456,6 +463,7 @@ def check(
     namespace: Optional[str] = NAMESPACE,
     all_profiles: bool = ALL_PROFILES_OPT,
     profiles: Optional[str] = PROFILES_OPT,
+    direct_temporal: bool = DIRECT_OPT,
 ) -> None:
     """Check queues against thresholds; one summary line and a monitoring-plugin exit code.
 
@@ -519,7 +527,7 @@ def check(
             call_timeout=min(5.0, timeout / 3),
             source_timeout=timeout / 2,
         )
-        connection = connect(found, options, history="off")
+        connection = connect(found, options, history="off", relay=not direct_temporal)
         collector = connection.source
         _freeze_startup()
     except UserError as exc:

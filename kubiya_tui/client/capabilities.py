@@ -52,6 +52,7 @@ FEATURE_ENDPOINTS: dict[str, tuple[str, str]] = {
     "audit": ("get", "/api/v1/audit"),
     "org_workers_list": ("get", "/api/v1/registered-workers"),
     "legacy": ("get", "/api/v1/task-queues"),
+    "temporal_reads": ("get", "/api/v1/temporal-reads"),
 }
 """Each feature and the endpoint (method, path with ``{}`` for a parameter) that provides it."""
 
@@ -68,6 +69,7 @@ KUBIYA_REFUSALS: dict[str, str] = {
     "legacy": "Kubiya's legacy task queues are its environments (`kubiya-tui envs list`); "
     "their metrics, tasks and migration are kubiya-tui's own extensions",
     "org_workers_list": "Kubiya's GET /api/v1/workers lists runners, not workers; workers are read per queue",
+    "temporal_reads": "Kubiya's control plane does not relay Temporal reads; Temporal is read directly",
 }
 """Why each feature is refused on Kubiya's control plane, and what to do instead (one line each)."""
 
@@ -96,6 +98,8 @@ class Capabilities:
     """``GET /registered-workers``: every worker of the organization in one call (else one call per queue)."""
     legacy: bool = True
     """``/task-queues``: legacy task queues and their migration."""
+    temporal_reads: bool = True
+    """``GET /temporal-reads``: the organization's task queues as Temporal sees them, read by the control plane."""
     stale_after: float | None = None
     """The server's own liveness rule in seconds (Kubiya: 150); None: 2.5 x the heartbeat interval."""
 
@@ -117,6 +121,7 @@ class Capabilities:
             audit=False,
             org_workers_list=False,
             legacy=False,
+            temporal_reads=False,
             stale_after=KUBIYA_LIVE_SECONDS,
         )
 

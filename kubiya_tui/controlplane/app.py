@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from kubiya_tui import __version__
 from kubiya_tui.client.temporal import TemporalReader
 from kubiya_tui.controlplane.store import Conflict, NotFound, StorageUnavailable, Store
+from kubiya_tui.controlplane.temporal_relay import TemporalRelay
 
 log = logging.getLogger("kubiya_tui.controlplane")
 
@@ -185,7 +186,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     from kubiya_tui.controlplane import openapi
     from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
     from kubiya_tui.controlplane.intake import TaskIntake
-    from kubiya_tui.controlplane.routers import audit, environments, health, leases, legacy, tasks, worker_queues, workers
+    from kubiya_tui.controlplane.routers import audit, environments, health, leases, legacy, tasks, temporal_reads, worker_queues, workers
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     owned = store is None
@@ -207,6 +208,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         settings.temporal_address, settings.namespace, api_key=settings.temporal_api_key
     )
     app.state.intake = TaskIntake(app.state.store, app.state.temporal)
+    app.state.temporal_relay = TemporalRelay(app.state.temporal, app.state.store)
     app.state.started_at = time.time()
     # Added first, so it runs inside the body limit: heartbeats skip FastAPI's routing (fastpath.py).
     app.add_middleware(HeartbeatFastPath)
@@ -215,7 +217,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.add_middleware(AccessLog)  # outermost: heartbeats of the fast path are logged too
     _install_error_handlers(app)
     # In matching order: the first router with a route for a path and method serves it.
-    for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, leases, distribution):
+    for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, leases, temporal_reads, distribution):
         # Every write can meet a disk that refuses it; the OpenAPI says so on each write route.
         for route in resource.router.routes:
             if isinstance(route, APIRoute) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}:

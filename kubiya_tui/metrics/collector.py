@@ -382,6 +382,8 @@ class Collector:
             out["temporal"] = self._temporal_via_api()
         else:
             address = f"{self.temporal.address}/{self.temporal.namespace}"
+            if getattr(self.temporal, "relayed", False):
+                address += ", read by the control plane"
             trackers = [self._stats_tracker, self._vis_tracker] + ([self._discovery_tracker] if self.discovery is not None else [])
             out["temporal"] = source_state("Temporal", trackers, slow, now, address)
         return out

@@ -52,6 +52,9 @@ class TemporalStatsReader(Protocol):
         self, task_queue: str, window_seconds: float = 300.0, limit: int = 200, timeout: float = 3.0, *, retry: bool = False
     ) -> ClosedExecutions: ...
 
+    # Optional, like closed_scan: ``async def prefetch(task_queues)``, what a poll is about to read,
+    # which a reader that reads in bulk (the control plane's relay, client/relay.py) reads in one go.
+
     async def closed_scan(
         self, task_queues: Sequence[str], window_seconds: float = 300.0, *, durations_per_queue: int = 200,
         max_executions: int = 5000, page_size: int = 1000, timeout: float = 3.0, retry: bool = False,

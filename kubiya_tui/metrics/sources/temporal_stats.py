@@ -95,6 +95,10 @@ class TemporalStatsSource:
         deadline = None if self._budget is None else self._mono() + self._budget
         # A cold start reads depths first: partitions (a third more calls) wait until every queue has its numbers.
         partitions = self._read_partitions and (force or all(tq in stats and stats[tq].value is not None for tq in tqs))
+        prefetch = getattr(self.temporal, "prefetch", None)  # only a reader that reads in bulk has it (the relay)
+        if prefetch is not None:
+            await prefetch(due)
+        partitions = partitions and getattr(self.temporal, "reads_partitions", True)  # the relay reads none
         await self.temporal.service()  # a connection failure fails the poll at once
         state = {"ok": 0, "failed": 0, "streak": 0, "error": None, "limited": 0}
         abort = asyncio.Event()

@@ -1,0 +1,38 @@
+"""``GET /api/v1/temporal-reads``: the organization's task queues as Temporal sees them, relayed (temporal_relay.py)."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+from fastapi import APIRouter, Query, Request
+
+from kubiya_tui.controlplane.deps import V1, Auth, Caller
+from kubiya_tui.controlplane.temporal_relay import MAX_AGE_LIMIT, TemporalRelay
+
+router = APIRouter(tags=["temporal reads"])
+
+
+def get_relay(request: Request) -> TemporalRelay:
+    """The app's relay of Temporal reads."""
+    return request.app.state.temporal_relay
+
+
+@router.get(f"{V1}/temporal-reads")
+async def temporal_reads(
+    request: Request,
+    task_queue: List[str] = Query(
+        default=[], max_length=1000, description="Only these task queues (the caller's own; others are listed in not_owned)."
+    ),
+    window: float = Query(default=300.0, ge=60, le=86400, description="Seconds of closed executions to scan."),
+    durations: int = Query(default=200, ge=0, le=1000, description="Durations kept per task queue (newest first)."),
+    max_age: float = Query(default=5.0, ge=0, le=MAX_AGE_LIMIT, description="Seconds a reading may be old."),
+    who: Caller = Auth,
+) -> dict[str, Any]:
+    """DescribeTaskQueue of each task queue, the workers Temporal sees on them, and the window's closed executions.
+
+    Only the caller's organization's task queues (its worker queues', its environments'
+    legacy ones); readings at most ``max_age`` seconds old are shared between callers.
+    """
+    return await get_relay(request).read(
+        who.org, task_queue or None, window=window, durations_per_queue=durations, max_age=max_age
+    )
