@@ -33,7 +33,7 @@ from kubiya_tui.client.temporal_types import (
 if TYPE_CHECKING:
     from kubiya_tui.client.capabilities import CapabilitiesCache
     from kubiya_tui.client.temporal import TemporalReader
-    from kubiya_tui.metrics.ports import ControlPlaneReader
+    from kubiya_tui.client.api import ApiClient as ControlPlaneReader
 
 PATH = "/api/v1/temporal-reads"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")

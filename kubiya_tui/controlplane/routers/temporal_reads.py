@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, List
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from kubiya_tui.controlplane.deps import V1, Auth, Caller
 from kubiya_tui.controlplane.temporal_relay import MAX_AGE_LIMIT, TemporalRelay
@@ -33,6 +34,9 @@ async def temporal_reads(
     Only the caller's organization's task queues (its worker queues', its environments'
     legacy ones); readings at most ``max_age`` seconds old are shared between callers.
     """
+    if any(not tq or len(tq) > 1000 for tq in task_queue):
+        problem = {"loc": ("query", "task_queue"), "msg": "a task queue name is 1 to 1000 characters", "type": "string_length"}
+        raise RequestValidationError([problem])
     return await get_relay(request).read(
         who.org, task_queue or None, window=window, durations_per_queue=durations, max_age=max_age
     )
