@@ -274,3 +274,44 @@ async def test_the_worker_tables_one_pass_measure_is_the_widest_cell_of_each_col
         measured = table.measure_all(workers)
         for key in WorkerTable.MEASURED:
             assert measured[key] == max(table.measure(w, key) for w in workers), key
+
+
+async def test_a_changed_worker_row_shows_its_new_values_and_colours_and_its_old_ones_when_they_come_back() -> None:
+    """Drawn cells are reused by their text and style: a worker whose numbers, host or health change shows the new
+    ones at once (never a stale cell), the same text in a new colour is recoloured, and the old values draw again."""
+    from kubiya_tui.metrics.snapshot import WorkerHealth
+    from kubiya_tui.tui.widgets.tables import theme_style
+    from kubiya_tui.tui.widgets.worker_table import WorkerTable
+
+    source = SyntheticSource(10, 60, interval=3600.0)
+    app = console_app(source, cursor_blink=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("w")
+        await pilot.pause()
+        table = app.screen.query_one(WorkerTable)
+        first = app.snapshot
+        worker = next(w for w in table.shown_items[2:] if w.health is WorkerHealth.healthy and not w.failed)
+        line = table.get_row_index(worker.worker_id) + 1
+        old = (await _draw(pilot, table))[line]
+        assert f"{worker.processed:,}" in old and worker.hostname in old
+
+        def beat_style(y: int) -> object:
+            beat = fmt.age(worker.heartbeat_age_seconds)
+            segment = next(s for s in table.render_line(y) if beat in s.text and s.style is not None)
+            return segment.style.color  # type: ignore[union-attr]
+
+        assert beat_style(line) != theme_style(app, "status-stale").color
+
+        async def show(changed: object) -> str:
+            workers = tuple(changed if w.worker_id == worker.worker_id else w for w in first.workers)
+            app.snapshot = replace(first, taken_at=app.snapshot.taken_at + 2, workers=workers)  # type: ignore[union-attr]
+            return (await _draw(pilot, table))[line]
+
+        new = await show(replace(worker, processed=123_456, failed=3, hostname="host-moved"))
+        assert "123,456" in new and "host-moved" in new and f" {worker.processed:,} " not in new and worker.hostname not in new
+        # Same heartbeat age, now stale: the same text in the stale colour.
+        stale = await show(replace(worker, health=WorkerHealth.stale))
+        assert "stale" in stale and beat_style(line) == theme_style(app, "status-stale").color
+        assert await show(worker) == old, "back to the values first drawn"
+        assert beat_style(line) != theme_style(app, "status-stale").color

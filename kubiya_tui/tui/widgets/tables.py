@@ -181,6 +181,8 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         self._rows: dict[str, _Row] = {}
         self._header: tuple[Any, Strip] | None = None
         self._paint_styles: tuple[Style, Style, Style, Style, Style] | None = None
+        self._cell_cache: dict[tuple[str, int, Any, Style], list[Segment]] = {}
+        """Drawn cells by column, width, content and row style (see _cell)."""
         self._last_highlighted: str | None = None
 
     # -------------------------------------------------------------- for subclasses
@@ -269,6 +271,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         for row in self._rows.values():
             row.invalidate()
         self._header = None
+        self._cell_cache.clear()
         self.refresh()
 
     def set_filter(self, text: str, *, apply: bool = True) -> None:
@@ -420,27 +423,51 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             row.strip_style = style
         return strip
 
+    CELL_CACHE_SIZE: ClassVar[int] = 20_000
+    """Drawn cells kept (see _cell); past this many the cache starts again."""
+
     def _line(self, cells: dict[str, Any], style: Style, full: int) -> Strip:
         """One line of cells: each padded and cropped to its column, the rest of the width blank, all on ``style``."""
-        console = self.app.console
         segments: list[Segment] = []
-        pad = Segment(" " * CELL_PADDING)
+        extend = segments.extend
+        cache = self._cell_cache
         used = 0
         for column in self._columns:
-            width = self._column_width(column) - 2 * CELL_PADDING
-            text = cells.get(column.key)
-            if not isinstance(text, Text):
-                text = Text("" if text is None else str(text))
-            if text.cell_len > width:
-                text = text.copy()
-                text.truncate(width, overflow="ellipsis")
-            segments.append(pad)
-            segments.extend(Segment.adjust_line_length(_text_segments(text, console), width))
-            segments.append(pad)
-            used += width + 2 * CELL_PADDING
+            width = self._column_width(column)
+            value = cells.get(column.key)
+            if isinstance(value, Text):
+                content: Any = (value.plain, value.style, tuple(value.spans))
+            else:
+                content = "" if value is None else str(value)
+            key = (column.key, width, content, style)
+            drawn = cache.get(key)
+            if drawn is None:
+                if len(cache) >= self.CELL_CACHE_SIZE:
+                    cache.clear()
+                drawn = cache[key] = self._cell(column, value, style, width - 2 * CELL_PADDING)
+            extend(drawn)
+            used += width
         if used < full:
-            segments.append(Segment(" " * (full - used)))
-        return Strip(Segment.apply_style(segments, style), max(used, full))
+            segments.append(Segment(" " * (full - used), style))
+        return Strip(segments, max(used, full))
+
+    def _cell(self, column: Column, value: Any, style: Style, width: int) -> list[Segment]:
+        """One cell as drawn: numbers right-aligned, cut to ``width`` with an ellipsis, padded, on the row's ``style``.
+
+        Cached by _line under the cell's text, styles and width: the cells of a row that did not
+        change (its name, queue, host...) are not laid out again when another of its cells did.
+        """
+        text = value if isinstance(value, Text) else Text("" if value is None else str(value))
+        length = text.cell_len
+        if length > width:
+            text = text.copy()
+            text.truncate(width, overflow="ellipsis")
+        elif column.numeric and length < width:
+            text = text.copy()
+            text.align("right", width)
+        pad = Segment(" " * CELL_PADDING)
+        line = [pad, *Segment.adjust_line_length(_text_segments(text, self.app.console), width), pad]
+        return list(Segment.simplify(Segment.apply_style(line, style)))
 
     def _refresh_row(self, index: int) -> None:
         """Repaint the line of the row at ``index`` when it is on screen."""
@@ -503,15 +530,6 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             label.align("right", width)
         return label
 
-    def _aligned(self, cells: dict[str, Any]) -> dict[str, Any]:
-        """Numbers right-aligned to their column width."""
-        for column in self.COLUMNS:
-            value = cells.get(column.key)
-            width = self._text_width(column)
-            if column.numeric and isinstance(value, Text) and value.cell_len < width:
-                value.align("right", width)
-        return cells
-
     def _row_cells(self, row: _Row) -> dict[str, Any]:
         """The row's cells, rendered again only when its item's render token changed since it was drawn."""
         cells = row.cells
@@ -520,7 +538,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             return cells
         token = self.render_token(item)
         if cells is None or not (token is row.token or token == row.token):
-            cells = row.cells = self._aligned(self.cells(item))
+            cells = row.cells = self.cells(item)
             row.strip = None
         row.drawn, row.token = item, token
         return cells
