@@ -258,7 +258,7 @@ async def test_a_refresh_repaints_only_the_lines_whose_rows_changed() -> None:
 
 
 async def test_the_worker_tables_one_pass_measure_is_the_widest_cell_of_each_column() -> None:
-    from kubiya_tui.tui.widgets.worker_table import WorkerTable
+    from kubiya_tui.tui.widgets.worker_table import WorkerTable, health_text, task_text
 
     source = SyntheticSource(10, 300, interval=3600.0)
     app = console_app(source, cursor_blink=False)
@@ -274,6 +274,14 @@ async def test_the_worker_tables_one_pass_measure_is_the_widest_cell_of_each_col
         measured = table.measure_all(workers)
         for key in WorkerTable.MEASURED:
             assert measured[key] == max(table.measure(w, key) for w in workers), key
+        # An ignored drain widens the health cell too ("!drain"), and the widest is what a row draws.
+        workers[7] = replace(workers[7], drain_ignored=True)
+        workers[11] = replace(workers[11], current_task_ids=tuple(f"task-with-a-long-id-{k}" for k in range(12)))
+        measured = table.measure_all(workers)
+        for key in WorkerTable.MEASURED:
+            assert measured[key] == max(table.measure(w, key) for w in workers), key
+        assert measured["health"] == max(len(health_text(app, w).plain) for w in workers)
+        assert measured["task"] == max(len(task_text(w)) for w in workers) == len("task-with-a-long-id-0 +11")
 
 
 async def test_a_changed_worker_row_shows_its_new_values_and_colours_and_its_old_ones_when_they_come_back() -> None:

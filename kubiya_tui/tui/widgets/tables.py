@@ -10,6 +10,7 @@ refresh, whatever the number of rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, ClassVar, Generic, Hashable, Sequence, TypeVar
 
 from rich.segment import Segment
@@ -30,6 +31,7 @@ from kubiya_tui.columns import CELL_PADDING, Column, fit
 __all__ = ["CELL_PADDING", "Column", "ResponsiveTable", "theme_style"]
 
 T = TypeVar("T")
+_first = itemgetter(0)
 
 _style_memo: tuple[dict[str, str], dict[tuple[str, bool, bool], Style]] = ({}, {})
 """The theme variables the memo was made for, and the styles made from them."""
@@ -190,6 +192,10 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
     def item_key(self, item: T) -> str:
         raise NotImplementedError
 
+    def item_keys(self, items: Sequence[T]) -> list[str]:
+        """The keys of ``items``, in order (a subclass may read them in one pass in C)."""
+        return list(map(self.item_key, items))
+
     def cells(self, item: T) -> dict[str, Any]:
         """The rendered cell (a Text) of every column for one item (called only for rows that are drawn)."""
         raise NotImplementedError
@@ -200,6 +206,11 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
     def render_token(self, item: T) -> Any:
         """Everything cells() depends on besides the theme: a row whose token is unchanged is not rendered again."""
         return item
+
+    def sort_values(self, items: Sequence[T], key: str) -> list[Hashable]:
+        """sort_value() of every item, in order (a subclass may do it without a call per item)."""
+        value = self.sort_value
+        return [value(item, key) for item in items]
 
     def search_text(self, item: T) -> str:
         raise NotImplementedError
@@ -459,14 +470,26 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         """
         text = value if isinstance(value, Text) else Text("" if value is None else str(value))
         length = text.cell_len
+        pad = Segment(" " * CELL_PADDING, style)
+        if not text.spans and 0 < length <= width:
+            # A cell of one style that fits (most of them): the same segments as below, without Rich's layout.
+            own = text.style
+            if isinstance(own, str):
+                own = self.app.console.get_style(own, default=Style.null())
+            drawn = style + own if own else style
+            room = " " * (width - length)
+            if column.numeric:
+                body = [Segment(room + text.plain, drawn)]
+            else:
+                body = [Segment(text.plain, drawn), Segment(room, style)] if room else [Segment(text.plain, drawn)]
+            return list(Segment.simplify([pad, *body, pad]))
         if length > width:
             text = text.copy()
             text.truncate(width, overflow="ellipsis")
         elif column.numeric and length < width:
             text = text.copy()
             text.align("right", width)
-        pad = Segment(" " * CELL_PADDING)
-        line = [pad, *Segment.adjust_line_length(_text_segments(text, self.app.console), width), pad]
+        line = [Segment(" " * CELL_PADDING), *Segment.adjust_line_length(_text_segments(text, self.app.console), width), Segment(" " * CELL_PADDING)]
         return list(Segment.simplify(Segment.apply_style(line, style)))
 
     def _refresh_row(self, index: int) -> None:
@@ -547,16 +570,10 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         key = self.sort_key
         if not key:
             return items
-        present: list[tuple[Any, T]] = []
-        absent: list[T] = []
-        value = self.sort_value
-        for item in items:
-            v = value(item, key)
-            if v is None:
-                absent.append(item)
-            else:
-                present.append((v, item))
-        present.sort(key=lambda pair: pair[0], reverse=self.sort_reverse)
+        values = self.sort_values(items, key)
+        present = [pair for pair in zip(values, items) if pair[0] is not None]
+        absent = [item for value, item in zip(values, items) if value is None] if len(present) < len(items) else []
+        present.sort(key=_first, reverse=self.sort_reverse)
         return [item for _, item in present] + absent
 
     def _render_rows(self, force: bool = False) -> None:
@@ -564,29 +581,35 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         text = self.filter_text
         items = [i for i in self._items if text in self.search_text(i).lower()] if text else list(self._items)
         items = self._sorted(items)
-        item_key = self.item_key
         selected = self.selected_key
         visible, widths = self._fit(self.size.width)
-        if force or visible != self._visible or widths != self._widths:
+        relayout = force or visible != self._visible or widths != self._widths
+        if relayout:
             for row in self._rows.values():
                 row.invalidate()
             self._header = None
-        old, rows = self._rows, {}
-        keys: list[str] = []
+            self._cell_cache.clear()
+        keys = self.item_keys(items)
         # Only the items are swapped here; whether a row changed is decided when it is drawn.
-        for item in items:
-            key = item_key(item)
-            row = old.get(key)
-            if row is None:
-                row = _Row(item)
-            else:
+        same_order = keys == self._order
+        if same_order:
+            # The common refresh (the same rows in the same order): no new rows, no new mapping.
+            rows = self._rows
+            for row, item in zip(map(rows.__getitem__, keys), items):
                 row.item = item
-            rows[key] = row
-            keys.append(key)
-        whole = force or visible != self._visible or widths != self._widths or keys != self._order
+        else:
+            old, rows = self._rows, {}
+            for key, item in zip(keys, items):
+                row = old.get(key)
+                if row is None:
+                    row = _Row(item)
+                else:
+                    row.item = item
+                rows[key] = row
+        whole = relayout or not same_order
         self._visible, self._widths = visible, widths
         self._columns = tuple(c for c in self.COLUMNS if c.key in visible)
-        if keys != self._order:
+        if not same_order:
             self._index = {key: index for index, key in enumerate(keys)}
         self._order, self._rows = keys, rows
         width = sum(self._column_width(c) for c in self._columns)
