@@ -18,6 +18,7 @@ from kubiya_tui.tui.screens.overview import OverviewScreen
 from kubiya_tui.tui.screenshots import recorded_console
 from kubiya_tui.tui.widgets.charts import thin
 from kubiya_tui.tui.widgets.queue_table import QueueTable
+from kubiya_tui.tui.widgets.status import StatusHeader
 from tests.benchmarks.bench_console import SyntheticSource, console_app
 
 # The synthetic sources below never come due on their own (an hour): only the test moves the snapshot,
@@ -157,16 +158,22 @@ async def test_a_covered_screen_catches_up_when_it_returns() -> None:
         shown = []
         original = overview.show_snapshot
         overview.show_snapshot = lambda s: (shown.append(s), original(s))  # type: ignore[method-assign]
+        header = overview.query_one(StatusHeader)
         await pilot.press("w")
         await pilot.pause()
+        covered = str(header.render())
         app.snapshot = source.next_snapshot()
         await pilot.pause()
         assert shown == [], "the workers screen covers the overview"
+        latency = fmt.latency(app.snapshot.sources["api"].latency_ms)
+        assert f"control plane {latency}" not in covered
+        assert f"control plane {latency}" in str(app.screen.query_one(StatusHeader).render()), "the workers screen's own header"
         await pilot.press("escape")
         await pilot.pause()
         assert shown == [app.snapshot]
         table = overview.query_one(QueueTable)
         assert table.row_count == 20
+        assert f"control plane {latency}" in str(header.render()), "the overview's header caught up"
 
 
 async def test_a_heartbeat_is_recorded_once_when_it_arrives() -> None:
@@ -323,3 +330,26 @@ async def test_a_changed_worker_row_shows_its_new_values_and_colours_and_its_old
         assert "stale" in stale and beat_style(line) == theme_style(app, "status-stale").color
         assert await show(worker) == old, "back to the values first drawn"
         assert beat_style(line) != theme_style(app, "status-stale").color
+
+
+async def test_the_header_under_a_dialog_keeps_refreshing() -> None:
+    """A dialog leaves the screen under it in sight: its header keeps showing each snapshot's numbers."""
+    from textual.screen import ModalScreen
+    from textual.widgets import Static
+
+    class Dialog(ModalScreen[None]):
+        def compose(self):  # type: ignore[no-untyped-def]
+            yield Static("a dialog")
+
+    source = SyntheticSource(20, 40, interval=3600.0)
+    app = console_app(source, cursor_blink=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        header = app.screen.query_one(StatusHeader)
+        await app.push_screen(Dialog())
+        await pilot.pause()
+        for _ in range(2):
+            app.snapshot = source.next_snapshot()
+            await pilot.pause()
+            latency = fmt.latency(app.snapshot.sources["api"].latency_ms)
+            assert f"control plane {latency}" in str(header.render())

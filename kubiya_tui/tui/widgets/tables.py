@@ -623,11 +623,16 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         if whole:
             self.refresh()
             return
-        # Same rows in the same order: repaint only the lines on screen whose row will draw differently.
+        # Same rows in the same order: repaint only the lines on screen whose row will draw differently
+        # (asked of Textual in one call: a refresh per line cost more than the line).
         top = round(self.scroll_y)
-        for index in range(top, min(len(keys), top + max(0, self.size.height - 1))):
+        height, width = self.size.height, self.size.width
+        changed: list[Region] = []
+        for index in range(top, min(len(keys), top + max(0, height - 1))):
             row = rows[keys[index]]
             if row.cells is None or not (row.item is row.drawn and self.TOKEN_IS_ITEM):
                 token = self.render_token(row.item)
                 if row.cells is None or not (token is row.token or token == row.token):
-                    self._refresh_row(index)
+                    changed.append(Region(0, index - top + 1, width, 1))
+        if changed:
+            self.refresh(*changed)
