@@ -8,6 +8,8 @@ import random
 from dataclasses import replace
 from typing import Callable
 
+import pytest
+
 from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.history import History
 from kubiya_tui.metrics.snapshot import Snapshot
@@ -291,7 +293,8 @@ async def test_the_worker_tables_one_pass_measure_is_the_widest_cell_of_each_col
         assert measured["task"] == max(len(task_text(w)) for w in workers) == len("task-with-a-long-id-0 +11")
 
 
-async def test_a_changed_worker_row_shows_its_new_values_and_colours_and_its_old_ones_when_they_come_back() -> None:
+@pytest.mark.parametrize("cache_size", [None, 8], ids=["cache", "cache-overflowing"])
+async def test_a_changed_worker_row_shows_its_new_values_and_colours_and_its_old_ones_when_they_come_back(cache_size: int | None) -> None:
     """Drawn cells are reused by their text and style: a worker whose numbers, host or health change shows the new
     ones at once (never a stale cell), the same text in a new colour is recoloured, and the old values draw again."""
     from kubiya_tui.metrics.snapshot import WorkerHealth
@@ -305,6 +308,8 @@ async def test_a_changed_worker_row_shows_its_new_values_and_colours_and_its_old
         await pilot.press("w")
         await pilot.pause()
         table = app.screen.query_one(WorkerTable)
+        if cache_size is not None:
+            table.CELL_CACHE_SIZE = cache_size  # type: ignore[misc]
         first = app.snapshot
         worker = next(w for w in table.shown_items[2:] if w.health is WorkerHealth.healthy and not w.failed)
         line = table.get_row_index(worker.worker_id) + 1

@@ -434,8 +434,9 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             row.strip_style = style
         return strip
 
-    CELL_CACHE_SIZE: ClassVar[int] = 20_000
-    """Drawn cells kept (see _cell); past this many the cache starts again."""
+    CELL_CACHE_SIZE: ClassVar[int] = 4_000
+    """Drawn cells kept (see _cell); past this many the cache starts again. A screen of 60 rows of 11
+    columns on its three row styles is under 2,000; more would only be more for the garbage collector to walk."""
 
     def _line(self, cells: dict[str, Any], style: Style, full: int) -> Strip:
         """One line of cells: each padded and cropped to its column, the rest of the width blank, all on ``style``."""
