@@ -8,6 +8,8 @@ import random
 from dataclasses import replace
 from typing import Callable
 
+import pytest
+
 from kubiya_tui import formatting as fmt
 from kubiya_tui.metrics.history import History
 from kubiya_tui.metrics.snapshot import Snapshot
@@ -18,6 +20,7 @@ from kubiya_tui.tui.screens.overview import OverviewScreen
 from kubiya_tui.tui.screenshots import recorded_console
 from kubiya_tui.tui.widgets.charts import thin
 from kubiya_tui.tui.widgets.queue_table import QueueTable
+from kubiya_tui.tui.widgets.status import StatusHeader
 from tests.benchmarks.bench_console import SyntheticSource, console_app
 
 # The synthetic sources below never come due on their own (an hour): only the test moves the snapshot,
@@ -157,16 +160,22 @@ async def test_a_covered_screen_catches_up_when_it_returns() -> None:
         shown = []
         original = overview.show_snapshot
         overview.show_snapshot = lambda s: (shown.append(s), original(s))  # type: ignore[method-assign]
+        header = overview.query_one(StatusHeader)
         await pilot.press("w")
         await pilot.pause()
+        covered = str(header.render())
         app.snapshot = source.next_snapshot()
         await pilot.pause()
         assert shown == [], "the workers screen covers the overview"
+        latency = fmt.latency(app.snapshot.sources["api"].latency_ms)
+        assert f"control plane {latency}" not in covered
+        assert f"control plane {latency}" in str(app.screen.query_one(StatusHeader).render()), "the workers screen's own header"
         await pilot.press("escape")
         await pilot.pause()
         assert shown == [app.snapshot]
         table = overview.query_one(QueueTable)
         assert table.row_count == 20
+        assert f"control plane {latency}" in str(header.render()), "the overview's header caught up"
 
 
 async def test_a_heartbeat_is_recorded_once_when_it_arrives() -> None:
@@ -258,7 +267,7 @@ async def test_a_refresh_repaints_only_the_lines_whose_rows_changed() -> None:
 
 
 async def test_the_worker_tables_one_pass_measure_is_the_widest_cell_of_each_column() -> None:
-    from kubiya_tui.tui.widgets.worker_table import WorkerTable
+    from kubiya_tui.tui.widgets.worker_table import WorkerTable, health_text, task_text
 
     source = SyntheticSource(10, 300, interval=3600.0)
     app = console_app(source, cursor_blink=False)
@@ -274,3 +283,78 @@ async def test_the_worker_tables_one_pass_measure_is_the_widest_cell_of_each_col
         measured = table.measure_all(workers)
         for key in WorkerTable.MEASURED:
             assert measured[key] == max(table.measure(w, key) for w in workers), key
+        # An ignored drain widens the health cell too ("!drain"), and the widest is what a row draws.
+        workers[7] = replace(workers[7], drain_ignored=True)
+        workers[11] = replace(workers[11], current_task_ids=tuple(f"task-with-a-long-id-{k}" for k in range(12)))
+        measured = table.measure_all(workers)
+        for key in WorkerTable.MEASURED:
+            assert measured[key] == max(table.measure(w, key) for w in workers), key
+        assert measured["health"] == max(len(health_text(app, w).plain) for w in workers)
+        assert measured["task"] == max(len(task_text(w)) for w in workers) == len("task-with-a-long-id-0 +11")
+
+
+@pytest.mark.parametrize("cache_size", [None, 8], ids=["cache", "cache-overflowing"])
+async def test_a_changed_worker_row_shows_its_new_values_and_colours_and_its_old_ones_when_they_come_back(cache_size: int | None) -> None:
+    """Drawn cells are reused by their text and style: a worker whose numbers, host or health change shows the new
+    ones at once (never a stale cell), the same text in a new colour is recoloured, and the old values draw again."""
+    from kubiya_tui.metrics.snapshot import WorkerHealth
+    from kubiya_tui.tui.widgets.tables import theme_style
+    from kubiya_tui.tui.widgets.worker_table import WorkerTable
+
+    source = SyntheticSource(10, 60, interval=3600.0)
+    app = console_app(source, cursor_blink=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("w")
+        await pilot.pause()
+        table = app.screen.query_one(WorkerTable)
+        if cache_size is not None:
+            table.CELL_CACHE_SIZE = cache_size  # type: ignore[misc]
+        first = app.snapshot
+        worker = next(w for w in table.shown_items[2:] if w.health is WorkerHealth.healthy and not w.failed)
+        line = table.get_row_index(worker.worker_id) + 1
+        old = (await _draw(pilot, table))[line]
+        assert f"{worker.processed:,}" in old and worker.hostname in old
+
+        def beat_style(y: int) -> object:
+            beat = fmt.age(worker.heartbeat_age_seconds)
+            segment = next(s for s in table.render_line(y) if beat in s.text and s.style is not None)
+            return segment.style.color  # type: ignore[union-attr]
+
+        assert beat_style(line) != theme_style(app, "status-stale").color
+
+        async def show(changed: object) -> str:
+            workers = tuple(changed if w.worker_id == worker.worker_id else w for w in first.workers)
+            app.snapshot = replace(first, taken_at=app.snapshot.taken_at + 2, workers=workers)  # type: ignore[union-attr]
+            return (await _draw(pilot, table))[line]
+
+        new = await show(replace(worker, processed=123_456, failed=3, hostname="host-moved"))
+        assert "123,456" in new and "host-moved" in new and f" {worker.processed:,} " not in new and worker.hostname not in new
+        # Same heartbeat age, now stale: the same text in the stale colour.
+        stale = await show(replace(worker, health=WorkerHealth.stale))
+        assert "stale" in stale and beat_style(line) == theme_style(app, "status-stale").color
+        assert await show(worker) == old, "back to the values first drawn"
+        assert beat_style(line) != theme_style(app, "status-stale").color
+
+
+async def test_the_header_under_a_dialog_keeps_refreshing() -> None:
+    """A dialog leaves the screen under it in sight: its header keeps showing each snapshot's numbers."""
+    from textual.screen import ModalScreen
+    from textual.widgets import Static
+
+    class Dialog(ModalScreen[None]):
+        def compose(self):  # type: ignore[no-untyped-def]
+            yield Static("a dialog")
+
+    source = SyntheticSource(20, 40, interval=3600.0)
+    app = console_app(source, cursor_blink=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        header = app.screen.query_one(StatusHeader)
+        await app.push_screen(Dialog())
+        await pilot.pause()
+        for _ in range(2):
+            app.snapshot = source.next_snapshot()
+            await pilot.pause()
+            latency = fmt.latency(app.snapshot.sources["api"].latency_ms)
+            assert f"control plane {latency}" in str(header.render())

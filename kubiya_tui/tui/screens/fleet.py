@@ -26,6 +26,7 @@ from kubiya_tui.tui.context import console_of
 from kubiya_tui.tui.screens.base import ConsoleScreen
 from kubiya_tui.tui.widgets.charts import QueueCharts
 from kubiya_tui.tui.widgets.queue_table import QueueTable
+from kubiya_tui.tui.widgets.status import DrawnWhenSeen
 from kubiya_tui.tui.widgets.tables import Column, theme_style
 
 KEY_SEP = "\x1f"
@@ -119,7 +120,7 @@ class FleetTable(QueueTable):
         return cells
 
 
-class FleetHeader(Static):
+class FleetHeader(DrawnWhenSeen):
     """One line: every profile with its state, the latency of its sources and the age of its data; the active one underlined."""
 
     clock = staticmethod(time.monotonic)
@@ -132,11 +133,14 @@ class FleetHeader(Static):
         self.watch(console, "alerts_version", self._redraw, init=False)
         console.theme_changed_signal.subscribe(self, lambda _theme: self._redraw())
         self.set_interval(1.0, self._redraw)
+        self._watch_screens()
 
     def on_resize(self) -> None:
         self._redraw()
 
     def _redraw(self, *_: object) -> None:
+        if self._covered():
+            return
         console = console_of(self)
         members = console.fleet or []
         width = self.size.width or 80

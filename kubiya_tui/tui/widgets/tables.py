@@ -10,6 +10,7 @@ refresh, whatever the number of rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, ClassVar, Generic, Hashable, Sequence, TypeVar
 
 from rich.segment import Segment
@@ -30,6 +31,7 @@ from kubiya_tui.columns import CELL_PADDING, Column, fit
 __all__ = ["CELL_PADDING", "Column", "ResponsiveTable", "theme_style"]
 
 T = TypeVar("T")
+_first = itemgetter(0)
 
 _style_memo: tuple[dict[str, str], dict[tuple[str, bool, bool], Style]] = ({}, {})
 """The theme variables the memo was made for, and the styles made from them."""
@@ -181,12 +183,18 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         self._rows: dict[str, _Row] = {}
         self._header: tuple[Any, Strip] | None = None
         self._paint_styles: tuple[Style, Style, Style, Style, Style] | None = None
+        self._cell_cache: dict[tuple[str, int, Any, Style], list[Segment]] = {}
+        """Drawn cells by column, width, content and row style (see _cell)."""
         self._last_highlighted: str | None = None
 
     # -------------------------------------------------------------- for subclasses
 
     def item_key(self, item: T) -> str:
         raise NotImplementedError
+
+    def item_keys(self, items: Sequence[T]) -> list[str]:
+        """The keys of ``items``, in order (a subclass may read them in one pass in C)."""
+        return list(map(self.item_key, items))
 
     def cells(self, item: T) -> dict[str, Any]:
         """The rendered cell (a Text) of every column for one item (called only for rows that are drawn)."""
@@ -198,6 +206,11 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
     def render_token(self, item: T) -> Any:
         """Everything cells() depends on besides the theme: a row whose token is unchanged is not rendered again."""
         return item
+
+    def sort_values(self, items: Sequence[T], key: str) -> list[Hashable]:
+        """sort_value() of every item, in order (a subclass may do it without a call per item)."""
+        value = self.sort_value
+        return [value(item, key) for item in items]
 
     def search_text(self, item: T) -> str:
         raise NotImplementedError
@@ -269,6 +282,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         for row in self._rows.values():
             row.invalidate()
         self._header = None
+        self._cell_cache.clear()
         self.refresh()
 
     def set_filter(self, text: str, *, apply: bool = True) -> None:
@@ -420,27 +434,64 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             row.strip_style = style
         return strip
 
+    CELL_CACHE_SIZE: ClassVar[int] = 4_000
+    """Drawn cells kept (see _cell); past this many the cache starts again. A screen of 60 rows of 11
+    columns on its three row styles is under 2,000; more would only be more for the garbage collector to walk."""
+
     def _line(self, cells: dict[str, Any], style: Style, full: int) -> Strip:
         """One line of cells: each padded and cropped to its column, the rest of the width blank, all on ``style``."""
-        console = self.app.console
         segments: list[Segment] = []
-        pad = Segment(" " * CELL_PADDING)
+        extend = segments.extend
+        cache = self._cell_cache
         used = 0
         for column in self._columns:
-            width = self._column_width(column) - 2 * CELL_PADDING
-            text = cells.get(column.key)
-            if not isinstance(text, Text):
-                text = Text("" if text is None else str(text))
-            if text.cell_len > width:
-                text = text.copy()
-                text.truncate(width, overflow="ellipsis")
-            segments.append(pad)
-            segments.extend(Segment.adjust_line_length(_text_segments(text, console), width))
-            segments.append(pad)
-            used += width + 2 * CELL_PADDING
+            width = self._column_width(column)
+            value = cells.get(column.key)
+            if isinstance(value, Text):
+                content: Any = (value.plain, value.style, tuple(value.spans))
+            else:
+                content = "" if value is None else str(value)
+            key = (column.key, width, content, style)
+            drawn = cache.get(key)
+            if drawn is None:
+                if len(cache) >= self.CELL_CACHE_SIZE:
+                    cache.clear()
+                drawn = cache[key] = self._cell(column, value, style, width - 2 * CELL_PADDING)
+            extend(drawn)
+            used += width
         if used < full:
-            segments.append(Segment(" " * (full - used)))
-        return Strip(Segment.apply_style(segments, style), max(used, full))
+            segments.append(Segment(" " * (full - used), style))
+        return Strip(segments, max(used, full))
+
+    def _cell(self, column: Column, value: Any, style: Style, width: int) -> list[Segment]:
+        """One cell as drawn: numbers right-aligned, cut to ``width`` with an ellipsis, padded, on the row's ``style``.
+
+        Cached by _line under the cell's text, styles and width: the cells of a row that did not
+        change (its name, queue, host...) are not laid out again when another of its cells did.
+        """
+        text = value if isinstance(value, Text) else Text("" if value is None else str(value))
+        length = text.cell_len
+        pad = Segment(" " * CELL_PADDING, style)
+        if not text.spans and 0 < length <= width:
+            # A cell of one style that fits (most of them): the same segments as below, without Rich's layout.
+            own = text.style
+            if isinstance(own, str):
+                own = self.app.console.get_style(own, default=Style.null())
+            drawn = style + own if own else style
+            room = " " * (width - length)
+            if column.numeric:
+                body = [Segment(room + text.plain, drawn)]
+            else:
+                body = [Segment(text.plain, drawn), Segment(room, style)] if room else [Segment(text.plain, drawn)]
+            return list(Segment.simplify([pad, *body, pad]))
+        if length > width:
+            text = text.copy()
+            text.truncate(width, overflow="ellipsis")
+        elif column.numeric and length < width:
+            text = text.copy()
+            text.align("right", width)
+        line = [Segment(" " * CELL_PADDING), *Segment.adjust_line_length(_text_segments(text, self.app.console), width), Segment(" " * CELL_PADDING)]
+        return list(Segment.simplify(Segment.apply_style(line, style)))
 
     def _refresh_row(self, index: int) -> None:
         """Repaint the line of the row at ``index`` when it is on screen."""
@@ -503,15 +554,6 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             label.align("right", width)
         return label
 
-    def _aligned(self, cells: dict[str, Any]) -> dict[str, Any]:
-        """Numbers right-aligned to their column width."""
-        for column in self.COLUMNS:
-            value = cells.get(column.key)
-            width = self._text_width(column)
-            if column.numeric and isinstance(value, Text) and value.cell_len < width:
-                value.align("right", width)
-        return cells
-
     def _row_cells(self, row: _Row) -> dict[str, Any]:
         """The row's cells, rendered again only when its item's render token changed since it was drawn."""
         cells = row.cells
@@ -520,7 +562,7 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
             return cells
         token = self.render_token(item)
         if cells is None or not (token is row.token or token == row.token):
-            cells = row.cells = self._aligned(self.cells(item))
+            cells = row.cells = self.cells(item)
             row.strip = None
         row.drawn, row.token = item, token
         return cells
@@ -529,16 +571,10 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         key = self.sort_key
         if not key:
             return items
-        present: list[tuple[Any, T]] = []
-        absent: list[T] = []
-        value = self.sort_value
-        for item in items:
-            v = value(item, key)
-            if v is None:
-                absent.append(item)
-            else:
-                present.append((v, item))
-        present.sort(key=lambda pair: pair[0], reverse=self.sort_reverse)
+        values = self.sort_values(items, key)
+        present = [pair for pair in zip(values, items) if pair[0] is not None]
+        absent = [item for value, item in zip(values, items) if value is None] if len(present) < len(items) else []
+        present.sort(key=_first, reverse=self.sort_reverse)
         return [item for _, item in present] + absent
 
     def _render_rows(self, force: bool = False) -> None:
@@ -546,29 +582,35 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         text = self.filter_text
         items = [i for i in self._items if text in self.search_text(i).lower()] if text else list(self._items)
         items = self._sorted(items)
-        item_key = self.item_key
         selected = self.selected_key
         visible, widths = self._fit(self.size.width)
-        if force or visible != self._visible or widths != self._widths:
+        relayout = force or visible != self._visible or widths != self._widths
+        if relayout:
             for row in self._rows.values():
                 row.invalidate()
             self._header = None
-        old, rows = self._rows, {}
-        keys: list[str] = []
+            self._cell_cache.clear()
+        keys = self.item_keys(items)
         # Only the items are swapped here; whether a row changed is decided when it is drawn.
-        for item in items:
-            key = item_key(item)
-            row = old.get(key)
-            if row is None:
-                row = _Row(item)
-            else:
+        same_order = keys == self._order
+        if same_order:
+            # The common refresh (the same rows in the same order): no new rows, no new mapping.
+            rows = self._rows
+            for row, item in zip(map(rows.__getitem__, keys), items):
                 row.item = item
-            rows[key] = row
-            keys.append(key)
-        whole = force or visible != self._visible or widths != self._widths or keys != self._order
+        else:
+            old, rows = self._rows, {}
+            for key, item in zip(keys, items):
+                row = old.get(key)
+                if row is None:
+                    row = _Row(item)
+                else:
+                    row.item = item
+                rows[key] = row
+        whole = relayout or not same_order
         self._visible, self._widths = visible, widths
         self._columns = tuple(c for c in self.COLUMNS if c.key in visible)
-        if keys != self._order:
+        if not same_order:
             self._index = {key: index for index, key in enumerate(keys)}
         self._order, self._rows = keys, rows
         width = sum(self._column_width(c) for c in self._columns)
@@ -582,11 +624,16 @@ class ResponsiveTable(ScrollView, Generic[T], can_focus=True):
         if whole:
             self.refresh()
             return
-        # Same rows in the same order: repaint only the lines on screen whose row will draw differently.
+        # Same rows in the same order: repaint only the lines on screen whose row will draw differently
+        # (asked of Textual in one call: a refresh per line cost more than the line).
         top = round(self.scroll_y)
-        for index in range(top, min(len(keys), top + max(0, self.size.height - 1))):
+        height, width = self.size.height, self.size.width
+        changed: list[Region] = []
+        for index in range(top, min(len(keys), top + max(0, height - 1))):
             row = rows[keys[index]]
             if row.cells is None or not (row.item is row.drawn and self.TOKEN_IS_ITEM):
                 token = self.render_token(row.item)
                 if row.cells is None or not (token is row.token or token == row.token):
-                    self._refresh_row(index)
+                    changed.append(Region(0, index - top + 1, width, 1))
+        if changed:
+            self.refresh(*changed)

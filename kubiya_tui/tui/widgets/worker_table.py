@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter, itemgetter
 from typing import Any, Callable, Hashable, Sequence
 
 from rich.text import Text
@@ -17,6 +18,12 @@ HEALTH_VARIABLE = {
     WorkerHealth.draining: "status-draining",
     WorkerHealth.gone: "status-gone",
 }
+_ID, _QUEUE, _HOST, _TASKS, _HEALTH, _VERSION = (
+    attrgetter(name) for name in ("worker_id", "queue_name", "hostname", "current_task_ids", "health", "version")
+)
+_FIRST = itemgetter(0)
+_FLAGS = tuple(attrgetter(name) for name in ("registered_not_polling", "polling_not_registered", "drain_ignored", "replaced_by"))
+"""What puts more than the health word in a worker's health cell (besides another version)."""
 HEALTH_ORDER = {WorkerHealth.stale: 0, WorkerHealth.draining: 1, WorkerHealth.healthy: 2, WorkerHealth.gone: 3}
 
 
@@ -80,6 +87,9 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
     def item_key(self, item: WorkerSnapshot) -> str:
         return item.worker_id
 
+    def item_keys(self, items: Sequence[WorkerSnapshot]) -> list[str]:
+        return list(map(_ID, items))
+
     def measure(self, item: WorkerSnapshot, key: str) -> int:
         if key == "task":
             return len(task_text(item))
@@ -98,24 +108,27 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
         return len(item.queue_name or "")
 
     def measure_all(self, items: Sequence[WorkerSnapshot]) -> dict[str, int]:
-        # One pass per column, no call per cell: 5,000 workers are measured at every refresh.
+        # 5,000 workers are measured at every refresh: each column in one pass that runs in C
+        # (map and filter over attrgetters); only the few flagged workers are measured one by one.
         snapshot = getattr(self.app, "snapshot", None)
         expected = snapshot.control_plane_version if snapshot is not None else None
+        busy = list(filter(None, map(_TASKS, items)))
+        # (first task's length, number of tasks) pairs, deduplicated in C: few, whatever the workers.
+        tasks = set(zip(map(len, map(_FIRST, busy)), map(len, busy)))
+        flagged = [w for flag in _FLAGS for w in filter(flag, items)]
+        if expected is not None and set(map(_VERSION, items)) - {None, "", expected}:
+            flagged += [w for w in items if w.version and w.version != expected]
+        measure = self.measure
         return {
-            "worker": max((len(w.worker_id) for w in items), default=0),
-            "queue": max((len(w.queue_name or "") for w in items), default=0),
-            "host": max((len(w.hostname or "") for w in items), default=0),
-            "task": max(len(fmt.MISSING), max((len(task_text(w)) for w in items if w.current_task_ids), default=0)),
+            "worker": max(map(len, map(_ID, items)), default=0),
+            "queue": max(map(len, filter(None, map(_QUEUE, items))), default=0),
+            "host": max(map(len, filter(None, map(_HOST, items))), default=0),
+            "task": max(len(fmt.MISSING), max((first + (len(f" +{n - 1}") if n > 1 else 0) for first, n in tasks), default=0)),
             "health": max(
-                (
-                    2 + len(w.health.value) + 6 * w.registered_not_polling + 5 * w.polling_not_registered
-                    + 5 * bool(w.version and expected and w.version != expected)
-                    + (len(w.replaced_by) + 2 if w.replaced_by else 0)
-                    for w in items
-                ),
-                default=0,
+                max((2 + len(health.value) for health in set(map(_HEALTH, items))), default=0),
+                max((measure(w, "health") for w in flagged), default=0),
             ),
-        }  # fmt: skip
+        }
 
     def search_text(self, item: WorkerSnapshot) -> str:
         return f"{item.worker_id} {item.queue_name or ''} {item.hostname or ''} {item.health.value} {item.status}"
@@ -134,6 +147,9 @@ class WorkerTable(ResponsiveTable[WorkerSnapshot]):
 
     def sort_value(self, item: WorkerSnapshot, key: str) -> Hashable:
         return self.SORT_VALUES[key](item)
+
+    def sort_values(self, items: Sequence[WorkerSnapshot], key: str) -> list[Hashable]:
+        return list(map(self.SORT_VALUES[key], items))
 
     def cells(self, w: WorkerSnapshot) -> dict[str, Any]:
         app = self.app
