@@ -81,7 +81,10 @@ def test_top_prints_a_snapshot_as_json_and_as_a_table(control_plane, temporal_se
     assert set(q["workers"]) >= {"healthy", "stale", "draining", "total"}
     assert (q["name"], q["environment"], q["depth"]) == (waiting_queue["name"], "default", 4)
     assert q["task_queue_name"] == waiting_queue["task_queue_name"]
-    assert {k: v["status"] for k, v in data["sources"].items()} == {"api": "ok", "temporal": "ok"}
+    # Both up; "slow" is what a loaded machine (the whole suite in parallel) may make of an answer.
+    assert {k: v["status"] for k, v in data["sources"].items()} in (
+        {"api": a, "temporal": t} for a in ("ok", "slow") for t in ("ok", "slow")
+    ), data["sources"]
     assert data["mode"] == "api+temporal"
 
     assert as_table.returncode == 0 and as_table.stderr == ""
