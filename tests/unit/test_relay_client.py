@@ -1,0 +1,111 @@
+"""The client side of the relay of Temporal reads (client/relay.py), on a fake control plane (pure unit tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from kubiya_tui.client.capabilities import Capabilities
+from kubiya_tui.client.relay import RelayedTemporal, TemporalReads, same_temporal
+from kubiya_tui.client.temporal_types import TemporalRateLimited, TemporalUnavailable
+
+
+def document(**queues: dict) -> dict:
+    return {
+        "temporal": {"address": "127.0.0.1:7233", "namespace": "default", "available": True},
+        "error": None,
+        "queues": {tq: {"at": 1.0, "stats": stats, "error": None, "rate_limited": False} for tq, stats in queues.items()},
+        "not_owned": [],
+        "workers": {"at": 1.0, "by_task_queue": {tq: [] for tq in queues}, "error": None, "unsupported": False},
+        "closed": {"at": 1.0, "error": None, "rate_limited": False,
+                   "queues": {tq: {"by_status": {"Failed": 1, "Completed": 3}, "durations_seconds": [2.0, 1.0], "complete": True}
+                              for tq in queues}},
+    }  # fmt: skip
+
+
+class FakeControlPlane:
+    base_url = "http://127.0.0.1:1"
+
+    def __init__(self, doc: dict) -> None:
+        self.doc = doc
+        self.paths: list[str] = []
+
+    async def get_raw(self, path: str) -> bytes:
+        self.paths.append(path)
+        await asyncio.sleep(0.01)
+        return json.dumps(self.doc).encode()
+
+
+class FakeCapabilities:
+    def __init__(self, caps: Capabilities) -> None:
+        self.caps = caps
+
+    async def get(self) -> Capabilities:
+        return self.caps
+
+
+def test_same_temporal_takes_loopback_names_as_one_and_a_namespace_as_different():
+    theirs = {"address": "127.0.0.1:7233", "namespace": "default"}
+    assert same_temporal("localhost:7233", "default", theirs)
+    assert same_temporal("127.0.0.1:7233", "default", theirs)
+    assert not same_temporal("127.0.0.1:7234", "default", theirs)
+    assert not same_temporal("127.0.0.1:7233", "prod", theirs)
+    assert not same_temporal("temporal.example.com:7233", "default", theirs)
+
+
+def test_concurrent_reads_of_a_poll_are_one_request():
+    cp = FakeControlPlane(document(a={"backlog": 4, "backlog_by_priority": {"3": 4}}, b={"backlog": 0}))
+    relay = RelayedTemporal(cp, "127.0.0.1:7233", "default")
+
+    async def poll():
+        await relay.prefetch(["a", "b"])
+        stats = await asyncio.gather(relay.queue_stats("a"), relay.queue_stats("b"))
+        scan = await relay.closed_scan(["a"], 300.0)
+        return stats, scan
+
+    (a, b), scan = asyncio.run(poll())
+    assert (a.backlog, a.backlog_by_priority, b.backlog) == (4, {3: 4}, 0)
+    assert scan.queues["a"].by_status == {"Failed": 1, "Completed": 3} and scan.complete
+    assert len(cp.paths) == 1, cp.paths
+    assert "task_queue=a" in cp.paths[0] and "task_queue=b" in cp.paths[0]
+
+
+def test_a_queues_error_and_a_foreign_queue_are_failures_of_that_queue():
+    doc = document(a={"backlog": 1})
+    doc["queues"]["busy"] = {"at": 1.0, "stats": None, "error": "rate limit exceeded", "rate_limited": True}
+    doc["not_owned"] = ["theirs"]
+    relay = RelayedTemporal(FakeControlPlane(doc), "127.0.0.1:7233", "default")
+
+    async def read(tq: str):
+        await relay.prefetch(["a", "busy", "theirs"])
+        return await relay.queue_stats(tq)
+
+    with pytest.raises(TemporalRateLimited):
+        asyncio.run(read("busy"))
+    with pytest.raises(TemporalUnavailable, match="not a task queue of this organization"):
+        asyncio.run(read("theirs"))
+
+
+def test_reads_go_direct_where_the_control_plane_has_no_relay_or_another_temporal():
+    made: list[str] = []
+
+    class Direct:
+        async def queue_stats(self, tq, *a, **k):
+            made.append(tq)
+            return "direct"
+
+    kubiya = TemporalReads(FakeControlPlane(document(a={})), FakeCapabilities(Capabilities.of_kubiya()), Direct,
+                           "127.0.0.1:7233", "default")  # fmt: skip
+    assert asyncio.run(kubiya.queue_stats("a")) == "direct" and not kubiya.relayed
+    assert "does not relay" in kubiya.why_direct
+
+    elsewhere = TemporalReads(FakeControlPlane(document(a={})), FakeCapabilities(Capabilities.of_local()), Direct,
+                              "127.0.0.1:9999", "default")  # fmt: skip
+    assert asyncio.run(elsewhere.queue_stats("a")) == "direct" and "another Temporal" in elsewhere.why_direct
+
+    ours = TemporalReads(FakeControlPlane(document(a={"backlog": 2})), FakeCapabilities(Capabilities.of_local()), Direct,
+                         "127.0.0.1:7233", "default")  # fmt: skip
+    assert asyncio.run(ours.queue_stats("a")).backlog == 2 and ours.relayed and not ours.reads_partitions
+    assert made == ["a", "a"]
