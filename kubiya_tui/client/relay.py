@@ -176,7 +176,7 @@ class RelayedTemporal:
             raise TemporalUnavailable(f"{tq} is not a task queue of this organization")
 
     async def queue_stats(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> QueueStats:
-        doc = await self.document([task_queue]) if not self._covers(task_queue) else self._covering(task_queue)
+        doc = await self.document([task_queue])  # a fresh document of the whole poll answers
         self._checked(doc, task_queue)
         entry = doc["queues"].get(task_queue)
         if entry is None:
@@ -184,19 +184,6 @@ class RelayedTemporal:
         if entry.get("error"):
             _raise(entry["error"], bool(entry.get("rate_limited")))
         return _stats(entry.get("stats") or {})
-
-    def _covering(self, task_queue: str) -> dict[str, Any]:
-        for (tqs, w), (at, doc) in self._docs.items():
-            if self._mono() - at <= self.max_age and (task_queue in doc["queues"] or task_queue in (doc.get("not_owned") or ())):
-                return doc
-        raise KeyError(task_queue)
-
-    def _covers(self, task_queue: str) -> bool:
-        try:
-            self._covering(task_queue)
-        except KeyError:
-            return False
-        return True
 
     async def partitions(self, task_queue: str, timeout: float = 3.0, *, retry: bool = False) -> int:
         raise TemporalUnavailable("partitions are not relayed by the control plane")
@@ -228,7 +215,7 @@ class RelayedTemporal:
         return Outcomes(window_seconds=window_seconds, by_status=scan.queues[task_queue].by_status)
 
     async def workers(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> list[dict]:
-        doc = await self.document([task_queue]) if not self._covers(task_queue) else self._covering(task_queue)
+        doc = await self.document([task_queue])  # a fresh document of the whole poll answers
         self._checked(doc, task_queue)
         return list(self._workers(doc).get(task_queue, []))
 

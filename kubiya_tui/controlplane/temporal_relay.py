@@ -243,37 +243,3 @@ class TemporalRelay:
                 "queues": None if c.value is None else {tq: asdict(ex) for tq, ex in c.value.items()},
             }
         return doc
-        for tq in wanted:
-            s = readings.stats.get(tq)
-            if s is None:
-                continue
-            doc["queues"][tq] = {
-                "at": s.at,
-                "stats": None if s.value is None else asdict(s.value),
-                "error": s.error,
-                "rate_limited": s.rate_limited,
-            }
-        w = readings.workers
-        if w is not None:
-            by_tq = w.value if isinstance(w.value, dict) else {}
-            doc["workers"] = {
-                "at": w.at,
-                "by_task_queue": {tq: by_tq.get(tq, []) for tq in wanted} if by_tq else {},
-                "error": w.error,
-                "unsupported": w.value == "unsupported",
-            }
-        c = readings.closed.get((window, tuple(sorted(wanted))))
-        if c is not None:
-            scan = c.value
-            doc["closed"] = {
-                "at": c.at,
-                "error": c.error,
-                "rate_limited": c.rate_limited,
-                "scan": None if scan is None else {
-                    "window_seconds": scan.window_seconds,
-                    "complete": scan.complete,
-                    "calls": scan.calls,
-                    "queues": {tq: asdict(ex) for tq, ex in scan.queues.items()},
-                },
-            }  # fmt: skip
-        return doc
