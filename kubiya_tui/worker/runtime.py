@@ -54,6 +54,8 @@ DEFAULT_CONCURRENCY = 10
 DRAIN_GRACE = timedelta(seconds=MAX_TASK_TIMEOUT_SECONDS + 60)
 ACTIVITY_HEARTBEAT_EVERY = 2.0
 SDK_HEARTBEAT_INTERVAL = timedelta(seconds=10)
+START_CONFIRM_TIMEOUT = timedelta(seconds=5)
+"""How long the heartbeat that records an attempt's start may take (well inside the heartbeat timeout)."""
 REPORT_FOR = timedelta(minutes=5)
 """How long a finished task's outcome is retried while Temporal does not take it (an outage)."""
 REPORT_RPC_TIMEOUT = timedelta(seconds=10)
@@ -218,8 +220,13 @@ class TaskActivities:
         timeout = float(payload.get("timeout_seconds") or 300)
         attempt = int(payload.get("attempt") or info.attempt)
         ctx = TaskContext(task_id=task_id, attempt=attempt, queue_settings=self.queue_settings)
+        started = {"started_by": self.client.identity if self.client is not None else None}
+        if not await self._confirm_start(info, attempt, started):
+            # Temporal has not recorded that this attempt runs here: it does not run, and the
+            # workflow hands it to a worker again when its heartbeat times out (no details).
+            activity.raise_complete_async()
         self.tracker.started(task_id)
-        beating = asyncio.create_task(_heartbeat_activity())
+        beating = asyncio.create_task(_heartbeat_activity(started))
         ok = False
         try:
             outcome = await self._execute(kind, data, ctx, timeout)
@@ -240,6 +247,23 @@ class TaskActivities:
         # Temporal hears the outcome from this worker's own report (REPORT_FOR of retries), not from the SDK.
         self._in_background(self._report(info, attempt, outcome))
         activity.raise_complete_async()
+
+    async def _confirm_start(self, info: activity.Info, attempt: int, started: dict[str, Any]) -> bool:
+        """Have Temporal record, before the task runs, that this attempt started here.
+
+        A task Temporal handed out that never reached a worker (a poll answer lost on a
+        starved machine) then times out with no heartbeat details, and the workflow can
+        tell it from a task that ran on a worker that died: only the first runs again.
+        """
+        if self.client is None:
+            return True
+        handle = self.client.get_async_activity_handle(task_token=info.task_token)
+        try:
+            await handle.heartbeat(started, rpc_timeout=START_CONFIRM_TIMEOUT)
+            return True
+        except Exception as exc:
+            log.warning("task %s attempt %d not started: Temporal did not confirm it (%s)", info.workflow_id, attempt, _short(exc))
+            return False
 
     async def _execute(self, kind: Any, data: Any, ctx: TaskContext, timeout: float) -> Outcome:
         try:
@@ -340,10 +364,14 @@ class TaskActivities:
             await asyncio.wait(set(self._reports), timeout=timeout)
 
 
-async def _heartbeat_activity() -> None:
-    """Tell Temporal the task's worker is alive; a dead worker's task moves on within seconds."""
+async def _heartbeat_activity(started: dict[str, Any]) -> None:
+    """Tell Temporal the task's worker is alive; a dead worker's task moves on within seconds.
+
+    Every beat carries ``started`` (Temporal keeps the last beat's details): a timed-out
+    attempt with details ran on a worker; one without never reached one.
+    """
     while True:
-        activity.heartbeat()
+        activity.heartbeat(started)
         await asyncio.sleep(ACTIVITY_HEARTBEAT_EVERY)
 
 

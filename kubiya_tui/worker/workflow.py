@@ -12,6 +12,10 @@ and counted here:
   running it again ("completion not reported"); no word means "worker lost", and that
   attempt is spent too.
 
+An attempt that never reached a worker (Temporal handed it out, but no worker recorded
+that it started it, which a worker does before it runs a task) is handed out again without
+being spent, up to ``MAX_REDELIVERIES`` times.
+
 With ``max_attempts: 1`` a task never runs twice: a lost worker fails it visibly. With more,
 a task may run again after its worker was lost mid-task (at least once, at most
 ``max_attempts`` times). Every ended attempt is kept in the memo's ``attempt_log``.
@@ -43,6 +47,10 @@ FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 ATTEMPTS_PATCH = "attempts-count-executions"
 """Workflows started before this patch replay their original logic (``_run_before_counting_executions``)."""
+REDELIVERY_PATCH = "attempts-never-started-run-again"
+"""From this patch on, an attempt that never reached a worker is handed out again, not spent."""
+MAX_REDELIVERIES = 5
+# How often one attempt may be handed out again because it never reached a worker.
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -70,19 +78,27 @@ class KubiyaTaskWorkflow:
         for attempt in range(1, max_attempts + 1):
             if attempt > 1:
                 await workflow.sleep(min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** (attempt - 2)))
-            try:
-                return await workflow.execute_activity(
-                    ACTIVITY_NAME,
-                    {**payload, "attempt": attempt, "max_attempts": max_attempts},
-                    activity_id=f"attempt-{attempt}",
-                    start_to_close_timeout=timedelta(seconds=timeout + TIMEOUT_MARGIN_SECONDS),
-                    heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-                    retry_policy=RetryPolicy(maximum_attempts=1),
-                )
-            except ActivityError as exc:
-                if isinstance(exc.cause, CancelledError):
-                    raise
-                ended = await self._how_it_ended(attempt, exc)
+            redelivered = 0
+            while True:
+                try:
+                    return await workflow.execute_activity(
+                        ACTIVITY_NAME,
+                        {**payload, "attempt": attempt, "max_attempts": max_attempts},
+                        # The first hand-out keeps its historical id; hand-outs again get their own.
+                        activity_id=f"attempt-{attempt}" + (f"-again-{redelivered}" if redelivered else ""),
+                        start_to_close_timeout=timedelta(seconds=timeout + TIMEOUT_MARGIN_SECONDS),
+                        heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
+                        retry_policy=RetryPolicy(maximum_attempts=1),
+                    )
+                except ActivityError as exc:
+                    if isinstance(exc.cause, CancelledError):
+                        raise
+                    if redelivered < MAX_REDELIVERIES and self._never_started(exc):
+                        redelivered += 1
+                        workflow.logger.info("task %s attempt %d never reached a worker; handing it out again", payload.get("task_id"), attempt)
+                        continue
+                    ended = await self._how_it_ended(attempt, exc)
+                    break
             if ended.get("result_reported"):
                 self._note(attempt, "completion not reported", "the result reached Temporal late, from the worker's report", ended.get("worker"))
                 return ended.get("result")
@@ -97,6 +113,21 @@ class KubiyaTaskWorkflow:
         if spent > 1:
             why += "; earlier: " + ", ".join(f"{e['attempt']} {e['outcome']}" for e in self._log[:-1])
         raise ApplicationError(f"{last['error'] or last['outcome']} ({why})", type=ended.get("type") or "TaskFailed", non_retryable=True)
+
+    @staticmethod
+    def _never_started(exc: ActivityError) -> bool:
+        """True when the attempt's heartbeat timed out with no details: no worker recorded that it runs it.
+
+        A worker heartbeats (with details) and waits for Temporal to take it before it runs a
+        task, so a task that ran always leaves details; one lost on its way does not.
+        """
+        cause = exc.cause
+        return (
+            isinstance(cause, TimeoutError)
+            and cause.type == TimeoutType.HEARTBEAT
+            and not cause.last_heartbeat_details
+            and workflow.patched(REDELIVERY_PATCH)
+        )
 
     async def _how_it_ended(self, attempt: int, exc: ActivityError) -> dict[str, Any]:
         """What ended an attempt, as {outcome, error, type, final, worker} (or a late result)."""

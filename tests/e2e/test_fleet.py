@@ -124,12 +124,18 @@ async def test_the_console_polls_each_profile_and_logs_alerts(pair, profiles) ->
     app = build_fleet_console(open_fleet(None), theme="kubiya-dark")
     app.remember_theme = False
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
+
+        def drawn_rows() -> list[str]:
+            table = app.screen.table
+            return [table.render_line(y).text for y in range(1, table.row_count + 1)]
+
+        # Profiles that answer close together are drawn in one coalesced pass: wait for what is drawn.
         for _ in range(400):
             await pilot.pause(0.05)
-            if app.alerts.alerts("alpha") and all(m.snapshot for m in app.fleet or ()):
+            if app.alerts.alerts("alpha") and all(m.snapshot for m in app.fleet or ()) and len(drawn_rows()) == 2:
                 break
         assert isinstance(app.screen, FleetScreen)
-        rows = [app.screen.table.render_line(y).text for y in range(1, app.screen.table.row_count + 1)]
+        rows = drawn_rows()
         assert {r.split()[0].lstrip("▌") for r in rows} == {"alpha", "⚠beta"}
         assert {a.metric for a in app.alerts.alerts("alpha")} >= {"workers_healthy"}
         header = str(app.screen.query_one(FleetHeader).render())

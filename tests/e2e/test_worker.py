@@ -326,3 +326,42 @@ def test_second_interrupt_exits_at_once_and_the_task_runs_elsewhere(api, control
     start_worker(queue["id"])
     done = wait_for(lambda: (t := task(api, task_id))["status"] == "completed" and t, 60, "task completed elsewhere")
     assert done["worker"] != first_row["worker_id"]
+
+
+async def test_a_task_handed_out_that_never_reached_a_worker_runs_once_even_with_one_attempt(
+    api, control_plane, temporal_server, start_worker, unique
+):
+    """Temporal hands an attempt to a poll whose answer never reaches a worker (a starved
+    machine): the attempt times out without a start recorded, so it is handed out again and
+    runs, rather than failing as "worker lost" (it never ran, so max_attempts 1 still holds)."""
+    import asyncio
+
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import PollActivityTaskQueueRequest
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from kubiya_tui.worker.workflow import KubiyaTaskWorkflow
+
+    queue = make_queue(api, unique("lost-poll"))
+    tq = queue["task_queue_name"]
+    client = await Client.connect(temporal_server.address, namespace=temporal_server.namespace)
+    # Workflow tasks only, so that the attempt's activity task waits for the poll below.
+    async with Worker(client, task_queue=tq, workflows=[KubiyaTaskWorkflow]):
+        [task_id] = await asyncio.to_thread(submit, api, queue["id"], input={"seconds": 0}, max_attempts=1)
+        # A poll that takes the attempt and drops it: what a poll answer lost on its way looks like.
+        lost = await client.workflow_service.poll_activity_task_queue(
+            PollActivityTaskQueueRequest(
+                namespace=temporal_server.namespace, task_queue=TaskQueue(name=tq), identity="poll-answer-lost"
+            )
+        )
+        assert lost.activity_id == "attempt-1" and lost.workflow_execution.workflow_id
+    worker = start_worker(queue["id"])
+    done = await asyncio.to_thread(
+        wait_for, lambda: (t := task(api, task_id))["status"] in ("completed", "failed") and t, 90, "the task ended"
+    )
+    assert done["status"] == "completed", done.get("error")
+    assert not any(a["outcome"] == "worker lost" for a in done.get("attempt_log") or []), done
+    row = wait_for(lambda: live_workers(api, queue["id"]), 10, "the worker")[0]
+    assert done["worker"] == row["worker_id"], "it ran on the real worker, once"
+    worker.stop(grace=20)
