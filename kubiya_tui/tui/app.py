@@ -352,7 +352,7 @@ class KubiyaConsole(App[None]):
             except Exception as exc:  # a full disk must not end the console
                 log.warning("cannot write alerts to %s: %s", path, exc)
 
-        self.run_worker(write(), group="alert-log", exit_on_error=False)
+        self.run_worker(write, group="alert-log", exit_on_error=False)
 
     def action_alerts(self) -> None:
         from kubiya_tui.tui.screens.alerts import AlertsScreen
