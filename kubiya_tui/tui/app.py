@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from textual import on
+from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive, var
@@ -35,6 +35,7 @@ from kubiya_tui.tui import persistence
 from kubiya_tui.tui.actions import Actions, Operations
 from kubiya_tui.tui.commands import ConsoleCommands
 from kubiya_tui.tui.fleet_poller import FleetPoller
+from kubiya_tui.tui.gc_policy import CollectAfterPaint
 from kubiya_tui.tui.messages import FleetPolled, SnapshotReady
 from kubiya_tui.tui.polling import POLL_GROUP, HeartbeatHistory, SnapshotPoller
 from kubiya_tui.tui.themes import ANSI_THEME, DEFAULT_THEME, project_themes, variable_defaults
@@ -136,6 +137,7 @@ class KubiyaConsole(App[None]):
         """The connection that ``source`` and ``api`` belong to, closed with the console; None: they are closed one by one."""
         self.poller: SnapshotPoller | FleetPoller = SnapshotPoller(self, source)
         self.heartbeats = HeartbeatHistory()
+        self.gc_policy = CollectAfterPaint()
         self.operations = Operations(
             self, api, profile=profile, read_only=read_only, read_only_reason=read_only_reason, api_key=api_key
         )
@@ -342,13 +344,13 @@ class KubiyaConsole(App[None]):
         self._alert_states[profile] = state
         from kubiya_tui import alertlog
 
-        events = [c.event() for c in changes]
+        changed = [c.event() for c in changes]
         rows = {profile: self.alerts.firing_rows(profile)}
         path = self.alert_log
 
         async def write() -> None:
             try:
-                await asyncio.to_thread(alertlog.write, path, events, rows, now, {profile: state})
+                await asyncio.to_thread(alertlog.write, path, changed, rows, now, {profile: state})
             except Exception as exc:  # a full disk must not end the console
                 log.warning("cannot write alerts to %s: %s", path, exc)
 
@@ -366,11 +368,15 @@ class KubiyaConsole(App[None]):
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Make ``snapshot`` the one every screen shows, noting the heartbeats that arrived with it."""
-        first = self.snapshot is None
         self.heartbeats.record(snapshot, self.snapshot)
         self.snapshot = snapshot
-        if first:
-            self.call_after_refresh(_freeze_long_lived)
+        # Garbage is collected once this snapshot is painted, never inside a refresh (gc_policy.py).
+        self.call_after_refresh(self.gc_policy.after_paint)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown)):
+            self.gc_policy.input_seen()
+        await super().on_event(event)
 
     @on(Worker.StateChanged)
     def _worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -620,19 +626,6 @@ def run_fleet_console(names: str | None = None, *, read_only: bool = False, them
     _log_to_file()
     members = open_fleet(names, read_only=read_only)
     build_fleet_console(members, theme=theme).run()
-
-
-def _freeze_long_lived() -> None:
-    """Exempt what lives as long as the console from garbage collection, once its first snapshot is on screen.
-
-    Modules, widgets, styles and the history rings are most of the heap; a full collection
-    walked them all (tens of ms at 5,000 workers, a stalled refresh). Frozen, collections walk
-    only what refreshes make (one snapshot frozen with them is the price).
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
 
 
 def run_console(

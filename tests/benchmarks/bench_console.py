@@ -22,6 +22,12 @@ What it does (no network: every number comes from a synthetic SnapshotSource def
   (``pilot.pause()``), and the CPU time this process spent over that span (``to_idle_cpu``:
   the same work, less the waits caused by other processes on a busy machine). Median and
   p95 of 20 refreshes, on the overview and on the workers screen. Goal: 50 ms;
+* **gc**: the workers screen again, but with a freshly built snapshot every refresh (as the
+  collector makes them, so the garbage of the old ones is the console's to collect), under the
+  console's garbage policy (``tui/gc_policy.py``: collect young objects after each paint and
+  freeze what survived) and under the policy before it (freeze once, after the first
+  snapshot), alternating in one run; prints to-idle wall and CPU time, the collections' time
+  inside each refresh (``gc.callbacks``), and the full collections that landed inside refreshes;
 * **idle CPU**: runs the console in a pseudo-terminal process with a source whose snapshot
   changes every 2 s (``interval`` 2 s) for 60 s, and reads that process's CPU time
   (psutil) as a % of one core; the terminal output is drained by this process. Small
@@ -32,7 +38,7 @@ What it does (no network: every number comes from a synthetic SnapshotSource def
   started, by pid.
 
 ``--quick`` shortens everything (2 launches, 5 refreshes, 10 s of CPU) for a smoke run; ``--only refresh``
-(or ``launch``, ``cpu``) runs one part alone; ``--launch-only`` is ``--only launch`` (``--launches N`` of each size).
+(or ``launch``, ``gc``, ``cpu``) runs one part alone; ``--launch-only`` is ``--only launch`` (``--launches N`` of each size).
 
 ``to_idle`` (wall) cannot go below about 40 ms: ``pilot.pause()`` waits in sleeps of 20 ms until one of
 them passes with the process idle, so it is the work plus at least one idle 20 ms; ``to_idle_cpu`` has no
@@ -74,6 +80,8 @@ SMALL = (5, 10)
 LARGE = (1000, 5000)
 REFRESH_GOAL_MS = 50.0
 LAUNCH_GOAL_MS = 400.0
+WORKERS_GOAL_MS = (30.0, 60.0)
+"""The workers screen at 5,000 workers, refresh to idle: median and p95 (issue #19)."""
 """Launch to first frame at 1,000 queues (issue #19)."""
 CPU_GOAL_PERCENT = 5.0
 HEADER = b" kubiya-tui "
@@ -419,6 +427,89 @@ async def bench_refresh(refreshes: int, warmup: int = 2) -> dict[str, dict[str, 
     return results
 
 
+class FreezeOnce:
+    """The console's garbage policy before ``gc_policy.CollectAfterPaint``: freeze once, after the first snapshot."""
+
+    def __init__(self) -> None:
+        self.first_done = False
+
+    def input_seen(self) -> None:
+        return None
+
+    def after_paint(self) -> None:
+        import gc
+
+        if not self.first_done:
+            self.first_done = True
+            gc.collect()
+            gc.freeze()
+
+
+class GcPauses:
+    """Every garbage collection's duration (ms) and generation while ``recording``, from ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.pauses: list[tuple[int, float]] = []
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif self.recording:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._began) * 1000))
+
+
+async def bench_fresh_refresh(refreshes: int, policy: str, warmup: int = 3) -> dict[str, list[float]]:
+    """The workers screen with a freshly built snapshot every refresh (as the collector makes them), under ``policy``.
+
+    Each snapshot is built before its refresh is timed (the collector's work, not the console's);
+    the garbage it leaves is the console's to collect. ``gc_ms``: the collections that ran inside
+    the timed refreshes, summed per refresh; ``gc_full_ms``: the longest full collection among them.
+    """
+    import gc
+
+    from kubiya_tui.tui.messages import SnapshotReady
+    from kubiya_tui.tui.widgets.worker_table import WorkerTable
+
+    source = SyntheticSource(*LARGE, interval=3600.0, history_samples=History(2.0).span_samples)
+    app = console_app(source, cursor_blink=False)
+    if policy == "freeze-once":
+        app.gc_policy = FreezeOnce()
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
+    wall: list[float] = []
+    cpu: list[float] = []
+    gc_ms: list[float] = []
+    full: list[float] = []
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("w")
+            await pilot.pause()
+            assert app.screen.query_one(WorkerTable).row_count == LARGE[1]
+            for k in range(warmup + refreshes):
+                snapshot = synthetic_snapshot(*LARGE, tick=k + 1, taken_at=time.time())
+                source._history.record_snapshot(snapshot)
+                pauses.pauses.clear()
+                pauses.recording = k >= warmup
+                t0, c0 = time.perf_counter(), time.process_time()
+                app.post_message(SnapshotReady(snapshot))
+                await pilot.pause()
+                pauses.recording = False
+                del snapshot
+                if k >= warmup:
+                    wall.append((time.perf_counter() - t0) * 1000)
+                    cpu.append((time.process_time() - c0) * 1000)
+                    gc_ms.append(sum(ms for _, ms in pauses.pauses))
+                    full.extend(ms for gen, ms in pauses.pauses if gen == 2)
+            await pilot.press("q")
+    finally:
+        gc.callbacks.remove(pauses)
+        gc.unfreeze()
+    return {"to_idle": wall, "to_idle_cpu": cpu, "gc_ms": gc_ms, "gc_full_ms": full or [0.0]}
+
+
 # ---------------------------------------------------------------------------- report
 
 
@@ -430,17 +521,17 @@ def p95(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 launches, 5 refreshes, 10 s of CPU")
-    parser.add_argument("--skip", action="append", default=[], choices=["launch", "refresh", "cpu"])
+    parser.add_argument("--skip", action="append", default=[], choices=["launch", "refresh", "gc", "cpu"])
     parser.add_argument("--launch-only", action="store_true", help="only the launch rows (the same as --skip refresh --skip cpu)")
     parser.add_argument("--launches", type=int, default=None, metavar="N", help="launches of each size (default 5; 2 with --quick)")
-    parser.add_argument("--only", choices=["launch", "refresh", "cpu"], help="run this part alone (the others skipped)")
+    parser.add_argument("--only", choices=["launch", "refresh", "gc", "cpu"], help="run this part alone (the others skipped)")
     args = parser.parse_args()
     if args.only:
-        args.skip = [part for part in ("launch", "refresh", "cpu") if part != args.only]
+        args.skip = [part for part in ("launch", "refresh", "gc", "cpu") if part != args.only]
     launches, refreshes, cpu_seconds = (2, 5, 10.0) if args.quick else (5, 20, 60.0)
     launches = args.launches or launches
     if args.launch_only:
-        args.skip += ["refresh", "cpu"]
+        args.skip += ["refresh", "gc", "cpu"]
     rows: list[tuple[str, str, str, str]] = []
 
     def row(what: str, figure: str, goal: str = "", verdict: str = "") -> None:
@@ -470,6 +561,24 @@ def main() -> None:
                     goal = f"<= {REFRESH_GOAL_MS:.0f} ms" if name in ("set_items", "to_idle", "to_idle_cpu") else ""
                     verdict = ("ok" if high <= REFRESH_GOAL_MS else "MISSED") if goal else ""
                     row(f"refresh {label}: {name}", f"median {med:.1f} ms, p95 {high:.1f} ms", goal, verdict)
+        if "gc" not in args.skip:
+            print(f"workers screen, a fresh snapshot every refresh ({refreshes} refreshes per policy, alternating)...", flush=True)
+            # The two policies alternate, twice each, so a busy minute weighs on both alike.
+            merged: dict[str, dict[str, list[float]]] = {"after-paint": {}, "freeze-once": {}}
+            for policy in ("freeze-once", "after-paint", "freeze-once", "after-paint"):
+                for name, values in asyncio.run(bench_fresh_refresh(max(2, refreshes // 2), policy)).items():
+                    merged[policy].setdefault(name, []).extend(values)
+            for policy, label in (("after-paint", "collect after paint (now)"), ("freeze-once", "freeze once (before)")):
+                series = merged[policy]
+                for name in ("to_idle", "to_idle_cpu", "gc_ms"):
+                    med, high = statistics.median(series[name]), p95(series[name])
+                    goal = f"median <= {WORKERS_GOAL_MS[0]:.0f}, p95 <= {WORKERS_GOAL_MS[1]:.0f} ms" if name == "to_idle_cpu" else ""
+                    ok = med <= WORKERS_GOAL_MS[0] and high <= WORKERS_GOAL_MS[1]
+                    row(f"fresh snapshots, {label}: {name}", f"median {med:.1f} ms, p95 {high:.1f} ms", goal,
+                        ("ok" if ok else "MISSED") if goal else "")
+                fulls = [ms for ms in series["gc_full_ms"] if ms]
+                row(f"fresh snapshots, {label}: full collections inside refreshes",
+                    f"{len(fulls)}, longest {max(fulls, default=0.0):.1f} ms")
         if "cpu" not in args.skip:
             print(f"idle CPU, refresh every 2 s, {cpu_seconds:.0f} s each...", flush=True)
             for q, w in (SMALL, LARGE):
