@@ -254,7 +254,9 @@ def run_in_terminal(queues: int, workers: int, interval: float) -> None:
 class TerminalProcess:
     """The console in a child process on a pseudo-terminal of SIZE; the output is read (and dropped) here."""
 
-    def __init__(self, queues: int, workers: int, interval: float, home: str, code: str | None = None) -> None:
+    def __init__(
+        self, queues: int, workers: int, interval: float, home: str, code: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
         import fcntl
         import pty
         import struct
@@ -272,6 +274,7 @@ class TerminalProcess:
             "XDG_STATE_HOME": f"{home}/state",
             "XDG_DATA_HOME": f"{home}/data",
             "PYTHONPATH": str(ROOT),
+            **(extra_env or {}),
         }
         for var in ("TEXTUAL", "TEXTUAL_DEBUG", "TEXTUAL_DEVTOOLS_PORT"):
             env.pop(var, None)
@@ -333,6 +336,28 @@ def bench_launch(queues: int, workers: int, runs: int, home: str) -> list[float]
     times = []
     for _ in range(runs):
         term = TerminalProcess(queues, workers, 3600.0, home)
+        try:
+            times.append(term.first_frame())
+        finally:
+            term.stop()
+    return times
+
+
+REAL_LAUNCH = "import sys; sys.argv = ['kubiya-tui']; from kubiya_tui.cli import main; main()"
+"""The `kubiya-tui` command itself: argument parsing, the profile's settings, connect(), then the console."""
+
+
+def bench_real_launch(runs: int, home: str) -> list[float]:
+    """First frame of the real command, pointed at a closed loopback port (its first poll comes after the frame,
+    so the control plane's answer is not part of the launch)."""
+    env = {
+        "KUBIYA_CONTROL_PLANE_BASE_URL": "http://127.0.0.1:9",
+        "KUBIYA_API_KEY": "bench-placeholder",
+        "TEMPORAL_ADDRESS": "127.0.0.1:9",
+    }
+    times = []
+    for _ in range(runs):
+        term = TerminalProcess(0, 0, 0.0, home, code=REAL_LAUNCH, extra_env=env)
         try:
             times.append(term.first_frame())
         finally:
@@ -552,6 +577,9 @@ def main() -> None:
                 row(f"launch, {q:,} queues / {w:,} workers", f"median {med:.0f} ms (min {min(times) * 1000:.0f}, "
                     f"max {max(times) * 1000:.0f}; of which the synthetic source's data: {data_ms:.0f} ms)",
                     goal, ("ok" if med <= LAUNCH_GOAL_MS else "MISSED") if goal else "")
+            times = bench_real_launch(launches, home)
+            row("launch, the `kubiya-tui` command (settings, connect(), console; no data yet)",
+                f"median {statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
         if "refresh" not in args.skip:
             print(f"refresh of {LARGE[0]:,} queues / {LARGE[1]:,} workers ({refreshes} refreshes)...", flush=True)
             results = asyncio.run(bench_refresh(refreshes))
