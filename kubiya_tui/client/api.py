@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
 from kubiya_tui import __version__
+from kubiya_tui.client.urls import base_urls, url_problem
 from kubiya_tui.models import (
     AuditEntry,
     AutoscalePolicy,
@@ -181,15 +182,6 @@ def _as_list(data: Any, *keys: str) -> list[Any]:
     raise TypeError(f"expected a list, got {type(data).__name__}")
 
 
-def normalize_base_url(url: str) -> str:
-    """The host root of a control plane: trailing ``/``, ``/api`` or ``/api/v1`` removed."""
-    url = url.strip().rstrip("/")
-    for suffix in ("/api/v1", "/api"):
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
-    return url
-
-
 class ApiClient:
     """The whole control-plane API contract over httpx, async.
 
@@ -212,15 +204,10 @@ class ApiClient:
         backoff: float = 0.25,
         max_backoff: float = 4.0,
     ) -> None:
-        self.base_urls = [normalize_base_url(u) for u in base_url.split(",") if u.strip()] or [""]
-        for url in self.base_urls:
-            if not re.match(r"^https?://[^/\s]+", url):
-                raise ApiError(
-                    0,
-                    "bad URL",
-                    url=base_url,
-                    message=f"control plane URL {url or base_url!r} is not an http:// or https:// URL",
-                )
+        self.base_urls = base_urls(base_url)
+        problem = url_problem(base_url)
+        if problem is not None:
+            raise ApiError(0, "bad URL", url=base_url, message=problem)
         self._active = 0
         self.timeout = timeout
         self.retries = max(0, retries)

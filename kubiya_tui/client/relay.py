@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 from urllib.parse import urlencode
@@ -36,6 +37,11 @@ if TYPE_CHECKING:
     from kubiya_tui.client.api import ApiClient as ControlPlaneReader
 
 PATH = "/api/v1/temporal-reads"
+MAX_NAMED = 20
+"""Task queues one request names at most (the relay's rule); more, and the request names none (all of them)."""
+TASK_QUEUE_NAME_PATTERN = r"^[!-~]{1,1000}$"
+"""A task queue name a request can name: printable ASCII without spaces, at most 1000 characters."""
+_NAME = re.compile(TASK_QUEUE_NAME_PATTERN)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -136,9 +142,12 @@ class RelayedTemporal:
 
     async def _fetch(self, key: tuple[tuple[str, ...], float]) -> dict[str, Any]:
         tqs, window = key
+        # More task queues than a request may name (or a name a query cannot carry): ask for all of the
+        # organization's; the answer then holds these among them.
+        named = len(tqs) <= MAX_NAMED and all(_NAME.fullmatch(tq) for tq in tqs)
         query = urlencode(
             [("window", f"{window:g}"), ("durations", str(self.durations)), ("max_age", f"{self.max_age:g}")]
-            + [("task_queue", tq) for tq in tqs],
+            + ([("task_queue", tq) for tq in tqs] if named else []),
         )
         self.requests += 1
         try:

@@ -34,6 +34,7 @@ from kubiya_tui.metrics.snapshot import Snapshot, SnapshotSource
 from kubiya_tui.tui import persistence
 from kubiya_tui.tui.actions import Actions, Operations
 from kubiya_tui.tui.commands import ConsoleCommands
+from kubiya_tui.tui.connecting import Connecting
 from kubiya_tui.tui.fleet_poller import FleetPoller
 from kubiya_tui.tui.gc_policy import CollectAfterPaint
 from kubiya_tui.tui.messages import FleetPolled, SnapshotReady
@@ -111,8 +112,13 @@ class KubiyaConsole(App[None]):
         local_time: Callable[[float], time.struct_time] = time.localtime,
         color: str | None = None,
         danger: bool = False,
+        connect_later: Callable[[], Connection] | None = None,
     ) -> None:
         super().__init__()
+        self._connect_later = connect_later
+        """Makes the connection once the first frame is on screen (``source`` is then ``Connecting``); None: given."""
+        self.connect_failure: UserError | None = None
+        """Why the connection made after the first frame could not be made (the console exits with it)."""
         self._own = FleetMember(name=profile or "default", source=source, color=color, danger=danger) if color or danger else None
         """One profile with a colour or a ``danger`` mark: its header and dialogs are framed like a fleet member's."""
         self.fleet: list[FleetMember] | None = list(fleet) if fleet else None
@@ -239,12 +245,42 @@ class KubiyaConsole(App[None]):
         latest = self.source.latest()
         if latest is not None:
             self.show_snapshot(latest)
+        if self._connect_later is not None:
+            # Drawn first, connected right after (tui/connecting.py); the first poll follows the connection.
+            self.call_after_refresh(self._connect_after_first_frame)
+            return
         if self.connection is not None:
             # What the control plane offers decides which actions the keys open: learned at once.
             self.connection.capabilities.learn_soon()
         # The first poll starts once the first frame is on screen: a source whose refresh does work
         # before its first await (building 1,000 queues' snapshot) would otherwise hold that frame back.
         self.call_after_refresh(self.poller.poll)
+
+    def _connect_after_first_frame(self) -> None:
+        self.run_worker(self._open_connection(), group="connect", exit_on_error=False)
+
+    async def _open_connection(self) -> None:
+        make, self._connect_later = self._connect_later, None
+        if make is None:
+            return
+        placeholder = self.poller.source
+        try:
+            # The modules a connection needs load in a thread, so the drawn console keeps answering keys.
+            await asyncio.to_thread(_load_connection_modules)
+            connection = make()
+        except Exception as exc:
+            self.connect_failure = exc if isinstance(exc, UserError) else UserError(f"cannot connect: {exc}")
+            self.exit(return_code=2)
+            return
+        self.connection = connection
+        self.operations.api = connection.api
+        if self._own is not None:
+            self._own.source = connection.source
+        self.poller.replace_source(connection.source)
+        if isinstance(placeholder, Connecting):
+            placeholder.connected(connection.source)
+        connection.capabilities.learn_soon()
+        self.poller.poll()
 
     async def on_unmount(self) -> None:
         if isinstance(self.poller, FleetPoller):
@@ -576,18 +612,32 @@ def build_console(
     connection: Connection | None = None,
 ) -> KubiyaConsole:
     """The console over a connection (by default, that of a profile and flag overrides), not yet running."""
+    connect_later = None
     if connection is None:
+        from kubiya_tui.client.urls import url_problem
         from kubiya_tui.config import resolve_settings
-        from kubiya_tui.connection import connect
 
-        connection = connect(resolve_settings(profile, api_url, api_key))
-    settings = connection.settings
-    source = connection.source
+        settings = resolve_settings(profile, api_url, api_key)
+        # The one check connect() makes that can fail, made here so a bad URL is still one line, not a console.
+        problem = url_problem(settings.api_url) if settings.api_key_value() else None
+        if problem is not None:
+            raise UserError(problem)
+
+        def connect_later() -> Connection:
+            from kubiya_tui.connection import connect
+
+            return connect(settings)
+
+        source: SnapshotSource = Connecting(settings.refresh_interval)
+        api = None
+    else:
+        settings, source, api = connection.settings, connection.source, connection.api
     chosen = theme or settings.theme or (ANSI_THEME if _terminal_has_16_colours() else None)
     return KubiyaConsole(
         source,
-        api=connection.api,
+        api=api,
         connection=connection,
+        connect_later=connect_later,
         profile=settings.profile,
         read_only=read_only or settings.read_only,
         read_only_reason="--read-only" if read_only else f"profile {settings.profile!r}",
@@ -600,6 +650,12 @@ def build_console(
         color=settings.color,
         danger=settings.danger,
     )
+
+
+def _load_connection_modules() -> None:
+    """Import what connect() and its first Temporal read need (the API client, the collector, the Temporal SDK)."""
+    import kubiya_tui.client.temporal  # noqa: F401
+    import kubiya_tui.connection  # noqa: F401
 
 
 def default_alert_log() -> Path | None:
@@ -644,3 +700,5 @@ def run_console(
     _log_to_file()
     app = build_console(profile, api_url=api_url, api_key=api_key, read_only=read_only, theme=theme, connection=connection)
     app.run()
+    if app.connect_failure is not None:
+        raise app.connect_failure

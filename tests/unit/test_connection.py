@@ -243,12 +243,31 @@ async def test_the_console_runs_on_the_connection_it_is_given_and_closes_it(serv
     assert len(clients_built) == 1
 
 
-def test_a_console_of_a_profile_builds_one_client(server: FakeControlPlane, clients_built: list[ApiClient]):
+async def test_a_console_of_a_profile_is_drawn_first_then_builds_one_client(
+    server: FakeControlPlane, clients_built: list[ApiClient]
+):
     from kubiya_tui.tui.app import build_console
+    from kubiya_tui.tui.connecting import Connecting
 
     app = build_console(api_url=server.url, api_key="k", theme="kubiya-dark")
-    assert app.connection is not None and app.operations.api is app.connection.api and app.source is app.connection.source
+    assert app.connection is None and isinstance(app.source, Connecting) and clients_built == [], "nothing built before the first frame"
+    async with app.run_test(size=(120, 30)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.snapshot is not None:
+                break
+        assert app.connection is not None and app.operations.api is app.connection.api and app.source is app.connection.source
+        assert app.snapshot is not None and app.snapshot.queues[0].name == "orders"
     assert len(clients_built) == 1
+
+
+def test_a_bad_control_plane_url_is_one_line_before_the_console_starts(clients_built: list[ApiClient]):
+    from kubiya_tui.errors import UserError
+    from kubiya_tui.tui.app import build_console
+
+    with pytest.raises(UserError, match="control plane URL 'ftp://x' is not an http:// or https:// URL"):
+        build_console(api_url="ftp://x", api_key="k", theme="kubiya-dark")
+    assert clients_built == []
 
 
 # ---------------------------------------------------------------------------- the demo

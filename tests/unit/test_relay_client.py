@@ -109,3 +109,17 @@ def test_reads_go_direct_where_the_control_plane_has_no_relay_or_another_tempora
                          "127.0.0.1:7233", "default")  # fmt: skip
     assert asyncio.run(ours.queue_stats("a")).backlog == 2 and ours.relayed and not ours.reads_partitions
     assert made == ["a", "a"]
+
+
+def test_more_task_queues_than_a_request_may_name_are_asked_for_as_all_of_them():
+    many = {f"org.q-{i:04d}": {"backlog": i} for i in range(1000)}
+    cp = FakeControlPlane(document(**many))
+    relay = RelayedTemporal(cp, "127.0.0.1:7233", "default")
+    stats = asyncio.run(relay.queue_stats("org.q-0999"))
+    assert stats.backlog == 999
+    doc = asyncio.run(relay.document(list(many)))
+    assert "task_queue=" not in cp.paths[-1] and len(cp.paths[-1]) < 200, "one short request, not 1,000 names in a URL"
+    assert set(doc["queues"]) == set(many)
+    few = RelayedTemporal(FakeControlPlane(document(a={"backlog": 1})), "127.0.0.1:7233", "default")
+    asyncio.run(few.queue_stats("a"))
+    assert few.api.paths[-1].endswith("task_queue=a"), "a few names are named"

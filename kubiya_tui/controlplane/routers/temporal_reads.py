@@ -8,12 +8,16 @@ from fastapi import APIRouter, Query, Request
 from pydantic import StringConstraints
 
 from kubiya_tui.controlplane.deps import V1, Auth, Caller
+from kubiya_tui.client.relay import TASK_QUEUE_NAME_PATTERN
 from kubiya_tui.controlplane.temporal_relay import MAX_AGE_LIMIT, TemporalRelay
 
 router = APIRouter(tags=["temporal reads"])
 
-TaskQueueName = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
-"""A Temporal task queue name as the schema states it (1 to 1000 characters), so clients and fuzzers see the rule."""
+MAX_NAMED_TASK_QUEUES = 20
+"""Task queues a request may name; with none named the answer covers all of the organization's.
+The bound keeps any request of this schema inside the request line an HTTP server takes (~64 KB)."""
+TaskQueueName = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=TASK_QUEUE_NAME_PATTERN)]
+"""A task queue name as a query may carry it: 1 to 1000 printable ASCII characters, no spaces."""
 
 
 def get_relay(request: Request) -> TemporalRelay:
@@ -25,7 +29,9 @@ def get_relay(request: Request) -> TemporalRelay:
 async def temporal_reads(
     request: Request,
     task_queue: List[TaskQueueName] = Query(
-        default=[], max_length=1000, description="Only these task queues (the caller's own; others are listed in not_owned)."
+        default=[],
+        max_length=MAX_NAMED_TASK_QUEUES,
+        description="Only these task queues (the caller's own; others are listed in not_owned); none: all of the organization's.",
     ),
     window: float = Query(default=300.0, ge=60, le=86400, description="Seconds of closed executions to scan."),
     durations: int = Query(default=200, ge=0, le=1000, description="Durations kept per task queue (newest first)."),
