@@ -180,6 +180,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await app.state.store.close()
 
 
+def _named(loc: list) -> list:
+    """Where a field error is, as the API says it: a query parameter by its name alone."""
+    return loc[:2] if loc[:1] == ["query"] else loc
+
+
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     from kubiya_tui.controlplane import distribution
     from kubiya_tui.controlplane.deps import STORAGE_RESPONSES
@@ -264,8 +269,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         # Field errors without echoing the input back: a 10 kB name need not come back twice.
+        # A query error names its parameter (["query", "task_queue"]), not the position of a repeated value in it.
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"), "type": e.get("type", "value_error")}
+            {"loc": _named(list(e.get("loc", ()))), "msg": e.get("msg", "invalid"), "type": e.get("type", "value_error")}
             for e in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=422)
