@@ -311,3 +311,21 @@ def test_the_demo_hands_its_own_connection_to_its_console(
     assert (settings.temporal_address, settings.temporal_namespace) == ("127.0.0.1:7", "default")
     assert dict(os.environ) == before, "the demo leaves the environment alone"
     asyncio.run(shown[0].aclose())
+
+
+async def test_a_connection_that_cannot_be_made_after_the_first_frame_ends_the_console_with_one_line():
+    from kubiya_tui.errors import UserError
+    from kubiya_tui.tui.app import KubiyaConsole
+    from kubiya_tui.tui.connecting import Connecting
+
+    def cannot() -> Connection:
+        raise UserError("Temporal client certificate /nope.pem: no such file")
+
+    app = KubiyaConsole(Connecting(2.0), theme="kubiya-dark", remember_theme=False, connect_later=cannot)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.connect_failure is not None:
+                break
+    assert str(app.connect_failure) == "Temporal client certificate /nope.pem: no such file"
+    assert app.return_code == 2 and app.connection is None
