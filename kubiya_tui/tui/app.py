@@ -272,6 +272,9 @@ class KubiyaConsole(App[None]):
             self.connect_failure = exc if isinstance(exc, UserError) else UserError(f"cannot connect: {exc}")
             self.exit(return_code=2)
             return
+        if self.poller.source is not placeholder:  # another profile was chosen meanwhile: it stays
+            self.run_worker(connection.aclose(), group="close", exit_on_error=False)
+            return
         self.connection = connection
         self.operations.api = connection.api
         if self._own is not None:
