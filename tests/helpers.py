@@ -45,6 +45,25 @@ def outcomes(temporal_address: str, task_queue: str) -> dict[str, int]:
     return asyncio.run(read())
 
 
+def queue_with_waiting_tasks(api: httpx.Client, temporal_address: str, name: str, count: int) -> dict:
+    """A new queue with ``count`` tasks waiting (no worker polls it), once Temporal counts them in its backlog."""
+    queue = make_queue(api, name)
+    submit(api, queue["id"], count=count, input={"seconds": 0})
+
+    async def backlog() -> int:
+        reader = TemporalReader(temporal_address)
+        try:
+            return (await reader.queue_stats(queue["task_queue_name"], retry=False)).backlog
+        finally:
+            await reader.close()
+
+    deadline = time.monotonic() + 30
+    while asyncio.run(backlog()) != count:
+        assert time.monotonic() < deadline, f"Temporal never counted the {count} tasks"
+        time.sleep(0.5)
+    return queue
+
+
 def toasts(app: Any) -> list[str]:
     """The notifications a Textual app shows on screen, as the operator reads them (title and message)."""
     return [str(toast.render()) for toast in app.screen.query("Toast")]

@@ -615,7 +615,7 @@ def build_console(
     connection: Connection | None = None,
 ) -> KubiyaConsole:
     """The console over a connection (by default, that of a profile and flag overrides), not yet running."""
-    connect_later = None
+    connect_later: Callable[[], Connection] | None = None
     if connection is None:
         from kubiya_tui.client.urls import url_problem
         from kubiya_tui.config import resolve_settings
@@ -626,11 +626,12 @@ def build_console(
         if problem is not None:
             raise UserError(problem)
 
-        def connect_later() -> Connection:
+        def connect_profile() -> Connection:
             from kubiya_tui.connection import connect
 
             return connect(settings)
 
+        connect_later = connect_profile
         source: SnapshotSource = Connecting(settings.refresh_interval)
         api = None
     else:

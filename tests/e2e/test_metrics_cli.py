@@ -7,12 +7,11 @@ import re
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from kubiya_tui.stack.processes import free_port
-from tests.helpers import make_queue, submit
+from tests.helpers import queue_with_waiting_tasks
 
 pytestmark = pytest.mark.slow
 
@@ -42,27 +41,10 @@ def run_all(cp, temporal_address: str, *calls: tuple[str, ...], env: dict | None
 @pytest.fixture(scope="module")
 def waiting_queue(control_plane, temporal_server) -> dict:
     """A queue with 4 tasks waiting (no worker), as Temporal counts them; the tests only read it."""
-    import asyncio
     import secrets
 
-    from kubiya_tui.client.temporal import TemporalReader
-
     with control_plane.client() as api:
-        queue = make_queue(api, f"cli-{secrets.token_hex(4)}")
-        submit(api, queue["id"], count=4, input={"seconds": 0})
-
-    async def backlog() -> int:
-        reader = TemporalReader(temporal_server.address)
-        try:
-            return (await reader.queue_stats(queue["task_queue_name"], retry=False)).backlog
-        finally:
-            await reader.close()
-
-    deadline = time.monotonic() + 30
-    while asyncio.run(backlog()) != 4:
-        assert time.monotonic() < deadline, "Temporal never counted the 4 tasks"
-        time.sleep(0.5)
-    return queue
+        return queue_with_waiting_tasks(api, temporal_server.address, f"cli-{secrets.token_hex(4)}", 4)
 
 
 def test_top_prints_a_snapshot_as_json_and_as_a_table(control_plane, temporal_server, waiting_queue):

@@ -8,7 +8,6 @@ Temporal SDK.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -18,7 +17,7 @@ import time
 
 import pytest
 
-from tests.helpers import make_queue, submit
+from tests.helpers import queue_with_waiting_tasks
 
 pytestmark = pytest.mark.slow
 
@@ -29,24 +28,8 @@ RELAYED = "read by the control plane"
 @pytest.fixture(scope="module")
 def waiting(control_plane, temporal_server) -> dict:
     """A queue of the bootstrap organization with 3 tasks waiting (no worker), as Temporal counts them."""
-    from kubiya_tui.client.temporal import TemporalReader
-
     with control_plane.client() as api:
-        queue = make_queue(api, f"relay-{secrets.token_hex(4)}")
-        submit(api, queue["id"], count=3, input={"seconds": 0})
-
-    async def backlog() -> int:
-        reader = TemporalReader(temporal_server.address)
-        try:
-            return (await reader.queue_stats(queue["task_queue_name"], retry=False)).backlog
-        finally:
-            await reader.close()
-
-    deadline = time.monotonic() + 30
-    while asyncio.run(backlog()) != 3:
-        assert time.monotonic() < deadline, "Temporal never counted the 3 tasks"
-        time.sleep(0.5)
-    return queue
+        return queue_with_waiting_tasks(api, temporal_server.address, f"relay-{secrets.token_hex(4)}", 3)
 
 
 def _cli(cp, address: str, *args: str, importtime: bool = False) -> subprocess.CompletedProcess:
