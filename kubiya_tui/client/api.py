@@ -497,9 +497,15 @@ class ApiClient:
             raise
         return self._model(response, Lease)
 
-    async def release_lease(self, name: str, holder: str) -> None:
-        """Give a lease up at once if ``holder`` holds it."""
-        await self._send("DELETE", f"{V1}/leases/{_path(name)}", params={"holder": holder})
+    async def release_lease(self, name: str, holder: str) -> bool:
+        """Give a lease up at once if ``holder`` holds it; False when another holds it or it was never taken."""
+        try:
+            await self._send("DELETE", f"{V1}/leases/{_path(name)}", params={"holder": holder})
+        except ApiError as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+        return True
 
     async def set_autoscale(self, queue_id: str, policy: AutoscalePolicy | dict[str, Any]) -> WorkerQueue:
         response = await self._send("PUT", f"{V1}/worker-queues/{_path(queue_id)}/autoscale", json=_body(policy))

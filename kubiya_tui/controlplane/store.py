@@ -95,6 +95,9 @@ _UNIQUE_STATE = "23505"
 BOOT_LEASES = "-processes"
 """The leases' organization of the control-plane processes themselves (no organization's slug starts with '-')."""
 
+RELEASED = ""
+"""The holder of a lease given up (no real holder is empty)."""
+
 
 def _judged_interval(interval: Any) -> Any:
     """models.effective_interval in SQL: the queue's interval, or the longer one the worker keeps (bounded)."""
@@ -1296,7 +1299,7 @@ class Store:
             if row["holder"] == holder and row["expires_at"] > now:
                 await tx.run(update(leases).where(where).values(expires_at=now + ttl))
                 return True, {**row, "expires_at": now + ttl, "renewed": True}
-            if row["expires_at"] > now:
+            if row["expires_at"] > now and row["holder"] != RELEASED:
                 return False, row
             lease = {**row, "holder": holder, "token": row["token"] + 1, "acquired_at": now, "expires_at": now + ttl}
             await tx.run(update(leases).where(where).values(**lease))
@@ -1304,19 +1307,27 @@ class Store:
 
         return await self.transaction(work)
 
-    async def release_lease(self, org: str, name: str, holder: str) -> bool:
-        """Give a lease up at once (it expires now) if ``holder`` holds it; True when it did."""
+    async def release_lease(self, org: str, name: str, holder: str) -> tuple[str, dict[str, Any] | None]:
+        """Give the lease ``name`` up at once if ``holder`` holds it.
 
-        async def work(tx: Tx) -> bool:
+        Answers ("released", None) when it did; ("free", None) when nobody held it (it had
+        expired or was given up: it is marked given up all the same); ("held", the lease) while
+        another holder's is unexpired (nothing changes); ("never", None) when it was never taken.
+        A lease given up keeps its row, with no holder, so its token still grows on the next take.
+        """
+
+        async def work(tx: Tx) -> tuple[str, dict[str, Any] | None]:
             now = await self._tx_now(tx)
-            return (
-                await tx.run(
-                    update(leases)
-                    .where(leases.c.organization_id == org, leases.c.name == name, leases.c.holder == holder, leases.c.expires_at > now)
-                    .values(expires_at=now)
-                )
-                > 0
-            )
+            where = and_(leases.c.organization_id == org, leases.c.name == name)
+            row = await tx.one(select(leases).where(where))
+            if row is None:
+                return "never", None
+            live = row["expires_at"] > now and row["holder"] != RELEASED
+            if live and row["holder"] != holder:
+                return "held", row
+            if row["holder"] != RELEASED:
+                await tx.run(update(leases).where(where).values(holder=RELEASED, expires_at=min(row["expires_at"], now)))
+            return ("released" if live else "free"), None
 
         return await self.transaction(work)
 
@@ -1324,7 +1335,7 @@ class Store:
         """Who holds an unexpired lease of ``org`` now."""
         now = await self.now()
         rows = await self._all(select(leases.c.holder).where(leases.c.organization_id == org, leases.c.expires_at > now))
-        return {r["holder"] for r in rows}
+        return {r["holder"] for r in rows} - {RELEASED}
 
     async def forget_expired_leases(self, org: str, before: float) -> int:
         """Drop the leases of ``org`` that expired before ``before`` (stopped processes' boot leases)."""

@@ -25,9 +25,14 @@ def test_one_holder_at_a_time_renew_release(api, unique):
     assert other.json()["detail"]["lease"]["holder"] == "runner-a"
     renewed = take(api, name, "runner-a").json()
     assert renewed["token"] == lease["token"] and renewed["expires_at"] >= lease["expires_at"]
-    # releasing by someone else does nothing; by the holder, the lease is free at once
-    assert api.delete(f"{V1}/leases/{name}", params={"holder": "runner-b"}).status_code == 204
+    # someone else cannot give it up (409 with the lease, nothing changes); the holder can, at once
+    refused = api.delete(f"{V1}/leases/{name}", params={"holder": "runner-b"})
+    assert refused.status_code == 409 and refused.json()["detail"]["lease"]["holder"] == "runner-a", refused.text
     assert take(api, name, "runner-b").status_code == 409
+    assert api.delete(f"{V1}/leases/{name}", params={"holder": "runner-a"}).status_code == 204
+    # given up, it is gone until taken again (404), and giving it up again changes nothing
+    gone = api.get(f"{V1}/leases/{name}")
+    assert gone.status_code == 404 and "given up" in gone.text, gone.text
     assert api.delete(f"{V1}/leases/{name}", params={"holder": "runner-a"}).status_code == 204
     taken = take(api, name, "runner-b")
     assert taken.status_code == 200 and taken.json()["token"] == lease["token"] + 1
@@ -44,6 +49,20 @@ def test_an_expired_lease_goes_to_the_next_asker(api, unique):
     assert won
     assert api.get(f"{V1}/leases/{name}").json()["holder"] == "standby"
     assert take(api, name, "dead-runner").status_code == 409
+
+
+def test_an_expired_lease_still_shows_its_last_holder_and_anyone_may_mark_it_free(api, unique):
+    name = unique("lease")
+    first = take(api, name, "dead-runner", ttl=1).json()
+    time.sleep(1.2)
+    lapsed = api.get(f"{V1}/leases/{name}")
+    assert lapsed.status_code == 200 and lapsed.json()["holder"] == "dead-runner"
+    # nobody holds it, so giving it up (by anyone) is no refusal, and it is not audited as a release
+    assert api.delete(f"{V1}/leases/{name}", params={"holder": "standby"}).status_code == 204
+    assert api.get(f"{V1}/leases/{name}").status_code == 404
+    assert take(api, name, "standby").json()["token"] == first["token"] + 1
+    releases = [a for a in api.get(f"{V1}/audit", params={"limit": 50, "action": "lease.release"}).json() if a["target_id"] == name]
+    assert releases == []
 
 
 def test_a_scale_under_a_lost_lease_changes_nothing(api, unique):
@@ -77,3 +96,4 @@ def test_bad_lease_requests_are_422(api):
         r = api.post(f"{V1}/leases/{name}", json=body)
         assert r.status_code == 422, (name, body, r.text)
     assert api.get(f"{V1}/leases/never-taken-{int(time.time())}").status_code == 404
+    assert api.delete(f"{V1}/leases/never-taken-{int(time.time())}", params={"holder": "a"}).status_code == 404
