@@ -17,7 +17,9 @@ def _hide_flag_types() -> None:
     """Help shows an option's value type (``<int>``); a flag takes no value, so it shows none (not ``<bool>``)."""
     from typer.core import TyperOption
 
-    shown = TyperOption.display_type_rich
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None:
+        return
 
     def display_type_rich(self: TyperOption, ctx):  # type: ignore[no-untyped-def]
         return None if self.is_flag else shown(self, ctx)

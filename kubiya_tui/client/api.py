@@ -17,6 +17,7 @@ import asyncio
 import copy
 import random
 import re
+import ssl
 import time
 from typing import Any, Iterable, TypeVar
 from urllib.parse import quote
@@ -216,12 +217,13 @@ class ApiClient:
         headers = {"User-Agent": f"kubiya-tui/{__version__}", "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        # With no https:// URL (and redirects never followed) no TLS is ever spoken: skip
-        # loading the CA bundle, ~30 ms of every command's start.
+        # With no https:// URL (and redirects never followed) no TLS is spoken to the control
+        # plane: skip loading the CA bundle, ~30 ms of every command's start. The context has
+        # no CAs but still verifies, so an https proxy from the environment fails closed.
         tls = any(url.startswith("https://") for url in self.base_urls)
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout), transport=transport,
-            verify=True if tls else False,
+            verify=True if tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
         )  # fmt: skip
         self._owns_http = True
 
