@@ -8,6 +8,7 @@ API's models, Textual, temporalio, FastAPI or uvicorn is what made `--help` take
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -90,3 +91,21 @@ def test_a_command_runs_after_help_listed_it_lazily() -> None:
     done = subprocess.run([sys.executable, "-m", "kubiya_tui", "install-script", "--help"], capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
     assert done.returncode == 0 and "--platform" in done.stdout, done.stderr
+
+
+def test_reading_the_config_file_leaves_tomlkit_out(tmp_path) -> None:
+    """Every command reads config.toml (tomllib); tomlkit, which keeps comments on a write, is for writing only."""
+    (tmp_path / "kubiya-tui").mkdir()
+    (tmp_path / "kubiya-tui" / "config.toml").write_text(
+        'default_profile = "ops"\n[profiles.ops]\napi_url = "http://127.0.0.1:9"  # a comment\n', encoding="utf-8"
+    )
+    code = (
+        "import json, sys\nfrom kubiya_tui.config import resolve_settings\n"
+        "s = resolve_settings(None, None, None)\n"
+        "print(json.dumps([s.profile, s.api_url, 'tomlkit' in sys.modules]))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBIYA", "TEMPORAL"))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={**env, "XDG_CONFIG_HOME": str(tmp_path)})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["ops", "http://127.0.0.1:9", False]
