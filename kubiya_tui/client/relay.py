@@ -73,6 +73,12 @@ def _stats(data: dict[str, Any]) -> QueueStats:
     )
 
 
+def _owned(doc: dict[str, Any], tq: str) -> bool:
+    """Whether the document speaks for ``tq`` as one of the organization's task queues."""
+    covered = doc.get("task_queues")
+    return tq not in doc["not_owned"] and (covered is None or tq in covered)
+
+
 def _closed(window: float, data: dict[str, Any]) -> ClosedExecutions:
     return ClosedExecutions(
         window_seconds=window,
@@ -157,6 +163,11 @@ class RelayedTemporal:
             raise TemporalUnavailable(f"the control plane's relay of Temporal did not answer: {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("queues"), dict):
             raise TemporalUnavailable("the control plane's relay of Temporal answered something else than its document")
+        # As sets, asked of once per task queue read. A server without ``task_queues`` (older) covers
+        # whatever it was asked for; then only ``not_owned`` marks another organization's names.
+        doc["not_owned"] = frozenset(doc.get("not_owned") or ())
+        covered = doc.get("task_queues")
+        doc["task_queues"] = frozenset(covered) if isinstance(covered, list) else None
         self._docs[key] = (self._mono(), doc)
         self._latest = doc
         return doc
@@ -181,7 +192,7 @@ class RelayedTemporal:
     def _checked(self, doc: dict[str, Any], tq: str) -> None:
         if not doc.get("temporal", {}).get("available"):
             raise TemporalUnavailable(doc.get("error") or f"Temporal at {self._address} is unavailable")
-        if tq in (doc.get("not_owned") or ()):
+        if not _owned(doc, tq):
             raise TemporalUnavailable(f"{tq} is not a task queue of this organization")
 
     async def queue_stats(self, task_queue: str, timeout: float = 3.0, *, retry: bool = True) -> QueueStats:
@@ -209,7 +220,8 @@ class RelayedTemporal:
         if closed is None or closed.get("error") or closed.get("queues") is None:
             _raise((closed or {}).get("error") or "the relay has no closed executions", bool((closed or {}).get("rate_limited")))
         found = closed["queues"]
-        queues = {tq: _closed(window_seconds, found.get(tq) or {}) for tq in task_queues if tq not in (doc.get("not_owned") or ())}
+        # An owned queue the scan did not mention closed nothing in the window; another organization's is left out (unknown).
+        queues = {tq: _closed(window_seconds, found.get(tq) or {}) for tq in task_queues if _owned(doc, tq)}
         return ClosedScan(window_seconds=window_seconds, queues=queues, complete=True, calls=0)
 
     async def closed_executions(

@@ -209,6 +209,9 @@ class TemporalRelay:
             "temporal": {"address": reader.address, "namespace": reader.namespace, "available": available},
             "error": None if available else (reader.last_error or f"Temporal at {reader.address} is unavailable"),
             "queues": {},
+            # The organization's task queues this document covers (those named, or all of them), so a
+            # client that asked for all can tell another organization's name from a quiet queue.
+            "task_queues": list(wanted),
             "not_owned": foreign,
             "workers": None,
             "closed": None,

@@ -55,6 +55,8 @@ def test_the_relay_answers_for_the_callers_own_task_queues_only(control_plane, w
     # Naming another organization's task queue reads nothing of it: it is only listed as not owned.
     assert asked["not_owned"] == [tq]
     assert tq not in asked["queues"] and tq not in json.dumps(asked["closed"])
+    # What a document covers is said, so a client that asked for all can tell a foreign name from a quiet queue.
+    assert tq in mine["task_queues"] and tq not in theirs["task_queues"] and tq not in asked["task_queues"]
 
 
 def test_fresh_readings_are_shared_and_max_age_zero_reads_again(control_plane, waiting):

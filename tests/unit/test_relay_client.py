@@ -123,3 +123,28 @@ def test_more_task_queues_than_a_request_may_name_are_asked_for_as_all_of_them()
     few = RelayedTemporal(FakeControlPlane(document(a={"backlog": 1})), "127.0.0.1:7233", "default")
     asyncio.run(few.queue_stats("a"))
     assert few.api.paths[-1].endswith("task_queue=a"), "a few names are named"
+
+
+def test_asked_for_all_another_organizations_name_is_not_read_as_a_quiet_queue():
+    """Over 20 names the client asks for all of the organization's; a name the answer does not cover is
+    another organization's (or none): unknown, not a queue with nothing waiting and nothing closed."""
+    many = {f"org.q-{i:04d}": {"backlog": 0} for i in range(30)}
+    doc = document(**many)
+    doc["task_queues"] = list(many)
+    relay = RelayedTemporal(FakeControlPlane(doc), "127.0.0.1:7233", "default")
+    asked = [*many, "theirs.q"]
+
+    async def read():
+        await relay.prefetch(asked)
+        scan = await relay.closed_scan(asked, 300.0)
+        return scan, await relay.queue_stats("org.q-0003")
+
+    scan, stats = asyncio.run(read())
+    assert stats.backlog == 0
+    assert "theirs.q" not in scan.queues and scan.queues["org.q-0003"].by_status == {"Failed": 1, "Completed": 3}
+    with pytest.raises(TemporalUnavailable, match="not a task queue of this organization"):
+        asyncio.run(relay.queue_stats("theirs.q"))
+    # A server that does not say what it covers (no task_queues): only not_owned marks a name foreign.
+    del doc["task_queues"]
+    older = RelayedTemporal(FakeControlPlane(doc), "127.0.0.1:7233", "default")
+    assert "theirs.q" in asyncio.run(older.closed_scan(asked, 300.0)).queues
