@@ -110,13 +110,22 @@ class LiveStack:
 def main(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "up":
         work = Path(argv[1]).resolve()
-        stack = LiveStack(work).__enter__()
-        for n in map(int, argv[2:]):
-            t0 = time.time()
-            stack.environment(f"live-{n}", n)
-            print(f"live-{n}: {n} queues in {time.time() - t0:.1f} s", flush=True)
-        (work / "stack.json").write_text(json.dumps({
-            "url": stack.url, "key": stack.key, "address": stack.address, "pids": [p.pid for p in stack.started]}))  # fmt: skip
+        if (work / "stack.json").exists() or (work / "control-plane").exists():
+            # Its database holds another stack's key: the new one would be refused (401) on every call.
+            print(f"livestack: {work} already holds a stack; run `down {argv[1]}` and remove it, or pick another DIR", file=sys.stderr)
+            return 2
+        stack = LiveStack(work)
+        try:
+            stack.__enter__()
+            for n in map(int, argv[2:]):
+                t0 = time.time()
+                stack.environment(f"live-{n}", n)
+                print(f"live-{n}: {n} queues in {time.time() - t0:.1f} s", flush=True)
+            (work / "stack.json").write_text(json.dumps({
+                "url": stack.url, "key": stack.key, "address": stack.address, "pids": [p.pid for p in stack.started]}))  # fmt: skip
+        except BaseException:
+            stack.__exit__()  # a stack that could not be set up is not left running
+            raise
         print(json.dumps({"url": stack.url, "address": stack.address}))
         return 0
     if len(argv) == 2 and argv[0] == "down":
