@@ -54,7 +54,9 @@ def test_sigterm_drains_running_tasks_without_loss(api, control_plane, start_wor
     queue = make_queue(api, unique("drain"))
     first = start_worker(queue["id"])
     wait_for(lambda: len(live_workers(api, queue["id"])) == 1, 30, "first worker registered")
-    ids = submit(api, queue["id"], count=20, input={"seconds": 2})
+    # Tasks of 8 s: one look reads the 20 tasks one by one, which on a loaded machine takes seconds;
+    # with 2 s tasks a look could span a whole batch and never count ten running at once.
+    ids = submit(api, queue["id"], count=20, input={"seconds": 8})
     # Let the first worker take its ten slots' worth, then bring a second one and drain the first.
     wait_for(lambda: sum(task(api, i)["status"] == "running" for i in ids) == 10, 60, "ten tasks running on the first worker")
     second = start_worker(queue["id"])
@@ -63,7 +65,7 @@ def test_sigterm_drains_running_tasks_without_loss(api, control_plane, start_wor
     assert first.proc.wait(30) == 0
     wait_for(
         lambda: outcomes(control_plane.temporal_address, queue["task_queue_name"]).get("Completed", 0) == 20,
-        60,
+        120,
         "all 20 tasks completed",
     )
     assert outcomes(control_plane.temporal_address, queue["task_queue_name"]) == {"Completed": 20}
