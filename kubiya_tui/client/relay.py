@@ -307,6 +307,11 @@ class TemporalReads:
         return not self.relayed
 
     @property
+    def calls_per_queue(self) -> bool:
+        """Whether each queue's read is a call to Temporal (paced); relayed, all are answered by one document."""
+        return not self.relayed
+
+    @property
     def last_error(self) -> str | None:
         return getattr(self._chosen, "last_error", None)
 

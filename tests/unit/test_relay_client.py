@@ -8,7 +8,7 @@ import json
 import pytest
 
 from kubiya_tui.client.capabilities import Capabilities
-from kubiya_tui.client.relay import RelayedTemporal, TemporalReads, same_temporal
+from kubiya_tui.client.relay import RelayedTemporal, TemporalReads, _stats, same_temporal
 from kubiya_tui.client.temporal_types import TemporalRateLimited, TemporalUnavailable
 
 
@@ -148,3 +148,50 @@ def test_asked_for_all_another_organizations_name_is_not_read_as_a_quiet_queue()
     del doc["task_queues"]
     older = RelayedTemporal(FakeControlPlane(doc), "127.0.0.1:7233", "default")
     assert "theirs.q" in asyncio.run(older.closed_scan(asked, 300.0)).queues
+
+
+def test_a_relayed_poll_is_not_paced_as_calls_to_temporal_while_a_direct_one_is(monkeypatch):
+    """The relay answers every queue of a poll from one document: a one-shot `check` of 200 queues
+    must not sleep as if it made 400 DescribeTaskQueue calls (it did: ~0.2 s of pacing)."""
+    import time
+
+    from kubiya_tui.metrics.scheduler import TokenBucket, Tracker
+    from kubiya_tui.metrics.sources.temporal_stats import TemporalStatsSource
+
+    taken: list[float] = []
+    real_take = TokenBucket.take
+
+    async def counting_take(self, amount=1.0):
+        taken.append(amount)
+        await real_take(self, amount)
+
+    monkeypatch.setattr(TokenBucket, "take", counting_take)
+    many = [f"org.q-{i:03d}" for i in range(40)]
+
+    class Direct:
+        async def service(self):
+            return self
+
+        async def queue_stats(self, tq, *a, **k):
+            return _stats({"backlog": 1})
+
+    def source(reader) -> TemporalStatsSource:
+        async def tqs() -> list[str]:
+            return many
+
+        return TemporalStatsSource(
+            reader, tracker=Tracker("temporal", 5.0, 60.0, time.monotonic), task_queues=tqs, stats_interval=5.0,
+            call_timeout=3.0, describe_rps=900.0, semaphore=asyncio.Semaphore(16), concurrency=16,
+            partitions=False, clock=time.time, monotonic=time.monotonic,
+        )  # fmt: skip
+
+    relayed = TemporalReads(FakeControlPlane(document(**{tq: {"backlog": 3} for tq in many})),
+                            FakeCapabilities(Capabilities.of_local()), Direct, "127.0.0.1:7233", "default")  # fmt: skip
+    read = source(relayed)
+    assert asyncio.run(read.poll(force=True)) is None
+    assert relayed.relayed and taken == [], "no queue of a relayed poll waits on the DescribeTaskQueue pacing"
+    assert all(read.stats[tq].value.backlog == 3 for tq in many)
+
+    direct = source(Direct())
+    assert asyncio.run(direct.poll(force=True)) is None
+    assert len(taken) == len(many), "each direct read is paced"
