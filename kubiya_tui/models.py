@@ -19,15 +19,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 # The words that need no pydantic live in kubiya_tui.vocabulary (the CLI declares its options with them).
 from kubiya_tui.vocabulary import (  # noqa: F401  (re-exported)
+    DRAIN_GRACE_SECONDS,
     FAILED_STATUSES,
+    KUBIYA_LIVE_SECONDS,
+    MAX_OBSERVED_INTERVAL,
     PRIORITY_NAMES,
     QUEUE_NAME_PATTERN,
     QUEUE_NAME_RULE,
+    STALE_AFTER_INTERVALS,
     EnvironmentStatus,
     Platform,
     QueueStatus,
     WorkerHealth,
     WorkerStatus,
+    derive_health,
+    effective_interval,
     queue_name_problem,
 )
 
@@ -590,73 +596,6 @@ class ServiceHealth(Response):
     temporal_error: str | None = None
     storage: str | None = None
     """ok, or why writes are refused: full, read-only, failing."""
-
-
-# ---------------------------------------------------------------------------- derived state
-
-STALE_AFTER_INTERVALS = 2.5
-"""A worker is stale once its last heartbeat is older than this many heartbeat intervals."""
-KUBIYA_LIVE_SECONDS = 150.0
-"""Kubiya's control plane's rule: a worker is live while its last heartbeat is younger than this."""
-MAX_OBSERVED_INTERVAL = 300.0
-"""The longest heartbeat interval a worker may be seen to keep and still be judged by it (Kubiya's full-heartbeat period)."""
-DRAIN_GRACE_SECONDS = 5.0
-"""After a drain, a worker gets one heartbeat interval plus this long to say it drains."""
-
-
-def effective_interval(queue_interval: float | None, observed: float | None) -> float:
-    """The heartbeat interval a worker is judged by: the queue's, or the longer one it is seen to keep (bounded).
-
-    Kubiya's worker beats at its own interval (60 s by default) whatever the queue says; a worker
-    that keeps a longer interval than its queue's is not stale between two of its beats.
-    """
-    base = float(queue_interval or 60.0)
-    if observed is None or observed <= base:
-        return base
-    return min(float(observed), max(base, MAX_OBSERVED_INTERVAL))
-
-
-def drain_ignored(
-    status: str | None,
-    desired_state: str | None,
-    drain_requested_at: float | None,
-    last_heartbeat: float | None,
-    interval: float,
-) -> bool:
-    """A drain asked of a worker that still heartbeats as running one interval (plus grace) after it was asked.
-
-    A worker that honours drains says ``draining`` in its next heartbeat after the answer that
-    asked it (kubiya-tui's at once); Kubiya's worker never reads heartbeat answers.
-    """
-    if desired_state != "draining" or drain_requested_at is None or last_heartbeat is None:
-        return False
-    if status in ("draining", "disconnected", "offline"):
-        return False
-    return last_heartbeat - drain_requested_at > interval + DRAIN_GRACE_SECONDS
-
-
-def derive_health(
-    status: str | None,
-    desired_state: str | None,
-    heartbeat_age: float | None,
-    interval: float,
-    *,
-    stale_after: float | None = None,
-    drain_ignored: bool = False,
-) -> WorkerHealth:
-    """Health from heartbeat age, not reported status: a killed worker never says it died.
-
-    ``stale_after`` (seconds) replaces the 2.5 x interval rule (Kubiya's server: 150 s). A
-    worker that ignores a drain is not ``draining``: it is judged like any running worker.
-    """
-    if status in ("disconnected", "offline"):
-        return WorkerHealth.gone
-    limit = stale_after if stale_after is not None else STALE_AFTER_INTERVALS * interval
-    if heartbeat_age is None or heartbeat_age > limit:
-        return WorkerHealth.stale
-    if status == "draining" or (desired_state == "draining" and not drain_ignored):
-        return WorkerHealth.draining
-    return WorkerHealth.healthy
 
 
 # ---------------------------------------------------------------------------- tasks

@@ -19,44 +19,38 @@ import random
 import re
 import ssl
 import time
-from typing import Any, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Iterable, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
-from pydantic_core import to_jsonable_python
 
 from kubiya_tui import __version__
 from kubiya_tui.client.urls import base_urls, url_problem
-from kubiya_tui.models import (
-    AuditEntry,
-    AutoscalePolicy,
-    Environment,
-    HeartbeatAnswer,
-    HeartbeatRequest,
-    Lease,
-    LegacyTaskQueue,
-    LegacyWorkerCommand,
-    MigrationResult,
-    Platform,
-    ScaleResult,
-    ServiceHealth,
-    TaskQueueInfo,
-    WorkerCommand,
-    WorkerDetail,
-    WorkerQueue,
-    WorkerQueueCreate,
-    WorkerQueueMetrics,
-    WorkerRegistration,
-    WorkerStartRequest,
-    derive_health,
-    effective_interval,
-)
+from kubiya_tui.vocabulary import Platform, derive_health, effective_interval
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+    from kubiya_tui import models
+else:
+
+    class _Models:
+        """kubiya_tui.models, imported at the first use of a model: the collector's polls read raw JSON,
+        so a one-shot ``check`` or ``top`` never builds the API's pydantic models (~25 ms of its start)."""
+
+        def __getattr__(self, name: str) -> Any:
+            from kubiya_tui import models as loaded
+
+            value = getattr(loaded, name)
+            setattr(self, name, value)
+            return value
+
+    models = _Models()
 
 V1 = "/api/v1"
 RETRY_STATUSES = frozenset({502, 503, 504})
 MIN_ID_PREFIX = 8
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 class ApiError(Exception):
@@ -167,6 +161,9 @@ def _path(*parts: str) -> str:
 def _body(value: BaseModel | dict[str, Any] | None, *, exclude_none: bool = True) -> Any:
     if value is None:
         return None
+    from pydantic import BaseModel  # a body to send: pydantic writes it (dates, enums) as JSON
+    from pydantic_core import to_jsonable_python
+
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", exclude_none=exclude_none)
     return to_jsonable_python(value)
@@ -363,12 +360,16 @@ class ApiClient:
         )
 
     def _model(self, response: httpx.Response, model: type[M]) -> M:
+        from pydantic import ValidationError  # loaded with the model
+
         try:
             return model.model_validate(self._json(response))
         except ValidationError as exc:
             raise self._unexpected(response, _validation_summary(exc, model.__name__)) from None
 
     def _models(self, response: httpx.Response, model: type[M], *keys: str) -> list[M]:
+        from pydantic import ValidationError
+
         try:
             return [model.model_validate(item) for item in _as_list(self._json(response), *keys)]
         except ValidationError as exc:
@@ -388,57 +389,57 @@ class ApiClient:
 
     # ------------------------------------------------------------------ service
 
-    async def health(self) -> ServiceHealth:
+    async def health(self) -> models.ServiceHealth:
         """``GET /api/health``."""
-        return await self._get("/api/health", ServiceHealth)
+        return await self._get("/api/health", models.ServiceHealth)
 
     # ------------------------------------------------------------------ environments
 
-    async def list_environments(self) -> list[Environment]:
-        return self._models(await self._send("GET", f"{V1}/environments"), Environment, "environments")
+    async def list_environments(self) -> list[models.Environment]:
+        return self._models(await self._send("GET", f"{V1}/environments"), models.Environment, "environments")
 
-    async def get_environment(self, env_id: str) -> Environment:
-        return await self._get(f"{V1}/environments/{_path(env_id)}", Environment)
+    async def get_environment(self, env_id: str) -> models.Environment:
+        return await self._get(f"{V1}/environments/{_path(env_id)}", models.Environment)
 
-    async def create_environment(self, name: str, **fields: Any) -> Environment:
+    async def create_environment(self, name: str, **fields: Any) -> models.Environment:
         response = await self._send("POST", f"{V1}/environments", json=_body({"name": name, **fields}))
-        return self._model(response, Environment)
+        return self._model(response, models.Environment)
 
-    async def update_environment(self, env_id: str, **changes: Any) -> Environment:
+    async def update_environment(self, env_id: str, **changes: Any) -> models.Environment:
         response = await self._send("PATCH", f"{V1}/environments/{_path(env_id)}", json=_body(changes), retry=True)
-        return self._model(response, Environment)
+        return self._model(response, models.Environment)
 
     async def delete_environment(self, env_id: str) -> None:
         await self._send("DELETE", f"{V1}/environments/{_path(env_id)}")
 
     # ------------------------------------------------------------------ worker queues
 
-    async def list_queues(self, environment_id: str | None = None) -> list[WorkerQueue]:
+    async def list_queues(self, environment_id: str | None = None) -> list[models.WorkerQueue]:
         if environment_id is None:
             path = f"{V1}/worker-queues"
         else:
             path = f"{V1}/environments/{_path(environment_id)}/worker-queues"
-        return self._models(await self._send("GET", path), WorkerQueue, "worker_queues", "queues")
+        return self._models(await self._send("GET", path), models.WorkerQueue, "worker_queues", "queues")
 
-    async def get_queue(self, queue_id: str) -> WorkerQueue:
-        return await self._get(f"{V1}/worker-queues/{_path(queue_id)}", WorkerQueue)
+    async def get_queue(self, queue_id: str) -> models.WorkerQueue:
+        return await self._get(f"{V1}/worker-queues/{_path(queue_id)}", models.WorkerQueue)
 
-    async def create_queue(self, environment_id: str, body: WorkerQueueCreate | dict[str, Any]) -> WorkerQueue:
+    async def create_queue(self, environment_id: str, body: models.WorkerQueueCreate | dict[str, Any]) -> models.WorkerQueue:
         response = await self._send(
             "POST", f"{V1}/environments/{_path(environment_id)}/worker-queues", json=_body(body)
         )
-        return self._model(response, WorkerQueue)
+        return self._model(response, models.WorkerQueue)
 
-    async def update_queue(self, queue_id: str, **changes: Any) -> WorkerQueue:
+    async def update_queue(self, queue_id: str, **changes: Any) -> models.WorkerQueue:
         """PATCH the given fields; an explicit ``None`` is sent (``max_workers=None``: unlimited)."""
         response = await self._send("PATCH", f"{V1}/worker-queues/{_path(queue_id)}", json=_body(changes), retry=True)
-        return self._model(response, WorkerQueue)
+        return self._model(response, models.WorkerQueue)
 
     async def delete_queue(self, queue_id: str) -> None:
         await self._send("DELETE", f"{V1}/worker-queues/{_path(queue_id)}")
 
-    async def worker_command(self, queue_id: str) -> WorkerCommand:
-        return await self._get(f"{V1}/worker-queues/{_path(queue_id)}/worker-command", WorkerCommand)
+    async def worker_command(self, queue_id: str) -> models.WorkerCommand:
+        return await self._get(f"{V1}/worker-queues/{_path(queue_id)}/worker-command", models.WorkerCommand)
 
     async def install_script(self, queue_id: str, platform: Platform | str = Platform.local) -> str:
         """The install script as text; sent as both ``platform`` and upstream's ``deployment_type``."""
@@ -456,12 +457,12 @@ class ApiClient:
             raise ApiError(200, "config is not an object", message="unexpected answer: queue config is not an object")
         return data
 
-    async def queue_metrics(self, queue_id: str) -> WorkerQueueMetrics:
-        return await self._get(f"{V1}/worker-queues/{_path(queue_id)}/metrics", WorkerQueueMetrics)
+    async def queue_metrics(self, queue_id: str) -> models.WorkerQueueMetrics:
+        return await self._get(f"{V1}/worker-queues/{_path(queue_id)}/metrics", models.WorkerQueueMetrics)
 
     async def queue_workers(
         self, queue_id: str, *, stale_after: float | None = None, heartbeat_interval: float | None = None
-    ) -> list[WorkerDetail]:
+    ) -> list[models.WorkerDetail]:
         """The workers of one queue, each with its queue, heartbeat age and health filled in when the
         server left them out (Kubiya's does: docs/api.md §4.6). ``stale_after`` is the server's own
         liveness rule in seconds (Kubiya: 150); without it, 2.5 x ``heartbeat_interval``."""
@@ -469,12 +470,12 @@ class ApiClient:
         now = time.time()
         return [
             complete_worker(w, queue_id, now, stale_after=stale_after, heartbeat_interval=heartbeat_interval)
-            for w in self._models(response, WorkerDetail, "workers")
+            for w in self._models(response, models.WorkerDetail, "workers")
         ]
 
     async def scale_queue(
-        self, queue_id: str, workers: int, reason: str | None = None, lease: Lease | None = None
-    ) -> ScaleResult:
+        self, queue_id: str, workers: int, reason: str | None = None, lease: models.Lease | None = None
+    ) -> models.ScaleResult:
         """Set the wanted worker count (the reason goes into the audit entry); idempotent, so retried.
 
         With ``lease`` the change is made only while that lease is still held (409 otherwise).
@@ -485,9 +486,9 @@ class ApiClient:
         if lease is not None:
             body["lease"] = {"name": lease.name, "holder": lease.holder, "token": lease.token}
         response = await self._send("POST", f"{V1}/worker-queues/{_path(queue_id)}/scale", json=body, retry=True)
-        return self._model(response, ScaleResult)
+        return self._model(response, models.ScaleResult)
 
-    async def acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> Lease | None:
+    async def acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> models.Lease | None:
         """Take or renew a lease; None while another holder has it (an extension of this control plane)."""
         try:
             response = await self._send(
@@ -497,7 +498,7 @@ class ApiClient:
             if exc.status == 409:
                 return None
             raise
-        return self._model(response, Lease)
+        return self._model(response, models.Lease)
 
     async def release_lease(self, name: str, holder: str) -> bool:
         """Give a lease up at once if ``holder`` holds it; False when another holds it or it was never taken."""
@@ -509,60 +510,60 @@ class ApiClient:
             raise
         return True
 
-    async def set_autoscale(self, queue_id: str, policy: AutoscalePolicy | dict[str, Any]) -> WorkerQueue:
+    async def set_autoscale(self, queue_id: str, policy: models.AutoscalePolicy | dict[str, Any]) -> models.WorkerQueue:
         response = await self._send("PUT", f"{V1}/worker-queues/{_path(queue_id)}/autoscale", json=_body(policy))
-        return self._model(response, WorkerQueue)
+        return self._model(response, models.WorkerQueue)
 
-    async def clear_autoscale(self, queue_id: str) -> WorkerQueue:
+    async def clear_autoscale(self, queue_id: str) -> models.WorkerQueue:
         response = await self._send("DELETE", f"{V1}/worker-queues/{_path(queue_id)}/autoscale")
-        return self._model(response, WorkerQueue)
+        return self._model(response, models.WorkerQueue)
 
     # ------------------------------------------------------------------ workers
 
-    async def list_workers(self) -> list[WorkerDetail]:
+    async def list_workers(self) -> list[models.WorkerDetail]:
         """Every registered worker of the organization (kubiya-tui's ``GET /registered-workers``).
 
         Not on Kubiya's control plane, whose ``GET /workers`` lists runners: there, read the
         workers per queue (:meth:`queue_workers`; ``Capabilities.org_workers_list`` says which).
         """
-        return self._models(await self._send("GET", f"{V1}/registered-workers"), WorkerDetail, "workers")
+        return self._models(await self._send("GET", f"{V1}/registered-workers"), models.WorkerDetail, "workers")
 
-    async def get_worker(self, worker_id: str) -> WorkerDetail:
+    async def get_worker(self, worker_id: str) -> models.WorkerDetail:
         """One registered worker by id (kubiya-tui's ``GET /registered-workers/{id}``)."""
-        return await self._get(f"{V1}/registered-workers/{_path(worker_id)}", WorkerDetail)
+        return await self._get(f"{V1}/registered-workers/{_path(worker_id)}", models.WorkerDetail)
 
-    async def list_runners(self) -> list[TaskQueueInfo]:
+    async def list_runners(self) -> list[models.TaskQueueInfo]:
         """``GET /workers``: the runners' Temporal task queues and their pollers (Kubiya's meaning, on both servers)."""
-        return self._models(await self._send("GET", f"{V1}/workers"), TaskQueueInfo)
+        return self._models(await self._send("GET", f"{V1}/workers"), models.TaskQueueInfo)
 
-    async def get_runner(self, runner_name: str) -> TaskQueueInfo:
+    async def get_runner(self, runner_name: str) -> models.TaskQueueInfo:
         """``GET /workers/{runner_name}``: one runner's Temporal task queue and its pollers."""
-        return await self._get(f"{V1}/workers/{_path(runner_name)}", TaskQueueInfo)
+        return await self._get(f"{V1}/workers/{_path(runner_name)}", models.TaskQueueInfo)
 
     async def start_worker(
-        self, queue_id: str, body: WorkerStartRequest | dict[str, Any] | None = None
-    ) -> WorkerRegistration:
+        self, queue_id: str, body: models.WorkerStartRequest | dict[str, Any] | None = None
+    ) -> models.WorkerRegistration:
         """Register a worker with a queue (creates a registration: never retried)."""
         response = await self._send("POST", f"{V1}/worker-queues/{_path(queue_id)}/start", json=_body(body) or {})
-        return self._model(response, WorkerRegistration)
+        return self._model(response, models.WorkerRegistration)
 
-    async def legacy_register(self, body: dict[str, Any] | BaseModel) -> WorkerRegistration:
+    async def legacy_register(self, body: dict[str, Any] | BaseModel) -> models.WorkerRegistration:
         response = await self._send("POST", f"{V1}/workers/register", json=_body(body))
-        return self._model(response, WorkerRegistration)
+        return self._model(response, models.WorkerRegistration)
 
-    def _heartbeat_answer(self, response: httpx.Response, worker_id: str | None) -> HeartbeatAnswer:
+    def _heartbeat_answer(self, response: httpx.Response, worker_id: str | None) -> models.HeartbeatAnswer:
         # Upstream answers 204 and never asks a worker to drain.
         if response.status_code == 204 or not response.content.strip():
-            return HeartbeatAnswer(worker_id=worker_id, desired_state="running")
-        return self._model(response, HeartbeatAnswer)
+            return models.HeartbeatAnswer(worker_id=worker_id, desired_state="running")
+        return self._model(response, models.HeartbeatAnswer)
 
-    async def heartbeat(self, worker_id: str, body: HeartbeatRequest | dict[str, Any]) -> HeartbeatAnswer:
+    async def heartbeat(self, worker_id: str, body: models.HeartbeatRequest | dict[str, Any]) -> models.HeartbeatAnswer:
         response = await self._send(
             "POST", f"{V1}/workers/{_path(worker_id)}/heartbeat", json=_body(body), retry=True
         )
         return self._heartbeat_answer(response, worker_id)
 
-    async def simple_heartbeat(self, body: BaseModel | dict[str, Any]) -> HeartbeatAnswer:
+    async def simple_heartbeat(self, body: BaseModel | dict[str, Any]) -> models.HeartbeatAnswer:
         """The Work Queues page's form: ``worker_id`` inside the body."""
         payload = _body(body)
         response = await self._send("POST", f"{V1}/workers/heartbeat", json=payload, retry=True)
@@ -583,16 +584,16 @@ class ApiClient:
             retry=True,
         )
 
-    async def drain_worker(self, worker_id: str) -> WorkerDetail:
+    async def drain_worker(self, worker_id: str) -> models.WorkerDetail:
         """Ask a worker to finish what it holds and exit (idempotent: retried)."""
         response = await self._send("POST", f"{V1}/workers/{_path(worker_id)}/drain", retry=True)
-        return self._model(response, WorkerDetail)
+        return self._model(response, models.WorkerDetail)
 
     # ------------------------------------------------------------------ audit and tasks
 
-    async def audit(self, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
+    async def audit(self, limit: int = 100, action: str | None = None) -> list[models.AuditEntry]:
         response = await self._send("GET", f"{V1}/audit", params={"limit": limit, "action": action})
-        return self._models(response, AuditEntry, "entries")
+        return self._models(response, models.AuditEntry, "entries")
 
     async def submit_task(self, queue_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         """Submit tasks; with an ``idempotency_key`` the call is retried like a read (a retry starts nothing twice)."""
@@ -619,31 +620,31 @@ class ApiClient:
 
     # ------------------------------------------------------------------ legacy task queues
 
-    async def list_task_queues(self) -> list[LegacyTaskQueue]:
-        return self._models(await self._send("GET", f"{V1}/task-queues"), LegacyTaskQueue, "task_queues")
+    async def list_task_queues(self) -> list[models.LegacyTaskQueue]:
+        return self._models(await self._send("GET", f"{V1}/task-queues"), models.LegacyTaskQueue, "task_queues")
 
-    async def get_task_queue(self, queue_id: str) -> LegacyTaskQueue:
-        return await self._get(f"{V1}/task-queues/{_path(queue_id)}", LegacyTaskQueue)
+    async def get_task_queue(self, queue_id: str) -> models.LegacyTaskQueue:
+        return await self._get(f"{V1}/task-queues/{_path(queue_id)}", models.LegacyTaskQueue)
 
-    async def create_task_queue(self, name: str, **fields: Any) -> LegacyTaskQueue:
+    async def create_task_queue(self, name: str, **fields: Any) -> models.LegacyTaskQueue:
         response = await self._send("POST", f"{V1}/task-queues", json={"name": name, **fields})
-        return self._model(response, LegacyTaskQueue)
+        return self._model(response, models.LegacyTaskQueue)
 
-    async def update_task_queue(self, queue_id: str, **changes: Any) -> LegacyTaskQueue:
+    async def update_task_queue(self, queue_id: str, **changes: Any) -> models.LegacyTaskQueue:
         response = await self._send("PATCH", f"{V1}/task-queues/{_path(queue_id)}", json=changes, retry=True)
-        return self._model(response, LegacyTaskQueue)
+        return self._model(response, models.LegacyTaskQueue)
 
     async def delete_task_queue(self, queue_id: str) -> None:
         await self._send("DELETE", f"{V1}/task-queues/{_path(queue_id)}", retry=True)
 
-    async def task_queue_worker_command(self, queue_id: str) -> LegacyWorkerCommand:
-        return await self._get(f"{V1}/task-queues/{_path(queue_id)}/worker-command", LegacyWorkerCommand)
+    async def task_queue_worker_command(self, queue_id: str) -> models.LegacyWorkerCommand:
+        return await self._get(f"{V1}/task-queues/{_path(queue_id)}/worker-command", models.LegacyWorkerCommand)
 
-    async def task_queue_workers(self, queue_id: str) -> list[WorkerDetail]:
-        return self._models(await self._send("GET", f"{V1}/task-queues/{_path(queue_id)}/workers"), WorkerDetail, "workers")
+    async def task_queue_workers(self, queue_id: str) -> list[models.WorkerDetail]:
+        return self._models(await self._send("GET", f"{V1}/task-queues/{_path(queue_id)}/workers"), models.WorkerDetail, "workers")
 
-    async def task_queue_metrics(self, queue_id: str) -> WorkerQueueMetrics:
-        return await self._get(f"{V1}/task-queues/{_path(queue_id)}/metrics", WorkerQueueMetrics)
+    async def task_queue_metrics(self, queue_id: str) -> models.WorkerQueueMetrics:
+        return await self._get(f"{V1}/task-queues/{_path(queue_id)}/metrics", models.WorkerQueueMetrics)
 
     async def submit_legacy_task(self, queue_id: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await self._send("POST", f"{V1}/task-queues/{_path(queue_id)}/tasks", json=_body(body))
@@ -651,18 +652,18 @@ class ApiClient:
 
     async def migrate_task_queue(
         self, queue_id: str, environment: str, name: str | None = None, **fields: Any
-    ) -> MigrationResult:
+    ) -> models.MigrationResult:
         body = {"environment_id": environment, "name": name, **fields}
         response = await self._send("POST", f"{V1}/task-queues/{_path(queue_id)}/migrate", json=_body(body))
-        return self._model(response, MigrationResult)
+        return self._model(response, models.MigrationResult)
 
-    async def drain_task_queue_workers(self, queue_id: str, force: bool = False) -> list[WorkerDetail]:
+    async def drain_task_queue_workers(self, queue_id: str, force: bool = False) -> list[models.WorkerDetail]:
         response = await self._send(
             "POST", f"{V1}/task-queues/{_path(queue_id)}/drain-workers", params={"force": str(force).lower()}, retry=True
         )
-        return self._models(response, WorkerDetail, "workers")
+        return self._models(response, models.WorkerDetail, "workers")
 
-    async def resolve_task_queue(self, id_or_name: str) -> LegacyTaskQueue:
+    async def resolve_task_queue(self, id_or_name: str) -> models.LegacyTaskQueue:
         """A legacy task queue by id, by name, or by its Temporal task queue name."""
         queues = await self.list_task_queues()
         return _pick(
@@ -681,7 +682,7 @@ class ApiClient:
 
     # ------------------------------------------------------------------ names
 
-    async def resolve_environment(self, id_or_name: str) -> Environment:
+    async def resolve_environment(self, id_or_name: str) -> models.Environment:
         """An environment by id (exact match wins) or by name."""
         envs = await self.list_environments()
         return _pick(
@@ -692,7 +693,7 @@ class ApiClient:
             describe=lambda e: f"{e.name} ({e.id})",
         )
 
-    async def resolve_queue(self, id_or_name: str) -> WorkerQueue:
+    async def resolve_queue(self, id_or_name: str) -> models.WorkerQueue:
         """A queue by id (exact match wins), by name, or as ``environment/name``.
 
         Failing those, a unique id prefix of at least 8 characters (the short id of a table).
@@ -701,7 +702,7 @@ class ApiClient:
         queues, envs = await asyncio.gather(self.list_queues(), self.list_environments())
         env_names = {e.id: e.name for e in envs}
 
-        def env_of(q: WorkerQueue) -> str:
+        def env_of(q: models.WorkerQueue) -> str:
             return q.environment_name or env_names.get(q.environment_id) or q.environment_id
 
         by_id = [q for q in queues if q.id == id_or_name]
@@ -733,13 +734,13 @@ def _pick(key: str, by_id: list[M], by_name: list[M], *, what: str, describe: An
 
 
 def complete_worker(
-    w: WorkerDetail,
+    w: models.WorkerDetail,
     queue_id: str,
     now: float,
     *,
     stale_after: float | None = None,
     heartbeat_interval: float | None = None,
-) -> WorkerDetail:
+) -> models.WorkerDetail:
     """A worker of ``GET /worker-queues/{queue_id}/workers`` with what Kubiya's server leaves out:
     the queue (the one asked about), the heartbeat age (from ``last_heartbeat``) and the health
     (by the server's rule when it has one: Kubiya's 150 s)."""
@@ -757,7 +758,7 @@ def complete_worker(
     return w.model_copy(update=changes) if changes else w
 
 
-def _validation_summary(exc: ValidationError, model: str) -> str:
+def _validation_summary(exc: "ValidationError", model: str) -> str:
     errors: Iterable[dict[str, Any]] = exc.errors(include_input=False)
     parts = [f"{'.'.join(str(p) for p in e['loc']) or model}: {e['msg']}" for e in errors]
     return f"{model} does not match the contract ({'; '.join(parts[:3])})"

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
-from kubiya_tui.models import KUBIYA_LIVE_SECONDS
+from kubiya_tui.vocabulary import KUBIYA_LIVE_SECONDS
 
 if TYPE_CHECKING:
     from kubiya_tui.client.api import ApiClient
@@ -231,6 +231,12 @@ class CapabilitiesCache:
         if task is not None:
             await asyncio.shield(task)
         return self._known or Capabilities()
+
+    def offer_health(self, health: Any) -> None:
+        """An ``/api/health`` answer read by someone else (the registry reads it each worker poll):
+        enough to know the capabilities when it names a known control plane, saving a request."""
+        if self._known is None and isinstance(health, dict) and health.get("service") in (LOCAL_SERVICE, KUBIYA_SERVICE):
+            self._known = capabilities_from(health, None)
 
     def learn_soon(self) -> None:
         """Start learning in the background (from a running event loop); a no-op when known or under way."""

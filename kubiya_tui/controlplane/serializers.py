@@ -12,10 +12,8 @@ from kubiya_tui.models import (
     Migration,
     WorkerDetail,
     WorkerQueue,
-    derive_health,
-    drain_ignored,
-    effective_interval,
 )
+from kubiya_tui.vocabulary import derive_health, drain_ignored, effective_interval
 
 # Legacy workers belong to no worker queue, so no queue sets their heartbeat interval.
 LEGACY_HEARTBEAT_INTERVAL = 15

@@ -24,10 +24,11 @@ from kubiya_tui.metrics.snapshot import QueueSnapshot, Snapshot, SourceState, Wo
 from kubiya_tui.metrics.stuck import STUCK_AFTER_SECONDS, mark_stuck
 from kubiya_tui.metrics.sources.outcomes import Outcome
 from kubiya_tui.metrics.sources.registry import QueueRef, Registry, RegisteredWorker
-from kubiya_tui.models import WorkerHealth, WorkerQueueMetrics
+from kubiya_tui.vocabulary import WorkerHealth
 
 if TYPE_CHECKING:
     from kubiya_tui.client.temporal_types import QueueStats
+    from kubiya_tui.models import WorkerQueueMetrics
 
 MIN_RATE_WINDOW = 10.0
 """The shortest span a young queue's processing rate is taken over (at least one refresh interval)."""

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import AbstractSet, Iterable, Mapping, Sequence
 
-from kubiya_tui.models import FAILED_STATUSES, STALE_AFTER_INTERVALS
+from kubiya_tui.vocabulary import FAILED_STATUSES, STALE_AFTER_INTERVALS
 
 POLLER_FRESH_SECONDS = 90.0
 """A poller seen within this long is polling: an idle long poll renews itself about every 60 s."""

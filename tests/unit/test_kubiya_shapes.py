@@ -6,15 +6,8 @@ from __future__ import annotations
 import pytest
 
 from kubiya_tui.client.capabilities import Capabilities, capabilities_from
-from kubiya_tui.models import (
-    MAX_OBSERVED_INTERVAL,
-    WorkerCommand,
-    WorkerDetail,
-    WorkerHealth,
-    derive_health,
-    drain_ignored,
-    effective_interval,
-)
+from kubiya_tui.models import WorkerCommand, WorkerDetail
+from kubiya_tui.vocabulary import MAX_OBSERVED_INTERVAL, WorkerHealth, derive_health, drain_ignored, effective_interval
 
 # GET /api/v1/worker-queues/{id}/worker-command on Kubiya's server, as seen.
 KUBIYA_COMMAND = {

@@ -279,16 +279,19 @@ class FakeApi:
         self.calls: list[str] = []
         self.fail: Exception | None = None
         self.metrics: dict[str, Any] = {}
+        self.health: Any = {"status": "ok", "service": "kubiya-tui", "version": "0.0.0"}
+        self.environments: list[dict] = [{"id": "e1", "name": "prod"}]
 
     async def get_raw(self, path: str) -> bytes:
         self.calls.append(path)
         if self.fail is not None:
             raise self.fail
+        if path == "/api/health":
+            return json.dumps(self.health).encode()
+        if path == "/api/v1/environments":
+            return json.dumps(self.environments).encode()
         data = self.queues if path.endswith("worker-queues") else self.workers
         return json.dumps(data).encode()
-
-    async def list_environments(self) -> list:
-        return []
 
     async def queue_metrics(self, queue_id: str) -> Any:
         self.calls.append(f"metrics {queue_id}")
@@ -786,4 +789,27 @@ async def test_a_long_poll_of_quick_calls_is_not_a_slow_temporal():
     assert time.monotonic() - began > 0.3, "the poll itself took longer than slow_after"
     assert snap.sources["temporal"].status == SourceStatus.ok, snap.sources["temporal"]
     # (Slow calls still make it slow: test_a_slow_source_never_holds_back_the_other.)
+    await collector.aclose()
+
+
+async def test_a_one_shot_poll_asks_each_thing_once_and_side_by_side():
+    """A one-shot `check --env prod` reads the queue list, workers, health and environments at once, and the
+    control plane's kind from that health answer: no second /api/health, no environments after the queues."""
+    from kubiya_tui.client.capabilities import CapabilitiesCache
+
+    api, temporal = FakeApi(), FakeTemporal()
+    api.queues[0]["environment_name"] = None  # named by the environments list only
+    caps = CapabilitiesCache(api)
+    collector = Collector(api, temporal, CollectorOptions(poll_grace=0, environments=("prod",)), capabilities=caps)
+    snap = await collector.refresh(complete=True)
+    assert [(q.name, q.environment) for q in snap.queues] == [("orders", "prod")]
+    assert caps.known is not None and caps.known.flavour == "kubiya-tui" and caps.known.temporal_reads, "learned from the health read"
+    assert api.calls.count("/api/health") == 1 and api.calls.count("/api/v1/environments") == 1
+    assert set(api.calls[:4]) == {"/api/v1/worker-queues", "/api/v1/registered-workers", "/api/health",
+                                  "/api/v1/environments"}  # fmt: skip
+    # An answer that names no known control plane teaches nothing: the cache learns on its own later.
+    unknown = CapabilitiesCache(api)
+    unknown.offer_health({"status": "ok"})
+    unknown.offer_health(["not", "an", "object"])
+    assert unknown.known is None
     await collector.aclose()

@@ -9,13 +9,15 @@ own counters from their heartbeats: throughput and error rate are the deltas of
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from kubiya_tui.metrics import derive
 from kubiya_tui.metrics.ports import ControlPlaneReader
 from kubiya_tui.metrics.scheduler import IDLE, Reading, Tracker, is_due, one_line
 from kubiya_tui.metrics.sources.registry import QueueRef, Registry
-from kubiya_tui.models import WorkerQueueMetrics
+
+if TYPE_CHECKING:
+    from kubiya_tui.models import WorkerQueueMetrics
 
 
 class ApiMetricsSource:

@@ -21,8 +21,9 @@ from urllib.parse import quote
 
 from kubiya_tui.metrics.ports import CapabilitiesView, ControlPlaneReader
 from kubiya_tui.metrics.snapshot import WorkerSnapshot
-from kubiya_tui.models import WorkerHealth, derive_health, effective_interval
+from kubiya_tui.vocabulary import WorkerHealth, derive_health, effective_interval
 
+ENVIRONMENTS_PATH = "/api/v1/environments"
 ORG_WORKERS_PATH = "/api/v1/registered-workers"
 """Every worker of the organization in one call (kubiya-tui's; Kubiya's ``/workers`` means runners)."""
 
@@ -231,12 +232,16 @@ class RegistrySource:
             # Kubiya's server answers): a one-shot `check` or `top` (one poll) never pays for it.
             self._capabilities.learn_soon()
         want_workers = force or previous is None or self._mono() - self._workers_read >= self.workers_interval
+        # Environments are read beside the queue list when a selection names them (by name or id).
+        envs_due = bool(self.selection.environments) and self._mono() - self._envs_read > ENVIRONMENTS_INTERVAL
+        envs_raw: bytes | BaseException | None = None
         workers_raw: bytes | None = None
         if want_workers and self._org_workers_list():
-            queues_raw, answer, health_raw = await asyncio.gather(
+            queues_raw, answer, health_raw, envs_raw = await asyncio.gather(
                 self.api.get_raw("/api/v1/worker-queues"),
                 self.api.get_raw(ORG_WORKERS_PATH),
                 self.api.get_raw("/api/health"),
+                self.api.get_raw(ENVIRONMENTS_PATH) if envs_due else _nothing(),
                 return_exceptions=True,
             )
             self._note_control_plane_version(health_raw)
@@ -250,18 +255,29 @@ class RegistrySource:
             else:
                 workers_raw = answer
         else:
-            queues_raw = await self.api.get_raw("/api/v1/worker-queues")
+            queues_raw, envs_raw = await asyncio.gather(
+                self.api.get_raw("/api/v1/worker-queues"),
+                self.api.get_raw(ENVIRONMENTS_PATH) if envs_due else _nothing(),
+                return_exceptions=True,
+            )
+            if isinstance(queues_raw, BaseException):
+                raise queues_raw
         now = self._clock()
         refs = [r for q in json_list(queues_raw, "/api/v1/worker-queues", "worker_queues", "queues") if (r := self._queue_ref(q))]
-        if any(r.environment is None and r.environment_id for r in refs) or (
-            self.selection.environments and self._mono() - self._envs_read > ENVIRONMENTS_INTERVAL
-        ):
+        if envs_raw is None and any(r.environment is None and r.environment_id for r in refs):
             try:
-                envs = await self.api.list_environments()
+                envs_raw = await self.api.get_raw(ENVIRONMENTS_PATH)
+            except ApiError as exc:
+                envs_raw = exc
+        if isinstance(envs_raw, BaseException) and not isinstance(envs_raw, ApiError):
+            raise envs_raw
+        if isinstance(envs_raw, bytes):  # a failed read (ApiError) leaves the names known so far
+            try:  # raw, as the queue list: a poll builds no pydantic model
+                envs = list(json_list(envs_raw, ENVIRONMENTS_PATH, "environments"))
             except ApiError:
                 pass
             else:
-                self.env_names.update({e.id: e.name for e in envs})
+                self.env_names.update({e["id"]: e["name"] for e in envs if isinstance(e.get("id"), str) and isinstance(e.get("name"), str)})
                 self._envs_read = self._mono()
                 refs = [
                     replace(r, environment=self.env_names.get(r.environment_id or "")) if r.environment is None else r
@@ -296,9 +312,12 @@ class RegistrySource:
     def _note_control_plane_version(self, answer: bytes | BaseException) -> None:
         """The version in a ``/api/health`` answer, read with the worker list; a failed read keeps the last one."""
         try:
-            version = json.loads(answer).get("version") if isinstance(answer, bytes) else None
+            health = json.loads(answer) if isinstance(answer, bytes) else None
+            version = health.get("version") if health is not None else None
         except (ValueError, AttributeError):
-            version = None
+            health = version = None
+        if self._capabilities is not None and health is not None:
+            self._capabilities.offer_health(health)
         if isinstance(version, str) and version:
             self.control_plane_version = version
 
@@ -434,6 +453,11 @@ def parse_worker(worker_id: str, w: dict) -> RegisteredWorker:
 
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+
+
+async def _nothing() -> None:
+    """Stands in a gather for a read that is not due."""
+    return None
 
 
 def json_list(content: bytes, path: str, *keys: str) -> Iterator[dict]:
