@@ -12,7 +12,9 @@ What it does (no network: every number comes from a synthetic SnapshotSource def
   imports, mounting and the first real paint are included. Median of 5 launches with a
   small organisation (5 queues, 10 workers) and with 1,000 queues / 5,000 workers (goal:
   400 ms); the time the child spends building the synthetic snapshot (not the console's
-  work) is measured here and printed with it;
+  work) is measured here and printed with it. The anchor, in the same run: a bare Textual
+  app of one line. The package's bytecode is compiled first and every child may use it,
+  as an installed package does (PYTHONDONTWRITEBYTECODE=1 would compile our modules at every start);
 * **refresh**: inside ``app.run_test(size=(200, 60))`` with 1,000 queues and 5,000
   workers (history rings filled with an hour of samples, like a collector that has been
   running), posts a new snapshot (same rows, changed numbers) as the poll worker does
@@ -276,7 +278,8 @@ class TerminalProcess:
             "PYTHONPATH": str(ROOT),
             **(extra_env or {}),
         }
-        for var in ("TEXTUAL", "TEXTUAL_DEBUG", "TEXTUAL_DEVTOOLS_PORT"):
+        # As an installed package runs: with its bytecode (main() compiles it), never compiling at each start.
+        for var in ("TEXTUAL", "TEXTUAL_DEBUG", "TEXTUAL_DEVTOOLS_PORT", "PYTHONDONTWRITEBYTECODE"):
             env.pop(var, None)
         code = code or f"from tests.benchmarks.bench_console import run_in_terminal; run_in_terminal({queues}, {workers}, {interval})"
         self.started = time.perf_counter()
@@ -345,6 +348,26 @@ def bench_launch(queues: int, workers: int, runs: int, home: str) -> list[float]
 
 REAL_LAUNCH = "import sys; sys.argv = ['kubiya-tui']; from kubiya_tui.cli import main; main()"
 """The `kubiya-tui` command itself: argument parsing, the profile's settings, connect(), then the console."""
+
+
+BARE_TEXTUAL = (
+    "from textual.app import App\nfrom textual.widgets import Static\n"
+    "class Bare(App):\n    BINDINGS = [('q', 'quit', 'Quit')]\n"
+    "    def compose(self):\n        yield Static(' kubiya-tui ')\n"
+    "Bare().run()"
+)
+"""The anchor: a Textual app of one line, the floor of any Textual console's first frame on this machine."""
+
+
+def bench_bare_launch(runs: int, home: str) -> list[float]:
+    times = []
+    for _ in range(runs):
+        term = TerminalProcess(0, 0, 0.0, home, code=BARE_TEXTUAL)
+        try:
+            times.append(term.first_frame())
+        finally:
+            term.stop()
+    return times
 
 
 def bench_real_launch(runs: int, home: str) -> list[float]:
@@ -574,7 +597,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-console-") as home:
         if "launch" not in args.skip:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "kubiya_tui"), str(ROOT / "tests")],
+                           check=True, env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})  # fmt: skip
             print(f"launch to first frame ({launches} runs each)...", flush=True)
+            times = bench_bare_launch(launches, home)
+            row("anchor: a bare Textual app (one line of text)",
+                f"median {statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
             for q, w in (SMALL, LARGE):
                 times = bench_launch(q, w, launches, home)
                 med = statistics.median(times) * 1000

@@ -89,6 +89,11 @@ class LiveStack:
         return asyncio.run(make_queues(self.url, self.key, name, n, waiting=waiting, closed=closed,
                                        temporal_address=self.address))  # fmt: skip
 
+    def settle(self, pids: list[int] | None = None, below: float = 10.0, longest: float = 60.0) -> float:
+        """Wait until the stack's processes use under ``below`` % of a core over a second (the closed
+        executions time out and are recorded just after setup); answers the seconds waited."""
+        return settle(pids or [p.pid for p in self.started], below, longest)
+
     def env(self) -> dict[str, str]:
         """Environment variables that point `kubiya-tui` at this stack (and at no profile of the user's)."""
         return {
@@ -105,6 +110,20 @@ class LiveStack:
                 proc.stop()
             except Exception as error:  # noqa: BLE001 - keep stopping the others
                 print(f"could not stop {proc.name} (pid {proc.pid}): {error}", file=sys.stderr)
+
+
+def settle(pids: list[int], below: float = 10.0, longest: float = 60.0) -> float:
+    """Seconds waited until these processes together use under ``below`` % of a core over one second."""
+    import psutil
+
+    began = time.perf_counter()
+    procs = [psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)]
+    while time.perf_counter() - began < longest:
+        before = sum(sum(p.cpu_times()[:2]) for p in procs)
+        time.sleep(1.0)
+        if 100.0 * (sum(sum(p.cpu_times()[:2]) for p in procs) - before) < below:
+            break
+    return time.perf_counter() - began
 
 
 def main(argv: list[str]) -> int:
