@@ -229,7 +229,8 @@ class RegistrySource:
         previous = self.registry
         if previous is not None and self._capabilities is not None and self._capabilities.known is None:
             # Learned from the second poll on, whatever the worker list said (a 404 there is what
-            # Kubiya's server answers): a one-shot `check` or `top` (one poll) never pays for it.
+            # Kubiya's server answers): a one-shot `check` or `top` (one poll) never pays for it. A
+            # first poll's health read that names the control plane has taught them already (offer_health).
             self._capabilities.learn_soon()
         want_workers = force or previous is None or self._mono() - self._workers_read >= self.workers_interval
         # Environments are read beside the queue list when a selection names them (by name or id).
