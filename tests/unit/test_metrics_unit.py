@@ -797,7 +797,22 @@ async def test_a_one_shot_poll_asks_each_thing_once_and_side_by_side():
     control plane's kind from that health answer: no second /api/health, no environments after the queues."""
     from kubiya_tui.client.capabilities import CapabilitiesCache
 
-    api, temporal = FakeApi(), FakeTemporal()
+    class Overlapping(FakeApi):
+        """Records which requests had started when the queue list was answered."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.started: list[str] = []
+            self.before_queue_answer: list[str] = []
+
+        async def get_raw(self, path: str) -> bytes:
+            self.started.append(path)
+            await asyncio.sleep(0)  # the requests of one gather start before any is answered
+            if path == "/api/v1/worker-queues":
+                self.before_queue_answer = list(self.started)
+            return await super().get_raw(path)
+
+    api, temporal = Overlapping(), FakeTemporal()
     api.queues[0]["environment_name"] = None  # named by the environments list only
     caps = CapabilitiesCache(api)
     collector = Collector(api, temporal, CollectorOptions(poll_grace=0, environments=("prod",)), capabilities=caps)
@@ -805,8 +820,8 @@ async def test_a_one_shot_poll_asks_each_thing_once_and_side_by_side():
     assert [(q.name, q.environment) for q in snap.queues] == [("orders", "prod")]
     assert caps.known is not None and caps.known.flavour == "kubiya-tui" and caps.known.temporal_reads, "learned from the health read"
     assert api.calls.count("/api/health") == 1 and api.calls.count("/api/v1/environments") == 1
-    assert set(api.calls[:4]) == {"/api/v1/worker-queues", "/api/v1/registered-workers", "/api/health",
-                                  "/api/v1/environments"}  # fmt: skip
+    assert set(api.before_queue_answer) == {"/api/v1/worker-queues", "/api/v1/registered-workers", "/api/health",
+                                            "/api/v1/environments"}, "environments are asked beside the queue list"  # fmt: skip
     # An answer that names no known control plane teaches nothing: the cache learns on its own later.
     unknown = CapabilitiesCache(api)
     unknown.offer_health({"status": "ok"})
