@@ -20,19 +20,20 @@ with ``strict_permissions = true`` refuses it instead.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
 import tempfile
 import tomllib
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
-
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from typing import Any, TypeVar
 
 from kubiya_tui import locations
 from kubiya_tui.errors import UserError
+from kubiya_tui.secret import SecretStr
 from kubiya_tui.temporal_env import TemporalProfile, TemporalTLS, load_temporal_profile, tls_from_env
 
 DEFAULT_API_URL = "https://control-plane.kubiya.ai"
@@ -49,7 +50,248 @@ PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 ALERT_LEVELS = ("critical", "warning")
 
 
-class AlertRule(BaseModel):
+# ---------------------------------------------------------------------------- checking a table
+#
+# The file's tables are checked by the checks below rather than by pydantic: every command reads
+# its settings, and pydantic's import and model building were a third of a one-shot ``check``.
+# A check takes the value as the file (or the code) gives it and answers it converted, or raises
+# ValueError with the sentence the user sees after the field's dotted name; it never repeats a
+# value that may be a key.
+
+Location = tuple[str | int, ...]
+
+
+class InvalidTable(ValueError):
+    """Everything wrong with one table: ``(location, sentence)`` pairs, the location its keys and indexes."""
+
+    def __init__(self, problems: list[tuple[Location, str]]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, loc)) or '(top level)'}: {msg}" for loc, msg in problems))
+        self.problems = problems
+
+
+def _kind(value: Any) -> str:
+    """What a TOML value is, in words (never the value: it may be a key)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time" if hasattr(value, "isoformat") else type(value).__name__
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"should be a string, not {_kind(value)}")
+
+
+def _secret(value: Any) -> SecretStr | None:
+    if value is None or isinstance(value, SecretStr):
+        return value
+    if isinstance(value, str):
+        return SecretStr(value)
+    raise ValueError(f"should be a string, not {_kind(value)}")
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"should be true or false, not {_kind(value)}")
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError("should be a list of strings, e.g. [\"a\", \"b\"]" + ("" if isinstance(value, list) else f", not {_kind(value)}"))
+
+
+def _number(*, gt: float | None = None, ge: float | None = None, le: float | None = None, optional: bool = False) -> Callable[[Any], Any]:
+    """A check for a number (a whole one is taken too) within the bounds given."""
+
+    def check(value: Any) -> float | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"should be a number, not {_kind(value)}")
+        if not math.isfinite(value):
+            raise ValueError("should be a finite number")
+        if gt is not None and not value > gt:
+            raise ValueError(f"should be greater than {gt:g}")
+        if ge is not None and not value >= ge:
+            raise ValueError(f"should be greater than or equal to {ge:g}")
+        if le is not None and not value <= le:
+            raise ValueError(f"should be less than or equal to {le:g}")
+        return float(value)
+
+    return check
+
+
+def _count(value: Any) -> int | None:
+    """None, or a whole number of 0 or more (``2.0`` is 2)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"should be a whole number, not {_kind(value)}")
+    if value < 0:
+        raise ValueError("should be greater than or equal to 0")
+    return value
+
+
+def _checked(default: Any, check: Callable[[Any], Any], *aliases: str) -> Any:
+    """A table's field: its default, its check and the other names the file may give it by."""
+    meta = {"check": check, "aliases": aliases}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_TableT = TypeVar("_TableT", bound="_Table")
+
+
+class _Table:
+    """A table of the config file: each field checked (and converted) when made, unknown keys refused."""
+
+    given: frozenset[str]
+    """The fields the file gave (a default the file spells out is written back)."""
+
+    def __post_init__(self) -> None:
+        problems: list[tuple[Location, str]] = []
+        for f in fields(self):  # type: ignore[arg-type]
+            check = f.metadata.get("check")
+            if check is None:
+                continue
+            try:
+                setattr(self, f.name, check(getattr(self, f.name)))
+            except InvalidTable as exc:
+                problems += [((f.name, *loc), msg) for loc, msg in exc.problems]
+            except ValueError as exc:
+                problems.append(((f.name,), str(exc)))
+        if problems:
+            raise InvalidTable(problems)
+        if not hasattr(self, "given"):
+            self.given = frozenset()
+
+    @classmethod
+    def from_table(cls: type[_TableT], data: Any) -> _TableT:
+        """The table ``data`` as the file gives it (a dict); InvalidTable naming every bad or unknown key."""
+        if not isinstance(data, dict):
+            raise ValueError(f"should be a table, not {_kind(data)}")
+        spelled: dict[str, str] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            if f.init and "check" in f.metadata:
+                spelled[f.name] = f.name
+                spelled.update(dict.fromkeys(f.metadata["aliases"], f.name))
+        problems: list[tuple[Location, str]] = []
+        given: dict[str, Any] = {}
+        written_as: dict[str, str] = {}
+        for key, value in data.items():
+            name = spelled.get(key)
+            if name is None:
+                problems.append(((key,), "unknown field"))
+            elif name in given:
+                problems.append(((key,), f"is given twice (as {written_as[name]!r} too)"))
+            else:
+                given[name], written_as[name] = value, key
+        try:
+            table = cls(**given)
+        except InvalidTable as exc:  # the location as the file spells it (``colour`` for ``color``)
+            problems += [((written_as.get(str(loc[0]), loc[0]), *loc[1:]), msg) for loc, msg in exc.problems]
+            table = None
+        if problems or table is None:
+            raise InvalidTable(problems)
+        table.given = frozenset(given)
+        return table
+
+    def set_fields(self) -> dict[str, Any]:
+        """The fields to write back: those the file gave, and those that differ from the default; never None."""
+        out: dict[str, Any] = {}
+        defaults = type(self)()
+        for f in fields(self):  # type: ignore[arg-type]
+            if "check" not in f.metadata:
+                continue
+            value = getattr(self, f.name)
+            if value is None or (f.name not in self.given and value == getattr(defaults, f.name)):
+                continue
+            out[f.name] = value
+        return out
+
+
+def _tables_of(kind: type[_TableT]) -> Callable[[Any], list[_TableT]]:
+    """A check for a list of tables (``[[...]]``), each made a ``kind``."""
+
+    def check(value: Any) -> list[_TableT]:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"should be a list of tables, not {_kind(value)}")
+        problems: list[tuple[Location, str]] = []
+        out: list[_TableT] = []
+        for index, item in enumerate(value):
+            try:
+                out.append(item if isinstance(item, kind) else kind.from_table(item))
+            except InvalidTable as exc:
+                problems += [((index, *loc), msg) for loc, msg in exc.problems]
+            except ValueError as exc:
+                problems.append(((index,), str(exc)))
+        if problems:
+            raise InvalidTable(problems)
+        return out
+
+    return check
+
+
+def _queue_patterns(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError("give queue names or patterns as strings, e.g. [\"prod/*\"]")
+    if not value:
+        raise ValueError("name at least one queue or pattern (\"*\" is every queue)")
+    return list(value)
+
+
+def _duration(value: Any) -> float | None:
+    from kubiya_tui.metrics.check import parse_seconds
+
+    if value is None or value is False:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("give a duration such as 90, \"90s\", \"2m\" or \"1h\" (false turns it off)")
+    if isinstance(value, (int, float)):
+        if value < 0 or not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a duration of 0 seconds or more")
+        return float(value)
+    if isinstance(value, str):
+        return parse_seconds(value)
+    raise ValueError("give a duration such as 90, \"90s\", \"2m\" or \"1h\"")
+
+
+def _rate(value: Any) -> float | None:
+    from kubiya_tui.metrics.check import parse_rate
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("give a fraction (0.05) or a percentage (\"5%\")")
+    return parse_rate(str(value))
+
+
+def _level(value: Any) -> str:
+    if value not in ALERT_LEVELS:
+        shown = repr(value) if isinstance(value, str) else _kind(value)
+        raise ValueError(f"{shown} is not a level: give \"critical\" or \"warning\"")
+    return value
+
+
+@dataclass(kw_only=True, eq=True)
+class AlertRule(_Table):
     """One ``[[profiles.NAME.alerts]]`` table: thresholds for the queues its patterns name, in ``check``'s words.
 
     ``queues``: glob patterns (``prod/*``, ``*payments*``) or names, matched against NAME, ENV/NAME,
@@ -58,75 +300,29 @@ class AlertRule(BaseModel):
     ``min_healthy_workers`` is critical; ``level = "warning"`` makes every finding of the rule a warning.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    queues: list[str] = Field(default_factory=lambda: ["*"])
-    max_depth: float | None = Field(default=None, ge=0)
-    max_backlog_age: float | None = None
+    queues: list[str] = _checked(["*"], _queue_patterns)
+    max_depth: float | None = _checked(None, _number(ge=0, optional=True))
+    max_backlog_age: float | None = _checked(None, _duration)
     """Seconds; ``90``, ``"90s"``, ``"5m"``, ``"1h"``."""
-    max_error_rate: float | None = None
+    max_error_rate: float | None = _checked(None, _rate)
     """A fraction; ``0.05`` or ``"5%"``."""
-    stuck_after: float | None = None
+    stuck_after: float | None = _checked(None, _duration)
     """Seconds; a stuck queue alerts when its oldest task waited this long (default 30 s; ``false`` turns it off)."""
-    min_healthy_workers: int | None = Field(default=None, ge=0)
-    warn_at: float = Field(default=0.8, ge=0, le=1)
-    level: str = "critical"
+    min_healthy_workers: int | None = _checked(None, _count)
+    warn_at: float = _checked(0.8, _number(ge=0, le=1))
+    level: str = _checked("critical", _level)
+    stuck_off: bool = field(default=False, init=False)
+    """The rule says ``stuck_after = false``: stuck queues are not checked by it."""
 
-    _stuck_off: bool = PrivateAttr(default=False)
+    def __post_init__(self) -> None:
+        self.stuck_off = self.stuck_after is False
+        super().__post_init__()
 
-    @field_validator("queues", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list) and not all(isinstance(v, str) and v.strip() for v in value):
-            raise ValueError("give queue names or patterns as strings, e.g. [\"prod/*\"]")
-        if isinstance(value, list) and not value:
-            raise ValueError("name at least one queue or pattern (\"*\" is every queue)")
-        return value
-
-    @field_validator("max_backlog_age", "stuck_after", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        from kubiya_tui.metrics.check import parse_seconds
-
-        if value is None or value is False:
-            return None
-        if isinstance(value, bool):
-            raise ValueError("give a duration such as 90, \"90s\", \"2m\" or \"1h\" (false turns it off)")
-        if isinstance(value, (int, float)):
-            if value < 0 or value != value or value in (float("inf"),):
-                raise ValueError(f"{value!r} is not a duration of 0 seconds or more")
-            return float(value)
-        if isinstance(value, str):
-            return parse_seconds(value)
-        raise ValueError("give a duration such as 90, \"90s\", \"2m\" or \"1h\"")
-
-    @field_validator("max_error_rate", mode="before")
-    @classmethod
-    def _rate(cls, value: Any) -> Any:
-        from kubiya_tui.metrics.check import parse_rate
-
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueError("give a fraction (0.05) or a percentage (\"5%\")")
-        return parse_rate(str(value))
-
-    @field_validator("level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        if value not in ALERT_LEVELS:
-            raise ValueError(f"{value!r} is not a level: give \"critical\" or \"warning\"")
-        return value
-
-    def model_post_init(self, context: Any) -> None:
-        self._stuck_off = "stuck_after" in self.model_fields_set and self.stuck_after is None
-
-    @property
-    def stuck_off(self) -> bool:
-        """The rule says ``stuck_after = false``: stuck queues are not checked by it."""
-        return self._stuck_off
+    def set_fields(self) -> dict[str, Any]:
+        out = super().set_fields()
+        if self.stuck_off:
+            out["stuck_after"] = False
+        return out
 
 
 def _colour(value: Any) -> Any:
@@ -144,94 +340,107 @@ def _colour(value: Any) -> Any:
     return value.strip()
 
 
-class Profile(BaseModel):
+@dataclass(kw_only=True, eq=True)
+class Profile(_Table):
     """One named way to reach a control plane and a Temporal cluster."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    api_url: str | None = None
+    api_url: str | None = _checked(None, _text)
     """Control-plane base URL, e.g. ``https://control-plane.kubiya.ai`` or ``http://127.0.0.1:8787``."""
 
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = _checked(None, _secret)
     """The control-plane API key itself (prefer ``api_key_env`` or ``api_key_file``)."""
 
-    api_key_env: str | None = None
+    api_key_env: str | None = _checked(None, _text)
     """Name of an environment variable that holds the API key."""
 
-    api_key_file: str | None = None
+    api_key_file: str | None = _checked(None, _text)
     """Path of a file that holds the API key (``~`` is expanded; surrounding whitespace is ignored)."""
 
-    temporal_address: str | None = None
+    temporal_address: str | None = _checked(None, _text)
     """Temporal frontend ``HOST:PORT``; without it the console reads metrics from the control plane only."""
 
-    temporal_namespace: str | None = None
+    temporal_namespace: str | None = _checked(None, _text)
     """Temporal namespace (default ``default``)."""
 
-    temporal_api_key: SecretStr | None = None
+    temporal_api_key: SecretStr | None = _checked(None, _secret)
     """Temporal Cloud API key itself (prefer ``temporal_api_key_env`` or ``temporal_api_key_file``)."""
 
-    temporal_api_key_env: str | None = None
+    temporal_api_key_env: str | None = _checked(None, _text)
     """Name of an environment variable that holds the Temporal API key."""
 
-    temporal_api_key_file: str | None = None
+    temporal_api_key_file: str | None = _checked(None, _text)
     """Path of a file that holds the Temporal API key."""
 
-    temporal_tls: bool = False
+    temporal_tls: bool = _checked(False, _flag)
     """Connect to Temporal with TLS (always on when a Temporal API key is used)."""
 
-    temporal_profile: str | None = None
+    temporal_profile: str | None = _checked(None, _text)
     """A profile of the Temporal CLI's own ``temporal.toml`` to take Temporal's address, namespace, API key
     and TLS/mTLS certificates from (``kubiya_tui/temporal_env.py``); none of the other ``temporal_*`` fields then."""
 
-    temporal_config_file: str | None = None
+    temporal_config_file: str | None = _checked(None, _text)
     """The Temporal CLI's config file for ``temporal_profile`` (default: ``$TEMPORAL_CONFIG_FILE``, else
     ``~/.config/temporalio/temporal.toml``)."""
 
-    task_queues: list[str] = Field(default_factory=list)
+    task_queues: list[str] = _checked([], _texts)
     """Temporal task queues to watch (without a control plane, more are discovered from Temporal)."""
 
-    refresh_interval: float = Field(default=2.0, gt=0, le=3600)
+    refresh_interval: float = _checked(2.0, _number(gt=0, le=3600))
     """Seconds between two refreshes of the console."""
 
-    theme: str | None = None
+    theme: str | None = _checked(None, _text)
     """Console theme name; overrides the file's top-level ``theme``."""
 
-    read_only: bool = False
+    read_only: bool = _checked(False, _flag)
     """Refuse every change (create, delete, drain, scale) from the console and the CLI."""
 
-    strict_permissions: bool = False
+    strict_permissions: bool = _checked(False, _flag)
     """Refuse, rather than warn about, a key file or a config file with a key that other users may read."""
 
-    color: str | None = Field(default=None, validation_alias=AliasChoices("color", "colour"))
+    color: str | None = _checked(None, _colour, "colour")
     """The colour that frames this profile's rows and dialogs in the console (``colour`` is accepted too)."""
 
-    danger: bool = False
+    danger: bool = _checked(False, _flag)
     """A profile to be careful with (production): its rows and dialogs are framed in red, its name marked."""
 
-    alerts: list[AlertRule] = Field(default_factory=list)
+    alerts: list[AlertRule] = _checked([], _tables_of(AlertRule))
     """Alert thresholds: ``[[profiles.NAME.alerts]]`` tables (see AlertRule)."""
 
-    alert_bell: bool = True
+    alert_bell: bool = _checked(True, _flag)
     """Ring the terminal bell once when an alert of this profile fires."""
 
-    _check_colour = field_validator("color", mode="before")(classmethod(lambda cls, v: _colour(v)))
+
+def _profiles(value: Any) -> dict[str, Profile]:
+    if not isinstance(value, dict):
+        raise ValueError(f"should be a table of [profiles.NAME] tables, not {_kind(value)}")
+    problems: list[tuple[Location, str]] = []
+    out: dict[str, Profile] = {}
+    for name, item in value.items():
+        try:
+            out[name] = item if isinstance(item, Profile) else Profile.from_table(item)
+        except InvalidTable as exc:
+            problems += [((name, *loc), msg) for loc, msg in exc.problems]
+        except ValueError as exc:
+            problems.append(((name,), str(exc)))
+    if problems:
+        raise InvalidTable(problems)
+    return out
 
 
-class Config(BaseModel):
+@dataclass(kw_only=True, eq=True)
+class Config(_Table):
     """The whole ``config.toml``."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    default_profile: str | None = None
+    default_profile: str | None = _checked(None, _text)
     """Profile used when neither ``--profile`` nor ``KUBIYA_TUI_PROFILE`` names one."""
 
-    theme: str | None = None
+    theme: str | None = _checked(None, _text)
     """Console theme for every profile that does not name its own."""
 
-    profiles: dict[str, Profile] = Field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict, metadata={"check": _profiles, "aliases": ()})
     """Profiles by name: ``[profiles.NAME]`` tables."""
 
-    _source: Path | None = PrivateAttr(default=None)
+    source: Path | None = field(default=None, init=False, compare=False, repr=False)
     """The file this was read from, if any."""
 
     def holds_a_key(self) -> bool:
@@ -243,7 +452,8 @@ class Config(BaseModel):
         )
 
 
-class Settings(BaseModel):
+@dataclass(kw_only=True)
+class Settings:
     """What one command runs with, after flags, environment, profile and defaults are merged."""
 
     profile: str | None = None
@@ -273,7 +483,7 @@ class Settings(BaseModel):
     temporal_tls_config: TemporalTLS | None = None
     """TLS beyond the system's roots: the server's CA and name, the client certificate and key (mTLS)."""
 
-    temporal_rpc_metadata: dict[str, SecretStr] = Field(default_factory=dict)
+    temporal_rpc_metadata: dict[str, SecretStr] = field(default_factory=dict)
     """gRPC headers of a Temporal CLI profile's ``grpc_meta`` (never shown)."""
 
     temporal_source: str | None = None
@@ -285,7 +495,7 @@ class Settings(BaseModel):
     temporal_address_defaulted: bool = False
     """The Temporal CLI profile names no address: ``temporal_address`` is the Temporal CLI's default."""
 
-    task_queues: list[str] = Field(default_factory=list)
+    task_queues: list[str] = field(default_factory=list)
     """Temporal task queues to watch."""
 
     refresh_interval: float = 2.0
@@ -303,13 +513,13 @@ class Settings(BaseModel):
     danger: bool = False
     """The profile is marked ``danger`` (production)."""
 
-    alerts: list[AlertRule] = Field(default_factory=list)
+    alerts: list[AlertRule] = field(default_factory=list)
     """The profile's alert rules."""
 
     alert_bell: bool = True
     """Ring the bell when one of the profile's alerts fires."""
 
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     """One line each, for the user: files holding keys that other users may read (never a key)."""
 
     def api_key_value(self) -> str | None:
@@ -343,13 +553,13 @@ def load_config(path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"config file {path} is not valid TOML: {exc}") from None
     try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
+        config = Config.from_table(data)
+    except InvalidTable as exc:
         raise UserError(f"config file {path}: {_field_errors(exc)}") from None
     bad = [name for name in config.profiles if not PROFILE_NAME.match(name)]
     if bad:
         raise UserError(f"config file {path}: profile name {bad[0]!r} may use only letters, digits, '_', '.' and '-'")
-    config._source = path
+    config.source = path
     return config
 
 
@@ -371,12 +581,8 @@ def exposed_secret(path: Path, what: str, *, strict: bool = False) -> str | None
     return f"warning: {problem}; fix: chmod 600 {path}"
 
 
-def _field_errors(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
+def _field_errors(exc: InvalidTable) -> str:
+    parts = [f"{'.'.join(str(p) for p in loc) or '(top level)'}: {msg}" for loc, msg in exc.problems]
     more = f" (and {len(parts) - 2} more)" if len(parts) > 2 else ""
     return "; ".join(parts[:2]) + more
 
@@ -457,8 +663,8 @@ def resolve_settings(
         raise UserError(f"unknown profile {chosen!r} (from {origin}); known profiles: {known}")
     profile = config.profiles[chosen] if chosen else Profile()
     warnings: list[str] = []
-    if config._source is not None and config.holds_a_key():
-        exposed = exposed_secret(config._source, "an API key", strict=profile.strict_permissions)
+    if config.source is not None and config.holds_a_key():
+        exposed = exposed_secret(config.source, "an API key", strict=profile.strict_permissions)
         if exposed:
             warnings.append(exposed)
 
@@ -522,7 +728,7 @@ def _temporal_settings(
     loader's overrides): the profile, and the Temporal CLI profile it names, are what the files say.
     """
     env = _env if environment else (lambda name: None)
-    own = [f for f in OWN_TEMPORAL_FIELDS if f in profile.model_fields_set and getattr(profile, f) not in (None, False)]
+    own = [f for f in OWN_TEMPORAL_FIELDS if getattr(profile, f) not in (None, False)]
     if profile.temporal_profile and own:
         raise UserError(
             f"profile {chosen!r} names Temporal CLI profile {profile.temporal_profile!r} and also sets {own[0]}: "
@@ -591,7 +797,7 @@ def profile_names(names: str | None = None, *, config: Config | None = None) -> 
     known = ", ".join(sorted(config.profiles)) or "none; add [profiles.NAME] to " + str(locations.config_file())
     if names is None:
         if not config.profiles:
-            raise UserError(f"--all-profiles: no profiles in {config._source or locations.config_file()}")
+            raise UserError(f"--all-profiles: no profiles in {config.source or locations.config_file()}")
         return list(config.profiles)
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     if not wanted:
@@ -704,27 +910,17 @@ def dumps_config(config: Config, existing: str = "") -> str:
 def _plain(config: Config) -> dict[str, Any]:
     """What the file should hold: set values only, and a profile's defaults only if the file had them."""
     out: dict[str, Any] = {key: getattr(config, key) for key in ("default_profile", "theme") if getattr(config, key) is not None}
-    defaults = Profile()
     profiles: dict[str, Any] = {}
     for name, profile in config.profiles.items():
-        fields: dict[str, Any] = {}
-        for field in Profile.model_fields:
-            value = getattr(profile, field)
-            if value is None or (field not in profile.model_fields_set and value == getattr(defaults, field)):
-                continue
-            if field == "alerts":
-                value = [_plain_rule(rule) for rule in value]
-            fields[field] = value.get_secret_value() if isinstance(value, SecretStr) else value
-        profiles[name] = fields
+        written = profile.set_fields()
+        for key, value in written.items():
+            if key == "alerts":
+                written[key] = [rule.set_fields() for rule in value]
+            elif isinstance(value, SecretStr):
+                written[key] = value.get_secret_value()
+        profiles[name] = written
     if profiles:
         out["profiles"] = profiles
-    return out
-
-
-def _plain_rule(rule: AlertRule) -> dict[str, Any]:
-    out = {k: v for k, v in rule.model_dump(exclude_unset=True).items() if v is not None}
-    if rule.stuck_off:
-        out["stuck_after"] = False
     return out
 
 

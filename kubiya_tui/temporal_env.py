@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr
-
 from kubiya_tui.errors import UserError
+from kubiya_tui.secret import SecretBytes, SecretStr
 
 if TYPE_CHECKING:
     from temporalio.service import TLSConfig
@@ -47,10 +47,9 @@ ENV_VARS = ("TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE", "TEMPORAL_ADDRESS", "TEM
 """Every variable this module reads (tests clear them)."""
 
 
-class TemporalTLS(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class TemporalTLS:
     """TLS to Temporal: the server's CA and name, and for mTLS the client certificate and key (PEM bytes)."""
-
-    model_config = ConfigDict(frozen=True)
 
     server_name: str | None = None
     """The name the server's certificate must carry (SNI), when it is not the address's host."""
@@ -77,10 +76,9 @@ class TemporalTLS(BaseModel):
         )
 
 
-class TemporalProfile(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class TemporalProfile:
     """What one Temporal CLI profile (with the environment over it) says, certificates read."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str | None = None
     """The Temporal CLI profile's name; None when only environment variables were read."""
@@ -92,7 +90,7 @@ class TemporalProfile(BaseModel):
     tls: bool = False
     """TLS on (with the system's roots unless ``tls_config`` says more)."""
     tls_config: TemporalTLS | None = None
-    rpc_metadata: dict[str, SecretStr] = {}
+    rpc_metadata: dict[str, SecretStr] = field(default_factory=dict, hash=False)
     """``grpc_meta`` headers (they may carry credentials: never shown)."""
     secret_files: tuple[tuple[str, str], ...] = ()
     """(path, what) of each file read that holds a secret: the client key file, the config file when it

@@ -185,7 +185,7 @@ def heartbeat_main(config_file: str) -> None:
 
 
 def _collector(url: str, key: str, temporal_address: str, envs: list[str], **options: Any):  # type: ignore[no-untyped-def]
-    from pydantic import SecretStr
+    from kubiya_tui.secret import SecretStr
 
     from kubiya_tui.config import Settings
     from kubiya_tui.connection import connect

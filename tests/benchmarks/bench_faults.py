@@ -99,7 +99,7 @@ async def heartbeats(port: int, key: str, workers: list[str], duration: float, a
 
 def collector_main(url: str, key: str, address: str, out_file: str, duration: float) -> None:
     """The console's data path without the screen: Collector.run every 2 s, refresh times to ``out_file``."""
-    from pydantic import SecretStr
+    from kubiya_tui.secret import SecretStr
 
     from kubiya_tui.config import Settings
     from kubiya_tui.metrics.collector import Collector

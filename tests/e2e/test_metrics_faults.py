@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from kubiya_tui.secret import SecretStr
 
 from kubiya_tui.client.temporal import TemporalReader
 from kubiya_tui.config import Settings

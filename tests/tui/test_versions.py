@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from pydantic import SecretStr
+from kubiya_tui.secret import SecretStr
 
 from kubiya_tui import __version__
 from kubiya_tui.config import Settings

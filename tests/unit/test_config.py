@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
 import stat
 import subprocess
 import sys
@@ -12,6 +15,8 @@ import pytest
 from kubiya_tui import locations
 from kubiya_tui.config import (
     DEFAULT_API_URL,
+    AlertRule,
+    InvalidTable,
     Profile,
     load_config,
     resolve_settings,
@@ -19,6 +24,7 @@ from kubiya_tui.config import (
     write_config,
 )
 from kubiya_tui.errors import UserError
+from kubiya_tui.secret import SecretStr
 
 SECRET = "kty_secret_never_shown_123"
 
@@ -123,11 +129,22 @@ def test_unknown_profile_lists_known_ones(monkeypatch):
     "text, expected",
     [
         ('default_profile = "x"\n[profiles.x\napi_url = 1', "is not valid TOML"),
-        (f'[profiles.p]\napi_key = "{SECRET}"\nrefresh_interval = "{SECRET}"\n', "profiles.p.refresh_interval: Input should be a valid number"),
-        ("[profiles.p]\nrefresh_interval = 0\n", "profiles.p.refresh_interval: Input should be greater than 0"),
+        (f'[profiles.p]\napi_key = "{SECRET}"\nrefresh_interval = "{SECRET}"\n', "profiles.p.refresh_interval: should be a number, not a string"),
+        ("[profiles.p]\nrefresh_interval = 0\n", "profiles.p.refresh_interval: should be greater than 0"),
+        ("[profiles.p]\nrefresh_interval = 7200\n", "profiles.p.refresh_interval: should be less than or equal to 3600"),
+        ("[profiles.p]\nrefresh_interval = nan\n", "profiles.p.refresh_interval: should be a finite number"),
+        ('[profiles.p]\nread_only = "yes"\n', "profiles.p.read_only: should be true or false, not a string"),
+        (f'[profiles.p]\napi_key = 7\ntemporal_api_key = "{SECRET}"\n', "profiles.p.api_key: should be a string, not a whole number"),
+        ('[profiles.p]\ncolor = "red"\ncolour = "blue"\n', "profiles.p.colour: is given twice (as 'color' too)"),
+        ('profiles = 3\n', "profiles: should be a table of [profiles.NAME] tables, not a whole number"),
+        ('[profiles]\np = "x"\n', "profiles.p: should be a table, not a string"),
+        ('[profiles.p]\ntask_queues = ["a", 1]\n', "profiles.p.task_queues: should be a list of strings"),
+        ('[profiles.p]\nalerts = 3\n', "profiles.p.alerts: should be a list of tables, not a whole number"),
+        ('[profiles.p]\napi_ur = 1\ntheme = 2\n[profiles.q]\nrefresh_interval = -1\n',
+         "profiles.p.api_ur: unknown field; profiles.p.theme: should be a string, not a whole number (and 1 more)"),
         ('[profiles.p]\napi_ur = "http://x"\n', "profiles.p.api_ur: unknown field"),
-        ("[profiles.p]\ntask_queues = 3\n", "profiles.p.task_queues: Input should be a valid list"),
-        ('theme = ["a"]\n', "theme: Input should be a valid string"),
+        ("[profiles.p]\ntask_queues = 3\n", "profiles.p.task_queues: should be a list of strings, e.g. [\"a\", \"b\"], not a whole number"),
+        ('theme = ["a"]\n', "theme: should be a string, not a list"),
     ],
 )
 def test_malformed_file_is_one_line_naming_file_and_field(text, expected):
@@ -226,7 +243,7 @@ def test_writing_a_file_tomlkit_cannot_edit_in_place_still_reads_back_right():
 def test_keys_never_shown_in_reprs_or_errors(tmp_path):
     save_profile("p", Profile(api_key=SECRET, temporal_api_key=SECRET), make_default=True)
     found = resolve_settings()
-    for text in (repr(found), str(found), repr(load_config()), found.model_dump_json()):
+    for text in (repr(found), str(found), repr(load_config()), json.dumps(dataclasses.asdict(found), default=str), f"{found.api_key}"):
         assert SECRET not in text
     # The CLI's error for a bad key names where the key came from, never the key.
     out = subprocess.run(
@@ -238,3 +255,25 @@ def test_keys_never_shown_in_reprs_or_errors(tmp_path):
     assert out.returncode == 1
     assert SECRET not in out.stdout + out.stderr
     assert out.stderr.startswith("kubiya-tui: error: cannot reach control plane at http://127.0.0.1:9")
+
+
+def test_a_key_is_masked_everywhere_but_where_it_is_sent():
+    key = SecretStr(SECRET)
+    shown = [repr(key), str(key), f"{key}", "%s" % key, repr([key]), repr(copy.deepcopy(key)), repr(Profile(api_key=SECRET))]
+    assert all(SECRET not in text and "**********" in text for text in shown)
+    assert key.get_secret_value() == SECRET and len(key) == len(SECRET)
+    assert key == SecretStr(SECRET) and key != SecretStr("another") and key != SECRET  # a plain string is not a secret
+    with pytest.raises(TypeError):
+        SecretStr(b"bytes")  # type: ignore[arg-type]
+
+
+def test_tables_made_in_code_are_checked_as_the_file_is():
+    with pytest.raises(InvalidTable, match=r"^refresh_interval: should be greater than 0$"):
+        Profile(refresh_interval=0)
+    with pytest.raises(InvalidTable, match=r"^alerts\.1\.warn_at: should be less than or equal to 1$"):
+        Profile(alerts=[AlertRule(), {"warn_at": 2}])
+    # "false" turns the stuck check off: a different rule from the default, and written back as false.
+    assert AlertRule(stuck_after=False) != AlertRule() and AlertRule(stuck_after=False).stuck_off
+    save_profile("p", Profile(alerts=[AlertRule(stuck_after=False, queues="prod/*")]))
+    rule = load_config().profiles["p"].alerts[0]
+    assert (rule.queues, rule.stuck_off, rule.stuck_after) == (["prod/*"], True, None)

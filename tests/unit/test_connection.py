@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from pydantic import SecretStr
+from kubiya_tui.secret import SecretStr
 
 import kubiya_tui.connection as connection_module
 from kubiya_tui.client.api import ApiClient

@@ -650,7 +650,7 @@ async def test_temporal_only_mode_watches_the_profiles_task_queues():
 
 
 def test_connect_picks_the_mode_and_refuses_nothing_to_watch():
-    from pydantic import SecretStr
+    from kubiya_tui.secret import SecretStr
 
     from kubiya_tui.config import Settings
     from kubiya_tui.connection import connect
@@ -676,7 +676,7 @@ def test_connect_picks_the_mode_and_refuses_nothing_to_watch():
 
 
 def test_history_on_disk_can_be_turned_off(monkeypatch: pytest.MonkeyPatch):
-    from pydantic import SecretStr
+    from kubiya_tui.secret import SecretStr
 
     from kubiya_tui.config import Settings
     from kubiya_tui.connection import connect

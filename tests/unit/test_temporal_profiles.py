@@ -6,6 +6,8 @@ included, are in tests/e2e/test_mtls.py.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -72,7 +74,7 @@ client_key_path = "{certs.client_key}"
     assert tls is not None and tls.mutual and tls.server_name == "prod.tmprl.example"
     assert tls.client_cert == certs.client_cert.read_bytes() and tls.server_ca_cert == certs.ca_cert.read_bytes()
     assert found.temporal_source == f"Temporal CLI profile 'prod' ({Path(os.environ['XDG_CONFIG_HOME']) / 'temporalio' / 'temporal.toml'})"
-    shown = repr(found) + str(found.model_dump())
+    shown = repr(found) + str(dataclasses.asdict(found)) + json.dumps(dataclasses.asdict(found), default=str)
     assert SECRET not in shown and "PRIVATE KEY" not in shown
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import SecretStr
+from kubiya_tui.secret import SecretStr
 
 from kubiya_tui import locations
 from kubiya_tui.client.api import ApiClient, ApiError
