@@ -127,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("  check, 200 queues, relay cold (runs 6 s apart)", timed([*cli, "check", *every], runs, env, ok, pause=6.0), "", None))
             rows.append(("  check, 20 queues, --direct-temporal (the SDK)", timed([*cli, "check", "--env", "live-20", "--direct-temporal"], runs, env, ok), "", None))
             rows.append(("  check, 200 queues, --direct-temporal", timed([*cli, "check", *every, "--direct-temporal"], runs, env, ok), "", None))
-            rows.append(("  anchor: python -c 'import typer._adapters, httpx' (typer's pydantic, our HTTP client)",
-                         timed([py, "-c", "import typer._adapters, httpx"], runs, env), "", None))  # fmt: skip
+            rows.append(("  anchor: python -c 'import typer, httpx, asyncio' (the CLI, HTTP and event loop a one-shot needs)",
+                         timed([py, "-c", "import typer, httpx, asyncio"], runs, env), "", None))  # fmt: skip
             describe = [temporal, "task-queue", "describe", "--address", address, "--task-queue", one_queue]
             walls = timed(describe, runs, env)
             rows.append(("  anchor: temporal task-queue describe, 1 queue", walls, "", None))
