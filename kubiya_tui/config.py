@@ -26,7 +26,7 @@ import re
 import stat
 import tempfile
 import tomllib
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,20 +69,16 @@ class InvalidTable(ValueError):
         self.problems = problems
 
 
+_KINDS = ((bool, "true or false"), (str, "a string"), (int, "a whole number"), (float, "a number"), (list, "a list"),
+          (dict, "a table"))  # fmt: skip
+"""TOML's kinds of value, in words (bool before int: a bool is an int)."""
+
+
 def _kind(value: Any) -> str:
     """What a TOML value is, in words (never the value: it may be a key)."""
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int):
-        return "a whole number"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
+    for kind, words in _KINDS:
+        if isinstance(value, kind):
+            return words
     return "a date or time" if hasattr(value, "isoformat") else type(value).__name__
 
 
@@ -225,24 +221,29 @@ class _Table:
         return out
 
 
+def _made(kind: type[_TableT], entries: Iterable[tuple[str | int, Any]]) -> list[tuple[str | int, _TableT]]:
+    """Each ``(key, table)`` made a ``kind`` (one made already is kept); InvalidTable naming every bad one by its key."""
+    problems: list[tuple[Location, str]] = []
+    out: list[tuple[str | int, _TableT]] = []
+    for key, item in entries:
+        try:
+            out.append((key, item if isinstance(item, kind) else kind.from_table(item)))
+        except InvalidTable as exc:
+            problems += [((key, *loc), msg) for loc, msg in exc.problems]
+        except ValueError as exc:
+            problems.append(((key,), str(exc)))
+    if problems:
+        raise InvalidTable(problems)
+    return out
+
+
 def _tables_of(kind: type[_TableT]) -> Callable[[Any], list[_TableT]]:
     """A check for a list of tables (``[[...]]``), each made a ``kind``."""
 
     def check(value: Any) -> list[_TableT]:
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"should be a list of tables, not {_kind(value)}")
-        problems: list[tuple[Location, str]] = []
-        out: list[_TableT] = []
-        for index, item in enumerate(value):
-            try:
-                out.append(item if isinstance(item, kind) else kind.from_table(item))
-            except InvalidTable as exc:
-                problems += [((index, *loc), msg) for loc, msg in exc.problems]
-            except ValueError as exc:
-                problems.append(((index,), str(exc)))
-        if problems:
-            raise InvalidTable(problems)
-        return out
+        return [table for _, table in _made(kind, enumerate(value))]
 
     return check
 
@@ -413,18 +414,7 @@ class Profile(_Table):
 def _profiles(value: Any) -> dict[str, Profile]:
     if not isinstance(value, dict):
         raise ValueError(f"should be a table of [profiles.NAME] tables, not {_kind(value)}")
-    problems: list[tuple[Location, str]] = []
-    out: dict[str, Profile] = {}
-    for name, item in value.items():
-        try:
-            out[name] = item if isinstance(item, Profile) else Profile.from_table(item)
-        except InvalidTable as exc:
-            problems += [((name, *loc), msg) for loc, msg in exc.problems]
-        except ValueError as exc:
-            problems.append(((name,), str(exc)))
-    if problems:
-        raise InvalidTable(problems)
-    return out
+    return {str(name): profile for name, profile in _made(Profile, value.items())}
 
 
 @dataclass(kw_only=True, eq=True)

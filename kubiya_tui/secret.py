@@ -18,8 +18,11 @@ _Value = TypeVar("_Value", str, bytes)
 
 class _Secret(Generic[_Value]):
     __slots__ = ("_value",)
+    _holds: type
 
     def __init__(self, value: _Value) -> None:
+        if not isinstance(value, self._holds):
+            raise TypeError(f"{type(self).__name__} holds {self._holds.__name__}, not {type(value).__name__}")
         self._value = value
 
     def get_secret_value(self) -> _Value:
@@ -52,19 +55,11 @@ class SecretStr(_Secret[str]):
     """A key or token held as text."""
 
     __slots__ = ()
-
-    def __init__(self, value: str) -> None:
-        if not isinstance(value, str):
-            raise TypeError(f"SecretStr holds text, not {type(value).__name__}")
-        super().__init__(value)
+    _holds = str
 
 
 class SecretBytes(_Secret[bytes]):
     """A private key held as bytes (PEM)."""
 
     __slots__ = ()
-
-    def __init__(self, value: bytes) -> None:
-        if not isinstance(value, bytes):
-            raise TypeError(f"SecretBytes holds bytes, not {type(value).__name__}")
-        super().__init__(value)
+    _holds = bytes
