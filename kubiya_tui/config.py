@@ -207,7 +207,7 @@ class _Table:
         table.given = frozenset(given)
         return table
 
-    def set_fields(self) -> dict[str, Any]:
+    def fields_to_write(self) -> dict[str, Any]:
         """The fields to write back: those the file gave, and those that differ from the default; never None."""
         out: dict[str, Any] = {}
         defaults = type(self)()
@@ -319,8 +319,8 @@ class AlertRule(_Table):
         self.stuck_off = self.stuck_after is False
         super().__post_init__()
 
-    def set_fields(self) -> dict[str, Any]:
-        out = super().set_fields()
+    def fields_to_write(self) -> dict[str, Any]:
+        out = super().fields_to_write()
         if self.stuck_off:
             out["stuck_after"] = False
         return out
@@ -902,10 +902,10 @@ def _plain(config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {key: getattr(config, key) for key in ("default_profile", "theme") if getattr(config, key) is not None}
     profiles: dict[str, Any] = {}
     for name, profile in config.profiles.items():
-        written = profile.set_fields()
+        written = profile.fields_to_write()
         for key, value in written.items():
             if key == "alerts":
-                written[key] = [rule.set_fields() for rule in value]
+                written[key] = [rule.fields_to_write() for rule in value]
             elif isinstance(value, SecretStr):
                 written[key] = value.get_secret_value()
         profiles[name] = written

@@ -172,7 +172,8 @@ class Collector:
             self.temporal_stats = TemporalStatsSource(
                 temporal, tracker=self._stats_tracker, task_queues=self._task_queues, stats_interval=self.rules.stats_interval,
                 call_timeout=o.call_timeout, describe_rps=o.describe_rps, semaphore=sem, concurrency=o.concurrency,
-                partitions=o.partitions, budget=o.source_timeout * STATS_POLL_BUDGET, clock=clock, monotonic=monotonic,
+                partitions=o.partitions, budget=o.source_timeout * STATS_POLL_BUDGET, retry_after=interval,
+                clock=clock, monotonic=monotonic,
             )  # fmt: skip
             self.outcomes = OutcomesSource(
                 temporal, tracker=self._vis_tracker, task_queues=self._task_queues, watched_task_queues=self._watched_task_queues,

@@ -51,9 +51,17 @@ class Reading(Generic[T]):
         self.error, self.tried = error, mono
 
 
-def is_due(reading: Reading | None, mono: float, every: float, failed_at: float | None = None) -> bool:
-    """Whether a read is due: ``every`` seconds after its last try, or at once if it failed with its source's last failed poll."""
+def is_due(
+    reading: Reading | None, mono: float, every: float, failed_at: float | None = None, retry_after: float | None = None
+) -> bool:
+    """Whether a read is due: ``every`` seconds after its last try, or at once if it failed with its source's last failed poll.
+
+    ``retry_after``: a read that failed is due again this many seconds after it was tried, even when the
+    rest of its poll answered (a few calls that timed out on a busy server).
+    """
     if reading is None or mono - reading.tried >= every:
+        return True
+    if retry_after is not None and reading.error is not None and mono - reading.tried >= retry_after:
         return True
     # Retried on the source's backoff (about one interval), so two failed polls in a row come soon.
     return failed_at is not None and reading.error is not None and reading.tried <= failed_at

@@ -314,6 +314,8 @@ class FakeTemporal:
         self.fail: Exception | None = None
         self.closed = {"Completed": 8, "Failed": 2}
         self.asked = self.answered = 0
+        self.time_out_once: set[str] = set()
+        """Calls (``describe TQ``) that time out once, as a few do on a busy server."""
 
     async def service(self) -> None:
         if self.fail is not None:
@@ -327,6 +329,9 @@ class FakeTemporal:
         self.answered += 1
         if self.fail is not None:
             raise self.fail
+        if what in self.time_out_once:
+            self.time_out_once.discard(what)
+            raise TemporalUnavailable(f"Temporal call to {self.address} failed: Timeout expired")
 
     async def queue_stats(self, tq: str, timeout: float = 3.0, *, retry: bool = True) -> QueueStats:
         await self._maybe(f"describe {tq}")
@@ -354,6 +359,15 @@ class FakeTemporal:
 
     async def close(self) -> None:
         pass
+
+
+async def wait_until(condition: Any, timeout: float = 3.0) -> None:
+    """Until ``condition()`` holds, in real time (a background loop's work); an AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not so within {timeout} s")
+        await asyncio.sleep(0.01)
 
 
 class Clock:
@@ -527,6 +541,24 @@ async def test_one_transient_error_is_not_an_outage_and_a_failed_read_is_retried
     snap = await collector.refresh()
     assert snap.sources["temporal"].status == SourceStatus.down and "connection refused" in snap.sources["temporal"].last_error
     assert snap.queues[0].stale and snap.queues[0].depth == 12
+    await collector.aclose()
+
+
+async def test_a_read_that_timed_out_while_the_rest_answered_is_read_again_after_one_interval():
+    api, temporal = FakeApi(), FakeTemporal()
+    names = _many_queues(api, 3)
+    mono = Clock()
+    collector = Collector(api, temporal, CollectorOptions(interval=2.0, stats_interval=5.0), monotonic=mono)
+    temporal.time_out_once = {f"describe {names[1]}"}
+    snap = await collector.refresh(complete=True)
+    assert [q.depth for q in snap.queues] == [12, None, 12] and snap.sources["temporal"].status == SourceStatus.ok
+    mono.t += 2.5  # one refresh interval later, before the 5 s stats schedule
+    await collector.refresh()
+    if collector._stats_poller.task is not None:
+        await collector._stats_poller.task  # the poll that refresh started
+    snap = await collector.refresh()
+    assert [q.depth for q in snap.queues] == [12, 12, 12], "the queue that timed out is read at the next refresh"
+    assert [temporal.calls.count(f"describe {tq}") for tq in names] == [1, 2, 1], "only it"
     await collector.aclose()
 
 
@@ -705,6 +737,9 @@ class ScanningTemporal(FakeTemporal):
         if before_page is not None:
             await before_page()
         self.scans.append(list(task_queues))
+        if self.time_out_once & set(task_queues):
+            self.time_out_once -= set(task_queues)
+            raise TemporalUnavailable(f"Temporal call to {self.address} failed: Timeout expired")
         if self.limited:
             self.limited -= 1
             raise TemporalRateLimited("Temporal call to fake failed: namespace rate limit exceeded")
@@ -749,6 +784,26 @@ async def test_a_scan_that_cannot_read_everything_is_split_down_to_the_busy_queu
     assert alone == [f"list {names[5]}"], "the busy queue, and only it, is read on its own"
     by_tq = {q.task_queue_name: q for q in snap.queues}
     assert by_tq[names[1]].closed_in_window == 3 and by_tq[names[0]].closed_in_window == 0
+    await collector.aclose()
+
+
+async def test_a_scan_that_timed_out_while_the_others_answered_is_scanned_again_after_one_interval():
+    # A cold dev server busy with 2,000 DescribeTaskQueue calls lets some scans time out: those queues
+    # waited a whole outcomes interval (10 s) for their numbers; they are scanned again at the next refresh.
+    api, temporal = FakeApi(), ScanningTemporal()
+    names = _many_queues(api, 400)
+    temporal.time_out_once = {names[300]}
+    mono = Clock()
+    collector = Collector(api, temporal, CollectorOptions(interval=2.0, outcomes_interval=10.0, source_timeout=5), monotonic=mono)
+    await collector.refresh()
+    await wait_until(lambda: len(temporal.scans) >= 2)
+    await asyncio.sleep(0.2)  # the loop, with nothing more due, waits
+    assert len(temporal.scans) == 2, "each chunk once, one of them timed out"
+    mono.t += 2.5
+    await wait_until(lambda: len(temporal.scans) >= 3)
+    assert temporal.scans[2] == names[200:], "the chunk that timed out, and only it"
+    snap = await collector.refresh()
+    assert all(q.closed_in_window is not None for q in snap.queues)
     await collector.aclose()
 
 

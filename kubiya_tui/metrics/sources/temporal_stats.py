@@ -49,6 +49,7 @@ class TemporalStatsSource:
         concurrency: int,
         partitions: bool = True,
         budget: float | None = None,
+        retry_after: float | None = None,
         clock: Callable[[], float],
         monotonic: Callable[[], float],
     ) -> None:
@@ -62,6 +63,8 @@ class TemporalStatsSource:
         self._read_partitions = partitions
         self._budget = budget
         """Seconds a poll starts new reads for; what is left stays due and is read first by the next poll."""
+        self._retry_after = retry_after
+        """Seconds after which a queue whose read failed is read again, while the rest of the poll answered."""
         self._clock = clock
         self._mono = monotonic
         self._bucket = TokenBucket(describe_rps, burst=max(2.0, min(200.0, describe_rps / 3)))
@@ -86,7 +89,8 @@ class TemporalStatsSource:
         self._watched = tqs
         mono = self._mono()
         failed_at = self.tracker.failed_at
-        due = [tq for tq in tqs if force or is_due(self.stats.get(tq), mono, self.stats_interval, failed_at)]
+        retry = self._retry_after
+        due = [tq for tq in tqs if force or is_due(self.stats.get(tq), mono, self.stats_interval, failed_at, retry)]
         if not due:
             return IDLE
         # Oldest first (never read: first of all): a poll cut short by its budget leaves the newest for the next.
