@@ -131,10 +131,14 @@ class OutcomesSource:
         reading = self.outcomes.get(tq)
         if reading is None or reading.tried < self._force_at:
             return True
-        # A read that failed while others answered (a scan that timed out on a dev server busy with a cold
-        # start's 2,000 DescribeTaskQueue calls) is tried again after one refresh interval, not a whole
-        # outcomes interval: that wait was 10 of the 14 s before a cold 1,000-queue console had every number.
-        return is_due(reading, mono, self.outcomes_interval, self.tracker.failed_at, retry_after=self._interval)
+        return is_due(reading, mono, self.outcomes_interval, self.tracker.failed_at, retry_after=self._retry_after)
+
+    @property
+    def _retry_after(self) -> float:
+        """A read that failed while others answered (a scan that timed out on a dev server busy with a cold
+        start's 2,000 DescribeTaskQueue calls) is tried again after one refresh interval, not a whole outcomes
+        interval: that wait was 10 of the 14 s before a cold 1,000-queue console had every number."""
+        return min(self._interval, self.outcomes_interval)
 
     async def _loop(self) -> None:
         """Reads outcomes queue by queue, paced under the visibility rate limit, until closed."""
@@ -168,8 +172,8 @@ class OutcomesSource:
         mono = self._mono()
         due = [tq for tq in tqs if self._due(tq, mono)]
         if not due:
-            pending = [(r.tried + (self.outcomes_interval if r.error is None else min(self._interval, self.outcomes_interval)))
-                       - mono for tq in tqs if (r := self.outcomes.get(tq)) is not None]  # fmt: skip
+            pending = [r.tried + (self.outcomes_interval if r.error is None else self._retry_after) - mono
+                       for tq in tqs if (r := self.outcomes.get(tq)) is not None]  # fmt: skip
             return max(0.05, min(pending, default=self._interval))
         due.sort(key=lambda tq: self.outcomes[tq].tried if tq in self.outcomes else -1.0)
         state = {"ok": 0, "failed": 0, "streak": 0, "error": None, "latency": 0.0}

@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from kubiya_tui.secret import SecretStr
-
 from kubiya_tui import locations
 from kubiya_tui.client.api import ApiClient, ApiError
 from kubiya_tui.config import Settings
 from kubiya_tui.errors import UserError
 from kubiya_tui.models import WorkerQueue
+from kubiya_tui.secret import SecretStr
 from kubiya_tui.stack.background import BackgroundLoop
 from kubiya_tui.stack.demo.queues import demo_load, setup_queues
 from kubiya_tui.stack.demo.report import print_line
