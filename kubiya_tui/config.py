@@ -96,10 +96,29 @@ def _secret(value: Any) -> SecretStr | None:
     raise ValueError(f"should be a string, not {_kind(value)}")
 
 
+_FLAG_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+"""Quoted flags a file may hold (the file was read by pydantic once, which took them): ``"yes"``, ``"off"``..."""
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
+    if isinstance(value, str) and value.strip().lower() in _FLAG_WORDS:
+        return _FLAG_WORDS[value.strip().lower()]
     raise ValueError(f"should be true or false, not {_kind(value)}")
+
+
+def _unquoted(value: Any) -> Any:
+    """A number written in quotes (``"2.5"``), as the number; anything else as it is."""
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            try:
+                return float(value.strip())
+            except ValueError:
+                return value
+    return value
 
 
 def _texts(value: Any) -> list[str]:
@@ -114,6 +133,7 @@ def _number(*, gt: float | None = None, ge: float | None = None, le: float | Non
     def check(value: Any) -> float | None:
         if value is None and optional:
             return None
+        value = _unquoted(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"should be a number, not {_kind(value)}")
         if not math.isfinite(value):
@@ -133,6 +153,7 @@ def _count(value: Any) -> int | None:
     """None, or a whole number of 0 or more (``2.0`` is 2)."""
     if value is None:
         return None
+    value = _unquoted(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):

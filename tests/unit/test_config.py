@@ -133,7 +133,8 @@ def test_unknown_profile_lists_known_ones(monkeypatch):
         ("[profiles.p]\nrefresh_interval = 0\n", "profiles.p.refresh_interval: should be greater than 0"),
         ("[profiles.p]\nrefresh_interval = 7200\n", "profiles.p.refresh_interval: should be less than or equal to 3600"),
         ("[profiles.p]\nrefresh_interval = nan\n", "profiles.p.refresh_interval: should be a finite number"),
-        ('[profiles.p]\nread_only = "yes"\n', "profiles.p.read_only: should be true or false, not a string"),
+        ('[profiles.p]\nread_only = "maybe"\n', "profiles.p.read_only: should be true or false, not a string"),
+        ('[profiles.p]\nrefresh_interval = "inf"\n', "profiles.p.refresh_interval: should be a finite number"),
         (f'[profiles.p]\napi_key = 7\ntemporal_api_key = "{SECRET}"\n', "profiles.p.api_key: should be a string, not a whole number"),
         ('[profiles.p]\ncolor = "red"\ncolour = "blue"\n', "profiles.p.colour: is given twice (as 'color' too)"),
         ('profiles = 3\n', "profiles: should be a table of [profiles.NAME] tables, not a whole number"),
@@ -265,6 +266,15 @@ def test_a_key_is_masked_everywhere_but_where_it_is_sent():
     assert key == SecretStr(SECRET) and key != SecretStr("another") and key != SECRET  # a plain string is not a secret
     with pytest.raises(TypeError):
         SecretStr(b"bytes")  # type: ignore[arg-type]
+
+
+def test_quoted_numbers_and_flags_are_read_as_before():
+    # pydantic read these once: a file that holds them keeps working.
+    write('[profiles.p]\nrefresh_interval = "2.5"\nread_only = "yes"\ndanger = "off"\n'
+          '[[profiles.p.alerts]]\nmax_depth = "10"\nmin_healthy_workers = "2"\n')
+    profile = load_config().profiles["p"]
+    assert (profile.refresh_interval, profile.read_only, profile.danger) == (2.5, True, False)
+    assert (profile.alerts[0].max_depth, profile.alerts[0].min_healthy_workers) == (10.0, 2)
 
 
 def test_tables_made_in_code_are_checked_as_the_file_is():
