@@ -146,6 +146,15 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+PARSER_REFUSAL = (
+    "The request line and headers are over 80 KB: the server's HTTP parser refuses them, with a line of text, "
+    "before any route reads them."
+)
+"""Every operation's 400 that no route raises: uvicorn's parser (httptools) stops at 80 KB of request line and
+headers. A valid request stays far below it (the longest, 20 task queue names of 1,000 characters, is ~61 KB)."""
+_PARSER_400 = {"text/plain": {"schema": {"type": "string"}}}
+
+
 def complete(document: dict[str, Any]) -> dict[str, Any]:
     """Add the errors every operation can answer, the security schemes and per-kind task bodies."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
@@ -174,6 +183,11 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                 # An error a route declared by description only (a full disk, say) gets the error body.
                 if status[:1] in "45" and "content" not in answer:
                     answer["content"] = _response(413)["content"]
+            if "400" in responses:  # the route's own refusal, and the parser's
+                responses["400"]["description"] += " Or: " + PARSER_REFUSAL
+                responses["400"]["content"].update(_PARSER_400)
+            else:
+                responses["400"] = {"description": PARSER_REFUSAL, "content": dict(_PARSER_400)}
             operation["responses"] = dict(sorted(responses.items()))
     if "TaskSubmit" in schemas:
         _task_kinds(schemas)

@@ -12,7 +12,7 @@ import pytest
 
 from kubiya_tui import models
 from kubiya_tui.tasks import registry
-from kubiya_tui.controlplane.openapi import NO_NUL
+from kubiya_tui.controlplane.openapi import NO_NUL, PARSER_REFUSAL
 from tests.conftest import ControlPlane
 
 pytestmark = pytest.mark.slow
@@ -48,9 +48,31 @@ def test_every_operation_documents_the_errors_every_route_can_answer(spec):
             assert operation["security"] == [] and "401" not in responses
         else:
             assert operation["security"] and "401" in responses, label
+        # A request line and headers over 80 KB: uvicorn's parser answers 400 with a line of text, before any route.
+        assert responses["400"]["content"]["text/plain"] == {"schema": {"type": "string"}}, label
+        assert PARSER_REFUSAL in responses["400"]["description"], label
         for status, answer in responses.items():
-            if status.startswith(("4", "5")):
+            if status.startswith(("4", "5")) and (status != "400" or "application/json" in answer["content"]):
                 assert answer["content"]["application/json"]["schema"]["$ref"].startswith("#/components/schemas/"), label
+
+
+def test_a_request_line_over_the_parsers_limit_is_the_documented_400(control_plane, spec):
+    """What the fuzzer found: 20 task queue names of 1,000 non-ASCII characters, ~240 KB percent-encoded."""
+    import socket
+
+    host, port = control_plane.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"GET /api/v1/temporal-reads?task_queue=" + b"%C3%A9" * 40_000 + b" HTTP/1.1\r\nHost: x\r\n"
+                     b"Connection: close\r\n\r\n")  # fmt: skip
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"text/plain" in head.lower(), head
+    assert "400" in spec["paths"]["/api/v1/temporal-reads"]["get"]["responses"]
+    # Well under it, the route answers: 20 names of 1,000 characters is ~21 KB, a 200.
+    with control_plane.client() as api:
+        assert api.get("/api/v1/temporal-reads", params={"task_queue": ["a" * 1000] * 20}).status_code == 200
 
 
 def _template(path: str) -> re.Pattern:
