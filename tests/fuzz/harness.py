@@ -62,6 +62,9 @@ REQUEST_TIMEOUT_SECONDS = 2 * MAX_RESPONSE_SECONDS
 network error."""
 ACCEPTED_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 """Schemathesis' default answers to a valid request that count as "accepted" (positive_data_acceptance)."""
+REJECTED_STATUSES = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
+"""Answers that reject invalid data (negative_data_rejection): schemathesis' defaults, and the 413 every
+operation documents for a body over 1 MiB (the server refuses it before reading it, valid or not)."""
 
 
 def _toml(value: object) -> str:
@@ -98,6 +101,7 @@ def _write_config(out: Path, keys: dict[str, str], spec: dict, excluded: dict[tu
         "[checks]",
         "enabled = true",
         f"max_response_time = {MAX_RESPONSE_SECONDS}",
+        f"negative_data_rejection.expected-statuses = {_toml(REJECTED_STATUSES)}",
     ]
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
