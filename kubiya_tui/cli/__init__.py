@@ -35,7 +35,8 @@ _NEGATIVE = re.compile(r"-\d+(\.\d+)?")
 def main() -> None:
     """Entry point: a user error is one line on stderr and a non-zero exit, never a traceback."""
     # Pydantic looks for plugins by scanning every installed distribution's entry points when it
-    # builds its first model (~35 ms of a one-shot `check` here); kubiya-tui's models use none.
+    # builds its first model (~35 ms of a command that calls the API's models; a one-shot `check`
+    # builds none); kubiya-tui's models use no plugin.
     # An operator who sets the variable keeps their own value.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if sys.argv[1:2] == ["status-line"]:
