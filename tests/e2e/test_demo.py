@@ -69,6 +69,8 @@ class Demo:
 
     def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBIYA_", "TEMPORAL_"))}
+        # A demo that hangs is asked (SIGABRT) for every thread's stack, for the failure to show.
+        self.env["PYTHONFAULTHANDLER"] = "1"
         self.env.update(env or {})
         tmp_path.mkdir(parents=True, exist_ok=True)
         self.out_path = tmp_path / "demo.out"
@@ -99,6 +101,30 @@ class Demo:
                     pass
         except psutil.NoSuchProcess:
             pass
+
+    def wait(self, timeout: float) -> int:
+        """The demo's exit code; if it has not exited in time, fails with its threads' stacks and its processes."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        self.watch()
+        tree = []
+        for pid in [self.proc.pid, *self.seen]:
+            try:
+                p = psutil.Process(pid)
+                tree.append(f"{pid} {p.status()} {' '.join(p.cmdline())[:160]}")
+            except psutil.Error:
+                pass
+        self.proc.send_signal(signal.SIGABRT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        pytest.fail(
+            f"the demo did not exit within {timeout:.0f} s\nprocesses:\n" + "\n".join(tree)
+            + f"\nstdout:\n{self.output()}\nstderr (stacks):\n{self.err_path.read_text()}"
+        )
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -221,7 +247,7 @@ def test_demo_headless_under_load_scales_down_without_loss_and_leaves_nothing(tm
         while demo.proc.poll() is None and time.monotonic() < deadline:
             demo.watch()
             time.sleep(0.25)
-        assert demo.proc.wait(5) == 0, demo.err_path.read_text()
+        assert demo.wait(5) == 0, demo.err_path.read_text()
     finally:
         demo.kill()
     out = demo.output()
@@ -247,7 +273,7 @@ def test_demo_interrupted_during_start_up_stops_what_it_started(tmp_path):
         # Interrupt as soon as the Temporal server process exists, before anything listens.
         wait_for(lambda: demo.watch() or any(_is_temporal(p) for p in demo.seen), 20, "Temporal started", every=0.02)
         demo.proc.send_signal(signal.SIGINT)
-        code = demo.proc.wait(30)
+        code = demo.wait(30)
     finally:
         demo.kill()
     assert code == 130, demo.err_path.read_text()
@@ -293,7 +319,7 @@ def test_demo_killed_leaves_nothing_and_a_rerun_takes_over_then_sigterm_stops_it
             wait_for(lambda: second.watch() or len(healthy_workers(api)) == 4, 30, "four new workers")
         second.watch()
         second.proc.send_signal(signal.SIGTERM)
-        assert second.proc.wait(40) == 0, second.err_path.read_text()
+        assert second.wait(40) == 0, second.err_path.read_text()
     finally:
         second.kill()
     assert "kubiya-tui demo: stopped; nothing left running" in second.output()
@@ -308,7 +334,7 @@ def test_an_ephemeral_demo_leaves_no_profile_pointing_at_its_removed_key_file(tm
         wait_for(lambda: demo.line(r"^running until"), 60, "the demo ready")
         during = load_config().profiles.get("demo")
         assert during is not None and Path(during.api_key_file).exists(), "while it runs, other terminals reach it"
-        code = demo.proc.wait(60)
+        code = demo.wait(60)
     finally:
         demo.kill()
     assert code == 0, demo.err_path.read_text()
