@@ -818,6 +818,46 @@ async def test_scans_slow_down_when_visibility_says_rate_limit_exceeded():
     await collector.aclose()
 
 
+async def test_refusals_of_one_burst_halve_the_describe_rate_once_not_once_each():
+    # A dev server just restarted refuses a burst of DescribeTaskQueue calls ("namespace rate limit
+    # exceeded"): the 16 in flight come back refused together. Halving for each took 900 calls/s down to 1.
+    from kubiya_tui.client.temporal_types import TemporalRateLimited
+
+    api, temporal = FakeApi(), FakeTemporal()
+    names = _many_queues(api, 40)
+    temporal.delay = 0.01
+    temporal.fail_once = {f"describe {tq}" for tq in names[:16]}
+    original = temporal._maybe
+
+    async def refusing(what: str) -> None:
+        await original(what)
+        if what in temporal.fail_once:
+            temporal.fail_once.discard(what)
+            raise TemporalRateLimited("Temporal call to fake failed: namespace rate limit exceeded")
+
+    temporal._maybe = refusing  # type: ignore[method-assign]
+    collector = Collector(api, temporal, CollectorOptions(source_timeout=30, concurrency=16))
+    bucket = collector.temporal_stats._bucket
+    lowest = [bucket.rate]
+    slow_down = bucket.slow_down
+
+    def noting() -> None:
+        slow_down()
+        lowest.append(min(lowest[-1], bucket.rate))
+
+    bucket.slow_down = noting  # type: ignore[method-assign]
+    await collector.refresh(complete=True)
+    assert not temporal.fail_once and len(lowest) == 17, "the 16 were asked, and refused"
+    assert lowest[-1] == collector.options.describe_rps / 2, f"halved once: {lowest[-1]:.1f}/s at the lowest"
+    del bucket.slow_down
+    # A refusal later than SLOW_DOWN_EVERY halves again: the server is still saying no.
+    rate = bucket.rate
+    bucket._slowed_at -= bucket.SLOW_DOWN_EVERY
+    bucket.slow_down()
+    assert bucket.rate == rate / 2
+    await collector.aclose()
+
+
 async def test_a_cold_start_shows_the_queue_list_before_temporal_has_answered():
     api, temporal = FakeApi(), FakeTemporal()
     _many_queues(api, 50)
