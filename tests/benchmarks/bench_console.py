@@ -45,7 +45,8 @@ What it does (no network: every number comes from a synthetic SnapshotSource def
 
 ``to_idle`` (wall) cannot go below about 40 ms: ``pilot.pause()`` waits in sleeps of 20 ms until one of
 them passes with the process idle, so it is the work plus at least one idle 20 ms; ``to_idle_cpu`` has no
-such floor.
+such floor. ``to_repainted`` (wall) is what the operator waits for: from posting the snapshot to the
+first frame composited after the table took it (headless, so the frame is not written to a terminal).
 """
 
 from __future__ import annotations
@@ -452,6 +453,35 @@ def _timed(obj: Any, name: str, sink: list[float]) -> None:
     setattr(obj, name, wrapper)
 
 
+class RepaintClock:
+    """When a refresh is on screen: the first composited frame (``App._display``) after the table's
+    ``set_items`` returned. Headless, the frame is composited but not written to a terminal."""
+
+    def __init__(self, app: Any, table: Any) -> None:
+        self.items_at = self.shown_at = 0.0
+        display, set_items = app._display, table.set_items
+
+        def noting_display(screen: Any, renderable: Any) -> None:
+            display(screen, renderable)
+            if renderable is not None and self.items_at and not self.shown_at:
+                self.shown_at = time.perf_counter()
+
+        def noting_items(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return set_items(*args, **kwargs)
+            finally:
+                self.items_at = time.perf_counter()
+
+        app._display, table.set_items = noting_display, noting_items
+
+    def start(self) -> None:
+        self.items_at = self.shown_at = 0.0
+
+    def ms_since(self, t0: float) -> float:
+        """Milliseconds from ``t0`` to the frame that showed the refresh (NaN: none did)."""
+        return (self.shown_at - t0) * 1000 if self.shown_at else float("nan")
+
+
 async def bench_refresh(refreshes: int, warmup: int = 2) -> dict[str, dict[str, list[float]]]:
     from kubiya_tui.tui.messages import SnapshotReady
     from kubiya_tui.tui.widgets.queue_table import QueueTable
@@ -473,18 +503,23 @@ async def bench_refresh(refreshes: int, warmup: int = 2) -> dict[str, dict[str, 
             show: list[float] = []
             _timed(table, "set_items", set_items)
             _timed(screen, "show_snapshot", show)
+            clock = RepaintClock(app, table)
             wall: list[float] = []
             cpu: list[float] = []
+            shown: list[float] = []
             for k in range(warmup + refreshes):
                 snapshot = source.next_snapshot()
+                clock.start()
                 t0, c0 = time.perf_counter(), time.process_time()
                 app.post_message(SnapshotReady(snapshot))
                 await pilot.pause()
                 if k >= warmup:
                     wall.append((time.perf_counter() - t0) * 1000)
                     cpu.append((time.process_time() - c0) * 1000)
+                    shown.append(clock.ms_since(t0))
             assert len(set_items) == warmup + refreshes, len(set_items)
-            results[label] = {"set_items": set_items[warmup:], "show_snapshot": show[warmup:], "to_idle": wall, "to_idle_cpu": cpu}
+            results[label] = {"set_items": set_items[warmup:], "show_snapshot": show[warmup:], "to_repainted": shown,
+                              "to_idle": wall, "to_idle_cpu": cpu}  # fmt: skip
         await pilot.press("q")
     return results
 
@@ -548,6 +583,7 @@ async def bench_fresh_refresh(refreshes: int, policy: str, warmup: int = 3) -> d
         app.gc_policy = FreezeOnce()
     pauses = GcPauses()
     gc.callbacks.append(pauses)
+    shown: list[float] = []
     wall: list[float] = []
     cpu: list[float] = []
     gc_ms: list[float] = []
@@ -557,19 +593,23 @@ async def bench_fresh_refresh(refreshes: int, policy: str, warmup: int = 3) -> d
             await pilot.pause()
             await pilot.press("w")
             await pilot.pause()
-            assert app.screen.query_one(WorkerTable).row_count == LARGE[1]
+            table = app.screen.query_one(WorkerTable)
+            assert table.row_count == LARGE[1]
+            clock = RepaintClock(app, table)
             for k in range(warmup + refreshes):
                 pauses.watching = k >= warmup
                 snapshot = synthetic_snapshot(*LARGE, tick=k + 1, taken_at=time.time())
                 source._history.record_snapshot(snapshot)
                 pauses.pauses.clear()
                 pauses.recording = k >= warmup
+                clock.start()
                 t0, c0 = time.perf_counter(), time.process_time()
                 app.post_message(SnapshotReady(snapshot))
                 await pilot.pause()
                 pauses.recording = False
                 del snapshot
                 if k >= warmup:
+                    shown.append(clock.ms_since(t0))
                     wall.append((time.perf_counter() - t0) * 1000)
                     cpu.append((time.process_time() - c0) * 1000)
                     gc_ms.append(sum(ms for _, ms in pauses.pauses))
@@ -578,7 +618,7 @@ async def bench_fresh_refresh(refreshes: int, policy: str, warmup: int = 3) -> d
     finally:
         gc.callbacks.remove(pauses)
         gc.unfreeze()
-    return {"to_idle": wall, "to_idle_cpu": cpu, "gc_ms": gc_ms, "gc_full_ms": full or [0.0], "full_anywhere": pauses.full_anywhere}
+    return {"to_repainted": shown, "to_idle": wall, "to_idle_cpu": cpu, "gc_ms": gc_ms, "gc_full_ms": full or [0.0], "full_anywhere": pauses.full_anywhere}
 
 
 # ---------------------------------------------------------------------------- report
@@ -660,9 +700,10 @@ def main() -> None:
                     merged[policy].setdefault(name, []).extend(values)
             for policy, label in (("after-paint", "collect after paint (now)"), ("freeze-once", "freeze once (before)")):
                 series = merged[policy]
-                for name in ("to_idle", "to_idle_cpu", "gc_ms"):
+                for name in ("to_repainted", "to_idle", "to_idle_cpu", "gc_ms"):
                     med, high = statistics.median(series[name]), p95(series[name])
-                    goal = f"median <= {WORKERS_GOAL_MS[0]:.0f}, p95 <= {WORKERS_GOAL_MS[1]:.0f} ms" if name == "to_idle_cpu" else ""
+                    has_goal = name in ("to_repainted", "to_idle_cpu")
+                    goal = f"median <= {WORKERS_GOAL_MS[0]:.0f}, p95 <= {WORKERS_GOAL_MS[1]:.0f} ms" if has_goal else ""
                     ok = med <= WORKERS_GOAL_MS[0] and high <= WORKERS_GOAL_MS[1]
                     row(f"fresh snapshots, {label}: {name}", f"median {med:.1f} ms, p95 {high:.1f} ms", goal,
                         ("ok" if ok else "MISSED") if goal else "")
