@@ -13,10 +13,12 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterable, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 LOOPBACK = "127.0.0.1"
 
@@ -114,6 +116,44 @@ _DIE_WITH_PARENT = (
 )
 
 
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""The signals a stop is asked with (Ctrl+C, kill, a closed SSH session)."""
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP that arrive in the block are handled when it ends, as they would have been.
+
+    Around starting a child and recording it: an interrupt that unwound the caller between the
+    two would leave a child that nobody stops. A no-op outside the main thread, where Python
+    runs no signal handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+    arrived: list[tuple[int, Any]] = []
+
+    def note(signum: int, frame: Any) -> None:
+        arrived.append((signum, frame))
+
+    for sig in _HELD_SIGNALS:
+        handler = signal.getsignal(sig)
+        if handler is not None:  # None: a handler not set from Python, which could not be put back
+            previous[sig] = signal.signal(sig, note)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum, frame in arrived:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, frame)  # the demo's raises KeyboardInterrupt: now, with the child recorded
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)
+
+
 def spawn(
     name: str,
     argv: list[str],
@@ -121,24 +161,36 @@ def spawn(
     env: dict[str, str] | None = None,
     *,
     parent_death_signal: int | None = None,
+    record: Callable[[ManagedProcess], None] | None = None,
 ) -> ManagedProcess:
     """Start ``argv`` in a new session (its own process group), output to ``log_path``.
 
     With ``parent_death_signal`` (Linux), the child gets that signal when the thread that
-    started it dies, even by SIGKILL: nothing outlives a killed parent.
+    started it dies, even by SIGKILL: nothing outlives a killed parent. ``record`` is called
+    with the process before an interrupt (Ctrl+C) can reach the caller: whoever stops what
+    was started knows of it.
     """
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     if parent_death_signal is not None and sys.platform.startswith("linux"):
         argv = [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(int(parent_death_signal)), str(os.getpid()), *argv]
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    return ManagedProcess(name, proc, log_path, log if log_path else None)  # type: ignore[arg-type]
+    with interrupts_held():
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        except BaseException:
+            if log_path:
+                log.close()  # type: ignore[union-attr]
+            raise
+        managed = ManagedProcess(name, proc, log_path, log if log_path else None)  # type: ignore[arg-type]
+        if record is not None:
+            record(managed)
+    return managed
 
 
 def start_temporal(
@@ -148,12 +200,15 @@ def start_temporal(
     timeout: float = 30.0,
     *,
     on_spawn: Callable[[ManagedProcess], None] | None = None,
+    record: Callable[[ManagedProcess], None] | None = None,
     parent_death_signal: int | None = None,
 ) -> tuple[ManagedProcess, str]:
     """Start `temporal server start-dev` on loopback with its SQLite file in data_dir.
 
-    ``on_spawn`` is called with the process as soon as it exists, before the wait for its
-    port: a caller interrupted during that wait still knows what to stop.
+    ``record`` is called with the process inside the spawn, before an interrupt can reach the
+    caller (see :func:`spawn`); ``on_spawn`` right after it, before the wait for its port, and
+    may do more (the demo starts the control plane there). A caller interrupted during that
+    wait still knows what to stop.
     """
     binary = temporal_binary()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -192,7 +247,8 @@ def start_temporal(
         "matching.numTaskqueueWritePartitions=1",
     ]
     proc = _spawn_listening(
-        "temporal", "Temporal dev server", argv, data_dir / "temporal.log", None, port, timeout, on_spawn, parent_death_signal
+        "temporal", "Temporal dev server", argv, data_dir / "temporal.log", None, port, timeout, on_spawn, parent_death_signal,
+        record,
     )
     return proc, f"{LOOPBACK}:{port}"
 
@@ -207,14 +263,15 @@ def start_control_plane(
     extra_env: dict[str, str] | None = None,
     *,
     on_spawn: Callable[[ManagedProcess], None] | None = None,
+    record: Callable[[ManagedProcess], None] | None = None,
     parent_death_signal: int | None = None,
     log_path: Path | None = None,
     extra_args: Sequence[str] = (),
 ) -> tuple[ManagedProcess, str]:
     """Start `kubiya-tui serve` in its own process (with ``extra_args``); answers the process and its base URL.
 
-    Its output goes to ``log_path`` (default: ``serve.log`` in the data dir). ``on_spawn``
-    and ``parent_death_signal`` as for :func:`start_temporal`.
+    Its output goes to ``log_path`` (default: ``serve.log`` in the data dir). ``on_spawn``,
+    ``record`` and ``parent_death_signal`` as for :func:`start_temporal`.
     """
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k != "KUBIYA_API_KEY"}
@@ -240,7 +297,8 @@ def start_control_plane(
     ]
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = _spawn_listening(
-        "control-plane", "control plane", argv, log_path or data_dir / "serve.log", env, port, timeout, on_spawn, parent_death_signal
+        "control-plane", "control plane", argv, log_path or data_dir / "serve.log", env, port, timeout, on_spawn,
+        parent_death_signal, record,
     )
     return proc, f"http://{LOOPBACK}:{port}"
 
@@ -255,9 +313,10 @@ def _spawn_listening(
     timeout: float,
     on_spawn: Callable[[ManagedProcess], None] | None,
     parent_death_signal: int | None,
+    record: Callable[[ManagedProcess], None] | None = None,
 ) -> ManagedProcess:
     """Spawn a server and wait until it listens on ``port``; stopped, with its log named, if it never does."""
-    proc = spawn(name, argv, log, env, parent_death_signal=parent_death_signal)
+    proc = spawn(name, argv, log, env, parent_death_signal=parent_death_signal, record=record)
     if on_spawn is not None:
         on_spawn(proc)
     try:

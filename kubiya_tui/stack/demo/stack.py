@@ -153,22 +153,23 @@ class Demo:
         started: dict[str, str] = {}
 
         def temporal_spawned(proc: ManagedProcess) -> None:
-            self.processes.append(proc)
             # Boot the control plane while Temporal boots (it reaches Temporal lazily): both
             # are spawned from this thread, which their parent-death signal is bound to.
             started["url"] = start_control_plane(
                 data_dir / "control-plane",
                 address,
                 namespace=NAMESPACE,
-                on_spawn=self.processes.append,
+                record=self.processes.append,
                 parent_death_signal=signal.SIGTERM,
             )[1]
 
         try:
+            # Each process is recorded as it is spawned, before Ctrl+C can unwind this: stop() stops it.
             start_temporal(
                 data_dir / "temporal",
                 port=temporal_port,
                 namespace=NAMESPACE,
+                record=self.processes.append,
                 on_spawn=temporal_spawned,
                 parent_death_signal=signal.SIGTERM,
             )
