@@ -133,25 +133,35 @@ def interrupts_held() -> Iterator[None]:
         return
     previous: dict[int, Any] = {}
     arrived: list[tuple[int, Any]] = []
+    holding = [True]
 
     def note(signum: int, frame: Any) -> None:
-        arrived.append((signum, frame))
+        if holding[0]:
+            arrived.append((signum, frame))
+        else:  # the block has ended but this handler was not put back yet (interrupted while putting them back)
+            _handle(previous[signum], signum, frame)
 
-    for sig in _HELD_SIGNALS:
-        handler = signal.getsignal(sig)
-        if handler is not None:  # None: a handler not set from Python, which could not be put back
-            previous[sig] = signal.signal(sig, note)
     try:
+        for sig in _HELD_SIGNALS:
+            handler = signal.getsignal(sig)
+            if handler is not None:  # None: a handler not set from Python, which could not be put back
+                previous[sig] = handler
+                signal.signal(sig, note)
         yield
     finally:
+        holding[0] = False
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         for signum, frame in arrived:
-            handler = previous[signum]
-            if callable(handler):
-                handler(signum, frame)  # the demo's raises KeyboardInterrupt: now, with the child recorded
-            elif handler == signal.SIG_DFL:
-                os.kill(os.getpid(), signum)
+            _handle(previous[signum], signum, frame)  # the demo's raises KeyboardInterrupt: now, with the child recorded
+
+
+def _handle(handler: Any, signum: int, frame: Any) -> None:
+    """What ``handler`` (as signal.getsignal answers it) would have done with the signal."""
+    if callable(handler):
+        handler(signum, frame)
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)
 
 
 def spawn(
