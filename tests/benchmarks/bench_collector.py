@@ -468,36 +468,28 @@ def _cold_on(url: str, key: str, address: str, envs: list[str], restart: Any = N
 def restart_dev_server(pid: int, address: str, log: Path, stop: Any = None) -> Any:
     """Stop the dev server ``pid`` (``stop()``, or SIGTERM then SIGKILL) and start it again with the same
     command line (same store, same port); answers its ManagedProcess once it listens."""
+    import psutil
+
     from kubiya_tui.stack.processes import spawn, wait_for_port
 
-    argv = [part.decode() for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
+    server = psutil.Process(pid)
+    argv = server.cmdline()
     if "start-dev" not in argv:
         raise RuntimeError(f"pid {pid} is not a Temporal dev server: {' '.join(argv)[:200]}")
     if stop is not None:
         stop()
     else:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        server.terminate()
+        try:
+            server.wait(15)
+        except psutil.TimeoutExpired:
+            server.kill()
+            server.wait(5)
     proc = spawn("temporal", argv, log)
     host, port = address.rsplit(":", 1)
     wait_for_port(host, int(port), 30, proc.proc)
     time.sleep(2)  # its namespace and system workflows come up after the port
     return proc
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a child of ours that exited is a zombie until reaped
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------------------- main

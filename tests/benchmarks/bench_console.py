@@ -663,9 +663,8 @@ def main() -> None:
                 for size in (SMALL, LARGE):
                     sized[size] += bench_launch(*size, 1, home)
                 real += bench_real_launch(1, home)
-            times = bare
             row("anchor: a bare Textual app (one line of text)",
-                f"median {statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+                f"median {statistics.median(bare) * 1000:.0f} ms (min {min(bare) * 1000:.0f}, max {max(bare) * 1000:.0f})")
             for q, w in (SMALL, LARGE):
                 launched = sized[(q, w)]
                 walls = [wall * 1000 for wall, _ in launched]
@@ -679,9 +678,8 @@ def main() -> None:
                     f"median {med:.0f} ms (min {min(own):.0f}, max {max(own):.0f}; as timed {statistics.median(walls):.0f} ms, "
                     f"of which building the synthetic data {data_ms:.0f} ms)",
                     goal, ("ok" if med <= LAUNCH_GOAL_MS else "MISSED") if goal else "")
-            times = real
             row("launch, the `kubiya-tui` command (settings, connect(), console; no data yet)",
-                f"median {statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+                f"median {statistics.median(real) * 1000:.0f} ms (min {min(real) * 1000:.0f}, max {max(real) * 1000:.0f})")
         if "refresh" not in args.skip:
             print(f"refresh of {LARGE[0]:,} queues / {LARGE[1]:,} workers ({refreshes} refreshes)...", flush=True)
             results = asyncio.run(bench_refresh(refreshes))

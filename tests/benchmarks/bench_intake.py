@@ -110,7 +110,7 @@ def run_wrk(url: str, key: str, queue: dict, count: int, concurrency: int, work:
     fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(f"wrk.method = 'POST'\nwrk.body = {json.dumps(body)}\n"
-                f"wrk.headers['Content-Type'] = 'application/json'\nwrk.headers['Authorization'] = 'Bearer {key}'\n")  # fmt: skip
+                f"wrk.headers['Content-Type'] = 'application/json'\nwrk.headers['Authorization'] = {json.dumps(f'Bearer {key}')}\n")  # fmt: skip
     out = subprocess.run(
         ["wrk", "-t1", f"-c{concurrency}", f"-d{WRK_SECONDS}s", "--timeout", "30s", "-s", str(script),
          f"{url}/api/v1/worker-queues/{queue['id']}/tasks"],

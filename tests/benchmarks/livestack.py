@@ -77,9 +77,7 @@ class LiveStack:
     def __enter__(self) -> "LiveStack":
         from kubiya_tui.stack.processes import start_control_plane, start_temporal
 
-        temporal, self.address = start_temporal(self.work / "temporal", on_spawn=self.started.append)
-        if temporal not in self.started:
-            self.started.append(temporal)
+        _, self.address = start_temporal(self.work / "temporal", record=self.started.append)
         self.key = "kty_bench_" + secrets.token_urlsafe(16)
         cp, self.url = start_control_plane(self.work / "control-plane", self.address, api_key=self.key)
         self.started.append(cp)

@@ -182,8 +182,8 @@ def run(out: Path, seconds: float, excluded: dict[tuple[str, str], str] | None =
     started: list[ManagedProcess] = []
     key_a = "kty_fuzz_a_" + secrets.token_urlsafe(16)
     try:
-        _, address = start_temporal(out / "temporal", on_spawn=started.append)
-        _, url = start_control_plane(out / "cp", address, api_key=key_a, on_spawn=started.append)
+        _, address = start_temporal(out / "temporal", record=started.append)
+        _, url = start_control_plane(out / "cp", address, api_key=key_a, record=started.append)
         made = subprocess.run(
             [sys.executable, "-m", "kubiya_tui", "admin", "create-key", "--org", ORG_B, "--data-dir", str(out / "cp")],
             capture_output=True, text=True, check=True,
