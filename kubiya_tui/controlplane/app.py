@@ -189,7 +189,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     from kubiya_tui.controlplane import distribution
     from kubiya_tui.controlplane.deps import STORAGE_RESPONSES
     from kubiya_tui.controlplane import openapi
-    from kubiya_tui.controlplane.fastpath import HeartbeatFastPath
+    from kubiya_tui.controlplane.fastpath import FastPath
     from kubiya_tui.controlplane.intake import TaskIntake
     from kubiya_tui.controlplane.routers import audit, environments, health, leases, legacy, tasks, temporal_reads, worker_queues, workers
 
@@ -215,11 +215,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.intake = TaskIntake(app.state.store, app.state.temporal)
     app.state.temporal_relay = TemporalRelay(app.state.temporal, app.state.store)
     app.state.started_at = time.time()
-    # Added first, so it runs inside the body limit: heartbeats skip FastAPI's routing (fastpath.py).
-    app.add_middleware(HeartbeatFastPath)
+    # Added first, so it runs inside the body limit: heartbeats and submissions skip FastAPI's routing (fastpath.py).
+    app.add_middleware(FastPath)
     app.add_middleware(BodyLimit)
     if settings.access_log:
-        app.add_middleware(AccessLog)  # outermost: heartbeats of the fast path are logged too
+        app.add_middleware(AccessLog)  # outermost: requests the fast path serves are logged too
     _install_error_handlers(app)
     # In matching order: the first router with a route for a path and method serves it.
     for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, leases, temporal_reads, distribution):

@@ -1,4 +1,8 @@
-"""Tasks of a worker queue: submit, look up one, list recent ones (the work is in ``temporal_tasks``)."""
+"""Tasks of a worker queue: submit, look up one, list recent ones (the work is in ``temporal_tasks``).
+
+``submit_task`` is also called directly by the fast path (``controlplane/fastpath.py``), which
+checks its parameters at start-up: keep them ``queue_id, body, request, response, idempotency_key, who``.
+"""
 
 from __future__ import annotations
 
