@@ -138,6 +138,7 @@ def build_snapshot(
         window_seconds=rules.window,
         refresh_ms=None if refresh_ms is None else round(refresh_ms, 1),
         control_plane_version=readings.control_plane_version,
+        workers_read_at=readings.registry.workers_at if readings.registry is not None else None,
     )
 
 

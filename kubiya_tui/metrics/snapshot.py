@@ -216,6 +216,9 @@ class Snapshot:
     """How long the refresh that made this snapshot took."""
     control_plane_version: str | None = None
     """The control plane's kubiya-tui version (``/api/health``); workers on another one are flagged."""
+    workers_read_at: float | None = None
+    """When the control plane's worker list behind ``workers`` was read (None: no control plane). The list
+    is read less often than snapshots are made: a snapshot with its predecessor's value shows no new heartbeat."""
 
     def queue(self, queue_id: str) -> QueueSnapshot | None:
         return next((q for q in self.queues if q.id == queue_id), None)

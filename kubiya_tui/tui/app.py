@@ -144,6 +144,8 @@ class KubiyaConsole(App[None]):
         self.poller: SnapshotPoller | FleetPoller = SnapshotPoller(self, source)
         self.heartbeats = HeartbeatHistory()
         self.gc_policy = CollectAfterPaint()
+        self._replaced_snapshots: list[Snapshot | None] = []
+        """Snapshots replaced on screen, held until the new one is painted (see show_snapshot)."""
         self.operations = Operations(
             self, api, profile=profile, read_only=read_only, read_only_reason=read_only_reason, api_key=api_key
         )
@@ -408,9 +410,16 @@ class KubiyaConsole(App[None]):
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Make ``snapshot`` the one every screen shows, noting the heartbeats that arrived with it."""
         self.heartbeats.record(snapshot, self.snapshot)
+        # The snapshot shown until now is freed once this one is painted: releasing 5,000 workers'
+        # objects takes ~2.5 ms that the operator need not wait for.
+        self._replaced_snapshots.append(self.snapshot)
         self.snapshot = snapshot
         # Garbage is collected once this snapshot is painted, never inside a refresh (gc_policy.py).
-        self.call_after_refresh(self.gc_policy.after_paint)
+        self.call_after_refresh(self._after_paint)
+
+    def _after_paint(self) -> None:
+        self._replaced_snapshots.clear()
+        self.gc_policy.after_paint()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown)):

@@ -26,7 +26,9 @@ What it does (no network: every number comes from a synthetic SnapshotSource def
   the same work, less the waits caused by other processes on a busy machine). Median and
   p95 of 20 refreshes, on the overview and on the workers screen. Goal: 50 ms;
 * **gc**: the workers screen again, but with a freshly built snapshot every refresh (as the
-  collector makes them, so the garbage of the old ones is the console's to collect), under the
+  collector makes them, so the garbage of the old ones is the console's to collect; at the
+  collector's defaults, a snapshot every 2 s and the workers read every 5 s, so 2 in 5 snapshots
+  carry a new reading of the workers, whose heartbeats the console records), under the
   console's garbage policy (``tui/gc_policy.py``: collect young objects after each paint and
   freeze what survived) and under the policy before it (freeze once, after the first
   snapshot), alternating in one run; prints to-idle wall and CPU time, the collections' time
@@ -156,7 +158,7 @@ def _worker(j: int, tick: int, queues: int) -> WorkerSnapshot:
     )
 
 
-def synthetic_snapshot(queues: int, workers: int, tick: int, taken_at: float) -> Snapshot:
+def synthetic_snapshot(queues: int, workers: int, tick: int, taken_at: float, workers_read_at: float | None = None) -> Snapshot:
     """``queues`` queues and ``workers`` workers; every ``tick`` changes the numbers, never the rows."""
     ws = tuple(_worker(j, tick, queues) for j in range(workers))
     per_queue: dict[int, list[WorkerSnapshot]] = {}
@@ -173,7 +175,8 @@ def synthetic_snapshot(queues: int, workers: int, tick: int, taken_at: float) ->
         "api": SourceState("api", SourceStatus.ok, latency_ms=12.0 + tick % 5, data_age_seconds=1.1, address="http://127.0.0.1:8787"),
         "temporal": SourceState("temporal", SourceStatus.ok, latency_ms=8.0 + tick % 3, data_age_seconds=1.3, address="127.0.0.1:7233"),
     }
-    return Snapshot(taken_at=taken_at, queues=tuple(qs), workers=ws, sources=sources, profile="bench", refresh_ms=40.0)
+    return Snapshot(taken_at=taken_at, queues=tuple(qs), workers=ws, sources=sources, profile="bench", refresh_ms=40.0,
+                    workers_read_at=taken_at if workers_read_at is None else workers_read_at)  # fmt: skip
 
 
 class SyntheticSource:
@@ -574,6 +577,8 @@ async def bench_fresh_refresh(refreshes: int, policy: str, warmup: int = 3) -> d
     """
     import gc
 
+    from kubiya_tui.metrics.collector import DEFAULT_INTERVAL
+    from kubiya_tui.metrics.sources.registry import WORKERS_INTERVAL
     from kubiya_tui.tui.messages import SnapshotReady
     from kubiya_tui.tui.widgets.worker_table import WorkerTable
 
@@ -596,9 +601,13 @@ async def bench_fresh_refresh(refreshes: int, policy: str, warmup: int = 3) -> d
             table = app.screen.query_one(WorkerTable)
             assert table.row_count == LARGE[1]
             clock = RepaintClock(app, table)
+            first = time.time()
             for k in range(warmup + refreshes):
                 pauses.watching = k >= warmup
-                snapshot = synthetic_snapshot(*LARGE, tick=k + 1, taken_at=time.time())
+                # As the collector makes them at its defaults: a snapshot every DEFAULT_INTERVAL, the control
+                # plane's workers read every WORKERS_INTERVAL (snapshots in between carry the same reading).
+                reading = first + int(k * DEFAULT_INTERVAL / WORKERS_INTERVAL) * WORKERS_INTERVAL
+                snapshot = synthetic_snapshot(*LARGE, tick=k + 1, taken_at=time.time(), workers_read_at=reading)
                 source._history.record_snapshot(snapshot)
                 pauses.pauses.clear()
                 pauses.recording = k >= warmup

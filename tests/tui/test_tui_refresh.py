@@ -187,9 +187,11 @@ async def test_a_heartbeat_is_recorded_once_when_it_arrives() -> None:
         worker = first.workers[0]
         app.heartbeats.clear()
 
-        async def at(taken_at: float, age: float) -> None:
+        async def at(taken_at: float, age: float, read_at: float | None = None) -> None:
+            """A snapshot at ``taken_at`` whose worker list was read at ``read_at`` (by default, just then)."""
             workers = tuple(replace(w, heartbeat_age_seconds=age) if w.worker_id == worker.worker_id else w for w in first.workers)
-            app.post_message(SnapshotReady(replace(first, taken_at=taken_at, workers=workers)))
+            read_at = taken_at if read_at is None else read_at
+            app.post_message(SnapshotReady(replace(first, taken_at=taken_at, workers=workers, workers_read_at=read_at)))
             await pilot.pause()
 
         await at(1000.0, 4.0)  # a heartbeat at 996
@@ -197,6 +199,12 @@ async def test_a_heartbeat_is_recorded_once_when_it_arrives() -> None:
         await at(1004.0, 8.4)  # the same one (ages are rounded)
         await at(1030.0, 3.0)  # a new one at 1027
         assert app.heartbeats.arrivals(worker.worker_id) == [996.0, 1027.0]
+
+        # Snapshots between two readings of the control plane's workers bring no heartbeat: not looked at.
+        await at(1032.0, 1.0, read_at=1030.0)
+        assert app.heartbeats.arrivals(worker.worker_id) == [996.0, 1027.0]
+        await at(1035.0, 1.0)  # the next reading: a heartbeat at 1034
+        assert app.heartbeats.arrivals(worker.worker_id) == [996.0, 1027.0, 1034.0]
 
 
 class FlakySource(RecordedSource):

@@ -923,3 +923,29 @@ async def test_a_one_shot_poll_asks_each_thing_once_and_side_by_side():
     unknown.offer_health(["not", "an", "object"])
     assert unknown.known is None
     await collector.aclose()
+
+
+async def test_a_snapshot_says_which_reading_of_the_workers_it_shows():
+    """The workers are read every workers_interval, snapshots are made more often: those in between carry the
+    same reading (the console records no heartbeats from them), and a new reading carries its own time."""
+    api = FakeApi()
+    api.workers = [_worker("w1", 1)]
+    clock, mono = Clock(), Clock()
+    collector = Collector(api, FakeTemporal(), CollectorOptions(workers_interval=5), clock=clock, monotonic=mono)
+    first = await collector.refresh(complete=True)
+    assert first.workers_read_at == 1000.0
+
+    async def after(seconds: float) -> Snapshot:
+        clock.t += seconds
+        mono.t += seconds
+        return await collector.refresh()  # as the run loop refreshes: each source on its own schedule
+
+    between = await after(2)
+    assert between.taken_at == 1002.0 and between.workers_read_at == 1000.0
+    assert between.workers[0].heartbeat_age_seconds == first.workers[0].heartbeat_age_seconds + 2, "ages grow between readings"
+    assert (await after(2)).workers_read_at == 1000.0
+    assert (await after(2)).workers_read_at == 1006.0, "5 s on: read again"
+    clock.t += 1
+    assert (await collector.refresh(force=True)).workers_read_at == 1007.0, "a forced refresh reads them now"
+    assert first.to_json()["workers_read_at"] == 1000.0
+    await collector.aclose()
