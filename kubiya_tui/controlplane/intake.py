@@ -143,7 +143,7 @@ class TaskIntake:
         """Record, start and answer one submission (see the module's docstring for what answers mean)."""
         if time.monotonic() - self._announced_at > RECONCILE_EVERY_SECONDS:
             await self._announce()
-        digest = fingerprint(sub.body)
+        digest = fingerprint(sub.body) if key is not None else ""  # only a keyed request is compared with another
         if key is not None:
             existing = await self.store.find_request(sub.org, sub.queue_id, key)
             if existing is not None:
