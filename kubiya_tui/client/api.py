@@ -387,6 +387,10 @@ class ApiClient:
         """
         return (await self._send("GET", path)).content
 
+    async def post_read_raw(self, path: str, body: Any) -> bytes:
+        """The body of a ``POST path`` that only reads (its query too long for a URL), as bytes; retried like a GET."""
+        return (await self._send("POST", path, json=body, retry=True)).content
+
     # ------------------------------------------------------------------ service
 
     async def health(self) -> models.ServiceHealth:

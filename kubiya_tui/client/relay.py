@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 PATH = "/api/v1/temporal-reads"
 MAX_NAMED = 20
-"""Task queues one request names at most (the relay's rule); more, and the request names none (all of them)."""
+"""Task queues a GET names at most (the relay's rule); more are named in the body of a POST."""
+MAX_POSTED = 2000
+"""Task queues a POST names at most (the relay's rule); more, and the request names none (all of them)."""
 TASK_QUEUE_NAME_PATTERN = r"^[!-~]{1,1000}$"
 """A task queue name a request can name: printable ASCII without spaces, at most 1000 characters."""
 _NAME = re.compile(TASK_QUEUE_NAME_PATTERN)
@@ -118,6 +120,8 @@ class RelayedTemporal:
         self._latest: dict[str, Any] | None = None
         self.requests = 0
         """HTTP requests made (the tests read it)."""
+        self._post_refused = False
+        """The control plane has no POST /temporal-reads (older): many task queues are asked for as all of them."""
 
     @property
     def address(self) -> str:
@@ -147,17 +151,29 @@ class RelayedTemporal:
         return await asyncio.shield(pending)
 
     async def _fetch(self, key: tuple[tuple[str, ...], float]) -> dict[str, Any]:
+        from kubiya_tui.client.api import ApiError  # loaded with the API client this relay reads through
+
         tqs, window = key
         # More task queues than a request may name (or a name a query cannot carry): ask for all of the
-        # organization's; the answer then holds these among them.
-        named = len(tqs) <= MAX_NAMED and all(_NAME.fullmatch(tq) for tq in tqs)
-        query = urlencode(
-            [("window", f"{window:g}"), ("durations", str(self.durations)), ("max_age", f"{self.max_age:g}")]
-            + ([("task_queue", tq) for tq in tqs] if named else []),
-        )
+        # organization's; the answer then holds these among them. Past what a URL carries, they go in a
+        # POST's body (a control plane without it, older, answers 404 or 405: then all of them, by GET).
+        nameable = all(_NAME.fullmatch(tq) for tq in tqs)
+        posted = nameable and MAX_NAMED < len(tqs) <= MAX_POSTED and not self._post_refused
+        named = nameable and len(tqs) <= MAX_NAMED
+        settings = {"window": window, "durations": self.durations, "max_age": self.max_age}
+        query = urlencode([(k, f"{v:g}") for k, v in settings.items()] + ([("task_queue", tq) for tq in tqs] if named else []))
         self.requests += 1
         try:
-            body = await self.api.get_raw(f"{PATH}?{query}")
+            if posted:
+                try:
+                    body = await self.api.post_read_raw(PATH, {"task_queues": list(tqs), **settings})
+                except ApiError as exc:
+                    if exc.status not in (404, 405):
+                        raise
+                    self._post_refused = True
+                    body = await self.api.get_raw(f"{PATH}?{query}")
+            else:
+                body = await self.api.get_raw(f"{PATH}?{query}")
             doc = json.loads(body)
         except Exception as exc:
             raise TemporalUnavailable(f"the control plane's relay of Temporal did not answer: {exc}") from None

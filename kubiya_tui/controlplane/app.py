@@ -225,7 +225,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     for resource in (health, environments, worker_queues, workers, audit, tasks, legacy, leases, temporal_reads, distribution):
         # Every write can meet a disk that refuses it; the OpenAPI says so on each write route.
         for route in resource.router.routes:
-            if isinstance(route, APIRoute) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+            # (POST /temporal-reads is a read whose query is in its body: it writes nothing.)
+            is_write = route.methods & {"POST", "PUT", "PATCH", "DELETE"} and route.name != "temporal_reads_of"
+            if isinstance(route, APIRoute) and is_write:
                 for status, response in STORAGE_RESPONSES.items():
                     route.responses.setdefault(status, response)
         app.include_router(resource.router)

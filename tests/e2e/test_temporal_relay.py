@@ -60,6 +60,33 @@ def test_the_relay_answers_for_the_callers_own_task_queues_only(control_plane, w
     assert tq in mine["task_queues"] and tq not in theirs["task_queues"] and tq not in asked["task_queues"]
 
 
+def test_a_post_names_many_task_queues_and_reads_only_the_callers_own(control_plane, waiting):
+    """Past the 20 names a URL carries, the names go in a POST's body: the same document, the same tenancy."""
+    tq = waiting["task_queue_name"]
+    names = [tq, *(f"{tq}-absent-{i}" for i in range(40))]
+    with control_plane.client() as owner:
+        by_get = owner.get(f"{V1}/temporal-reads", params={"task_queue": tq, "max_age": 30}).raise_for_status().json()
+        posted = owner.post(f"{V1}/temporal-reads", json={"task_queues": names, "max_age": 30}).raise_for_status().json()
+    assert posted["task_queues"] == [tq] and posted["queues"][tq] == by_get["queues"][tq], "the same reading as the GET's"
+    assert sorted(posted["not_owned"]) == sorted(names[1:]), "names it does not own are only listed"
+    with control_plane.client(control_plane.key_for("relay-other-org")) as other:
+        theirs = other.post(f"{V1}/temporal-reads", json={"task_queues": names}).raise_for_status().json()
+    assert tq not in theirs["queues"] and tq in theirs["not_owned"] and tq not in json.dumps(theirs["closed"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"task_queues": []}, {"task_queues": "q1"}, {"task_queues": [f"q{i}" for i in range(2001)]},
+     {"task_queues": ["a b"]}, {"task_queues": ["q1"], "max_age": 31}, {"task_queues": ["q1"], "window": 10},
+     {"task_queues": ["q1"], "extra": 1}, [["q1"]]],
+)
+def test_a_bad_post_is_refused_with_a_clear_answer(control_plane, body):
+    with control_plane.client() as api:
+        answer = api.post(f"{V1}/temporal-reads", json=body)
+    assert answer.status_code == 422, answer.text
+    assert "Traceback" not in answer.text and len(answer.json()["detail"]) >= 1
+
+
 def test_fresh_readings_are_shared_and_max_age_zero_reads_again(control_plane, waiting):
     tq = waiting["task_queue_name"]
     params = {"task_queue": tq, "max_age": 30}

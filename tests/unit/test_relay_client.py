@@ -31,10 +31,23 @@ class FakeControlPlane:
     def __init__(self, doc: dict) -> None:
         self.doc = doc
         self.paths: list[str] = []
+        self.posted: list[dict] = []
+        self.refuses_post = False
+        """An older control plane: no POST /temporal-reads."""
 
     async def get_raw(self, path: str) -> bytes:
         self.paths.append(path)
         await asyncio.sleep(0.01)
+        return json.dumps(self.doc).encode()
+
+    async def post_read_raw(self, path: str, body: dict) -> bytes:
+        self.paths.append(f"POST {path}")
+        self.posted.append(body)
+        await asyncio.sleep(0.01)
+        if self.refuses_post:
+            from kubiya_tui.client.api import ApiError
+
+            raise ApiError(405, "Method Not Allowed")
         return json.dumps(self.doc).encode()
 
 
@@ -111,23 +124,40 @@ def test_reads_go_direct_where_the_control_plane_has_no_relay_or_another_tempora
     assert made == ["a", "a"]
 
 
-def test_more_task_queues_than_a_request_may_name_are_asked_for_as_all_of_them():
+def test_more_task_queues_than_a_url_carries_are_named_in_a_post_and_past_its_bound_asked_for_as_all():
     many = {f"org.q-{i:04d}": {"backlog": i} for i in range(1000)}
     cp = FakeControlPlane(document(**many))
     relay = RelayedTemporal(cp, "127.0.0.1:7233", "default")
     stats = asyncio.run(relay.queue_stats("org.q-0999"))
     assert stats.backlog == 999
     doc = asyncio.run(relay.document(list(many)))
-    assert "task_queue=" not in cp.paths[-1] and len(cp.paths[-1]) < 200, "one short request, not 1,000 names in a URL"
+    assert cp.paths[-1] == "POST /api/v1/temporal-reads", "1,000 names go in a body, not in a URL"
+    assert cp.posted[-1] == {"task_queues": sorted(many), "window": 300.0, "durations": 200, "max_age": 5.0}
     assert set(doc["queues"]) == set(many)
     few = RelayedTemporal(FakeControlPlane(document(a={"backlog": 1})), "127.0.0.1:7233", "default")
     asyncio.run(few.queue_stats("a"))
-    assert few.api.paths[-1].endswith("task_queue=a"), "a few names are named"
+    assert few.api.paths[-1].endswith("task_queue=a"), "a few names are named in the URL"
+    # More than a POST may name: all of the organization's, in one short GET.
+    huge = {f"org.q-{i:04d}": {"backlog": 0} for i in range(2001)}
+    cp = FakeControlPlane(document(**huge))
+    asyncio.run(RelayedTemporal(cp, "127.0.0.1:7233", "default").document(list(huge)))
+    assert not cp.posted and "task_queue=" not in cp.paths[-1] and len(cp.paths[-1]) < 200
+
+
+def test_an_older_control_plane_without_the_post_is_asked_for_all_and_not_posted_to_again():
+    many = {f"org.q-{i:04d}": {"backlog": i} for i in range(30)}
+    cp = FakeControlPlane(document(**many))
+    cp.refuses_post = True
+    relay = RelayedTemporal(cp, "127.0.0.1:7233", "default", max_age=0.0)
+    assert set(asyncio.run(relay.document(list(many)))["queues"]) == set(many)
+    assert cp.paths[-2:] == ["POST /api/v1/temporal-reads", cp.paths[-1]] and "task_queue=" not in cp.paths[-1]
+    asyncio.run(relay.document(list(many)[:25]))
+    assert len(cp.posted) == 1 and not cp.paths[-1].startswith("POST"), "one refusal is enough"
 
 
 def test_asked_for_all_another_organizations_name_is_not_read_as_a_quiet_queue():
-    """Over 20 names the client asks for all of the organization's; a name the answer does not cover is
-    another organization's (or none): unknown, not a queue with nothing waiting and nothing closed."""
+    """A name the answer does not cover is another organization's (or none): unknown, not a queue with
+    nothing waiting and nothing closed."""
     many = {f"org.q-{i:04d}": {"backlog": 0} for i in range(30)}
     doc = document(**many)
     doc["task_queues"] = list(many)
