@@ -78,7 +78,8 @@ def test_a_post_names_many_task_queues_and_reads_only_the_callers_own(control_pl
     "body",
     [{}, {"task_queues": []}, {"task_queues": "q1"}, {"task_queues": [f"q{i}" for i in range(2001)]},
      {"task_queues": ["a b"]}, {"task_queues": ["q1"], "max_age": 31}, {"task_queues": ["q1"], "window": 10},
-     {"task_queues": ["q1"], "extra": 1}, [["q1"]]],
+     {"task_queues": ["q1"], "extra": 1}, [["q1"]], {"task_queues": ["q1"], "max_age": False},
+     {"task_queues": ["q1"], "window": "300"}, {"task_queues": ["q1"], "durations": True}],
 )
 def test_a_bad_post_is_refused_with_a_clear_answer(control_plane, body):
     with control_plane.client() as api:

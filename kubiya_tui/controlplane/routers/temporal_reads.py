@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Any, List
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from kubiya_tui.controlplane.deps import V1, Auth, Caller
 from kubiya_tui.client.relay import TASK_QUEUE_NAME_PATTERN
 from kubiya_tui.controlplane.temporal_relay import MAX_AGE_LIMIT, TemporalRelay
+from kubiya_tui.models import Request as RequestBody
 
 router = APIRouter(tags=["temporal reads"])
 
@@ -29,8 +30,11 @@ DURATIONS = Field(default=200, ge=0, le=1000, description="Durations kept per ta
 MAX_AGE = Field(default=5.0, ge=0, le=MAX_AGE_LIMIT, description="Seconds a reading may be old.")
 
 
-class TemporalReadsRequest(BaseModel):
-    """The body of ``POST /api/v1/temporal-reads``: the query of the GET, with any number of task queues up to the bound."""
+class TemporalReadsRequest(RequestBody):
+    """The body of ``POST /api/v1/temporal-reads``: the query of the GET, with any number of task queues up to the bound.
+
+    A request body as every other (a number is a JSON number, not ``false``), but a misspelt field is refused:
+    it would silently read with a default instead."""
 
     model_config = ConfigDict(extra="forbid")
     task_queues: List[TaskQueueName] = Field(
