@@ -999,6 +999,29 @@ class Store:
             stmt = stmt.where(workers.c.queue_id == queue_id)
         return await self._all(stmt.order_by(workers.c.last_heartbeat.desc(), workers.c.id))
 
+    async def task_queue_names(self, org: str) -> tuple[list[str], list[str], list[str]]:
+        """The names an organization's task queues are made of, one column each (not whole rows, for a
+        relay read of 1,000 queues): its worker queues' task queues, its environments' names, and the
+        legacy task queues its workers registered on."""
+
+        async def names(tx: Tx) -> tuple[list[str], list[str], list[str]]:
+            queues = await tx.all(
+                select(worker_queues.c.task_queue_name).where(worker_queues.c.organization_id == org).order_by(worker_queues.c.seq)
+            )
+            envs = await tx.all(
+                select(environments.c.name)
+                .where(environments.c.organization_id == org)
+                .order_by(environments.c.created_at, environments.c.name)
+            )
+            legacy = await tx.all(
+                select(workers.c.legacy_queue_name)
+                .where(workers.c.organization_id == org, workers.c.legacy_queue_name.is_not(None))
+                .distinct()
+            )
+            return [r["task_queue_name"] for r in queues], [r["name"] for r in envs], [r["legacy_queue_name"] for r in legacy]
+
+        return await self._once(names)
+
     async def list_legacy_workers(self, org: str, task_queue: str) -> list[dict[str, Any]]:
         if _nul(task_queue):
             return []

@@ -76,15 +76,10 @@ class TemporalRelay:
 
     async def task_queues_of(self, org: str) -> list[str]:
         """Every task queue the organization owns: its worker queues', its environments' legacy ones, its legacy workers'."""
-        owned: dict[str, None] = {}
-        for q in await self.store.list_queues(org):
-            owned[q["task_queue_name"]] = None
-        for env in await self.store.list_environments(org):
-            owned[legacy_task_queue(org, env["name"])] = None
-        for w in await self.store.list_workers(org):
-            name = w.get("legacy_queue_name")
-            if name:
-                owned[name] = None
+        queues, env_names, legacy = await self.store.task_queue_names(org)
+        owned = dict.fromkeys(queues)
+        owned.update(dict.fromkeys(legacy_task_queue(org, name) for name in env_names))
+        owned.update(dict.fromkeys(name for name in legacy if name))
         return list(owned)
 
     async def read(
