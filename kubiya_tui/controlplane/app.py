@@ -226,7 +226,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         # Every write can meet a disk that refuses it; the OpenAPI says so on each write route.
         for route in resource.router.routes:
             # (POST /temporal-reads is a read whose query is in its body: it writes nothing.)
-            is_write = route.methods & {"POST", "PUT", "PATCH", "DELETE"} and route.name != "temporal_reads_of"
+            is_write = route.methods & {"POST", "PUT", "PATCH", "DELETE"} and route.endpoint is not temporal_reads.temporal_reads_of
             if isinstance(route, APIRoute) and is_write:
                 for status, response in STORAGE_RESPONSES.items():
                     route.responses.setdefault(status, response)

@@ -35,7 +35,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
-from sqlalchemy import Double, Select, and_, bindparam, case, cast, delete, func, insert, literal, select, update
+from sqlalchemy import Double, and_, bindparam, case, cast, delete, func, insert, literal, select, update
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -674,11 +674,8 @@ class Store:
 
     # ------------------------------------------------------------------ worker queues
 
-    def _queue_select(self) -> Select:
-        return QUEUE_SELECT
-
     async def list_queues(self, org: str, env_id: str | None = None) -> list[dict[str, Any]]:
-        stmt = self._queue_select().where(worker_queues.c.organization_id == org)
+        stmt = QUEUE_SELECT.where(worker_queues.c.organization_id == org)
         if env_id is not None:
             await self.get_environment(org, env_id)
             stmt = stmt.where(worker_queues.c.environment_id == env_id)
@@ -987,14 +984,11 @@ class Store:
             raise NotFound(f"worker {worker_id!r} not found")
         return await self.get_worker(org, worker_id)
 
-    def _worker_select(self) -> Select:
-        return WORKER_SELECT
-
     async def get_worker(self, org: str, worker_id: str) -> dict[str, Any]:
         return await self._found("worker", WORKER_BY_ID, org, worker_id)
 
     async def list_workers(self, org: str, queue_id: str | None = None) -> list[dict[str, Any]]:
-        stmt = self._worker_select().where(workers.c.organization_id == org)
+        stmt = WORKER_SELECT.where(workers.c.organization_id == org)
         if queue_id is not None:
             stmt = stmt.where(workers.c.queue_id == queue_id)
         return await self._all(stmt.order_by(workers.c.last_heartbeat.desc(), workers.c.id))
@@ -1026,7 +1020,7 @@ class Store:
         if _nul(task_queue):
             return []
         return await self._all(
-            self._worker_select()
+            WORKER_SELECT
             .where(workers.c.organization_id == org, workers.c.legacy_queue_name == task_queue)
             .order_by(workers.c.last_heartbeat.desc(), workers.c.id)
         )

@@ -25,9 +25,10 @@ MAX_POSTED_TASK_QUEUES = 2000
 """Task queues a POST may name (with names of up to 500 characters, inside the 1 MB body limit)."""
 TaskQueueName = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=TASK_QUEUE_NAME_PATTERN)]
 """A task queue name as a query may carry it: 1 to 1000 printable ASCII characters, no spaces."""
-WINDOW = Field(default=300.0, ge=60, le=86400, description="Seconds of closed executions to scan.")
-DURATIONS = Field(default=200, ge=0, le=1000, description="Durations kept per task queue (newest first).")
-MAX_AGE = Field(default=5.0, ge=0, le=MAX_AGE_LIMIT, description="Seconds a reading may be old.")
+# The bounds of a request's settings, the same in the GET's query and the POST's body.
+WINDOW = dict(default=300.0, ge=60, le=86400, description="Seconds of closed executions to scan.")
+DURATIONS = dict(default=200, ge=0, le=1000, description="Durations kept per task queue (newest first).")
+MAX_AGE = dict(default=5.0, ge=0, le=MAX_AGE_LIMIT, description="Seconds a reading may be old.")
 
 
 class TemporalReadsRequest(RequestBody):
@@ -42,9 +43,9 @@ class TemporalReadsRequest(RequestBody):
         max_length=MAX_POSTED_TASK_QUEUES,
         description="Only these task queues (the caller's own; others are listed in not_owned).",
     )
-    window: float = WINDOW
-    durations: int = DURATIONS
-    max_age: float = MAX_AGE
+    window: float = Field(**WINDOW)
+    durations: int = Field(**DURATIONS)
+    max_age: float = Field(**MAX_AGE)
 
 
 def get_relay(request: Request) -> TemporalRelay:
@@ -60,9 +61,9 @@ async def temporal_reads(
         max_length=MAX_NAMED_TASK_QUEUES,
         description="Only these task queues (the caller's own; others are listed in not_owned); none: all of the organization's.",
     ),
-    window: float = Query(default=WINDOW.default, ge=60, le=86400, description=WINDOW.description),
-    durations: int = Query(default=DURATIONS.default, ge=0, le=1000, description=DURATIONS.description),
-    max_age: float = Query(default=MAX_AGE.default, ge=0, le=MAX_AGE_LIMIT, description=MAX_AGE.description),
+    window: float = Query(**WINDOW),
+    durations: int = Query(**DURATIONS),
+    max_age: float = Query(**MAX_AGE),
     who: Caller = Auth,
 ) -> dict[str, Any]:
     """DescribeTaskQueue of each task queue, the workers Temporal sees on them, and the window's closed executions.
